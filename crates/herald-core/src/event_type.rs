@@ -1,0 +1,150 @@
+//! The event-type catalog: what a provider publishes and customers subscribe to (seed 004's
+//! `configured-events`). Global to the instance.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use serde_json::Value;
+
+use crate::Timestamp;
+
+/// A dotted event-type name: 1–128 characters, segments of `[A-Za-z0-9_-]` separated by `.`
+/// (`contract.created`, `DataFile_Processed`, `billing.invoice.paid`).
+#[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct EventTypeName(String);
+
+pub(crate) fn is_segment(s: &str) -> bool {
+    !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-')
+}
+
+impl EventTypeName {
+    pub const MAX_LEN: usize = 128;
+
+    pub fn parse(s: &str) -> Result<Self, String> {
+        if s.is_empty() || s.len() > Self::MAX_LEN || !s.split('.').all(is_segment) {
+            return Err(format!(
+                "`{s}` is not an event-type name: 1 to {} characters, dot-separated segments of A-Z, a-z, 0-9, `_`, `-`",
+                Self::MAX_LEN
+            ));
+        }
+        Ok(Self(s.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for EventTypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl fmt::Debug for EventTypeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for EventTypeName {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+crate::schema::string_schema!(EventTypeName, "Dotted event-type name.", example = "contract.created");
+
+/// A JSON Schema that compiles: stored with the event type, used to validate published data.
+#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
+#[schema(value_type = Object)]
+pub struct EventSchema(Value);
+
+impl EventSchema {
+    pub fn parse(value: Value) -> Result<Self, String> {
+        if !value.is_object() {
+            return Err("a JSON Schema must be an object".into());
+        }
+        jsonschema::validator_for(&value).map_err(|e| format!("not a valid JSON Schema: {e}"))?;
+        Ok(Self(value))
+    }
+
+    pub fn as_value(&self) -> &Value {
+        &self.0
+    }
+
+    /// The paths (JSON pointers) and messages where `instance` breaks the schema; empty when valid.
+    pub fn violations(&self, instance: &Value) -> Vec<(String, String)> {
+        match jsonschema::validator_for(&self.0) {
+            Ok(validator) => validator
+                .iter_errors(instance)
+                .map(|e| (e.instance_path.to_string(), e.to_string()))
+                .collect(),
+            // Parsed schemas compile; keep the impossible case visible rather than panicking.
+            Err(e) => vec![(String::new(), format!("stored schema no longer compiles: {e}"))],
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for EventSchema {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Self::parse(Value::deserialize(d)?).map_err(serde::de::Error::custom)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventType {
+    pub name: EventTypeName,
+    pub label: String,
+    pub description: String,
+    pub schema: Option<EventSchema>,
+    pub example: Option<Value>,
+    pub deprecated: bool,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+impl EventType {
+    /// Cross-field rule: an example must satisfy the schema when both are present.
+    pub fn check_example(schema: Option<&EventSchema>, example: Option<&Value>) -> Result<(), String> {
+        if let (Some(schema), Some(example)) = (schema, example) {
+            if let Some((path, message)) = schema.violations(example).into_iter().next() {
+                return Err(format!("the example does not match the schema at `{path}`: {message}"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn names() {
+        for ok in ["contract.created", "DataFile_Processed", "billing.invoice.paid", "a-b.c_d"] {
+            assert!(EventTypeName::parse(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", ".a", "a.", "a..b", "a b", "a.*", "é"] {
+            assert!(EventTypeName::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn schema_must_compile_and_reports_paths() {
+        assert!(EventSchema::parse(json!({"type": "nonsense"})).is_err());
+        assert!(EventSchema::parse(json!([1])).is_err());
+        let schema = EventSchema::parse(json!({
+            "type": "object",
+            "required": ["amount"],
+            "properties": {"amount": {"type": "number"}}
+        }))
+        .unwrap();
+        assert!(schema.violations(&json!({"amount": 3})).is_empty());
+        let v = schema.violations(&json!({"amount": "3"}));
+        assert_eq!(v.len(), 1);
+        assert_eq!(v[0].0, "/amount");
+        assert!(EventType::check_example(Some(&schema), Some(&json!({}))).is_err());
+    }
+}

@@ -1,0 +1,23 @@
+//! Herald's domain: the types every other crate speaks in, and the pure logic over them.
+//!
+//! Everything here is a pure function over values: no database, no clock (timestamps are passed
+//! in), no network. Values are parsed at the boundary ("parse, don't validate"): once an
+//! [`endpoint::EndpointUrl`] or an [`event_type::EventTypeName`] exists, it is valid.
+//!
+//! This crate must never perform I/O; effects live in `herald-store` and `herald-server`.
+
+pub mod api_key;
+pub mod duration;
+pub mod endpoint;
+pub mod event_type;
+pub mod filter;
+pub mod id;
+pub mod metadata;
+pub mod pattern;
+pub mod retry;
+mod schema;
+pub mod seal;
+pub mod secret;
+pub mod tenant;
+
+pub use jiff::Timestamp;
