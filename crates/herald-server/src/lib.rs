@@ -1,1 +1,16 @@
+//! Herald's server: configuration, start-up, and the REST API over the store.
+//!
+//! [`Application::build`] opens the store, applies migrations, loads the master key and makes
+//! sure an admin key exists; [`Application::run_until`] serves until the given future resolves.
+//! Tests build an application on port 0 exactly as `herald serve` does.
+//!
+//! The API never makes outbound HTTP calls: delivering is the dispatcher's job.
 
+pub mod api;
+pub mod app;
+pub mod clock;
+pub mod config;
+pub mod state;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,1 +1,153 @@
+//! Herald's persistence: one [`Store`] trait, a SQLite backend (the embedded default) and a
+//! PostgreSQL backend (several instances sharing one database), with migrations per dialect
+//! embedded in the binary.
+//!
+//! Both backends run the same SQL text where the dialects agree (see `sql.rs`); what differs —
+//! connecting, pragmas, the queue's claim query — lives in `sqlite.rs` and `postgres.rs`.
+//! Stores hold no business rules: they persist and fetch domain values. They never make
+//! network calls other than to their database, and never hold a transaction across one.
 
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use herald_core::api_key::{ApiKey, KeyHash};
+use herald_core::endpoint::Endpoint;
+use herald_core::event_type::{EventType, EventTypeName};
+use herald_core::id::{ApiKeyId, EndpointId, TenantId};
+use herald_core::tenant::{Tenant, TenantRef};
+
+mod postgres;
+mod rows;
+mod sql;
+mod sqlite;
+
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A unique constraint refused the write; carries what collided (e.g. `tenants.uid`).
+    #[error("conflict on {0}")]
+    Conflict(String),
+    /// A row that does not decode into a domain value (hand-edited database, bad migration).
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("unsupported database URL `{0}`: use sqlite://… or postgres://…")]
+    UnsupportedUrl(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// Which database a store speaks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A page request: at most `limit` items after `cursor` (exclusive), newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageRequest {
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+/// One page of a list and the cursor of the next page, if there is one.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> Page<T> {
+    /// Builds a page from `limit + 1` fetched rows: the extra row only says that more exist.
+    pub(crate) fn from_overfetch(mut items: Vec<T>, limit: u32, cursor_of: impl Fn(&T) -> String) -> Self {
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        let next_cursor = if more { items.last().map(cursor_of) } else { None };
+        Self { items, next_cursor }
+    }
+
+    pub fn map<U>(self, f: impl FnMut(T) -> U) -> Page<U> {
+        Page { items: self.items.into_iter().map(f).collect(), next_cursor: self.next_cursor }
+    }
+}
+
+/// Options for opening a store.
+#[derive(Debug, Clone)]
+pub struct ConnectOptions {
+    /// Largest connection pool (PostgreSQL; SQLite readers).
+    pub max_connections: u32,
+}
+
+impl Default for ConnectOptions {
+    fn default() -> Self {
+        Self { max_connections: 10 }
+    }
+}
+
+/// Everything Herald persists.
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    fn backend(&self) -> Backend;
+
+    /// Applies the embedded migrations not yet applied.
+    async fn migrate(&self) -> Result<()>;
+
+    /// Whether the database answers (for readiness).
+    async fn ping(&self) -> Result<()>;
+
+    // Tenants.
+    async fn insert_tenant(&self, tenant: &Tenant) -> Result<()>;
+    async fn tenant(&self, by: &TenantRef) -> Result<Option<Tenant>>;
+    async fn list_tenants(&self, page: &PageRequest) -> Result<Page<Tenant>>;
+    /// Replaces the tenant's fields; false when it does not exist.
+    async fn update_tenant(&self, tenant: &Tenant) -> Result<bool>;
+    /// Deletes the tenant with everything it owns; false when it does not exist.
+    async fn delete_tenant(&self, id: &TenantId) -> Result<bool>;
+
+    // API keys.
+    async fn insert_api_key(&self, key: &ApiKey) -> Result<()>;
+    async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKey>>;
+    async fn list_api_keys(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<ApiKey>>;
+    async fn delete_api_key(&self, tenant: &TenantId, id: &ApiKeyId) -> Result<bool>;
+    async fn count_admin_keys(&self) -> Result<u64>;
+
+    // Event types (ordered by name, not by age: it is a catalog).
+    async fn insert_event_type(&self, event_type: &EventType) -> Result<()>;
+    async fn event_type(&self, name: &EventTypeName) -> Result<Option<EventType>>;
+    async fn list_event_types(&self, page: &PageRequest, include_deprecated: bool) -> Result<Page<EventType>>;
+    async fn update_event_type(&self, event_type: &EventType) -> Result<bool>;
+    async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool>;
+
+    // Endpoints.
+    async fn insert_endpoint(&self, endpoint: &Endpoint) -> Result<()>;
+    async fn endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>>;
+    async fn list_endpoints(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Endpoint>>;
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<bool>;
+    async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool>;
+}
+
+/// Opens the store a database URL names: `sqlite://path` (created when missing) or
+/// `postgres://…` / `postgresql://…`. Does not migrate.
+pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url, options).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PostgresStore::connect(url, options).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`.
+pub(crate) fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
+    move |e| match &e {
+        sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict(what.to_owned()),
+        _ => StoreError::Database(e),
+    }
+}

@@ -1,1 +1,104 @@
-fn main() {}
+//! The `herald` binary: parses arguments and calls into `herald-server`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use herald_server::Config;
+use herald_server::config::LogFormat;
+
+#[derive(Debug, Parser)]
+#[command(name = "herald", version, about = "Webhook delivery service")]
+struct Cli {
+    /// Configuration file (TOML). Default: ./herald.toml when it exists.
+    #[arg(long, short, global = true, env = "HERALD_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server: apply migrations, then serve the API.
+    Serve,
+    /// Apply database migrations and exit.
+    Migrate,
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::new(&config.log.level);
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match config.log.format {
+        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder.init(),
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => return fail(&anyhow::Error::from(e)),
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => fail(&e),
+    }
+}
+
+fn fail(error: &anyhow::Error) -> ExitCode {
+    eprintln!("herald: {error:#}");
+    ExitCode::FAILURE
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let config = Config::load(cli.config.as_deref())?;
+    init_logging(&config);
+    match cli.command {
+        Command::Serve => serve(config).await,
+        Command::Migrate => {
+            let store = herald_server::app::open_store(&config).await?;
+            store.migrate().await.context("applying database migrations")?;
+            tracing::info!(backend = ?store.backend(), "migrations applied");
+            Ok(())
+        }
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    let app = herald_server::Application::build(config).await?;
+    if let Some(key) = app.generated_admin_key() {
+        #[allow(clippy::print_stdout)] // shown once, on purpose, to the operator
+        {
+            println!("Herald generated an admin API key. It is shown only this once; store it safely:");
+            println!();
+            println!("    {}", key.expose());
+            println!();
+        }
+    }
+    tracing::info!(address = %app.local_addr(), "herald listening");
+    app.run_until(shutdown_signal()).await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = term => {},
+    }
+    tracing::info!("shutting down");
+}

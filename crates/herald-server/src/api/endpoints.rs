@@ -1,0 +1,495 @@
+//! `/v1/tenants/{tenant}/endpoints`: a tenant's receivers.
+//!
+//! Credentials (the signing secret, `auth` secrets, custom header values, the TLS client key) are
+//! write-only: they are sealed with the master key before they reach the store, and responses
+//! show only that they are set (the secret itself appears once, in the create response).
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use herald_core::Timestamp;
+use herald_core::endpoint::{
+    CustomHeaders, Endpoint, EndpointAuth, EndpointCredentials, EndpointSpec, EndpointUrl, HttpMethod,
+    KeyLocation, PayloadFormat, RateLimit, is_sensitive_header, parse_certificates_pem, parse_private_key_pem,
+};
+use herald_core::filter::PayloadFilter;
+use herald_core::id::{EndpointId, TenantId};
+use herald_core::metadata::Metadata;
+use herald_core::pattern::EventPattern;
+use herald_core::retry::RetryPolicy;
+use herald_core::secret::SigningSecret;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{JsonBody, Pagination, TenantScope};
+use super::{ListResponse, double_option};
+use crate::state::AppState;
+
+const MAX_DESCRIPTION: usize = 1024;
+const MAX_PATTERNS: usize = 100;
+const MAX_PEM: usize = 64 * 1024;
+
+/// TLS settings for one endpoint.
+#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsIn {
+    /// Trust this CA (PEM) when connecting to this endpoint.
+    pub ca_cert_pem: Option<String>,
+    /// Client certificate chain (PEM) for mutual TLS; needs `clientKeyPem`.
+    pub client_cert_pem: Option<String>,
+    /// Client private key (PEM) for mutual TLS. Write-only.
+    pub client_key_pem: Option<String>,
+}
+
+/// An endpoint as created (POST) or replaced (PUT).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointIn {
+    pub url: EndpointUrl,
+    #[serde(default)]
+    pub description: String,
+    /// Event-type patterns (`contract.created`, `contract.*`, `*`); empty or absent: all types.
+    #[serde(default)]
+    pub events: Vec<EventPattern>,
+    pub filter: Option<PayloadFilter>,
+    #[serde(default)]
+    pub http_method: HttpMethod,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// `whsec_…`; generated when absent (create only: use `secret/rotate` afterwards).
+    pub secret: Option<SigningSecret>,
+    #[serde(default)]
+    #[schema(value_type = Option<AuthIn>)]
+    pub auth: EndpointAuth,
+    #[serde(default)]
+    pub headers: CustomHeaders,
+    pub tls: Option<TlsIn>,
+    pub retry_policy: Option<RetryPolicy>,
+    pub rate_limit: Option<RateLimit>,
+    #[serde(default)]
+    pub payload_format: PayloadFormat,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// Fields to change; absent fields stay as they are, `null` clears the nullable ones.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointPatch {
+    pub url: Option<EndpointUrl>,
+    pub description: Option<String>,
+    pub events: Option<Vec<EventPattern>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<PayloadFilter>)]
+    pub filter: Option<Option<PayloadFilter>>,
+    pub http_method: Option<HttpMethod>,
+    pub enabled: Option<bool>,
+    #[schema(value_type = Option<AuthIn>)]
+    pub auth: Option<EndpointAuth>,
+    pub headers: Option<CustomHeaders>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<TlsIn>)]
+    pub tls: Option<Option<TlsIn>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<RetryPolicy>)]
+    pub retry_policy: Option<Option<RetryPolicy>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<RateLimit>)]
+    pub rate_limit: Option<Option<RateLimit>>,
+    pub payload_format: Option<PayloadFormat>,
+    pub metadata: Option<Metadata>,
+}
+
+/// Outbound authentication, as sent (documentation of the accepted shapes).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // describes the request shape in the OpenAPI document; `EndpointAuth` parses it
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum AuthIn {
+    None,
+    Basic { username: String, password: String },
+    Bearer { token: String },
+    ApiKey { key_name: String, key_value: String, #[serde(rename = "in")] location: Option<KeyLocation> },
+    Oauth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+        audience: Option<String>,
+    },
+}
+
+/// Outbound authentication as shown: non-secret parts, and which secrets are set.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+pub enum AuthOut {
+    None,
+    Basic { username: String, password_set: bool },
+    Bearer { token_set: bool },
+    ApiKey { key_name: String, #[serde(rename = "in")] location: KeyLocation, key_value_set: bool },
+    Oauth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret_set: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        audience: Option<String>,
+    },
+}
+
+impl From<&EndpointAuth> for AuthOut {
+    fn from(auth: &EndpointAuth) -> Self {
+        match auth.clone() {
+            EndpointAuth::None => Self::None,
+            EndpointAuth::Basic { username, .. } => Self::Basic { username, password_set: true },
+            EndpointAuth::Bearer { .. } => Self::Bearer { token_set: true },
+            EndpointAuth::ApiKey { key_name, location, .. } => Self::ApiKey { key_name, location, key_value_set: true },
+            EndpointAuth::Oauth2ClientCredentials { token_url, client_id, scope, audience, .. } => {
+                Self::Oauth2ClientCredentials { token_url, client_id, client_secret_set: true, scope, audience }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsOut {
+    pub ca_cert_pem: Option<String>,
+    pub client_cert_pem: Option<String>,
+    pub client_key_set: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointOut {
+    pub id: EndpointId,
+    pub tenant_id: TenantId,
+    pub url: EndpointUrl,
+    pub description: String,
+    pub events: Vec<EventPattern>,
+    pub filter: Option<PayloadFilter>,
+    pub http_method: HttpMethod,
+    pub enabled: bool,
+    /// Why the endpoint was disabled, when Herald disabled it.
+    pub disabled_reason: Option<String>,
+    pub auth: AuthOut,
+    /// Custom headers; values that look like credentials are shown as `********`.
+    pub headers: BTreeMap<String, String>,
+    pub tls: Option<TlsOut>,
+    pub retry_policy: Option<RetryPolicy>,
+    pub rate_limit: Option<RateLimit>,
+    pub payload_format: PayloadFormat,
+    pub metadata: Metadata,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointCreated {
+    #[serde(flatten)]
+    pub endpoint: EndpointOut,
+    /// The signing secret. Shown only in this response (and on rotation).
+    pub secret: SigningSecret,
+}
+
+const REDACTED: &str = "********";
+
+fn out(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
+    let spec = endpoint.spec;
+    let tls = (spec.ca_cert_pem.is_some() || spec.client_cert_pem.is_some() || credentials.client_key_pem.is_some())
+        .then(|| TlsOut {
+            ca_cert_pem: spec.ca_cert_pem.clone(),
+            client_cert_pem: spec.client_cert_pem.clone(),
+            client_key_set: credentials.client_key_pem.is_some(),
+        });
+    let headers = credentials
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if is_sensitive_header(name) { REDACTED.to_owned() } else { value.clone() };
+            (name.clone(), shown)
+        })
+        .collect();
+    EndpointOut {
+        id: endpoint.id,
+        tenant_id: endpoint.tenant_id,
+        url: spec.url,
+        description: spec.description,
+        events: spec.events,
+        filter: spec.filter,
+        http_method: spec.http_method,
+        enabled: endpoint.enabled,
+        disabled_reason: endpoint.disabled_reason,
+        auth: AuthOut::from(&credentials.auth),
+        headers,
+        tls,
+        retry_policy: spec.retry_policy,
+        rate_limit: spec.rate_limit,
+        payload_format: spec.payload_format,
+        metadata: spec.metadata,
+        created_at: endpoint.created_at,
+        updated_at: endpoint.updated_at,
+    }
+}
+
+fn open(state: &AppState, endpoint: &Endpoint) -> ApiResult<EndpointCredentials> {
+    endpoint.open_credentials(&state.master_key).map_err(|e| ApiError::internal(&e))
+}
+
+fn check_description(description: &str) -> Result<(), FieldError> {
+    if description.chars().count() > MAX_DESCRIPTION {
+        return Err(FieldError::new("/description", format!("at most {MAX_DESCRIPTION} characters")));
+    }
+    Ok(())
+}
+
+fn check_patterns(patterns: &[EventPattern]) -> Result<(), FieldError> {
+    if patterns.len() > MAX_PATTERNS {
+        return Err(FieldError::new("/events", format!("at most {MAX_PATTERNS} patterns")));
+    }
+    Ok(())
+}
+
+/// The public and secret halves of `tls`, checked: PEM that parses, key and cert together.
+fn split_tls(tls: Option<TlsIn>) -> Result<(Option<String>, Option<String>, Option<String>), Vec<FieldError>> {
+    let Some(tls) = tls else { return Ok((None, None, None)) };
+    let mut errors = Vec::new();
+    let mut check = |field: &str, value: &Option<String>, parse: fn(&str, &str) -> Result<(), String>| {
+        if let Some(pem) = value {
+            if pem.len() > MAX_PEM {
+                errors.push(FieldError::new(format!("/tls/{field}"), "at most 64 KiB of PEM"));
+            } else if let Err(e) = parse(field, pem) {
+                errors.push(FieldError::new(format!("/tls/{field}"), e));
+            }
+        }
+    };
+    check("caCertPem", &tls.ca_cert_pem, parse_certificates_pem);
+    check("clientCertPem", &tls.client_cert_pem, parse_certificates_pem);
+    check("clientKeyPem", &tls.client_key_pem, parse_private_key_pem);
+    if tls.client_cert_pem.is_some() != tls.client_key_pem.is_some() {
+        errors.push(FieldError::new("/tls", "clientCertPem and clientKeyPem go together"));
+    }
+    if errors.is_empty() { Ok((tls.ca_cert_pem, tls.client_cert_pem, tls.client_key_pem)) } else { Err(errors) }
+}
+
+/// Builds spec and credentials from a full body, collecting every field error.
+fn from_input(input: EndpointIn, secret: SigningSecret) -> ApiResult<(EndpointSpec, EndpointCredentials, bool)> {
+    let mut errors: Vec<FieldError> = Vec::new();
+    errors.extend(check_description(&input.description).err());
+    errors.extend(check_patterns(&input.events).err());
+    let (ca_cert_pem, client_cert_pem, client_key_pem) = split_tls(input.tls).unwrap_or_else(|e| {
+        errors.extend(e);
+        (None, None, None)
+    });
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let spec = EndpointSpec {
+        url: input.url,
+        description: input.description,
+        events: input.events,
+        filter: input.filter,
+        http_method: input.http_method,
+        retry_policy: input.retry_policy,
+        rate_limit: input.rate_limit,
+        payload_format: input.payload_format,
+        metadata: input.metadata,
+        ca_cert_pem,
+        client_cert_pem,
+    };
+    let credentials = EndpointCredentials { secret, auth: input.auth, headers: input.headers, client_key_pem };
+    Ok((spec, credentials, input.enabled))
+}
+
+async fn existing(state: &AppState, tenant: &TenantId, raw_id: &str) -> ApiResult<Endpoint> {
+    let id = EndpointId::parse(raw_id).map_err(|_| ApiError::not_found("endpoint"))?;
+    state.store.endpoint(tenant, &id).await?.ok_or_else(|| ApiError::not_found("endpoint"))
+}
+
+/// Seals the credentials and stores the endpoint (update), answering with its shown form.
+async fn save(
+    state: &AppState,
+    mut endpoint: Endpoint,
+    credentials: &EndpointCredentials,
+) -> ApiResult<Json<EndpointOut>> {
+    endpoint.sealed_credentials = Endpoint::seal_credentials(&state.master_key, &endpoint.id, credentials);
+    endpoint.updated_at = state.clock.now();
+    if !state.store.update_endpoint(&endpoint).await? {
+        return Err(ApiError::not_found("endpoint"));
+    }
+    Ok(Json(out(endpoint, credentials)))
+}
+
+/// Create an endpoint. The response carries the signing secret, shown only here.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints", tag = "endpoints", params(super::TenantParam),
+    request_body = EndpointIn, responses((status = 201, body = EndpointCreated)))]
+pub async fn create(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    JsonBody(mut input): JsonBody<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
+    let secret = input.secret.take().unwrap_or_else(SigningSecret::generate);
+    let (spec, credentials, enabled) = from_input(input, secret)?;
+    let id = EndpointId::generate();
+    let now = state.clock.now();
+    let endpoint = Endpoint {
+        sealed_credentials: Endpoint::seal_credentials(&state.master_key, &id, &credentials),
+        id,
+        tenant_id: tenant.id,
+        spec,
+        enabled,
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_endpoint(&endpoint).await?;
+    let secret = credentials.secret.clone();
+    Ok((StatusCode::CREATED, Json(EndpointCreated { endpoint: out(endpoint, &credentials), secret })))
+}
+
+/// List the tenant's endpoints, newest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints", tag = "endpoints", params(super::TenantParam, super::PageParams),
+    responses((status = 200, body = ListResponse<EndpointOut>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Pagination(page): Pagination,
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
+    let page = state.store.list_endpoints(&tenant.id, &page).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for endpoint in page.items {
+        let credentials = open(&state, &endpoint)?;
+        items.push(out(endpoint, &credentials));
+    }
+    Ok(Json(ListResponse { data: items, next_cursor: page.next_cursor }))
+}
+
+/// Get one endpoint.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
+    params(super::TenantParam, super::EndpointParam), responses((status = 200, body = EndpointOut)))]
+pub async fn get(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointOut>> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let credentials = open(&state, &endpoint)?;
+    Ok(Json(out(endpoint, &credentials)))
+}
+
+/// Replace an endpoint's configuration. The signing secret is kept (rotate it separately);
+/// write-only fields not sent are cleared, as every other absent field is.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
+    params(super::TenantParam, super::EndpointParam), request_body = EndpointIn,
+    responses((status = 200, body = EndpointOut)))]
+pub async fn replace(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(input): JsonBody<EndpointIn>,
+) -> ApiResult<Json<EndpointOut>> {
+    let current = existing(&state, &tenant.id, &id).await?;
+    if input.secret.is_some() {
+        return Err(ApiError::invalid_field("/secret", "the secret cannot be replaced here: use POST …/secret/rotate"));
+    }
+    let secret = open(&state, &current)?.secret;
+    let (spec, credentials, enabled) = from_input(input, secret)?;
+    let disabled_reason = if enabled { None } else { current.disabled_reason.clone() };
+    save(&state, Endpoint { spec, enabled, disabled_reason, ..current }, &credentials).await
+}
+
+/// Change some of an endpoint's fields. `{"enabled": true}` re-enables a disabled endpoint.
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
+    params(super::TenantParam, super::EndpointParam), request_body = EndpointPatch,
+    responses((status = 200, body = EndpointOut)))]
+pub async fn update(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(patch): JsonBody<EndpointPatch>,
+) -> ApiResult<Json<EndpointOut>> {
+    let mut endpoint = existing(&state, &tenant.id, &id).await?;
+    let mut credentials = open(&state, &endpoint)?;
+    let mut errors = Vec::new();
+    let spec = &mut endpoint.spec;
+    if let Some(url) = patch.url {
+        spec.url = url;
+    }
+    if let Some(description) = patch.description {
+        errors.extend(check_description(&description).err());
+        spec.description = description;
+    }
+    if let Some(events) = patch.events {
+        errors.extend(check_patterns(&events).err());
+        spec.events = events;
+    }
+    if let Some(filter) = patch.filter {
+        spec.filter = filter;
+    }
+    if let Some(method) = patch.http_method {
+        spec.http_method = method;
+    }
+    if let Some(retry_policy) = patch.retry_policy {
+        spec.retry_policy = retry_policy;
+    }
+    if let Some(rate_limit) = patch.rate_limit {
+        spec.rate_limit = rate_limit;
+    }
+    if let Some(format) = patch.payload_format {
+        spec.payload_format = format;
+    }
+    if let Some(metadata) = patch.metadata {
+        spec.metadata = metadata;
+    }
+    if let Some(tls) = patch.tls {
+        match split_tls(tls) {
+            Ok((ca, cert, key)) => {
+                spec.ca_cert_pem = ca;
+                spec.client_cert_pem = cert;
+                credentials.client_key_pem = key;
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    if let Some(auth) = patch.auth {
+        credentials.auth = auth;
+    }
+    if let Some(headers) = patch.headers {
+        credentials.headers = headers;
+    }
+    if let Some(enabled) = patch.enabled {
+        endpoint.enabled = enabled;
+        if enabled {
+            endpoint.disabled_reason = None;
+        }
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    save(&state, endpoint, &credentials).await
+}
+
+/// Delete an endpoint. Its delivery log stays readable.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
+    params(super::TenantParam, super::EndpointParam), responses((status = 204, description = "deleted")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let id = EndpointId::parse(&id).map_err(|_| ApiError::not_found("endpoint"))?;
+    if !state.store.delete_endpoint(&tenant.id, &id).await? {
+        return Err(ApiError::not_found("endpoint"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,269 @@
+//! `/v1/event-types`: the catalog of what the provider publishes. Any key may read it (it is what
+//! a customer chooses from); only admin keys may change it.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use herald_core::Timestamp;
+use herald_core::event_type::{EventSchema, EventType, EventTypeName};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Admin, JsonBody, Pagination, Principal};
+use super::{ListResponse, double_option};
+use crate::state::AppState;
+
+const MAX_LABEL: usize = 256;
+const MAX_DESCRIPTION: usize = 4096;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventTypeIn {
+    pub name: EventTypeName,
+    /// A friendly name; defaults to `name`.
+    pub label: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    /// JSON Schema that published `data` must satisfy.
+    pub schema: Option<EventSchema>,
+    /// An example `data` (sent by an endpoint's test call).
+    #[schema(value_type = Option<Object>)]
+    pub example: Option<Value>,
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+/// The fields of an event type besides its name (which is in the path), for PUT.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventTypeReplace {
+    pub label: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    pub schema: Option<EventSchema>,
+    #[schema(value_type = Option<Object>)]
+    pub example: Option<Value>,
+    #[serde(default)]
+    pub deprecated: bool,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventTypePatch {
+    pub label: Option<String>,
+    pub description: Option<String>,
+    /// A new schema, or `null` to remove it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<Option<EventSchema>>,
+    /// A new example, or `null` to remove it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<Object>)]
+    pub example: Option<Option<Value>>,
+    pub deprecated: Option<bool>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventTypeOut {
+    pub name: EventTypeName,
+    pub label: String,
+    pub description: String,
+    #[schema(value_type = Option<Object>)]
+    pub schema: Option<EventSchema>,
+    #[schema(value_type = Option<Object>)]
+    pub example: Option<Value>,
+    pub deprecated: bool,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<EventType> for EventTypeOut {
+    fn from(e: EventType) -> Self {
+        Self {
+            name: e.name,
+            label: e.label,
+            description: e.description,
+            schema: e.schema,
+            example: e.example,
+            deprecated: e.deprecated,
+            created_at: e.created_at,
+            updated_at: e.updated_at,
+        }
+    }
+}
+
+fn text(path: &str, value: &str, max: usize) -> ApiResult<String> {
+    if value.chars().count() > max {
+        return Err(ApiError::invalid_field(path, format!("at most {max} characters")));
+    }
+    Ok(value.to_owned())
+}
+
+fn label(raw: Option<String>, name: &EventTypeName) -> ApiResult<String> {
+    match raw {
+        Some(l) if l.trim().is_empty() => Err(ApiError::invalid_field("/label", "must not be empty")),
+        Some(l) => text("/label", l.trim(), MAX_LABEL),
+        None => Ok(name.to_string()),
+    }
+}
+
+/// Checks the cross-field rule and builds the stored value.
+fn checked(event_type: EventType) -> ApiResult<EventType> {
+    if event_type.example.as_ref().is_some_and(|e| !e.is_object()) {
+        return Err(ApiError::invalid_field("/example", "an example is a JSON object (the event's data)"));
+    }
+    EventType::check_example(event_type.schema.as_ref(), event_type.example.as_ref())
+        .map_err(|e| ApiError::invalid_field("/example", e))?;
+    Ok(event_type)
+}
+
+fn name_from_path(raw: &str) -> ApiResult<EventTypeName> {
+    EventTypeName::parse(raw).map_err(|_| ApiError::not_found("event type"))
+}
+
+async fn existing(state: &AppState, raw: &str) -> ApiResult<EventType> {
+    let name = name_from_path(raw)?;
+    state.store.event_type(&name).await?.ok_or_else(|| ApiError::not_found("event type"))
+}
+
+/// Add an event type to the catalog.
+#[utoipa::path(post, path = "/v1/event-types", tag = "event types", request_body = EventTypeIn,
+    responses((status = 201, body = EventTypeOut), (status = 409, description = "name taken", body = super::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    _: Admin,
+    JsonBody(input): JsonBody<EventTypeIn>,
+) -> ApiResult<(StatusCode, Json<EventTypeOut>)> {
+    let now = state.clock.now();
+    let event_type = checked(EventType {
+        label: label(input.label, &input.name)?,
+        name: input.name,
+        description: text("/description", &input.description, MAX_DESCRIPTION)?,
+        schema: input.schema,
+        example: input.example,
+        deprecated: input.deprecated,
+        created_at: now,
+        updated_at: now,
+    })?;
+    state.store.insert_event_type(&event_type).await.map_err(|e| match e {
+        herald_store::StoreError::Conflict(_) => {
+            ApiError::conflict(format!("event type `{}` already exists", event_type.name))
+        }
+        other => other.into(),
+    })?;
+    Ok((StatusCode::CREATED, Json(event_type.into())))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(rename_all = "camelCase")]
+pub struct CatalogFilter {
+    /// Include deprecated types (default false).
+    #[param(value_type = Option<bool>)]
+    pub include_deprecated: Option<String>,
+}
+
+/// The catalog, ordered by name (seed 004's `configured-events`).
+#[utoipa::path(get, path = "/v1/event-types", tag = "event types", params(super::PageParams, CatalogFilter),
+    responses((status = 200, body = ListResponse<EventTypeOut>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: Principal,
+    Pagination(page): Pagination,
+    Query(query): Query<HashMap<String, String>>,
+) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
+    let include_deprecated = match query.get("includeDeprecated").map(String::as_str) {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(ApiError::invalid_field("/includeDeprecated", "must be true or false")),
+    };
+    let page = state.store.list_event_types(&page, include_deprecated).await?;
+    Ok(Json(page.map(EventTypeOut::from).into()))
+}
+
+/// Get one event type.
+#[utoipa::path(get, path = "/v1/event-types/{name}", tag = "event types", params(super::EventTypeParam),
+    responses((status = 200, body = EventTypeOut)))]
+pub async fn get(
+    State(state): State<AppState>,
+    _: Principal,
+    Path(name): Path<String>,
+) -> ApiResult<Json<EventTypeOut>> {
+    Ok(Json(existing(&state, &name).await?.into()))
+}
+
+/// Replace an event type's fields.
+#[utoipa::path(put, path = "/v1/event-types/{name}", tag = "event types", params(super::EventTypeParam),
+    request_body = EventTypeReplace, responses((status = 200, body = EventTypeOut)))]
+pub async fn replace(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+    JsonBody(input): JsonBody<EventTypeReplace>,
+) -> ApiResult<Json<EventTypeOut>> {
+    let current = existing(&state, &name).await?;
+    let event_type = checked(EventType {
+        label: label(input.label, &current.name)?,
+        description: text("/description", &input.description, MAX_DESCRIPTION)?,
+        schema: input.schema,
+        example: input.example,
+        deprecated: input.deprecated,
+        updated_at: state.clock.now(),
+        ..current
+    })?;
+    save(&state, event_type).await
+}
+
+/// Change some of an event type's fields.
+#[utoipa::path(patch, path = "/v1/event-types/{name}", tag = "event types", params(super::EventTypeParam),
+    request_body = EventTypePatch, responses((status = 200, body = EventTypeOut)))]
+pub async fn update(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+    JsonBody(patch): JsonBody<EventTypePatch>,
+) -> ApiResult<Json<EventTypeOut>> {
+    let mut event_type = existing(&state, &name).await?;
+    if patch.label.is_some() {
+        event_type.label = label(patch.label, &event_type.name)?;
+    }
+    if let Some(description) = patch.description {
+        event_type.description = text("/description", &description, MAX_DESCRIPTION)?;
+    }
+    if let Some(schema) = patch.schema {
+        event_type.schema = schema;
+    }
+    if let Some(example) = patch.example {
+        event_type.example = example;
+    }
+    if let Some(deprecated) = patch.deprecated {
+        event_type.deprecated = deprecated;
+    }
+    event_type.updated_at = state.clock.now();
+    save(&state, checked(event_type)?).await
+}
+
+async fn save(state: &AppState, event_type: EventType) -> ApiResult<Json<EventTypeOut>> {
+    if !state.store.update_event_type(&event_type).await? {
+        return Err(ApiError::not_found("event type"));
+    }
+    Ok(Json(event_type.into()))
+}
+
+/// Remove an event type from the catalog. Endpoints subscribed to it keep their patterns.
+#[utoipa::path(delete, path = "/v1/event-types/{name}", tag = "event types", params(super::EventTypeParam),
+    responses((status = 204, description = "deleted")))]
+pub async fn delete(State(state): State<AppState>, _: Admin, Path(name): Path<String>) -> ApiResult<StatusCode> {
+    let name = name_from_path(&name)?;
+    if !state.store.delete_event_type(&name).await? {
+        return Err(ApiError::not_found("event type"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,197 @@
+//! Request extractors: the authenticated principal, tenant scoping, JSON bodies that fail as
+//! problem documents, and pagination parameters.
+
+use std::collections::HashMap;
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
+use axum::http::{StatusCode, header};
+use herald_core::api_key::{KeyHash, Scope};
+use herald_core::tenant::{Tenant, TenantRef};
+use herald_store::PageRequest;
+use serde::de::DeserializeOwned;
+
+use super::error::{ApiError, FieldError};
+use crate::state::AppState;
+
+/// Who is calling: the scope of the presented API key.
+#[derive(Debug, Clone)]
+pub struct Principal(pub Scope);
+
+impl FromRequestParts<AppState> for Principal {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(ApiError::unauthorized)?;
+        let (scheme, token) = value.trim().split_once(' ').ok_or_else(ApiError::unauthorized)?;
+        if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+            return Err(ApiError::unauthorized());
+        }
+        let key = state
+            .store
+            .api_key_by_hash(&KeyHash::of(token.trim()))
+            .await?
+            .ok_or_else(ApiError::unauthorized)?;
+        Ok(Self(key.scope))
+    }
+}
+
+/// An admin key; a tenant key gets 403.
+#[derive(Debug, Clone, Copy)]
+pub struct Admin;
+
+impl FromRequestParts<AppState> for Admin {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        match Principal::from_request_parts(parts, state).await?.0 {
+            Scope::Admin => Ok(Self),
+            Scope::Tenant(_) => Err(ApiError::forbidden()),
+        }
+    }
+}
+
+/// The tenant named by the `{tenant}` path segment (id or uid), which the caller may act on:
+/// admins on any tenant, a tenant key on its own only. Anything else is 404, exactly as for a
+/// tenant that does not exist, so that ids of other tenants are never confirmed.
+#[derive(Debug, Clone)]
+pub struct TenantScope(pub Tenant);
+
+impl FromRequestParts<AppState> for TenantScope {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        let principal = Principal::from_request_parts(parts, state).await?;
+        let tenant = tenant_from_path(parts, state).await?;
+        match principal.0 {
+            Scope::Tenant(own) if own != tenant.id => Err(ApiError::not_found("tenant")),
+            _ => Ok(Self(tenant)),
+        }
+    }
+}
+
+/// Resolves the `{tenant}` path segment, without any authorization.
+pub async fn tenant_from_path(parts: &mut Parts, state: &AppState) -> Result<Tenant, ApiError> {
+    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+        .await
+        .map_err(|_| ApiError::not_found("tenant"))?;
+    let reference = params
+        .get("tenant")
+        .and_then(|t| TenantRef::parse(t))
+        .ok_or_else(|| ApiError::not_found("tenant"))?;
+    state.store.tenant(&reference).await?.ok_or_else(|| ApiError::not_found("tenant"))
+}
+
+/// A JSON request body. Malformed JSON → 400; a value of the wrong shape or an invalid value →
+/// 422 naming the field; too large → 413; not JSON → 415.
+#[derive(Debug)]
+pub struct JsonBody<T>(pub T);
+
+impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, ApiError> {
+        let is_json = req
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .map(|mime| {
+                let mime = mime.trim().to_ascii_lowercase();
+                mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+            })
+            .unwrap_or(false);
+        if !is_json {
+            return Err(ApiError::new(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "unsupported_media_type",
+                "send the body as JSON with `Content-Type: application/json`",
+            ));
+        }
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large(state.config.max_body_bytes)
+            } else {
+                ApiError::malformed(rejection.body_text())
+            }
+        })?;
+        parse_json(&bytes).map(Self)
+    }
+}
+
+/// Parses a JSON document, classifying failures as malformed (400) or invalid (422).
+pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+        let path = pointer(e.path());
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Data => ApiError::invalid_field(path, strip_position(&inner)),
+            _ => ApiError::malformed(format!("the body is not valid JSON: {inner}")),
+        }
+    })?;
+    deserializer.end().map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
+    Ok(value)
+}
+
+fn strip_position(e: &serde_json::Error) -> String {
+    let text = e.to_string();
+    match text.rfind(" at line ") {
+        Some(i) => text[..i].to_owned(),
+        None => text,
+    }
+}
+
+/// A serde path as a JSON pointer (`/retryPolicy/delays/0`).
+fn pointer(path: &serde_path_to_error::Path) -> String {
+    use serde_path_to_error::Segment;
+    let mut out = String::new();
+    for segment in path.iter() {
+        match segment {
+            Segment::Seq { index } => out.push_str(&format!("/{index}")),
+            Segment::Map { key } | Segment::Enum { variant: key } => {
+                out.push('/');
+                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+            }
+            Segment::Unknown => {}
+        }
+    }
+    out
+}
+
+pub const DEFAULT_LIMIT: u32 = 50;
+pub const MAX_LIMIT: u32 = 250;
+
+/// `?limit=&cursor=`: at most 250 per page, 50 when unset.
+#[derive(Debug, Clone)]
+pub struct Pagination(pub PageRequest);
+
+impl<S: Send + Sync> FromRequestParts<S> for Pagination {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let Query(params) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
+            .await
+            .map_err(|e| ApiError::malformed(format!("bad query string: {e}")))?;
+        let limit = match params.get("limit") {
+            None => DEFAULT_LIMIT,
+            Some(raw) => raw
+                .parse::<u32>()
+                .ok()
+                .filter(|n| (1..=MAX_LIMIT).contains(n))
+                .ok_or_else(|| {
+                    ApiError::invalid(vec![FieldError::new(
+                        "/limit",
+                        format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
+                    )])
+                })?,
+        };
+        let cursor = params.get("cursor").filter(|c| !c.is_empty()).cloned();
+        Ok(Self(PageRequest { limit, cursor }))
+    }
+}

@@ -1,0 +1,133 @@
+//! The REST API (`/v1`): routes, the OpenAPI document, and the health checks.
+//!
+//! One file per resource holds its handlers beside its request and response types
+//! (`EndpointIn`, `EndpointOut`, …). Handlers parse input into domain values, call the store, and
+//! answer with JSON or a problem document; they never call out to receivers.
+
+pub mod endpoints;
+pub mod error;
+pub mod event_types;
+pub mod extract;
+pub mod health;
+pub mod keys;
+pub mod openapi;
+pub mod tenants;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::routing::get;
+use herald_store::Page;
+use serde::{Deserialize, Deserializer, Serialize};
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::trace::TraceLayer;
+use utoipa::{IntoParams, ToSchema};
+
+use crate::state::AppState;
+use error::ApiError;
+
+/// A page of a list, newest first, and the cursor of the next page (`null` on the last page).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ListResponse<T: ToSchema> {
+    pub data: Vec<T>,
+    pub next_cursor: Option<String>,
+}
+
+impl<T: ToSchema> From<Page<T>> for ListResponse<T> {
+    fn from(page: Page<T>) -> Self {
+        Self { data: page.items, next_cursor: page.next_cursor }
+    }
+}
+
+/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in PATCH bodies.
+pub(crate) fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    T: Deserialize<'de>,
+    D: Deserializer<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// `?limit=&cursor=` on every list.
+#[derive(Debug, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query for the OpenAPI document; parsed by `Pagination`
+pub struct PageParams {
+    /// Items per page, 1–250 (default 50).
+    limit: Option<u32>,
+    /// The `nextCursor` of the previous page.
+    cursor: Option<String>,
+}
+
+/// The `{tenant}` path segment.
+#[derive(Debug, IntoParams)]
+#[into_params(names("tenant"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct TenantParam(
+    /// Tenant id (`ten_…`) or uid.
+    String,
+);
+
+/// The `{endpoint}` path segment.
+#[derive(Debug, IntoParams)]
+#[into_params(names("endpoint"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct EndpointParam(
+    /// Endpoint id (`ep_…`).
+    String,
+);
+
+/// The `{name}` path segment of an event type.
+#[derive(Debug, IntoParams)]
+#[into_params(names("name"), parameter_in = Path)]
+#[allow(dead_code)]
+pub struct EventTypeParam(
+    /// Event-type name.
+    String,
+);
+
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.max_body_bytes;
+    let v1 = Router::new()
+        .route("/tenants", get(tenants::list).post(tenants::create))
+        .route("/tenants/{tenant}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
+        .route("/tenants/{tenant}/keys", get(keys::list).post(keys::create))
+        .route("/tenants/{tenant}/keys/{key}", axum::routing::delete(keys::revoke))
+        .route("/event-types", get(event_types::list).post(event_types::create))
+        .route(
+            "/event-types/{name}",
+            get(event_types::get).put(event_types::replace).patch(event_types::update).delete(event_types::delete),
+        )
+        .route("/tenants/{tenant}/endpoints", get(endpoints::list).post(endpoints::create))
+        .route(
+            "/tenants/{tenant}/endpoints/{endpoint}",
+            get(endpoints::get).put(endpoints::replace).patch(endpoints::update).delete(endpoints::delete),
+        )
+        .route("/openapi.json", get(openapi::serve));
+    Router::new()
+        .nest("/v1", v1)
+        .route("/health/live", get(health::live))
+        .route("/health/ready", get(health::ready))
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(CatchPanicLayer::custom(|_| {
+            tracing::error!("a request handler panicked");
+            axum::response::IntoResponse::into_response(ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "internal",
+                "an internal error occurred; it has been logged",
+            ))
+        }))
+        .layer(TraceLayer::new_for_http())
+        .with_state(state)
+}
+
+async fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "not_found", "no such route")
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+}

@@ -1,0 +1,101 @@
+//! The OpenAPI 3.1 document, generated from the handlers and types. A copy is checked in at
+//! `docs/openapi.json`; a test fails when the two differ (`HERALD_BLESS=1` rewrites the copy).
+
+use axum::Json;
+use utoipa::openapi::path::Operation;
+use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
+use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::{Modify, OpenApi};
+
+use super::error::{FieldError, Problem};
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "Herald", description = "Webhook delivery: tenants, event types, endpoints, events, deliveries."),
+    paths(
+        super::tenants::create, super::tenants::list, super::tenants::get, super::tenants::update, super::tenants::delete,
+        super::keys::create, super::keys::list, super::keys::revoke,
+        super::event_types::create, super::event_types::list, super::event_types::get,
+        super::event_types::replace, super::event_types::update, super::event_types::delete,
+        super::endpoints::create, super::endpoints::list, super::endpoints::get,
+        super::endpoints::replace, super::endpoints::update, super::endpoints::delete,
+    ),
+    components(schemas(Problem, FieldError)),
+    modifiers(&BearerAuth, &ProblemResponses),
+    security(("bearer" = [])),
+    tags(
+        (name = "tenants", description = "The provider's customers (admin keys only)."),
+        (name = "api keys", description = "Tenant-scoped API keys (admin keys only)."),
+        (name = "event types", description = "The event catalog (read: any key; write: admin keys)."),
+        (name = "endpoints", description = "A tenant's receivers."),
+    )
+)]
+#[derive(Debug)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme("bearer", SecurityScheme::Http(Http::new(HttpAuthScheme::Bearer)));
+    }
+}
+
+/// Adds the problem responses every operation can give, so handlers list only their own.
+struct ProblemResponses;
+
+fn problem(description: &str) -> utoipa::openapi::Response {
+    ResponseBuilder::new()
+        .description(description)
+        .content("application/problem+json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .build()
+}
+
+impl Modify for ProblemResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let operations: [(&str, &mut Option<Operation>); 5] = [
+                ("get", &mut item.get),
+                ("post", &mut item.post),
+                ("put", &mut item.put),
+                ("patch", &mut item.patch),
+                ("delete", &mut item.delete),
+            ];
+            for (method, operation) in operations {
+                let Some(operation) = operation.as_mut() else { continue };
+                let admin_only = path.starts_with("/v1/tenants") && !path.contains("/endpoints")
+                    || path.starts_with("/v1/event-types") && method != "get";
+                let mut add = |status: &str, description: &str| {
+                    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| problem(description).into());
+                };
+                add("401", "No API key, or an unknown one.");
+                if admin_only {
+                    add("403", "A tenant key on an admin-only route.");
+                }
+                if path.contains('{') {
+                    add("404", "Not found, or not visible to this key.");
+                }
+                if operation.request_body.is_some() {
+                    add("400", "The body is not valid JSON.");
+                    add("413", "The body is too large.");
+                    add("415", "The body is not JSON.");
+                }
+                add("422", "Invalid values; `errors` lists the failing fields.");
+                add("500", "Internal error (logged).");
+            }
+        }
+    }
+}
+
+/// `GET /v1/openapi.json`
+pub async fn serve() -> Json<utoipa::openapi::OpenApi> {
+    Json(ApiDoc::openapi())
+}
+
+/// The document as checked in: pretty JSON with a final newline.
+pub fn document() -> String {
+    let mut text = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
+    text.push('\n');
+    text
+}

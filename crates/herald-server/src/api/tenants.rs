@@ -1,0 +1,147 @@
+//! `/v1/tenants`: the provider's customers. Admin keys only.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::http::request::Parts;
+use herald_core::Timestamp;
+use herald_core::id::TenantId;
+use herald_core::metadata::Metadata;
+use herald_core::tenant::{Tenant, TenantUid, parse_name};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult};
+use super::extract::{Admin, JsonBody, Pagination, tenant_from_path};
+use super::{ListResponse, double_option};
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantIn {
+    /// Your own identifier for this tenant; usable in paths instead of the id.
+    pub uid: Option<TenantUid>,
+    pub name: String,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TenantPatch {
+    /// A new uid, or `null` to remove it.
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<String>)]
+    pub uid: Option<Option<TenantUid>>,
+    pub name: Option<String>,
+    pub metadata: Option<Metadata>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantOut {
+    pub id: TenantId,
+    pub uid: Option<TenantUid>,
+    pub name: String,
+    pub metadata: Metadata,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+impl From<Tenant> for TenantOut {
+    fn from(t: Tenant) -> Self {
+        Self { id: t.id, uid: t.uid, name: t.name, metadata: t.metadata, created_at: t.created_at, updated_at: t.updated_at }
+    }
+}
+
+fn name(raw: &str) -> ApiResult<String> {
+    parse_name(raw).map_err(|e| ApiError::invalid_field("/name", e))
+}
+
+/// The `{tenant}` of an admin route: admin check first, so tenant keys get 403 whatever the id.
+#[derive(Debug)]
+pub struct AdminTenant(pub Tenant);
+
+impl axum::extract::FromRequestParts<AppState> for AdminTenant {
+    type Rejection = ApiError;
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        Admin::from_request_parts(parts, state).await?;
+        tenant_from_path(parts, state).await.map(Self)
+    }
+}
+
+/// Create a tenant.
+#[utoipa::path(post, path = "/v1/tenants", tag = "tenants", request_body = TenantIn,
+    responses((status = 201, body = TenantOut), (status = 409, description = "uid already taken", body = super::error::Problem)))]
+pub async fn create(
+    State(state): State<AppState>,
+    _: Admin,
+    JsonBody(input): JsonBody<TenantIn>,
+) -> ApiResult<(StatusCode, Json<TenantOut>)> {
+    let now = state.clock.now();
+    let tenant = Tenant {
+        id: TenantId::generate(),
+        uid: input.uid,
+        name: name(&input.name)?,
+        metadata: input.metadata,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.insert_tenant(&tenant).await?;
+    Ok((StatusCode::CREATED, Json(tenant.into())))
+}
+
+/// List tenants, newest first.
+#[utoipa::path(get, path = "/v1/tenants", tag = "tenants", params(super::PageParams),
+    responses((status = 200, body = ListResponse<TenantOut>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    _: Admin,
+    Pagination(page): Pagination,
+) -> ApiResult<Json<ListResponse<TenantOut>>> {
+    Ok(Json(state.store.list_tenants(&page).await?.map(TenantOut::from).into()))
+}
+
+/// Get a tenant by id or uid.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants", params(super::TenantParam),
+    responses((status = 200, body = TenantOut)))]
+pub async fn get(AdminTenant(tenant): AdminTenant) -> Json<TenantOut> {
+    Json(tenant.into())
+}
+
+/// Update a tenant's uid, name or metadata.
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}", tag = "tenants", params(super::TenantParam),
+    request_body = TenantPatch,
+    responses((status = 200, body = TenantOut), (status = 409, description = "uid already taken", body = super::error::Problem)))]
+pub async fn update(
+    State(state): State<AppState>,
+    AdminTenant(mut tenant): AdminTenant,
+    JsonBody(patch): JsonBody<TenantPatch>,
+) -> ApiResult<Json<TenantOut>> {
+    if let Some(uid) = patch.uid {
+        tenant.uid = uid;
+    }
+    if let Some(new_name) = patch.name {
+        tenant.name = name(&new_name)?;
+    }
+    if let Some(metadata) = patch.metadata {
+        tenant.metadata = metadata;
+    }
+    tenant.updated_at = state.clock.now();
+    if !state.store.update_tenant(&tenant).await? {
+        return Err(ApiError::not_found("tenant"));
+    }
+    Ok(Json(tenant.into()))
+}
+
+/// Delete a tenant and everything it owns (keys, endpoints, events, deliveries).
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}", tag = "tenants", params(super::TenantParam),
+    responses((status = 204, description = "deleted")))]
+pub async fn delete(State(state): State<AppState>, AdminTenant(tenant): AdminTenant) -> ApiResult<StatusCode> {
+    if !state.store.delete_tenant(&tenant.id).await? {
+        return Err(ApiError::not_found("tenant"));
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,160 @@
+//! Start-up: from a [`Config`] to a served API.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::Context;
+use herald_core::Timestamp;
+use herald_core::api_key::{ApiKey, ApiKeySecret, Scope};
+use herald_core::id::ApiKeyId;
+use herald_core::seal::MasterKey;
+use herald_store::{ConnectOptions, Store};
+use tokio::net::TcpListener;
+
+use crate::clock::{Clock, SystemClock};
+use crate::config::Config;
+use crate::state::AppState;
+
+/// A Herald server, bound and ready to serve.
+#[derive(Debug)]
+pub struct Application {
+    listener: TcpListener,
+    state: AppState,
+    generated_admin_key: Option<ApiKeySecret>,
+}
+
+impl Application {
+    /// Binds `config.listen` and prepares everything (see [`Application::build_with_listener`]).
+    pub async fn build(config: Config) -> anyhow::Result<Self> {
+        let listener = TcpListener::bind(config.listen)
+            .await
+            .with_context(|| format!("cannot listen on {} (option `listen`)", config.listen))?;
+        Self::build_with_listener(config, listener).await
+    }
+
+    /// Opens the store, migrates it, loads the master key and makes sure an admin key exists.
+    pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        let store = open_store(&config).await?;
+        store.migrate().await.context("applying database migrations")?;
+        let master_key = load_master_key(&config)?;
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let generated_admin_key = ensure_admin_key(store.as_ref(), &config, clock.now()).await?;
+        let state = AppState { store, master_key: Arc::new(master_key), config: Arc::new(config), clock };
+        Ok(Self { listener, state, generated_admin_key })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| self.state.config.listen)
+    }
+
+    /// The admin key generated at this start, if one was (it is shown once, then only its hash
+    /// remains).
+    pub fn generated_admin_key(&self) -> Option<&ApiKeySecret> {
+        self.generated_admin_key.as_ref()
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let router = crate::api::router(self.state);
+        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
+        Ok(())
+    }
+}
+
+/// Opens the configured database, creating the data directory for the default SQLite file.
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    let url = config.database_url();
+    if url.starts_with("sqlite:") {
+        if let Some(parent) = sqlite_path(&url).and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the data directory {}", parent.display()))?;
+        }
+    }
+    let options = ConnectOptions { max_connections: config.database.max_connections };
+    herald_store::connect(&url, &options)
+        .await
+        .with_context(|| format!("opening the database (option `database.url` = {})", redact_url(&url)))
+}
+
+fn sqlite_path(url: &str) -> Option<&Path> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next()?;
+    (!path.is_empty() && path != ":memory:").then(|| Path::new(path))
+}
+
+/// Hides a password in a database URL before it is shown.
+fn redact_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("****"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+/// The configured master key, or (SQLite only; `Config::check` enforces it) the one in
+/// `<data_dir>/master.key`, generated on first start.
+fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
+    if let Some(text) = &config.master_key {
+        return MasterKey::from_base64(text).context("option `master_key`");
+    }
+    let path = config.data_dir.join("master.key");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => MasterKey::from_base64(&text).with_context(|| format!("reading {}", path.display())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            std::fs::create_dir_all(&config.data_dir)
+                .with_context(|| format!("creating {}", config.data_dir.display()))?;
+            let key = MasterKey::generate();
+            write_private_file(&path, key.to_base64().as_bytes())
+                .with_context(|| format!("writing {}", path.display()))?;
+            tracing::warn!(path = %path.display(), "generated a master key; back it up: without it, stored credentials cannot be opened");
+            Ok(key)
+        }
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(contents)
+}
+
+/// Registers the configured admin key, or generates one when no admin key exists yet.
+async fn ensure_admin_key(
+    store: &dyn Store,
+    config: &Config,
+    now: Timestamp,
+) -> anyhow::Result<Option<ApiKeySecret>> {
+    let (secret, generated) = match &config.admin_key {
+        Some(text) => {
+            let secret = ApiKeySecret::from_configured(text).map_err(anyhow::Error::msg)?;
+            if store.api_key_by_hash(&secret.hash()).await?.is_some() {
+                return Ok(None);
+            }
+            (secret, false)
+        }
+        None if store.count_admin_keys().await? > 0 => return Ok(None),
+        None => (ApiKeySecret::generate(), true),
+    };
+    let key = ApiKey {
+        id: ApiKeyId::generate(),
+        scope: Scope::Admin,
+        name: if generated { "generated at first start" } else { "from configuration" }.to_owned(),
+        prefix: secret.display_prefix(),
+        hash: secret.hash(),
+        created_at: now,
+    };
+    store.insert_api_key(&key).await?;
+    Ok(generated.then_some(secret))
+}

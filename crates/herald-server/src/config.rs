@@ -1,0 +1,203 @@
+//! Configuration: built-in defaults, overridden by a TOML file, overridden by `HERALD_*`
+//! environment variables (nested keys with `__`: `HERALD_DATABASE__URL`). Every option is listed
+//! in docs/config.md. Invalid configuration fails at start with a message naming the key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use herald_core::api_key::ApiKeySecret;
+use herald_core::seal::MasterKey;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    #[error("configuration file {path} could not be read: {source}")]
+    File { path: PathBuf, source: std::io::Error },
+}
+
+impl ConfigError {
+    fn key(key: &str, problem: impl std::fmt::Display) -> Self {
+        Self::Invalid(format!("`{key}`: {problem}"))
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the HTTP API listens on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database and the generated master key.
+    pub data_dir: PathBuf,
+    /// An admin API key to accept (at least 32 characters). When unset and no admin key exists,
+    /// one is generated at first start and printed once.
+    pub admin_key: Option<String>,
+    /// Base64 of 32 bytes, used to encrypt credentials at rest. When unset (SQLite only), a key
+    /// is generated into `<data_dir>/master.key`.
+    pub master_key: Option<String>,
+    /// Largest accepted request body, in bytes.
+    pub max_body_bytes: usize,
+    pub database: DatabaseConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://path` or `postgres://…`. Default: `sqlite://<data_dir>/herald.db`.
+    pub url: Option<String>,
+    /// Connection pool size (PostgreSQL; SQLite readers).
+    pub max_connections: u32,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// A tracing filter: `info`, `herald_server=debug,info`, …
+    pub level: String,
+    pub format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+pub const DEFAULT_PORT: u16 = 8080;
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], DEFAULT_PORT)),
+            data_dir: PathBuf::from("herald-data"),
+            admin_key: None,
+            master_key: None,
+            max_body_bytes: 1024 * 1024,
+            database: DatabaseConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self { url: None, max_connections: 10 }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+impl Config {
+    /// Loads defaults, then `file` (when given, it must exist; otherwise `herald.toml` in the
+    /// working directory when present), then the environment; and checks the result.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        match file {
+            Some(path) => {
+                std::fs::metadata(path)
+                    .map_err(|source| ConfigError::File { path: path.to_owned(), source })?;
+                figment = figment.merge(Toml::file_exact(path));
+            }
+            None => figment = figment.merge(Toml::file("herald.toml")),
+        }
+        let env = Env::prefixed("HERALD_")
+            .split("__")
+            .filter(|key| key.as_str() != "config" && !key.as_str().starts_with("test_"));
+        let config: Config =
+            figment.merge(env).extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        config.check()?;
+        Ok(config)
+    }
+
+    /// The checks serde cannot express; each error names its key.
+    pub fn check(&self) -> Result<(), ConfigError> {
+        let url = self.database_url();
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            return Err(ConfigError::key("database.url", "must start with sqlite:// or postgres://"));
+        }
+        if let Some(key) = &self.master_key {
+            MasterKey::from_base64(key).map_err(|e| ConfigError::key("master_key", e))?;
+        } else if !url.starts_with("sqlite:") {
+            return Err(ConfigError::key(
+                "master_key",
+                "is required with PostgreSQL, so that every instance seals and opens credentials alike",
+            ));
+        }
+        if let Some(key) = &self.admin_key {
+            ApiKeySecret::from_configured(key).map_err(|e| ConfigError::key("admin_key", e))?;
+        }
+        if self.max_body_bytes < 1024 {
+            return Err(ConfigError::key("max_body_bytes", "must be at least 1024"));
+        }
+        if self.database.max_connections == 0 {
+            return Err(ConfigError::key("database.max_connections", "must be at least 1"));
+        }
+        tracing_subscriber::EnvFilter::try_new(&self.log.level)
+            .map_err(|e| ConfigError::key("log.level", e))?;
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        self.database
+            .url
+            .clone()
+            .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("herald.db").display()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_valid() {
+        Config::default().check().unwrap();
+        assert_eq!(Config::default().database_url(), "sqlite://herald-data/herald.db");
+    }
+
+    #[test]
+    fn file_and_environment_override_defaults_and_errors_name_the_key() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("h.toml", "listen = \"127.0.0.1:9000\"\n[database]\nmax_connections = 3\n")?;
+            jail.set_env("HERALD_DATABASE__MAX_CONNECTIONS", "4");
+            let c = Config::load(Some(Path::new("h.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.listen.port(), 9000);
+            assert_eq!(c.database.max_connections, 4, "environment beats file");
+
+            jail.set_env("HERALD_DATABASE__MAX_CONNECTIONS", "many");
+            let err = Config::load(Some(Path::new("h.toml"))).unwrap_err().to_string();
+            assert!(err.contains("database.max_connections"), "{err}");
+
+            jail.set_env("HERALD_DATABASE__MAX_CONNECTIONS", "4");
+            jail.set_env("HERALD_LISTEN_PORT", "1");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("listen_port"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn semantic_errors_name_the_key() {
+        let mut c = Config::default();
+        c.database.url = Some("mysql://x".into());
+        assert!(c.check().unwrap_err().to_string().contains("database.url"));
+        let mut c = Config::default();
+        c.database.url = Some("postgres://localhost/herald".into());
+        assert!(c.check().unwrap_err().to_string().contains("master_key"));
+        let mut c = Config::default();
+        c.master_key = Some("short".into());
+        assert!(c.check().unwrap_err().to_string().contains("master_key"));
+        let mut c = Config::default();
+        c.log.level = "info,=x=y".into();
+        assert!(c.check().unwrap_err().to_string().contains("log.level"));
+    }
+}

@@ -1,0 +1,17 @@
+//! What every request handler can reach: the store, the master key, the configuration, the clock.
+
+use std::sync::Arc;
+
+use herald_core::seal::MasterKey;
+use herald_store::Store;
+
+use crate::clock::Clock;
+use crate::config::Config;
+
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub master_key: Arc<MasterKey>,
+    pub config: Arc<Config>,
+    pub clock: Arc<dyn Clock>,
+}

@@ -1,0 +1,48 @@
+//! The SQLite backend: one database file, WAL journal, `synchronous = FULL` (a commit is on disk
+//! before it returns), foreign keys on. SQLite allows one writer at a time, so writes go through
+//! a pool of exactly one connection and reads through a separate pool: no transaction ever has to
+//! upgrade from reader to writer (which SQLite answers with SQLITE_BUSY instead of waiting).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::migrate::Migrator;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::{Backend, ConnectOptions, Result};
+
+#[derive(Debug, Clone)]
+pub struct SqliteStore {
+    reader: SqlitePool,
+    writer: SqlitePool,
+}
+
+impl SqliteStore {
+    pub(crate) const MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+    /// Opens (creating when missing) the database at `url` (`sqlite://path/to/herald.db`).
+    pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        let base = SqliteConnectOptions::from_str(url)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Full)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(10));
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
+        let reader = SqlitePoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .connect_with(base.read_only(true))
+            .await?;
+        Ok(Self { reader, writer })
+    }
+
+    fn reader(&self) -> &SqlitePool {
+        &self.reader
+    }
+
+    fn writer(&self) -> &SqlitePool {
+        &self.writer
+    }
+}
+
+crate::sql::shared_store_impl!(SqliteStore, Backend::Sqlite);
