@@ -112,8 +112,7 @@ impl Config {
         let env = Env::prefixed("HERALD_")
             .split("__")
             .filter(|key| key.as_str() != "config" && !key.as_str().starts_with("test_"));
-        let config: Config =
-            figment.merge(env).extract().map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let config: Config = figment.merge(env).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
         config.check()?;
         Ok(config)
     }
@@ -146,12 +145,31 @@ impl Config {
         Ok(())
     }
 
+    /// The database URL, defaulting to the SQLite file in the data directory.
     pub fn database_url(&self) -> String {
         self.database
             .url
             .clone()
             .unwrap_or_else(|| format!("sqlite://{}", self.data_dir.join("herald.db").display()))
     }
+}
+
+/// Every problem figment found, each naming its key in the documented dotted form and where the
+/// value came from (file or environment).
+fn describe(error: figment::Error) -> String {
+    let problems: Vec<String> = error
+        .into_iter()
+        .map(|e| {
+            let key = e.path.join(".").to_ascii_lowercase();
+            let origin = e.metadata.as_ref().map(|m| match &m.source {
+                Some(source) => format!("{} {source}", m.name),
+                None => m.name.to_string(),
+            });
+            let origin = origin.map(|o| format!(" (from {o})")).unwrap_or_default();
+            if key.is_empty() { format!("{}{origin}", e.kind) } else { format!("`{key}`: {}{origin}", e.kind) }
+        })
+        .collect();
+    problems.join("; ")
 }
 
 #[cfg(test)]
