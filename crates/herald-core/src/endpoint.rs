@@ -147,9 +147,19 @@ pub enum KeyLocation {
 pub enum EndpointAuth {
     #[default]
     None,
-    Basic { username: String, password: String },
-    Bearer { token: String },
-    ApiKey { key_name: String, key_value: String, #[serde(rename = "in")] location: KeyLocation },
+    Basic {
+        username: String,
+        password: String,
+    },
+    Bearer {
+        token: String,
+    },
+    ApiKey {
+        key_name: String,
+        key_value: String,
+        #[serde(rename = "in")]
+        location: KeyLocation,
+    },
     Oauth2ClientCredentials {
         token_url: String,
         client_id: String,
@@ -165,9 +175,19 @@ pub enum EndpointAuth {
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
 enum RawAuth {
     None,
-    Basic { username: String, password: String },
-    Bearer { token: String },
-    ApiKey { key_name: String, key_value: String, #[serde(rename = "in", default)] location: KeyLocation },
+    Basic {
+        username: String,
+        password: String,
+    },
+    Bearer {
+        token: String,
+    },
+    ApiKey {
+        key_name: String,
+        key_value: String,
+        #[serde(rename = "in", default)]
+        location: KeyLocation,
+    },
     Oauth2ClientCredentials {
         token_url: String,
         client_id: String,
@@ -412,7 +432,9 @@ mod tests {
     fn urls() {
         assert!(EndpointUrl::parse("https://example.com/hook?x=1").is_ok());
         assert!(EndpointUrl::parse("http://127.0.0.1:8080/").is_ok());
-        for bad in ["ftp://x/", "/relative", "https://user:pw@example.com/", "https://example.com/#frag", "https://"] {
+        for bad in
+            ["ftp://x/", "/relative", "https://user:pw@example.com/", "https://example.com/#frag", "https://"]
+        {
             assert!(EndpointUrl::parse(bad).is_err(), "{bad}");
         }
     }
@@ -478,6 +500,9 @@ mod tests {
     #[test]
     fn pem_checks() {
         assert!(parse_certificates_pem("caCertPem", "not pem").is_err());
-        assert!(parse_private_key_pem("clientKeyPem", "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n").is_ok());
+        assert!(
+            parse_private_key_pem("clientKeyPem", "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n")
+                .is_ok()
+        );
     }
 }

@@ -107,10 +107,10 @@ pub struct EventType {
 impl EventType {
     /// Cross-field rule: an example must satisfy the schema when both are present.
     pub fn check_example(schema: Option<&EventSchema>, example: Option<&Value>) -> Result<(), String> {
-        if let (Some(schema), Some(example)) = (schema, example) {
-            if let Some((path, message)) = schema.violations(example).into_iter().next() {
-                return Err(format!("the example does not match the schema at `{path}`: {message}"));
-            }
+        if let (Some(schema), Some(example)) = (schema, example)
+            && let Some((path, message)) = schema.violations(example).into_iter().next()
+        {
+            return Err(format!("the example does not match the schema at `{path}`: {message}"));
         }
         Ok(())
     }

@@ -25,7 +25,9 @@ impl EventPattern {
             if !prefix.is_empty() && prefix.split('.').all(is_segment) {
                 return Ok(Self::Prefix(prefix.to_owned()));
             }
-            return Err(format!("`{s}` is not a pattern: `*` may only follow a dotted prefix, as in `contract.*`"));
+            return Err(format!(
+                "`{s}` is not a pattern: `*` may only follow a dotted prefix, as in `contract.*`"
+            ));
         }
         EventTypeName::parse(s)
             .map(Self::Exact)

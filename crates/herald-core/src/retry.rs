@@ -107,10 +107,9 @@ impl RetryPolicy {
     pub fn base_delay(&self, next_attempt: u32) -> Duration {
         let retry_index = next_attempt.saturating_sub(2) as usize;
         match self.schedule() {
-            Schedule::Delays(delays) => delays
-                .get(retry_index)
-                .or(delays.last())
-                .map_or(Duration::ZERO, |d| d.get()),
+            Schedule::Delays(delays) => {
+                delays.get(retry_index).or(delays.last()).map_or(Duration::ZERO, |d| d.get())
+            }
             Schedule::Exponential(exp) => {
                 let grown = exp.initial.get().as_secs_f64() * exp.factor.powi(retry_index.min(64) as i32);
                 Duration::from_secs_f64(grown.min(exp.max.get().as_secs_f64()))

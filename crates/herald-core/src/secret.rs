@@ -33,7 +33,10 @@ impl SigningSecret {
             .decode(body)
             .map_err(|_| format!("the part after `{PREFIX}` must be standard base64"))?;
         if !(MIN_LEN..=MAX_LEN).contains(&key.len()) {
-            return Err(format!("a secret must encode {MIN_LEN} to {MAX_LEN} bytes, this one has {}", key.len()));
+            return Err(format!(
+                "a secret must encode {MIN_LEN} to {MAX_LEN} bytes, this one has {}",
+                key.len()
+            ));
         }
         Ok(Self(key))
     }

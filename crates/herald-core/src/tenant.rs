@@ -15,9 +15,7 @@ pub struct TenantUid(String);
 
 impl TenantUid {
     pub fn parse(s: &str) -> Result<Self, String> {
-        let ok_chars = s
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
+        let ok_chars = s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | ':' | '-'));
         if s.is_empty() || s.len() > 128 || !ok_chars {
             return Err("a uid has 1 to 128 characters from A-Z, a-z, 0-9, `_`, `.`, `:`, `-`".into());
         }

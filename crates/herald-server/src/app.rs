@@ -70,11 +70,9 @@ impl Application {
 /// Opens the configured database, creating the data directory for the default SQLite file.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
-    if url.starts_with("sqlite:") {
-        if let Some(parent) = sqlite_path(&url).and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("creating the data directory {}", parent.display()))?;
-        }
+    if let Some(parent) = sqlite_path(&url).and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent)
+            .with_context(|| format!("creating the data directory {}", parent.display()))?;
     }
     let options = ConnectOptions { max_connections: config.database.max_connections };
     herald_store::connect(&url, &options)

@@ -120,7 +120,8 @@ impl Config {
     /// The checks serde cannot express; each error names its key.
     pub fn check(&self) -> Result<(), ConfigError> {
         let url = self.database_url();
-        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+        if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
+        {
             return Err(ConfigError::key("database.url", "must start with sqlite:// or postgres://"));
         }
         if let Some(key) = &self.master_key {
@@ -166,7 +167,11 @@ fn describe(error: figment::Error) -> String {
                 None => m.name.to_string(),
             });
             let origin = origin.map(|o| format!(" (from {o})")).unwrap_or_default();
-            if key.is_empty() { format!("{}{origin}", e.kind) } else { format!("`{key}`: {}{origin}", e.kind) }
+            if key.is_empty() {
+                format!("{}{origin}", e.kind)
+            } else {
+                format!("`{key}`: {}{origin}", e.kind)
+            }
         })
         .collect();
     problems.join("; ")
@@ -183,6 +188,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's signature, not ours
     fn file_and_environment_override_defaults_and_errors_name_the_key() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("h.toml", "listen = \"127.0.0.1:9000\"\n[database]\nmax_connections = 3\n")?;
@@ -211,8 +217,7 @@ mod tests {
         let mut c = Config::default();
         c.database.url = Some("postgres://localhost/herald".into());
         assert!(c.check().unwrap_err().to_string().contains("master_key"));
-        let mut c = Config::default();
-        c.master_key = Some("short".into());
+        let c = Config { master_key: Some("short".into()), ..Config::default() };
         assert!(c.check().unwrap_err().to_string().contains("master_key"));
         let mut c = Config::default();
         c.log.level = "info,=x=y".into();

@@ -120,7 +120,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // Event types (ordered by name, not by age: it is a catalog).
     async fn insert_event_type(&self, event_type: &EventType) -> Result<()>;
     async fn event_type(&self, name: &EventTypeName) -> Result<Option<EventType>>;
-    async fn list_event_types(&self, page: &PageRequest, include_deprecated: bool) -> Result<Page<EventType>>;
+    async fn list_event_types(&self, page: &PageRequest, include_deprecated: bool)
+    -> Result<Page<EventType>>;
     async fn update_event_type(&self, event_type: &EventType) -> Result<bool>;
     async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool>;
 

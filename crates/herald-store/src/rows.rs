@@ -110,15 +110,11 @@ impl TryFrom<EventTypeRow> for EventType {
         let schema = r
             .schema
             .as_deref()
-            .map(|s| serde_json::from_str::<EventSchema>(s))
+            .map(serde_json::from_str::<EventSchema>)
             .transpose()
             .map_err(|e| corrupt(T, e))?;
-        let example = r
-            .example
-            .as_deref()
-            .map(serde_json::from_str::<Value>)
-            .transpose()
-            .map_err(|e| corrupt(T, e))?;
+        let example =
+            r.example.as_deref().map(serde_json::from_str::<Value>).transpose().map_err(|e| corrupt(T, e))?;
         Ok(EventType {
             name: EventTypeName::parse(&r.name).map_err(|e| corrupt(T, e))?,
             label: r.label,

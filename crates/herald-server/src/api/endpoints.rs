@@ -12,7 +12,8 @@ use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::endpoint::{
     CustomHeaders, Endpoint, EndpointAuth, EndpointCredentials, EndpointSpec, EndpointUrl, HttpMethod,
-    KeyLocation, PayloadFormat, RateLimit, is_sensitive_header, parse_certificates_pem, parse_private_key_pem,
+    KeyLocation, PayloadFormat, RateLimit, is_sensitive_header, parse_certificates_pem,
+    parse_private_key_pem,
 };
 use herald_core::filter::PayloadFilter;
 use herald_core::id::{EndpointId, TenantId};
@@ -33,7 +34,7 @@ const MAX_PATTERNS: usize = 100;
 const MAX_PEM: usize = 64 * 1024;
 
 /// TLS settings for one endpoint.
-#[derive(Debug, Clone, Deserialize, ToSchema)]
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TlsIn {
     /// Trust this CA (PEM) when connecting to this endpoint.
@@ -113,9 +114,19 @@ pub struct EndpointPatch {
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum AuthIn {
     None,
-    Basic { username: String, password: String },
-    Bearer { token: String },
-    ApiKey { key_name: String, key_value: String, #[serde(rename = "in")] location: Option<KeyLocation> },
+    Basic {
+        username: String,
+        password: String,
+    },
+    Bearer {
+        token: String,
+    },
+    ApiKey {
+        key_name: String,
+        key_value: String,
+        #[serde(rename = "in")]
+        location: Option<KeyLocation>,
+    },
     Oauth2ClientCredentials {
         token_url: String,
         client_id: String,
@@ -130,9 +141,19 @@ pub enum AuthIn {
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
 pub enum AuthOut {
     None,
-    Basic { username: String, password_set: bool },
-    Bearer { token_set: bool },
-    ApiKey { key_name: String, #[serde(rename = "in")] location: KeyLocation, key_value_set: bool },
+    Basic {
+        username: String,
+        password_set: bool,
+    },
+    Bearer {
+        token_set: bool,
+    },
+    ApiKey {
+        key_name: String,
+        #[serde(rename = "in")]
+        location: KeyLocation,
+        key_value_set: bool,
+    },
     Oauth2ClientCredentials {
         token_url: String,
         client_id: String,
@@ -150,9 +171,17 @@ impl From<&EndpointAuth> for AuthOut {
             EndpointAuth::None => Self::None,
             EndpointAuth::Basic { username, .. } => Self::Basic { username, password_set: true },
             EndpointAuth::Bearer { .. } => Self::Bearer { token_set: true },
-            EndpointAuth::ApiKey { key_name, location, .. } => Self::ApiKey { key_name, location, key_value_set: true },
+            EndpointAuth::ApiKey { key_name, location, .. } => {
+                Self::ApiKey { key_name, location, key_value_set: true }
+            }
             EndpointAuth::Oauth2ClientCredentials { token_url, client_id, scope, audience, .. } => {
-                Self::Oauth2ClientCredentials { token_url, client_id, client_secret_set: true, scope, audience }
+                Self::Oauth2ClientCredentials {
+                    token_url,
+                    client_id,
+                    client_secret_set: true,
+                    scope,
+                    audience,
+                }
             }
         }
     }
@@ -206,12 +235,14 @@ const REDACTED: &str = "********";
 
 fn out(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
     let spec = endpoint.spec;
-    let tls = (spec.ca_cert_pem.is_some() || spec.client_cert_pem.is_some() || credentials.client_key_pem.is_some())
-        .then(|| TlsOut {
-            ca_cert_pem: spec.ca_cert_pem.clone(),
-            client_cert_pem: spec.client_cert_pem.clone(),
-            client_key_set: credentials.client_key_pem.is_some(),
-        });
+    let tls = (spec.ca_cert_pem.is_some()
+        || spec.client_cert_pem.is_some()
+        || credentials.client_key_pem.is_some())
+    .then(|| TlsOut {
+        ca_cert_pem: spec.ca_cert_pem.clone(),
+        client_cert_pem: spec.client_cert_pem.clone(),
+        client_key_set: credentials.client_key_pem.is_some(),
+    });
     let headers = credentials
         .headers
         .iter()
@@ -260,9 +291,9 @@ fn check_patterns(patterns: &[EventPattern]) -> Result<(), FieldError> {
     Ok(())
 }
 
-/// The public and secret halves of `tls`, checked: PEM that parses, key and cert together.
-fn split_tls(tls: Option<TlsIn>) -> Result<(Option<String>, Option<String>, Option<String>), Vec<FieldError>> {
-    let Some(tls) = tls else { return Ok((None, None, None)) };
+/// `tls` checked: PEM that parses, client key and certificate together. Absent: all unset.
+fn check_tls(tls: Option<TlsIn>) -> Result<TlsIn, Vec<FieldError>> {
+    let Some(tls) = tls else { return Ok(TlsIn::default()) };
     let mut errors = Vec::new();
     let mut check = |field: &str, value: &Option<String>, parse: fn(&str, &str) -> Result<(), String>| {
         if let Some(pem) = value {
@@ -279,17 +310,20 @@ fn split_tls(tls: Option<TlsIn>) -> Result<(Option<String>, Option<String>, Opti
     if tls.client_cert_pem.is_some() != tls.client_key_pem.is_some() {
         errors.push(FieldError::new("/tls", "clientCertPem and clientKeyPem go together"));
     }
-    if errors.is_empty() { Ok((tls.ca_cert_pem, tls.client_cert_pem, tls.client_key_pem)) } else { Err(errors) }
+    if errors.is_empty() { Ok(tls) } else { Err(errors) }
 }
 
 /// Builds spec and credentials from a full body, collecting every field error.
-fn from_input(input: EndpointIn, secret: SigningSecret) -> ApiResult<(EndpointSpec, EndpointCredentials, bool)> {
+fn from_input(
+    input: EndpointIn,
+    secret: SigningSecret,
+) -> ApiResult<(EndpointSpec, EndpointCredentials, bool)> {
     let mut errors: Vec<FieldError> = Vec::new();
     errors.extend(check_description(&input.description).err());
     errors.extend(check_patterns(&input.events).err());
-    let (ca_cert_pem, client_cert_pem, client_key_pem) = split_tls(input.tls).unwrap_or_else(|e| {
+    let tls = check_tls(input.tls).unwrap_or_else(|e| {
         errors.extend(e);
-        (None, None, None)
+        TlsIn::default()
     });
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
@@ -304,10 +338,15 @@ fn from_input(input: EndpointIn, secret: SigningSecret) -> ApiResult<(EndpointSp
         rate_limit: input.rate_limit,
         payload_format: input.payload_format,
         metadata: input.metadata,
-        ca_cert_pem,
-        client_cert_pem,
+        ca_cert_pem: tls.ca_cert_pem,
+        client_cert_pem: tls.client_cert_pem,
     };
-    let credentials = EndpointCredentials { secret, auth: input.auth, headers: input.headers, client_key_pem };
+    let credentials = EndpointCredentials {
+        secret,
+        auth: input.auth,
+        headers: input.headers,
+        client_key_pem: tls.client_key_pem,
+    };
     Ok((spec, credentials, input.enabled))
 }
 
@@ -400,7 +439,10 @@ pub async fn replace(
 ) -> ApiResult<Json<EndpointOut>> {
     let current = existing(&state, &tenant.id, &id).await?;
     if input.secret.is_some() {
-        return Err(ApiError::invalid_field("/secret", "the secret cannot be replaced here: use POST …/secret/rotate"));
+        return Err(ApiError::invalid_field(
+            "/secret",
+            "the secret cannot be replaced here: use POST …/secret/rotate",
+        ));
     }
     let secret = open(&state, &current)?.secret;
     let (spec, credentials, enabled) = from_input(input, secret)?;
@@ -452,11 +494,11 @@ pub async fn update(
         spec.metadata = metadata;
     }
     if let Some(tls) = patch.tls {
-        match split_tls(tls) {
-            Ok((ca, cert, key)) => {
-                spec.ca_cert_pem = ca;
-                spec.client_cert_pem = cert;
-                credentials.client_key_pem = key;
+        match check_tls(tls) {
+            Ok(tls) => {
+                spec.ca_cert_pem = tls.ca_cert_pem;
+                spec.client_cert_pem = tls.client_cert_pem;
+                credentials.client_key_pem = tls.client_key_pem;
             }
             Err(e) => errors.extend(e),
         }

@@ -260,7 +260,11 @@ async fn save(state: &AppState, event_type: EventType) -> ApiResult<Json<EventTy
 /// Remove an event type from the catalog. Endpoints subscribed to it keep their patterns.
 #[utoipa::path(delete, path = "/v1/event-types/{name}", tag = "event types", params(super::EventTypeParam),
     responses((status = 204, description = "deleted")))]
-pub async fn delete(State(state): State<AppState>, _: Admin, Path(name): Path<String>) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    _: Admin,
+    Path(name): Path<String>,
+) -> ApiResult<StatusCode> {
     let name = name_from_path(&name)?;
     if !state.store.delete_event_type(&name).await? {
         return Err(ApiError::not_found("event type"));

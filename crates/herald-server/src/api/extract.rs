@@ -180,16 +180,14 @@ impl<S: Send + Sync> FromRequestParts<S> for Pagination {
             .map_err(|e| ApiError::malformed(format!("bad query string: {e}")))?;
         let limit = match params.get("limit") {
             None => DEFAULT_LIMIT,
-            Some(raw) => raw
-                .parse::<u32>()
-                .ok()
-                .filter(|n| (1..=MAX_LIMIT).contains(n))
-                .ok_or_else(|| {
+            Some(raw) => {
+                raw.parse::<u32>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
                     ApiError::invalid(vec![FieldError::new(
                         "/limit",
                         format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
                     )])
-                })?,
+                })?
+            }
         };
         let cursor = params.get("cursor").filter(|c| !c.is_empty()).cloned();
         Ok(Self(PageRequest { limit, cursor }))

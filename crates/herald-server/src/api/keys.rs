@@ -11,10 +11,10 @@ use herald_core::tenant::parse_name;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
+use super::ListResponse;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Pagination};
 use super::tenants::AdminTenant;
-use super::ListResponse;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]

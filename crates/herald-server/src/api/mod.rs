@@ -97,7 +97,10 @@ pub fn router(state: AppState) -> Router {
         .route("/event-types", get(event_types::list).post(event_types::create))
         .route(
             "/event-types/{name}",
-            get(event_types::get).put(event_types::replace).patch(event_types::update).delete(event_types::delete),
+            get(event_types::get)
+                .put(event_types::replace)
+                .patch(event_types::update)
+                .delete(event_types::delete),
         )
         .route("/tenants/{tenant}/endpoints", get(endpoints::list).post(endpoints::create))
         .route(
@@ -129,5 +132,9 @@ async fn not_found() -> ApiError {
 }
 
 async fn method_not_allowed() -> ApiError {
-    ApiError::new(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this route does not take that method")
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
 }

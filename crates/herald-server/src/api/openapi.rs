@@ -48,7 +48,10 @@ struct ProblemResponses;
 fn problem(description: &str) -> utoipa::openapi::Response {
     ResponseBuilder::new()
         .description(description)
-        .content("application/problem+json", ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build())
+        .content(
+            "application/problem+json",
+            ContentBuilder::new().schema(Some(Ref::from_schema_name("Problem"))).build(),
+        )
         .build()
 }
 
@@ -67,7 +70,11 @@ impl Modify for ProblemResponses {
                 let admin_only = path.starts_with("/v1/tenants") && !path.contains("/endpoints")
                     || path.starts_with("/v1/event-types") && method != "get";
                 let mut add = |status: &str, description: &str| {
-                    operation.responses.responses.entry(status.to_owned()).or_insert_with(|| problem(description).into());
+                    operation
+                        .responses
+                        .responses
+                        .entry(status.to_owned())
+                        .or_insert_with(|| problem(description).into());
                 };
                 add("401", "No API key, or an unknown one.");
                 if admin_only {

@@ -52,7 +52,14 @@ pub struct TenantOut {
 
 impl From<Tenant> for TenantOut {
     fn from(t: Tenant) -> Self {
-        Self { id: t.id, uid: t.uid, name: t.name, metadata: t.metadata, created_at: t.created_at, updated_at: t.updated_at }
+        Self {
+            id: t.id,
+            uid: t.uid,
+            name: t.name,
+            metadata: t.metadata,
+            created_at: t.created_at,
+            updated_at: t.updated_at,
+        }
     }
 }
 
@@ -139,7 +146,10 @@ pub async fn update(
 /// Delete a tenant and everything it owns (keys, endpoints, events, deliveries).
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}", tag = "tenants", params(super::TenantParam),
     responses((status = 204, description = "deleted")))]
-pub async fn delete(State(state): State<AppState>, AdminTenant(tenant): AdminTenant) -> ApiResult<StatusCode> {
+pub async fn delete(
+    State(state): State<AppState>,
+    AdminTenant(tenant): AdminTenant,
+) -> ApiResult<StatusCode> {
     if !state.store.delete_tenant(&tenant.id).await? {
         return Err(ApiError::not_found("tenant"));
     }

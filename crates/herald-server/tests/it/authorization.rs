@@ -26,13 +26,18 @@ fn routes(tenant: &str, endpoint: &str, key_id: &str) -> Vec<(Method, String, Op
         (Method::POST, format!("/v1/tenants/{tenant}/endpoints"), Some(ep.clone())),
         (Method::GET, format!("/v1/tenants/{tenant}/endpoints/{endpoint}"), None),
         (Method::PUT, format!("/v1/tenants/{tenant}/endpoints/{endpoint}"), Some(ep)),
-        (Method::PATCH, format!("/v1/tenants/{tenant}/endpoints/{endpoint}"), Some(json!({"enabled": false}))),
+        (
+            Method::PATCH,
+            format!("/v1/tenants/{tenant}/endpoints/{endpoint}"),
+            Some(json!({"enabled": false})),
+        ),
         (Method::DELETE, format!("/v1/tenants/{tenant}/endpoints/{endpoint}"), None),
     ]
 }
 
 fn is_admin_only(method: &Method, path: &str) -> bool {
-    (path.starts_with("/v1/tenants") && !path.contains("/endpoints")) || (path.starts_with("/v1/event-types") && method != Method::GET)
+    (path.starts_with("/v1/tenants") && !path.contains("/endpoints"))
+        || (path.starts_with("/v1/event-types") && method != Method::GET)
 }
 
 on_both_backends! {

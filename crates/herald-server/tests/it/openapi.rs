@@ -29,7 +29,8 @@ async fn served_openapi_is_3_1_and_covers_every_route() {
     let app = TestApp::start(Backend::Sqlite).await;
     let r = app.call(Method::GET, "/v1/openapi.json", None, None).await;
     assert_eq!(r.status, 200);
-    let checked_in: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(checked_in_path()).unwrap()).unwrap();
+    let checked_in: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(checked_in_path()).unwrap()).unwrap();
     assert_eq!(r.body, checked_in);
     assert_eq!(r.body["openapi"], "3.1.0");
     let paths = r.body["paths"].as_object().unwrap();

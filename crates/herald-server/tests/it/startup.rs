@@ -4,10 +4,7 @@ use reqwest::Method;
 use crate::support::{Backend, TestApp};
 
 fn config_in(dir: &std::path::Path) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().unwrap();
-    config.data_dir = dir.to_owned();
-    config
+    Config { listen: "127.0.0.1:0".parse().unwrap(), data_dir: dir.to_owned(), ..Config::default() }
 }
 
 /// With no configuration, the first start creates the database and master key under the data
@@ -49,13 +46,28 @@ async fn the_generated_master_key_persists() {
     let first = Application::build(config.clone()).await.unwrap();
     let addr = first.local_addr();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(first.run_until(async { let _ = rx.await; }));
+    let server = tokio::spawn(first.run_until(async {
+        let _ = rx.await;
+    }));
     let base = format!("http://{addr}");
-    let tenant: serde_json::Value = client.post(format!("{base}/v1/tenants")).bearer_auth(&key)
-        .json(&serde_json::json!({"name": "t"})).send().await.unwrap().json().await.unwrap();
+    let tenant: serde_json::Value = client
+        .post(format!("{base}/v1/tenants"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"name": "t"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let tenant = tenant["id"].as_str().unwrap().to_owned();
-    let r = client.post(format!("{base}/v1/tenants/{tenant}/endpoints")).bearer_auth(&key)
-        .json(&serde_json::json!({"url": "https://e.example.com/", "auth": {"type": "bearer", "token": "t"}})).send().await.unwrap();
+    let r = client
+        .post(format!("{base}/v1/tenants/{tenant}/endpoints"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"url": "https://e.example.com/", "auth": {"type": "bearer", "token": "t"}}))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201);
     tx.send(()).unwrap();
     server.await.unwrap().unwrap();
@@ -63,6 +75,11 @@ async fn the_generated_master_key_persists() {
     let second = Application::build(config).await.unwrap();
     let addr = second.local_addr();
     tokio::spawn(second.run_until(std::future::pending()));
-    let r = client.get(format!("http://{addr}/v1/tenants/{tenant}/endpoints")).bearer_auth(&key).send().await.unwrap();
+    let r = client
+        .get(format!("http://{addr}/v1/tenants/{tenant}/endpoints"))
+        .bearer_auth(&key)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200, "sealed credentials open with the persisted key");
 }

@@ -9,6 +9,7 @@ use std::net::SocketAddr;
 
 use herald_core::api_key::ApiKeySecret;
 use herald_core::seal::MasterKey;
+use herald_server::config::DatabaseConfig;
 use herald_server::{Application, Config};
 use reqwest::Method;
 use serde_json::Value;
@@ -99,13 +100,14 @@ impl TestApp {
         };
         let admin_key = ApiKeySecret::generate().expose().to_owned();
         let master_key = MasterKey::generate();
-        let mut config = Config::default();
-        config.listen = "127.0.0.1:0".parse().unwrap();
-        config.data_dir = dir.path().to_owned();
-        config.database.url = Some(database_url.clone());
-        config.database.max_connections = 4;
-        config.admin_key = Some(admin_key.clone());
-        config.master_key = Some(master_key.to_base64());
+        let mut config = Config {
+            listen: "127.0.0.1:0".parse().unwrap(),
+            data_dir: dir.path().to_owned(),
+            admin_key: Some(admin_key.clone()),
+            master_key: Some(master_key.to_base64()),
+            database: DatabaseConfig { url: Some(database_url.clone()), max_connections: 4 },
+            ..Config::default()
+        };
         configure(&mut config);
         config.check().expect("test configuration is valid");
         let listener = tokio::net::TcpListener::bind(config.listen).await.expect("bind port 0");
@@ -155,7 +157,8 @@ impl TestApp {
         let body = if bytes.is_empty() {
             Value::Null
         } else {
-            serde_json::from_slice(&bytes).unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+            serde_json::from_slice(&bytes)
+                .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()))
         };
         Resp { status, headers, body }
     }

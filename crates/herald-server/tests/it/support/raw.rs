@@ -4,7 +4,8 @@ use sqlx::Connection;
 
 use super::{Backend, TestApp};
 
-const TABLES: &[&str] = &["tenants", "api_keys", "event_types", "endpoints", "events", "deliveries", "attempts"];
+const TABLES: &[&str] =
+    &["tenants", "api_keys", "event_types", "endpoints", "events", "deliveries", "attempts"];
 
 /// One text column of every row `sql` returns.
 pub async fn strings(app: &TestApp, sql: &str) -> Vec<String> {

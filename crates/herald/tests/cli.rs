@@ -1,0 +1,125 @@
+//! The real binary: `herald serve` with no configuration at all, `herald migrate`, and start-up
+//! failures on bad configuration.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+fn herald(dir: &std::path::Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
+    cmd.current_dir(dir);
+    // A clean environment: no HERALD_* from the caller, no proxies.
+    for (key, _) in std::env::vars() {
+        if key.starts_with("HERALD_") {
+            cmd.env_remove(key);
+        }
+    }
+    cmd
+}
+
+struct Server(Child);
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[test]
+fn serve_with_no_configuration_creates_its_database_and_prints_an_admin_key_once() {
+    let dir = tempfile::tempdir().unwrap();
+    // Everything default except the port, which a test cannot assume free.
+    let port = free_port();
+    let start = || {
+        let child = herald(dir.path())
+            .arg("serve")
+            .env("HERALD_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        Server(child)
+    };
+
+    let mut server = start();
+    let stdout = server.0.stdout.take().unwrap();
+    let mut lines = BufReader::new(stdout).lines();
+    let key = lines
+        .by_ref()
+        .map_while(Result::ok)
+        .find_map(|line| line.trim().starts_with("hk_").then(|| line.trim().to_owned()))
+        .expect("the admin key is printed");
+    assert!(dir.path().join("herald-data/herald.db").is_file(), "database under the default data directory");
+    assert!(dir.path().join("herald-data/master.key").is_file());
+
+    let client = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
+    let url = format!("http://127.0.0.1:{port}/v1/tenants");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let status = loop {
+        match client.get(&url).bearer_auth(&key).send() {
+            Ok(r) => break r.status().as_u16(),
+            Err(_) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(50)),
+            Err(e) => panic!("server did not answer: {e}"),
+        }
+    };
+    assert_eq!(status, 200);
+    drop(server);
+
+    let mut again = start();
+    let mut out = String::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(&url).bearer_auth(&key).send().is_err() {
+        assert!(Instant::now() < deadline, "restarted server did not answer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = again.0.kill();
+    let _ = again.0.wait();
+    std::io::Read::read_to_string(&mut again.0.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(!out.contains("hk_"), "the key is printed only at first start: {out}");
+}
+
+#[test]
+fn migrate_applies_migrations_without_serving() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("custom.db");
+    let out = herald(dir.path())
+        .arg("migrate")
+        .env("HERALD_DATABASE__URL", format!("sqlite://{}", db.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let bytes = std::fs::read(&db).unwrap_or_default();
+    let wal = std::fs::read(dir.path().join("custom.db-wal")).unwrap_or_default();
+    let text = String::from_utf8_lossy(&bytes) + String::from_utf8_lossy(&wal);
+    assert!(text.contains("CREATE TABLE deliveries"), "schema created");
+}
+
+#[test]
+fn invalid_configuration_fails_at_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("bad.toml"), "[database]\nmax_connections = \"many\"\n").unwrap();
+    for (args, env, key) in [
+        (vec!["serve"], Some(("HERALD_LISTEN", "not-an-address")), "`listen`"),
+        (vec!["serve"], Some(("HERALD_DATABASE__URL", "mysql://x")), "`database.url`"),
+        (vec!["serve"], Some(("HERALD_MASTER_KEY", "short")), "`master_key`"),
+        (vec!["serve"], Some(("HERALD_NO_SUCH_OPTION", "1")), "no_such_option"),
+        (vec!["--config", "bad.toml", "serve"], None, "`database.max_connections`"),
+        (vec!["--config", "missing.toml", "serve"], None, "missing.toml"),
+    ] {
+        let mut cmd = herald(dir.path());
+        cmd.args(&args);
+        if let Some((k, v)) = env {
+            cmd.env(k, v);
+        }
+        let out = cmd.output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{args:?} {env:?} should fail");
+        assert!(stderr.contains(key), "{args:?} {env:?}: {stderr}");
+    }
+    assert!(!dir.path().join("herald-data").exists(), "nothing created when the configuration is bad");
+}
