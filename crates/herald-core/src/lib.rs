@@ -7,17 +7,21 @@
 //! This crate must never perform I/O; effects live in `herald-store` and `herald-server`.
 
 pub mod api_key;
+pub mod delivery;
 pub mod duration;
 pub mod endpoint;
+pub mod event;
 pub mod event_type;
 pub mod filter;
 pub mod id;
 pub mod metadata;
 pub mod pattern;
+pub mod payload;
 pub mod retry;
 mod schema;
 pub mod seal;
 pub mod secret;
+pub mod signing;
 pub mod tenant;
 
 pub use jiff::Timestamp;

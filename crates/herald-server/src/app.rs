@@ -12,9 +12,11 @@ use herald_core::id::ApiKeyId;
 use herald_core::seal::MasterKey;
 use herald_store::{ConnectOptions, Store};
 use tokio::net::TcpListener;
+use tokio::sync::{Notify, watch};
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
+use crate::dispatcher::{self, Dispatcher, Sender};
 use crate::state::AppState;
 
 /// A Herald server, bound and ready to serve.
@@ -41,7 +43,13 @@ impl Application {
         let master_key = load_master_key(&config)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let generated_admin_key = ensure_admin_key(store.as_ref(), &config, clock.now()).await?;
-        let state = AppState { store, master_key: Arc::new(master_key), config: Arc::new(config), clock };
+        let state = AppState {
+            store,
+            master_key: Arc::new(master_key),
+            config: Arc::new(config),
+            clock,
+            wakeup: Arc::new(Notify::new()),
+        };
         Ok(Self { listener, state, generated_admin_key })
     }
 
@@ -59,10 +67,44 @@ impl Application {
         &self.state
     }
 
-    /// Serves until `shutdown` resolves, then finishes in-flight requests.
+    /// Serves the API and runs the dispatcher until `shutdown` resolves; then finishes in-flight
+    /// requests and drains the dispatcher (see `dispatcher`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let (stop_tx, stop_rx) = watch::channel(false);
+        let running = if self.state.config.delivery.enabled {
+            let ctx = dispatcher::Context {
+                store: self.state.store.clone(),
+                clock: self.state.clock.clone(),
+                master_key: self.state.master_key.clone(),
+                config: self.state.config.delivery.clone(),
+                sender: Sender::new().context("building the HTTP client")?,
+            };
+            let wakeups = tokio::spawn({
+                let store = self.state.store.clone();
+                let wakeup = self.state.wakeup.clone();
+                async move {
+                    if let Err(e) = store.forward_wakeups(wakeup).await {
+                        tracing::warn!(error = %e, "cross-instance wake-ups stopped; polling continues");
+                    }
+                }
+            });
+            let run = tokio::spawn(Dispatcher::new(ctx, self.state.wakeup.clone()).run(stop_rx));
+            Some((run, wakeups))
+        } else {
+            None
+        };
         let router = crate::api::router(self.state);
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
+        let served = axum::serve(self.listener, router)
+            .with_graceful_shutdown(async move {
+                shutdown.await;
+                let _ = stop_tx.send(true);
+            })
+            .await;
+        if let Some((run, wakeups)) = running {
+            wakeups.abort();
+            run.await.context("the dispatcher stopped abnormally")?;
+        }
+        served?;
         Ok(())
     }
 }

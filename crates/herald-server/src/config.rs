@@ -8,6 +8,8 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use herald_core::api_key::ApiKeySecret;
+use herald_core::duration::HumanDuration;
+use herald_core::retry::RetryPolicy;
 use herald_core::seal::MasterKey;
 use serde::{Deserialize, Serialize};
 
@@ -41,7 +43,30 @@ pub struct Config {
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
     pub database: DatabaseConfig,
+    pub delivery: DeliveryConfig,
     pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DeliveryConfig {
+    /// Run the dispatcher in this process (`false`: serve the API only).
+    pub enabled: bool,
+    /// How long an attempt may take, connection to last response byte.
+    pub timeout: HumanDuration,
+    /// Attempts in flight at once, across all endpoints.
+    pub workers: u32,
+    /// How long a claimed delivery stays with this process before another may take it.
+    pub lease: HumanDuration,
+    /// The longest the dispatcher sleeps without looking for due work (a safety net: new work
+    /// wakes it at once).
+    pub poll_interval: HumanDuration,
+    /// On shutdown, how long in-flight attempts may take to finish.
+    pub drain_timeout: HumanDuration,
+    /// The longest `Retry-After` (on 429 and 503) that is honoured; longer values are capped.
+    pub retry_after_max: HumanDuration,
+    /// The retry policy of endpoints that set none (default: the SPEC schedule, 24 h TTL).
+    pub retry_policy: Option<RetryPolicy>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -79,7 +104,23 @@ impl Default for Config {
             master_key: None,
             max_body_bytes: 1024 * 1024,
             database: DatabaseConfig::default(),
+            delivery: DeliveryConfig::default(),
             log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for DeliveryConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            timeout: HumanDuration::from_secs(10),
+            workers: 64,
+            lease: HumanDuration::from_secs(60),
+            poll_interval: HumanDuration::from_secs(1),
+            drain_timeout: HumanDuration::from_secs(15),
+            retry_after_max: HumanDuration::from_secs(3600),
+            retry_policy: None,
         }
     }
 }
@@ -140,6 +181,19 @@ impl Config {
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError::key("database.max_connections", "must be at least 1"));
+        }
+        let d = &self.delivery;
+        if d.timeout.get().is_zero() {
+            return Err(ConfigError::key("delivery.timeout", "must be more than 0s"));
+        }
+        if d.lease.get() <= d.timeout.get() {
+            return Err(ConfigError::key("delivery.lease", "must be longer than delivery.timeout"));
+        }
+        if d.workers == 0 {
+            return Err(ConfigError::key("delivery.workers", "must be at least 1"));
+        }
+        if d.poll_interval.get().is_zero() {
+            return Err(ConfigError::key("delivery.poll_interval", "must be more than 0s"));
         }
         tracing_subscriber::EnvFilter::try_new(&self.log.level)
             .map_err(|e| ConfigError::key("log.level", e))?;

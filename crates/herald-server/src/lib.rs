@@ -10,6 +10,7 @@ pub mod api;
 pub mod app;
 pub mod clock;
 pub mod config;
+pub mod dispatcher;
 pub mod state;
 
 pub use app::Application;

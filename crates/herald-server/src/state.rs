@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use herald_core::seal::MasterKey;
 use herald_store::Store;
+use tokio::sync::Notify;
 
 use crate::clock::Clock;
 use crate::config::Config;
@@ -14,4 +15,6 @@ pub struct AppState {
     pub master_key: Arc<MasterKey>,
     pub config: Arc<Config>,
     pub clock: Arc<dyn Clock>,
+    /// Wakes this process's dispatcher when new work is due (after publish, retry, recover).
+    pub wakeup: Arc<Notify>,
 }

@@ -10,10 +10,13 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use herald_core::Timestamp;
 use herald_core::api_key::{ApiKey, KeyHash};
+use herald_core::delivery::{Attempt, Delivery, DeliveryStatus, Next, Trigger};
 use herald_core::endpoint::Endpoint;
+use herald_core::event::{Event, EventId};
 use herald_core::event_type::{EventType, EventTypeName};
-use herald_core::id::{ApiKeyId, EndpointId, TenantId};
+use herald_core::id::{ApiKeyId, DeliveryId, EndpointId, GeneratedEventId, TenantId};
 use herald_core::tenant::{Tenant, TenantRef};
 
 mod postgres;
@@ -90,6 +93,54 @@ impl Default for ConnectOptions {
     }
 }
 
+/// The result of publishing: a new event, or the one already stored under that id.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Published {
+    Created,
+    Existing(Event),
+}
+
+/// Filters of the event log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EventFilter {
+    pub event_type: Option<EventTypeName>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+/// Filters of the delivery log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct DeliveryFilter {
+    pub endpoint_id: Option<EndpointId>,
+    pub event_id: Option<EventId>,
+    pub status: Option<DeliveryStatus>,
+    pub since: Option<Timestamp>,
+    pub until: Option<Timestamp>,
+}
+
+/// A claimed delivery with what an attempt needs. `endpoint` is `None` when it was deleted.
+#[derive(Debug, Clone)]
+pub struct Job {
+    pub delivery: Delivery,
+    pub event: Event,
+    pub endpoint: Option<Endpoint>,
+    /// The lease this job was claimed under; settling it requires the same token.
+    pub lease: String,
+}
+
+/// What a repeated `Idempotency-Key` finds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum IdempotencyState {
+    /// First use: the caller proceeds, then completes or releases the key.
+    New,
+    /// The same request was answered before: replay this response.
+    Replay { status: u16, content_type: Option<String>, body: Vec<u8> },
+    /// The first request with this key is still being processed.
+    InProgress,
+    /// The key was used with a different request.
+    Mismatch,
+}
+
 /// Everything Herald persists.
 #[async_trait]
 pub trait Store: Send + Sync + std::fmt::Debug + 'static {
@@ -131,6 +182,97 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_endpoints(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Endpoint>>;
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<bool>;
     async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool>;
+    /// Every endpoint of the tenant (for matching a published event).
+    async fn tenant_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>>;
+
+    // Events and deliveries.
+    /// Stores the event and its deliveries in one transaction — or, when the tenant already has an
+    /// event with this id, stores nothing and returns that event.
+    async fn publish(&self, event: &Event, deliveries: &[Delivery]) -> Result<Published>;
+    async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>>;
+    async fn list_events(
+        &self,
+        tenant: &TenantId,
+        filter: &EventFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Event>>;
+    async fn deliveries_of_event(&self, event_key: &GeneratedEventId) -> Result<Vec<Delivery>>;
+    async fn delivery(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Option<Delivery>>;
+    async fn list_deliveries(
+        &self,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        page: &PageRequest,
+    ) -> Result<Page<Delivery>>;
+    /// A delivery's attempts, oldest first.
+    async fn attempts(&self, delivery: &DeliveryId) -> Result<Vec<Attempt>>;
+    /// Queues the delivery for an attempt now, whatever its status (manual retry).
+    async fn requeue_delivery(
+        &self,
+        tenant: &TenantId,
+        id: &DeliveryId,
+        trigger: Trigger,
+        now: Timestamp,
+    ) -> Result<Option<Delivery>>;
+    /// Queues again the endpoint's failed deliveries created in `[since, until)`; returns how many.
+    async fn recover_endpoint(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64>;
+
+    // The queue.
+    /// Leases up to `limit` due deliveries to `owner` until `lease_until`. A delivery whose lease
+    /// expires without being settled becomes due again.
+    async fn claim_due(
+        &self,
+        owner: &str,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Job>>;
+    /// When the earliest unfinished delivery is due.
+    async fn next_due_at(&self) -> Result<Option<Timestamp>>;
+    /// Records an attempt (if one was made) and moves the delivery on, in one transaction. The
+    /// delivery is only moved while `lease` still holds it.
+    async fn settle(
+        &self,
+        lease: &str,
+        delivery: &DeliveryId,
+        attempt: Option<&Attempt>,
+        next: &Next,
+        now: Timestamp,
+    ) -> Result<()>;
+    /// Calls `wakeup.notify_one()` whenever another process sharing the database announces due
+    /// work; runs until the connection fails for good. Returns at once where wake-ups cannot
+    /// cross processes (SQLite: one process owns the file).
+    async fn forward_wakeups(&self, wakeup: Arc<tokio::sync::Notify>) -> Result<()>;
+    /// Gives back every lease taken with this owner prefix: the deliveries are due at once.
+    async fn release_leases(&self, owner: &str, now: Timestamp) -> Result<u64>;
+
+    // Idempotency keys.
+    /// Registers the first use of `key` by `scope`, or says what an earlier use left. Keys older
+    /// than `expired_before` are forgotten.
+    async fn idempotency_begin(
+        &self,
+        scope: &str,
+        key: &str,
+        request_hash: &str,
+        now: Timestamp,
+        expired_before: Timestamp,
+    ) -> Result<IdempotencyState>;
+    async fn idempotency_complete(
+        &self,
+        scope: &str,
+        key: &str,
+        status: u16,
+        content_type: Option<&str>,
+        body: &[u8],
+    ) -> Result<()>;
+    async fn idempotency_release(&self, scope: &str, key: &str) -> Result<()>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created when missing) or
@@ -143,6 +285,27 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
+}
+
+/// Pairs claimed deliveries with their events and endpoints.
+pub(crate) fn assemble_jobs(
+    deliveries: Vec<Delivery>,
+    events: Vec<Event>,
+    endpoints: Vec<Endpoint>,
+    lease: &str,
+) -> Vec<Job> {
+    let events: std::collections::HashMap<GeneratedEventId, Event> =
+        events.into_iter().map(|e| (e.key.clone(), e)).collect();
+    let endpoints: std::collections::HashMap<EndpointId, Endpoint> =
+        endpoints.into_iter().map(|e| (e.id.clone(), e)).collect();
+    deliveries
+        .into_iter()
+        .filter_map(|delivery| {
+            let event = events.get(&delivery.event_key)?.clone();
+            let endpoint = endpoints.get(&delivery.endpoint_id).cloned();
+            Some(Job { delivery, event, endpoint, lease: lease.to_owned() })
+        })
+        .collect()
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`.

@@ -161,3 +161,126 @@ impl TryFrom<EndpointRow> for Endpoint {
 pub(crate) fn convert<R, T: TryFrom<R, Error = StoreError>>(rows: Vec<R>) -> Result<Vec<T>> {
     rows.into_iter().map(T::try_from).collect()
 }
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct EventRow {
+    event_key: String,
+    tenant_id: String,
+    id: String,
+    event_type: String,
+    data: String,
+    subject: Option<String>,
+    source: Option<String>,
+    created_at: i64,
+}
+
+impl TryFrom<EventRow> for herald_core::event::Event {
+    type Error = StoreError;
+    fn try_from(r: EventRow) -> Result<Self> {
+        const T: &str = "events";
+        Ok(herald_core::event::Event {
+            key: herald_core::id::GeneratedEventId::parse(&r.event_key).map_err(|e| corrupt(T, e))?,
+            id: herald_core::event::EventId::parse(&r.id).map_err(|e| corrupt(T, e))?,
+            tenant_id: TenantId::parse(&r.tenant_id).map_err(|e| corrupt(T, e))?,
+            event_type: EventTypeName::parse(&r.event_type).map_err(|e| corrupt(T, e))?,
+            data: serde_json::from_str(&r.data).map_err(|e| corrupt(T, e))?,
+            subject: r.subject,
+            source: r.source,
+            created_at: timestamp(T, r.created_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct DeliveryRow {
+    id: String,
+    tenant_id: String,
+    event_key: String,
+    event_id: String,
+    endpoint_id: String,
+    status: String,
+    attempt_count: i64,
+    next_attempt_at: Option<i64>,
+    last_attempt_at: Option<i64>,
+    failure_reason: Option<String>,
+    next_trigger: String,
+    created_at: i64,
+    updated_at: i64,
+}
+
+impl TryFrom<DeliveryRow> for herald_core::delivery::Delivery {
+    type Error = StoreError;
+    fn try_from(r: DeliveryRow) -> Result<Self> {
+        const T: &str = "deliveries";
+        Ok(herald_core::delivery::Delivery {
+            id: herald_core::id::DeliveryId::parse(&r.id).map_err(|e| corrupt(T, e))?,
+            tenant_id: TenantId::parse(&r.tenant_id).map_err(|e| corrupt(T, e))?,
+            event_key: herald_core::id::GeneratedEventId::parse(&r.event_key).map_err(|e| corrupt(T, e))?,
+            event_id: herald_core::event::EventId::parse(&r.event_id).map_err(|e| corrupt(T, e))?,
+            endpoint_id: EndpointId::parse(&r.endpoint_id).map_err(|e| corrupt(T, e))?,
+            status: r.status.parse().map_err(|e: String| corrupt(T, e))?,
+            attempt_count: u32::try_from(r.attempt_count).map_err(|e| corrupt(T, e))?,
+            next_attempt_at: r.next_attempt_at.map(|ms| timestamp(T, ms)).transpose()?,
+            next_trigger: r.next_trigger.parse().map_err(|e: String| corrupt(T, e))?,
+            last_attempt_at: r.last_attempt_at.map(|ms| timestamp(T, ms)).transpose()?,
+            failure_reason: r.failure_reason,
+            created_at: timestamp(T, r.created_at)?,
+            updated_at: timestamp(T, r.updated_at)?,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct AttemptRow {
+    id: String,
+    delivery_id: String,
+    tenant_id: String,
+    endpoint_id: String,
+    attempt_no: i64,
+    trigger_kind: String,
+    started_at: i64,
+    duration_ms: i64,
+    request: String,
+    response_status: Option<i64>,
+    response_headers: Option<String>,
+    response_body: Option<String>,
+    error_kind: Option<String>,
+    error_message: Option<String>,
+}
+
+impl TryFrom<AttemptRow> for herald_core::delivery::Attempt {
+    type Error = StoreError;
+    fn try_from(r: AttemptRow) -> Result<Self> {
+        const T: &str = "attempts";
+        Ok(herald_core::delivery::Attempt {
+            id: herald_core::id::AttemptId::parse(&r.id).map_err(|e| corrupt(T, e))?,
+            delivery_id: herald_core::id::DeliveryId::parse(&r.delivery_id).map_err(|e| corrupt(T, e))?,
+            tenant_id: TenantId::parse(&r.tenant_id).map_err(|e| corrupt(T, e))?,
+            endpoint_id: EndpointId::parse(&r.endpoint_id).map_err(|e| corrupt(T, e))?,
+            attempt_no: u32::try_from(r.attempt_no).map_err(|e| corrupt(T, e))?,
+            trigger: r.trigger_kind.parse().map_err(|e: String| corrupt(T, e))?,
+            started_at: timestamp(T, r.started_at)?,
+            duration_ms: u64::try_from(r.duration_ms).map_err(|e| corrupt(T, e))?,
+            request: serde_json::from_str(&r.request).map_err(|e| corrupt(T, e))?,
+            response_status: r.response_status.map(u16::try_from).transpose().map_err(|e| corrupt(T, e))?,
+            response_headers: r
+                .response_headers
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt(T, e))?
+                .unwrap_or_default(),
+            response_body: r.response_body,
+            error_kind: r.error_kind.map(|k| k.parse()).transpose().map_err(|e: String| corrupt(T, e))?,
+            error_message: r.error_message,
+        })
+    }
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct IdempotencyRow {
+    pub(crate) request_hash: String,
+    pub(crate) status: Option<i64>,
+    pub(crate) content_type: Option<String>,
+    pub(crate) body: Option<Vec<u8>>,
+}

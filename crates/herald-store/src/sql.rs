@@ -7,7 +7,7 @@
 //! differ live beside it.
 
 macro_rules! shared_store_impl {
-    ($store:ty, $backend:expr) => {
+    ($store:ty, $db:ty, $backend:expr) => {
         #[async_trait::async_trait]
         impl $crate::Store for $store {
             fn backend(&self) -> $crate::Backend {
@@ -344,6 +344,451 @@ macro_rules! shared_store_impl {
                     .execute(self.writer())
                     .await?;
                 Ok(done.rows_affected() == 1)
+            }
+            async fn tenant_endpoints(
+                &self,
+                tenant: &herald_core::id::TenantId,
+            ) -> $crate::Result<Vec<herald_core::endpoint::Endpoint>> {
+                let rows = sqlx::query_as::<_, $crate::rows::EndpointRow>(
+                    "SELECT * FROM endpoints WHERE tenant_id = $1 ORDER BY id",
+                )
+                .bind(tenant.as_str())
+                .fetch_all(self.reader())
+                .await?;
+                $crate::rows::convert(rows)
+            }
+
+            async fn publish(
+                &self,
+                event: &herald_core::event::Event,
+                deliveries: &[herald_core::delivery::Delivery],
+            ) -> $crate::Result<$crate::Published> {
+                let mut tx = self.writer().begin().await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO events (event_key, tenant_id, id, event_type, data, subject, source, created_at)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                     ON CONFLICT (tenant_id, id) DO NOTHING",
+                )
+                .bind(event.key.as_str())
+                .bind(event.tenant_id.as_str())
+                .bind(event.id.as_str())
+                .bind(event.event_type.as_str())
+                .bind($crate::rows::to_json(&event.data))
+                .bind(event.subject.as_deref())
+                .bind(event.source.as_deref())
+                .bind($crate::rows::millis(event.created_at))
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    let existing = self.event(&event.tenant_id, &event.id).await?;
+                    return existing.map($crate::Published::Existing).ok_or_else(|| $crate::StoreError::Corrupt {
+                        table: "events",
+                        detail: "an event id conflicted but no event has it".into(),
+                    });
+                }
+                // Bounded batches keep every statement under both databases' parameter limits.
+                for chunk in deliveries.chunks(500) {
+                    let mut insert = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO deliveries (id, tenant_id, event_key, event_id, endpoint_id, status,
+                           attempt_count, next_attempt_at, next_trigger, failure_reason, created_at, updated_at) ",
+                    );
+                    insert.push_values(chunk, |mut row, d| {
+                        row.push_bind(d.id.to_string())
+                            .push_bind(d.tenant_id.to_string())
+                            .push_bind(d.event_key.to_string())
+                            .push_bind(d.event_id.to_string())
+                            .push_bind(d.endpoint_id.to_string())
+                            .push_bind(d.status.as_str())
+                            .push_bind(i64::from(d.attempt_count))
+                            .push_bind(d.next_attempt_at.map($crate::rows::millis))
+                            .push_bind(d.next_trigger.as_str())
+                            .push_bind(d.failure_reason.clone())
+                            .push_bind($crate::rows::millis(d.created_at))
+                            .push_bind($crate::rows::millis(d.updated_at));
+                    });
+                    insert.build().execute(&mut *tx).await?;
+                }
+                Self::notify_in(&mut tx, !deliveries.is_empty()).await?;
+                tx.commit().await?;
+                Ok($crate::Published::Created)
+            }
+
+            async fn event(
+                &self,
+                tenant: &herald_core::id::TenantId,
+                id: &herald_core::event::EventId,
+            ) -> $crate::Result<Option<herald_core::event::Event>> {
+                let row = sqlx::query_as::<_, $crate::rows::EventRow>(
+                    "SELECT * FROM events WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .fetch_optional(self.reader())
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn list_events(
+                &self,
+                tenant: &herald_core::id::TenantId,
+                filter: &$crate::EventFilter,
+                page: &$crate::PageRequest,
+            ) -> $crate::Result<$crate::Page<herald_core::event::Event>> {
+                let rows = sqlx::query_as::<_, $crate::rows::EventRow>(
+                    "SELECT * FROM events
+                     WHERE tenant_id = $1 AND ($2 IS NULL OR event_key < $2) AND ($3 IS NULL OR event_type = $3)
+                       AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5)
+                     ORDER BY event_key DESC LIMIT $6",
+                )
+                .bind(tenant.as_str())
+                .bind(page.cursor.as_deref())
+                .bind(filter.event_type.as_ref().map(|t| t.as_str()))
+                .bind(filter.since.map($crate::rows::millis))
+                .bind(filter.until.map($crate::rows::millis))
+                .bind(i64::from(page.limit) + 1)
+                .fetch_all(self.reader())
+                .await?;
+                let items = $crate::rows::convert(rows)?;
+                Ok($crate::Page::from_overfetch(items, page.limit, |e: &herald_core::event::Event| e.key.to_string()))
+            }
+
+            async fn deliveries_of_event(
+                &self,
+                event_key: &herald_core::id::GeneratedEventId,
+            ) -> $crate::Result<Vec<herald_core::delivery::Delivery>> {
+                let rows = sqlx::query_as::<_, $crate::rows::DeliveryRow>(
+                    "SELECT * FROM deliveries WHERE event_key = $1 ORDER BY id",
+                )
+                .bind(event_key.as_str())
+                .fetch_all(self.reader())
+                .await?;
+                $crate::rows::convert(rows)
+            }
+
+            async fn delivery(
+                &self,
+                tenant: &herald_core::id::TenantId,
+                id: &herald_core::id::DeliveryId,
+            ) -> $crate::Result<Option<herald_core::delivery::Delivery>> {
+                let row = sqlx::query_as::<_, $crate::rows::DeliveryRow>(
+                    "SELECT * FROM deliveries WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .fetch_optional(self.reader())
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            async fn list_deliveries(
+                &self,
+                tenant: &herald_core::id::TenantId,
+                filter: &$crate::DeliveryFilter,
+                page: &$crate::PageRequest,
+            ) -> $crate::Result<$crate::Page<herald_core::delivery::Delivery>> {
+                let rows = sqlx::query_as::<_, $crate::rows::DeliveryRow>(
+                    "SELECT * FROM deliveries
+                     WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) AND ($3 IS NULL OR endpoint_id = $3)
+                       AND ($4 IS NULL OR event_id = $4) AND ($5 IS NULL OR status = $5)
+                       AND ($6 IS NULL OR created_at >= $6) AND ($7 IS NULL OR created_at < $7)
+                     ORDER BY id DESC LIMIT $8",
+                )
+                .bind(tenant.as_str())
+                .bind(page.cursor.as_deref())
+                .bind(filter.endpoint_id.as_ref().map(|e| e.as_str()))
+                .bind(filter.event_id.as_ref().map(|e| e.as_str()))
+                .bind(filter.status.map(|s| s.as_str()))
+                .bind(filter.since.map($crate::rows::millis))
+                .bind(filter.until.map($crate::rows::millis))
+                .bind(i64::from(page.limit) + 1)
+                .fetch_all(self.reader())
+                .await?;
+                let items = $crate::rows::convert(rows)?;
+                Ok($crate::Page::from_overfetch(items, page.limit, |d: &herald_core::delivery::Delivery| {
+                    d.id.to_string()
+                }))
+            }
+
+            async fn attempts(
+                &self,
+                delivery: &herald_core::id::DeliveryId,
+            ) -> $crate::Result<Vec<herald_core::delivery::Attempt>> {
+                let rows = sqlx::query_as::<_, $crate::rows::AttemptRow>(
+                    "SELECT * FROM attempts WHERE delivery_id = $1 ORDER BY id",
+                )
+                .bind(delivery.as_str())
+                .fetch_all(self.reader())
+                .await?;
+                $crate::rows::convert(rows)
+            }
+
+            async fn requeue_delivery(
+                &self,
+                tenant: &herald_core::id::TenantId,
+                id: &herald_core::id::DeliveryId,
+                trigger: herald_core::delivery::Trigger,
+                now: herald_core::Timestamp,
+            ) -> $crate::Result<Option<herald_core::delivery::Delivery>> {
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query(
+                    "UPDATE deliveries SET status = CASE WHEN status = 'retrying' THEN 'retrying' ELSE 'pending' END,
+                       next_attempt_at = $3, next_trigger = $4, failure_reason = NULL,
+                       leased_until = NULL, lease_owner = NULL, updated_at = $3
+                     WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .bind($crate::rows::millis(now))
+                .bind(trigger.as_str())
+                .execute(&mut *tx)
+                .await?;
+                Self::notify_in(&mut tx, done.rows_affected() > 0).await?;
+                tx.commit().await?;
+                self.delivery(tenant, id).await
+            }
+
+            async fn recover_endpoint(
+                &self,
+                tenant: &herald_core::id::TenantId,
+                endpoint: &herald_core::id::EndpointId,
+                since: herald_core::Timestamp,
+                until: herald_core::Timestamp,
+                now: herald_core::Timestamp,
+            ) -> $crate::Result<u64> {
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query(
+                    "UPDATE deliveries SET status = 'pending', next_attempt_at = $5, next_trigger = 'manual',
+                       failure_reason = NULL, updated_at = $5
+                     WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'failed'
+                       AND created_at >= $3 AND created_at < $4",
+                )
+                .bind(tenant.as_str())
+                .bind(endpoint.as_str())
+                .bind($crate::rows::millis(since))
+                .bind($crate::rows::millis(until))
+                .bind($crate::rows::millis(now))
+                .execute(&mut *tx)
+                .await?;
+                Self::notify_in(&mut tx, done.rows_affected() > 0).await?;
+                tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn claim_due(
+                &self,
+                owner: &str,
+                now: herald_core::Timestamp,
+                lease_until: herald_core::Timestamp,
+                limit: u32,
+            ) -> $crate::Result<Vec<$crate::Job>> {
+                let lease = format!("{owner}:{}", herald_core::id::AttemptId::generate());
+                let ids: Vec<(String,)> = sqlx::query_as(Self::CLAIM_SQL)
+                    .bind(&lease)
+                    .bind($crate::rows::millis(now))
+                    .bind($crate::rows::millis(lease_until))
+                    .bind(i64::from(limit))
+                    .fetch_all(self.writer())
+                    .await?;
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let mut query = sqlx::QueryBuilder::<$db>::new("SELECT * FROM deliveries WHERE id IN (");
+                let mut list = query.separated(", ");
+                for (id,) in &ids {
+                    list.push_bind(id.clone());
+                }
+                query.push(")");
+                let rows = query.build_query_as::<$crate::rows::DeliveryRow>().fetch_all(self.writer()).await?;
+                let deliveries: Vec<herald_core::delivery::Delivery> = $crate::rows::convert(rows)?;
+
+                let mut query = sqlx::QueryBuilder::<$db>::new("SELECT * FROM events WHERE event_key IN (");
+                let mut list = query.separated(", ");
+                for d in &deliveries {
+                    list.push_bind(d.event_key.to_string());
+                }
+                query.push(")");
+                let rows = query.build_query_as::<$crate::rows::EventRow>().fetch_all(self.writer()).await?;
+                let events: Vec<herald_core::event::Event> = $crate::rows::convert(rows)?;
+
+                let mut query = sqlx::QueryBuilder::<$db>::new("SELECT * FROM endpoints WHERE id IN (");
+                let mut list = query.separated(", ");
+                for d in &deliveries {
+                    list.push_bind(d.endpoint_id.to_string());
+                }
+                query.push(")");
+                let rows = query.build_query_as::<$crate::rows::EndpointRow>().fetch_all(self.writer()).await?;
+                let endpoints: Vec<herald_core::endpoint::Endpoint> = $crate::rows::convert(rows)?;
+
+                Ok($crate::assemble_jobs(deliveries, events, endpoints, &lease))
+            }
+
+            async fn next_due_at(&self) -> $crate::Result<Option<herald_core::Timestamp>> {
+                let (ms,): (Option<i64>,) = sqlx::query_as(
+                    "SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'retrying')",
+                )
+                .fetch_one(self.reader())
+                .await?;
+                Ok(ms.and_then(|ms| herald_core::Timestamp::from_millisecond(ms).ok()))
+            }
+
+            async fn settle(
+                &self,
+                lease: &str,
+                delivery: &herald_core::id::DeliveryId,
+                attempt: Option<&herald_core::delivery::Attempt>,
+                next: &herald_core::delivery::Next,
+                now: herald_core::Timestamp,
+            ) -> $crate::Result<()> {
+                use herald_core::delivery::Next;
+                let mut tx = self.writer().begin().await?;
+                if let Some(a) = attempt {
+                    sqlx::query(
+                        "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
+                           started_at, duration_ms, request, response_status, response_headers, response_body,
+                           error_kind, error_message)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                    )
+                    .bind(a.id.as_str())
+                    .bind(a.delivery_id.as_str())
+                    .bind(a.tenant_id.as_str())
+                    .bind(a.endpoint_id.as_str())
+                    .bind(i64::from(a.attempt_no))
+                    .bind(a.trigger.as_str())
+                    .bind($crate::rows::millis(a.started_at))
+                    .bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
+                    .bind($crate::rows::to_json(&a.request))
+                    .bind(a.response_status.map(i64::from))
+                    .bind($crate::rows::to_json(&a.response_headers))
+                    .bind(a.response_body.as_deref())
+                    .bind(a.error_kind.map(|k| k.as_str()))
+                    .bind(a.error_message.as_deref())
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                let (status, next_at, reason) = match next {
+                    Next::Delivered => ("delivered", None, None),
+                    Next::RetryAt(at) => ("retrying", Some($crate::rows::millis(*at)), None),
+                    Next::Failed(reason) => ("failed", None, Some(*reason)),
+                };
+                sqlx::query(
+                    "UPDATE deliveries SET status = $3, next_attempt_at = $4, failure_reason = $5,
+                       attempt_count = attempt_count + $6, last_attempt_at = COALESCE($7, last_attempt_at),
+                       next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = $8
+                     WHERE id = $1 AND lease_owner = $2",
+                )
+                .bind(delivery.as_str())
+                .bind(lease)
+                .bind(status)
+                .bind(next_at)
+                .bind(reason)
+                .bind(i64::from(attempt.is_some()))
+                .bind(attempt.map(|a| $crate::rows::millis(a.started_at)))
+                .bind($crate::rows::millis(now))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn forward_wakeups(&self, wakeup: std::sync::Arc<tokio::sync::Notify>) -> $crate::Result<()> {
+                self.forward_wakeups_to(wakeup).await
+            }
+
+            async fn release_leases(&self, owner: &str, now: herald_core::Timestamp) -> $crate::Result<u64> {
+                let mut tx = self.writer().begin().await?;
+                let done = sqlx::query(
+                    "UPDATE deliveries SET next_attempt_at = $2, leased_until = NULL, lease_owner = NULL, updated_at = $2
+                     WHERE lease_owner LIKE $1 AND status IN ('pending', 'retrying')",
+                )
+                .bind(format!("{owner}:%"))
+                .bind($crate::rows::millis(now))
+                .execute(&mut *tx)
+                .await?;
+                Self::notify_in(&mut tx, done.rows_affected() > 0).await?;
+                tx.commit().await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn idempotency_begin(
+                &self,
+                scope: &str,
+                key: &str,
+                request_hash: &str,
+                now: herald_core::Timestamp,
+                expired_before: herald_core::Timestamp,
+            ) -> $crate::Result<$crate::IdempotencyState> {
+                use $crate::IdempotencyState;
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < $3")
+                    .bind(scope)
+                    .bind(key)
+                    .bind($crate::rows::millis(expired_before))
+                    .execute(&mut *tx)
+                    .await?;
+                let inserted = sqlx::query(
+                    "INSERT INTO idempotency_keys (scope, key, request_hash, created_at) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (scope, key) DO NOTHING",
+                )
+                .bind(scope)
+                .bind(key)
+                .bind(request_hash)
+                .bind($crate::rows::millis(now))
+                .execute(&mut *tx)
+                .await?;
+                let state = if inserted.rows_affected() == 1 {
+                    IdempotencyState::New
+                } else {
+                    let row = sqlx::query_as::<_, $crate::rows::IdempotencyRow>(
+                        "SELECT request_hash, status, content_type, body FROM idempotency_keys
+                         WHERE scope = $1 AND key = $2",
+                    )
+                    .bind(scope)
+                    .bind(key)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    match row.status {
+                        _ if row.request_hash != request_hash => IdempotencyState::Mismatch,
+                        None => IdempotencyState::InProgress,
+                        Some(status) => IdempotencyState::Replay {
+                            status: u16::try_from(status).unwrap_or(500),
+                            content_type: row.content_type,
+                            body: row.body.unwrap_or_default(),
+                        },
+                    }
+                };
+                tx.commit().await?;
+                Ok(state)
+            }
+
+            async fn idempotency_complete(
+                &self,
+                scope: &str,
+                key: &str,
+                status: u16,
+                content_type: Option<&str>,
+                body: &[u8],
+            ) -> $crate::Result<()> {
+                sqlx::query(
+                    "UPDATE idempotency_keys SET status = $3, content_type = $4, body = $5 WHERE scope = $1 AND key = $2",
+                )
+                .bind(scope)
+                .bind(key)
+                .bind(i64::from(status))
+                .bind(content_type)
+                .bind(body)
+                .execute(self.writer())
+                .await?;
+                Ok(())
+            }
+
+            async fn idempotency_release(&self, scope: &str, key: &str) -> $crate::Result<()> {
+                sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL")
+                    .bind(scope)
+                    .bind(key)
+                    .execute(self.writer())
+                    .await?;
+                Ok(())
             }
         }
     };

@@ -45,6 +45,23 @@ impl SqliteStore {
     fn writer(&self) -> &SqlitePool {
         &self.writer
     }
+
+    /// Leases due deliveries. SQLite has a single writer, so no two claims ever race.
+    const CLAIM_SQL: &str =
+        "UPDATE deliveries SET lease_owner = $1, leased_until = $3, next_attempt_at = $3, updated_at = $2
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $2
+                      ORDER BY next_attempt_at LIMIT $4)
+         RETURNING id";
+
+    async fn forward_wakeups_to(&self, _wakeup: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
+        Ok(())
+    }
+
+    /// Wake-ups stay in the process with SQLite (one process owns the file).
+    async fn notify_in(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _work: bool) -> Result<()> {
+        Ok(())
+    }
 }
 
-crate::sql::shared_store_impl!(SqliteStore, Backend::Sqlite);
+crate::sql::shared_store_impl!(SqliteStore, sqlx::Sqlite, Backend::Sqlite);

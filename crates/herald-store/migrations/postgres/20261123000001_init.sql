@@ -66,6 +66,7 @@ CREATE TABLE deliveries (
     id               TEXT PRIMARY KEY,
     tenant_id        TEXT NOT NULL REFERENCES tenants (id) ON DELETE CASCADE,
     event_key        TEXT NOT NULL REFERENCES events (event_key) ON DELETE CASCADE,
+    event_id         TEXT NOT NULL,
     endpoint_id      TEXT NOT NULL,
     status           TEXT NOT NULL CHECK (status IN ('pending', 'retrying', 'delivered', 'failed')),
     attempt_count    BIGINT NOT NULL DEFAULT 0,
@@ -74,6 +75,7 @@ CREATE TABLE deliveries (
     lease_owner      TEXT,
     last_attempt_at  BIGINT,
     failure_reason   TEXT,
+    next_trigger     TEXT NOT NULL DEFAULT 'scheduled',
     created_at       BIGINT NOT NULL,
     updated_at       BIGINT NOT NULL
 );
@@ -83,6 +85,7 @@ CREATE INDEX deliveries_due ON deliveries (next_attempt_at) WHERE status IN ('pe
 CREATE INDEX deliveries_by_tenant ON deliveries (tenant_id, id);
 CREATE INDEX deliveries_by_endpoint ON deliveries (endpoint_id, id);
 CREATE INDEX deliveries_by_event ON deliveries (event_key);
+CREATE INDEX deliveries_by_event_id ON deliveries (tenant_id, event_id);
 
 CREATE TABLE attempts (
     id                TEXT PRIMARY KEY,
@@ -101,3 +104,16 @@ CREATE TABLE attempts (
     error_message     TEXT
 );
 CREATE INDEX attempts_by_delivery ON attempts (delivery_id, id);
+
+-- Idempotency-Key: the first response to a (caller, key) is stored and replayed for 24 hours.
+-- status NULL: the first request is still being processed.
+CREATE TABLE idempotency_keys (
+    scope         TEXT NOT NULL,
+    key           TEXT NOT NULL,
+    request_hash  TEXT NOT NULL,
+    status        BIGINT,
+    content_type  TEXT,
+    body          BYTEA,
+    created_at    BIGINT NOT NULL,
+    PRIMARY KEY (scope, key)
+);

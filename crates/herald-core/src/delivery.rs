@@ -1,0 +1,253 @@
+//! Deliveries (one event to one endpoint) and attempts (one HTTP request of a delivery), and the
+//! pure rule that decides what happens after an attempt.
+//!
+//! Status model (seed 003): `pending` (awaiting its first attempt, or re-queued by hand),
+//! `retrying` (failed, another attempt is scheduled), `delivered` (got a 2xx), `failed` (gave up:
+//! attempts or TTL exhausted, or the endpoint is gone — the dead-letter set).
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Timestamp;
+use crate::event::EventId;
+use crate::id::{AttemptId, DeliveryId, EndpointId, GeneratedEventId, TenantId};
+use crate::retry::RetryPolicy;
+
+macro_rules! text_enum {
+    ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
+        $(#[$doc])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result { f.write_str(self.as_str()) }
+        }
+
+        impl FromStr for $name {
+            type Err = String;
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    _ => Err(format!("`{s}` is not one of: {}", [$($text),+].join(", "))),
+                }
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Where a delivery stands.
+    DeliveryStatus { Pending = "pending", Retrying = "retrying", Delivered = "delivered", Failed = "failed" }
+);
+
+text_enum!(
+    /// What started an attempt.
+    Trigger { Scheduled = "scheduled", Manual = "manual", Test = "test" }
+);
+
+text_enum!(
+    /// Why an attempt failed.
+    ErrorKind {
+        Timeout = "timeout",
+        Connect = "connect",
+        Tls = "tls",
+        Dns = "dns",
+        Blocked = "blocked",
+        HttpStatus = "http_status",
+    }
+);
+
+/// Why a delivery gave up, stored on the delivery.
+pub mod reason {
+    pub const ATTEMPTS_EXHAUSTED: &str = "attempts_exhausted";
+    pub const TTL_EXPIRED: &str = "ttl_expired";
+    pub const ENDPOINT_DELETED: &str = "endpoint_deleted";
+    pub const ENDPOINT_DISABLED: &str = "endpoint_disabled";
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Delivery {
+    pub id: DeliveryId,
+    pub tenant_id: TenantId,
+    pub event_key: GeneratedEventId,
+    pub event_id: EventId,
+    pub endpoint_id: EndpointId,
+    pub status: DeliveryStatus,
+    pub attempt_count: u32,
+    pub next_attempt_at: Option<Timestamp>,
+    /// What the next attempt will be recorded as.
+    pub next_trigger: Trigger,
+    pub last_attempt_at: Option<Timestamp>,
+    pub failure_reason: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+}
+
+/// The request as sent (secrets redacted in headers).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SentRequest {
+    pub url: String,
+    pub method: String,
+    pub headers: Vec<(String, String)>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attempt {
+    pub id: AttemptId,
+    pub delivery_id: DeliveryId,
+    pub tenant_id: TenantId,
+    pub endpoint_id: EndpointId,
+    pub attempt_no: u32,
+    pub trigger: Trigger,
+    pub started_at: Timestamp,
+    pub duration_ms: u64,
+    pub request: SentRequest,
+    pub response_status: Option<u16>,
+    pub response_headers: Vec<(String, String)>,
+    /// At most [`RESPONSE_BODY_LIMIT`] bytes of the response body (lossy UTF-8).
+    pub response_body: Option<String>,
+    pub error_kind: Option<ErrorKind>,
+    pub error_message: Option<String>,
+}
+
+/// How much of a response body is kept with the attempt.
+pub const RESPONSE_BODY_LIMIT: usize = 4096;
+
+/// What an attempt came to, as far as scheduling is concerned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    /// Failed; `retry_after` is the receiver's `Retry-After` (429/503 only), already bounded.
+    Failure {
+        retry_after: Option<Duration>,
+    },
+}
+
+/// The delivery's next state after an attempt.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Next {
+    Delivered,
+    RetryAt(Timestamp),
+    Failed(&'static str),
+}
+
+/// Decides what follows attempt number `attempt_no` (1 = first) of a delivery of an event
+/// published at `published_at`. `unit` is a random number in [0, 1) for jitter.
+pub fn after_attempt(
+    policy: &RetryPolicy,
+    attempt_no: u32,
+    outcome: Outcome,
+    published_at: Timestamp,
+    now: Timestamp,
+    unit: f64,
+) -> Next {
+    let retry_after = match outcome {
+        Outcome::Success => return Next::Delivered,
+        Outcome::Failure { retry_after } => retry_after,
+    };
+    if attempt_no >= policy.max_attempts {
+        return Next::Failed(reason::ATTEMPTS_EXHAUSTED);
+    }
+    let delay = retry_after.unwrap_or_else(|| policy.delay(attempt_no + 1, unit));
+    let deadline = add(published_at, policy.ttl.get());
+    let at = add(now, delay);
+    if at > deadline {
+        return Next::Failed(reason::TTL_EXPIRED);
+    }
+    Next::RetryAt(at)
+}
+
+/// `t + d`, saturating at the largest timestamp.
+pub fn add(t: Timestamp, d: Duration) -> Timestamp {
+    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
+    Timestamp::from_millisecond(t.as_millisecond().saturating_add(ms)).unwrap_or(Timestamp::MAX)
+}
+
+/// Parses `Retry-After` (delta-seconds or an HTTP date) relative to `now`, bounded by `max`.
+pub fn parse_retry_after(value: &str, now: Timestamp, max: Duration) -> Option<Duration> {
+    let value = value.trim();
+    let wait = if let Ok(secs) = value.parse::<u64>() {
+        Duration::from_secs(secs)
+    } else {
+        let date = httpdate::parse_http_date(value).ok()?;
+        let at_ms = date.duration_since(std::time::UNIX_EPOCH).ok()?.as_millis() as i64;
+        Duration::from_millis(at_ms.saturating_sub(now.as_millisecond()).max(0) as u64)
+    };
+    Some(wait.min(max))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn ts(ms: i64) -> Timestamp {
+        Timestamp::from_millisecond(ms).unwrap()
+    }
+
+    fn policy(v: serde_json::Value) -> RetryPolicy {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn success_delivers_and_failures_follow_the_schedule() {
+        let p = policy(json!({"delays": ["1m", "5m"], "jitter": 0}));
+        let t0 = ts(1_000_000);
+        assert_eq!(after_attempt(&p, 1, Outcome::Success, t0, t0, 0.5), Next::Delivered);
+        let fail = Outcome::Failure { retry_after: None };
+        assert_eq!(after_attempt(&p, 1, fail, t0, t0, 0.5), Next::RetryAt(ts(1_000_000 + 60_000)));
+        assert_eq!(after_attempt(&p, 2, fail, t0, t0, 0.5), Next::RetryAt(ts(1_000_000 + 300_000)));
+        assert_eq!(after_attempt(&p, 3, fail, t0, t0, 0.5), Next::Failed(reason::ATTEMPTS_EXHAUSTED));
+    }
+
+    #[test]
+    fn ttl_ends_retries_before_max_attempts() {
+        let p = policy(json!({"delays": ["10m"], "maxAttempts": 30, "ttl": "30m", "jitter": 0}));
+        let t0 = ts(0);
+        let fail = Outcome::Failure { retry_after: None };
+        assert_eq!(after_attempt(&p, 1, fail, t0, ts(0), 0.0), Next::RetryAt(ts(600_000)));
+        assert_eq!(after_attempt(&p, 3, fail, t0, ts(1_200_000), 0.0), Next::RetryAt(ts(1_800_000)));
+        assert_eq!(after_attempt(&p, 4, fail, t0, ts(1_800_000), 0.0), Next::Failed(reason::TTL_EXPIRED));
+    }
+
+    #[test]
+    fn retry_after_replaces_the_scheduled_delay() {
+        let p = policy(json!({"delays": ["1h"], "maxAttempts": 5, "jitter": 0}));
+        let fail = Outcome::Failure { retry_after: Some(Duration::from_secs(7)) };
+        assert_eq!(after_attempt(&p, 1, fail, ts(0), ts(0), 0.0), Next::RetryAt(ts(7000)));
+    }
+
+    #[test]
+    fn retry_after_parsing() {
+        let now = ts(1_700_000_000_000);
+        let max = Duration::from_secs(3600);
+        assert_eq!(parse_retry_after("120", now, max), Some(Duration::from_secs(120)));
+        assert_eq!(parse_retry_after("999999", now, max), Some(max), "bounded");
+        let date = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(1_700_000_030));
+        assert_eq!(parse_retry_after(&date, now, max), Some(Duration::from_secs(30)));
+        let past = httpdate::fmt_http_date(std::time::UNIX_EPOCH + Duration::from_secs(1_600_000_000));
+        assert_eq!(parse_retry_after(&past, now, max), Some(Duration::ZERO));
+        assert_eq!(parse_retry_after("soon", now, max), None);
+        assert_eq!(parse_retry_after("-5", now, max), None);
+    }
+
+    #[test]
+    fn text_forms_round_trip() {
+        for s in DeliveryStatus::ALL {
+            assert_eq!(s.as_str().parse::<DeliveryStatus>().unwrap(), *s);
+        }
+        assert!("done".parse::<DeliveryStatus>().is_err());
+        assert_eq!(ErrorKind::HttpStatus.to_string(), "http_status");
+    }
+}

@@ -1,0 +1,165 @@
+//! One attempt of one delivery: build the signed request from the event and the endpoint, send
+//! it, and turn what happened into an [`Attempt`] record and the delivery's next state.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use herald_core::Timestamp;
+use herald_core::delivery::{
+    Attempt, ErrorKind, Next, Outcome, SentRequest, Trigger, after_attempt, parse_retry_after, reason,
+};
+use herald_core::endpoint::{Endpoint, EndpointAuth, EndpointCredentials, HttpMethod, is_sensitive_header};
+use herald_core::id::AttemptId;
+use herald_core::payload;
+use herald_core::retry::RetryPolicy;
+use herald_core::signing::signature_header;
+use herald_store::Job;
+use reqwest::header::HeaderMap;
+
+use super::Context;
+use super::sender::{Outbound, insert};
+
+const REDACTED: &str = "********";
+
+/// Runs the job: the attempt to record (none when no request was made) and what comes next.
+pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
+    let Some(endpoint) = &job.endpoint else {
+        return (None, Next::Failed(reason::ENDPOINT_DELETED));
+    };
+    if !endpoint.enabled && job.delivery.next_trigger != Trigger::Test {
+        return (None, Next::Failed(reason::ENDPOINT_DISABLED));
+    }
+    let credentials = match endpoint.open_credentials(&ctx.master_key) {
+        Ok(credentials) => credentials,
+        Err(e) => {
+            tracing::error!(endpoint.id = %endpoint.id, error = %e, "cannot open endpoint credentials; is the master key right?");
+            return (None, Next::Failed("credentials_unreadable"));
+        }
+    };
+    let started_at = ctx.clock.now();
+    let (outbound, shown) = build(ctx, job, endpoint, &credentials, started_at);
+    let (result, elapsed) = match outbound {
+        Ok(outbound) => ctx.sender.send(outbound).await,
+        Err(failed) => (Err(failed), std::time::Duration::ZERO),
+    };
+    let now = ctx.clock.now();
+    let attempt_no = job.delivery.attempt_count + 1;
+    let mut attempt = Attempt {
+        id: AttemptId::generate(),
+        delivery_id: job.delivery.id.clone(),
+        tenant_id: job.delivery.tenant_id.clone(),
+        endpoint_id: endpoint.id.clone(),
+        attempt_no,
+        trigger: job.delivery.next_trigger,
+        started_at,
+        duration_ms: u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+        request: shown,
+        response_status: None,
+        response_headers: Vec::new(),
+        response_body: None,
+        error_kind: None,
+        error_message: None,
+    };
+    let outcome = match result {
+        Ok(received) if (200..300).contains(&received.status) => {
+            attempt.response_status = Some(received.status);
+            attempt.response_headers = received.headers;
+            attempt.response_body = Some(received.body);
+            Outcome::Success
+        }
+        Ok(received) => {
+            let retry_after = matches!(received.status, 429 | 503)
+                .then(|| {
+                    received
+                        .headers
+                        .iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case("retry-after"))
+                        .and_then(|(_, value)| {
+                            parse_retry_after(value, now, ctx.config.retry_after_max.get())
+                        })
+                })
+                .flatten();
+            attempt.error_kind = Some(ErrorKind::HttpStatus);
+            attempt.error_message = Some(format!("the receiver answered {}", received.status));
+            attempt.response_status = Some(received.status);
+            attempt.response_headers = received.headers;
+            attempt.response_body = Some(received.body);
+            Outcome::Failure { retry_after }
+        }
+        Err(failed) => {
+            attempt.error_kind = Some(failed.kind);
+            attempt.error_message = Some(failed.message);
+            Outcome::Failure { retry_after: None }
+        }
+    };
+    let default_policy;
+    let policy = match (&endpoint.spec.retry_policy, &ctx.config.retry_policy) {
+        (Some(policy), _) | (None, Some(policy)) => policy,
+        (None, None) => {
+            default_policy = RetryPolicy::default();
+            &default_policy
+        }
+    };
+    let next = after_attempt(policy, attempt_no, outcome, job.event.created_at, now, rand::random::<f64>());
+    (Some(attempt), next)
+}
+
+/// The request to send, and how it is shown in the attempt log (credentials redacted).
+fn build(
+    ctx: &Context,
+    job: &Job,
+    endpoint: &Endpoint,
+    credentials: &EndpointCredentials,
+    now: Timestamp,
+) -> (Result<Outbound, super::sender::Failed>, SentRequest) {
+    let spec = &endpoint.spec;
+    let rendered = payload::render(&job.event, spec.payload_format);
+    let timestamp = now.as_second();
+    let msg_id = job.event.id.as_str();
+    let signature = signature_header([&credentials.secret], msg_id, timestamp, &rendered.body);
+
+    let mut headers = HeaderMap::new();
+    let mut shown: Vec<(String, String)> = Vec::new();
+    let mut add = |name: &str, value: &str, secret: bool| {
+        insert(&mut headers, name, value);
+        shown.push((name.to_owned(), if secret { REDACTED.to_owned() } else { value.to_owned() }));
+    };
+    add("content-type", rendered.content_type, false);
+    add("webhook-id", msg_id, false);
+    add("webhook-timestamp", &timestamp.to_string(), false);
+    add("webhook-signature", &signature, false);
+    for (name, value) in &rendered.headers {
+        add(name, value, false);
+    }
+    for (name, value) in credentials.headers.iter() {
+        add(name, value, is_sensitive_header(name));
+    }
+    let mut unsupported = None;
+    match &credentials.auth {
+        EndpointAuth::None => {}
+        EndpointAuth::Basic { username, password } => {
+            let token = STANDARD.encode(format!("{username}:{password}"));
+            add("authorization", &format!("Basic {token}"), true);
+        }
+        EndpointAuth::Bearer { token } => add("authorization", &format!("Bearer {token}"), true),
+        EndpointAuth::ApiKey { key_name, key_value, .. } => add(key_name, key_value, true),
+        EndpointAuth::Oauth2ClientCredentials { .. } => {
+            unsupported = Some("OAuth2 client-credentials auth is not supported by this version yet");
+        }
+    }
+    let method = match spec.http_method {
+        HttpMethod::Post => reqwest::Method::POST,
+        HttpMethod::Put => reqwest::Method::PUT,
+    };
+    let shown = SentRequest { url: spec.url.as_str().to_owned(), method: method.to_string(), headers: shown };
+    if let Some(message) = unsupported {
+        return (Err(super::sender::Failed { kind: ErrorKind::Connect, message: message.to_owned() }), shown);
+    }
+    let outbound = Outbound {
+        method,
+        url: spec.url.as_url().clone(),
+        headers,
+        body: rendered.body,
+        timeout: ctx.config.timeout.get(),
+    };
+    (Ok(outbound), shown)
+}

@@ -1,0 +1,119 @@
+//! The outbound HTTP client: sends one request, never follows redirects, never uses a system
+//! proxy, and reports what happened as a response or a classified error.
+
+use std::time::{Duration, Instant};
+
+use herald_core::delivery::{ErrorKind, RESPONSE_BODY_LIMIT};
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+
+/// One request to send.
+#[derive(Debug)]
+pub struct Outbound {
+    pub method: reqwest::Method,
+    pub url: url::Url,
+    pub headers: HeaderMap,
+    pub body: Vec<u8>,
+    pub timeout: Duration,
+}
+
+/// What came back.
+#[derive(Debug)]
+pub struct Received {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    /// The first [`RESPONSE_BODY_LIMIT`] bytes of the body, lossily decoded.
+    pub body: String,
+}
+
+#[derive(Debug)]
+pub struct Failed {
+    pub kind: ErrorKind,
+    pub message: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct Sender {
+    client: reqwest::Client,
+}
+
+impl Sender {
+    pub fn new() -> Result<Self, reqwest::Error> {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build()?;
+        Ok(Self { client })
+    }
+
+    /// Sends `request`; returns the response and the time it took.
+    pub async fn send(&self, request: Outbound) -> (Result<Received, Failed>, Duration) {
+        let started = Instant::now();
+        let timeout = request.timeout;
+        let result = tokio::time::timeout(timeout, self.exchange(request)).await.unwrap_or_else(|_| {
+            Err(Failed {
+                kind: ErrorKind::Timeout,
+                message: format!("no complete response within {timeout:?}"),
+            })
+        });
+        (result, started.elapsed())
+    }
+
+    async fn exchange(&self, request: Outbound) -> Result<Received, Failed> {
+        let mut response = self
+            .client
+            .request(request.method, request.url)
+            .headers(request.headers)
+            .body(request.body)
+            .send()
+            .await
+            .map_err(classify)?;
+        let status = response.status().as_u16();
+        let headers = response
+            .headers()
+            .iter()
+            .map(|(name, value)| (name.to_string(), String::from_utf8_lossy(value.as_bytes()).into_owned()))
+            .collect();
+        let mut body = Vec::new();
+        while body.len() < RESPONSE_BODY_LIMIT {
+            match response.chunk().await {
+                Ok(Some(chunk)) => body.extend_from_slice(&chunk),
+                Ok(None) => break,
+                // The status is what counts; a body cut short is still worth keeping.
+                Err(_) => break,
+            }
+        }
+        body.truncate(RESPONSE_BODY_LIMIT);
+        Ok(Received { status, headers, body: String::from_utf8_lossy(&body).into_owned() })
+    }
+}
+
+/// Names the failure from the error and its causes.
+fn classify(error: reqwest::Error) -> Failed {
+    let mut chain = error.to_string();
+    let mut source = std::error::Error::source(&error);
+    while let Some(cause) = source {
+        chain.push_str(": ");
+        chain.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    let lower = chain.to_ascii_lowercase();
+    let kind = if error.is_timeout() {
+        ErrorKind::Timeout
+    } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
+        ErrorKind::Dns
+    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+        ErrorKind::Tls
+    } else {
+        ErrorKind::Connect
+    };
+    Failed { kind, message: chain }
+}
+
+/// Adds a header, skipping values that are not valid header text (validated at registration).
+pub fn insert(headers: &mut HeaderMap, name: &str, value: &str) {
+    if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(name.as_bytes()), HeaderValue::from_str(value)) {
+        headers.insert(name, value);
+    }
+}
