@@ -33,6 +33,11 @@ impl EventTypeName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// `herald.ping`: the type of test events sent when no catalog example is asked for.
+    pub fn ping() -> Self {
+        Self("herald.ping".to_owned())
+    }
 }
 
 impl fmt::Display for EventTypeName {
@@ -126,6 +131,7 @@ mod tests {
         for ok in ["contract.created", "DataFile_Processed", "billing.invoice.paid", "a-b.c_d"] {
             assert!(EventTypeName::parse(ok).is_ok(), "{ok}");
         }
+        assert_eq!(EventTypeName::parse("herald.ping").unwrap(), EventTypeName::ping());
         for bad in ["", ".a", "a.", "a..b", "a b", "a.*", "é"] {
             assert!(EventTypeName::parse(bad).is_err(), "{bad}");
         }

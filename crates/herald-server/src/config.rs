@@ -150,9 +150,10 @@ impl Config {
             }
             None => figment = figment.merge(Toml::file("herald.toml")),
         }
-        let env = Env::prefixed("HERALD_")
-            .split("__")
-            .filter(|key| key.as_str() != "config" && !key.as_str().starts_with("test_"));
+        let env = Env::prefixed("HERALD_").split("__").filter(|key| {
+            let key = key.as_str().to_ascii_lowercase();
+            key != "config" && !key.starts_with("test_")
+        });
         let config: Config = figment.merge(env).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
         config.check()?;
         Ok(config)
@@ -256,6 +257,10 @@ mod tests {
             assert!(err.contains("database.max_connections"), "{err}");
 
             jail.set_env("HERALD_DATABASE__MAX_CONNECTIONS", "4");
+            jail.set_env("HERALD_CONFIG", "h.toml");
+            jail.set_env("HERALD_TEST_SOMETHING", "1");
+            Config::load(None)
+                .map_err(|e| format!("HERALD_CONFIG and HERALD_TEST_* are not options: {e}"))?;
             jail.set_env("HERALD_LISTEN_PORT", "1");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("listen_port"), "{err}");

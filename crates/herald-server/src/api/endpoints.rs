@@ -10,22 +10,26 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_core::Timestamp;
+use herald_core::delivery::Trigger;
 use herald_core::endpoint::{
     CustomHeaders, Endpoint, EndpointAuth, EndpointCredentials, EndpointSpec, EndpointUrl, HttpMethod,
     KeyLocation, PayloadFormat, RateLimit, is_sensitive_header, parse_certificates_pem,
     parse_private_key_pem,
 };
+use herald_core::event::{Event, EventId};
+use herald_core::event_type::EventTypeName;
 use herald_core::filter::PayloadFilter;
-use herald_core::id::{EndpointId, TenantId};
+use herald_core::id::{DeliveryId, EndpointId, GeneratedEventId, TenantId};
 use herald_core::metadata::Metadata;
 use herald_core::pattern::EventPattern;
 use herald_core::retry::RetryPolicy;
 use herald_core::secret::SigningSecret;
 use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{JsonBody, Pagination, TenantScope};
+use super::extract::{JsonBody, OptionalJsonBody, Pagination, TenantScope};
 use super::{ListResponse, double_option};
 use crate::state::AppState;
 
@@ -534,4 +538,111 @@ pub async fn delete(
         return Err(ApiError::not_found("endpoint"));
     }
     Ok(StatusCode::NO_CONTENT)
+}
+
+/// What to send as a test.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestIn {
+    /// Send this type's catalog example. Absent: a `herald.ping` event.
+    pub event_type: Option<EventTypeName>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestOut {
+    pub event_id: EventId,
+    pub delivery_id: DeliveryId,
+}
+
+/// Send a test event to this endpoint only (even when disabled): the event type's example, or a
+/// `herald.ping`. It is a real event in the log, attempted with trigger `test`.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/test", tag = "endpoints",
+    params(super::TenantParam, super::EndpointParam), request_body(content = Option<TestIn>),
+    responses((status = 202, description = "queued", body = TestOut)))]
+pub async fn test(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    body: OptionalJsonBody<TestIn>,
+) -> ApiResult<(StatusCode, Json<TestOut>)> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let input = body.0.unwrap_or_default();
+    let (event_type, data) = match input.event_type {
+        Some(name) => {
+            let known = state.store.event_type(&name).await?;
+            match known.and_then(|t| t.example) {
+                Some(Value::Object(example)) => (name, example),
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "/eventType",
+                        format!("event type `{name}` has no example in the catalog"),
+                    ));
+                }
+            }
+        }
+        None => {
+            let mut data = Map::new();
+            data.insert("message".into(), Value::String("A test event from Herald.".into()));
+            data.insert("endpointId".into(), Value::String(endpoint.id.to_string()));
+            (EventTypeName::ping(), data)
+        }
+    };
+    let now = state.clock.now();
+    let key = GeneratedEventId::generate();
+    let event = Event {
+        id: EventId::generated(&key),
+        key,
+        tenant_id: tenant.id,
+        event_type,
+        data,
+        subject: None,
+        source: None,
+        created_at: now,
+    };
+    let delivery = super::events::new_delivery(&event, &endpoint.id, Trigger::Test, now);
+    state.store.publish(&event, std::slice::from_ref(&delivery)).await?;
+    state.wakeup.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(TestOut { event_id: event.id, delivery_id: delivery.id })))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecoverIn {
+    /// Re-queue failed deliveries created at or after this time (RFC 3339).
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
+    /// …and before this time (default: now).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub until: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverOut {
+    /// How many failed deliveries were queued again.
+    pub recovered: u64,
+}
+
+/// Queue again every failed delivery of this endpoint created in `[since, until)`.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/recover", tag = "endpoints",
+    params(super::TenantParam, super::EndpointParam), request_body = RecoverIn,
+    responses((status = 202, description = "queued", body = RecoverOut)))]
+pub async fn recover(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(input): JsonBody<RecoverIn>,
+) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let now = state.clock.now();
+    let until = input.until.unwrap_or(now);
+    if input.since >= until {
+        return Err(ApiError::invalid_field("/since", "since must be before until"));
+    }
+    let recovered = state.store.recover_endpoint(&tenant.id, &endpoint.id, input.since, until, now).await?;
+    if recovered > 0 {
+        state.wakeup.notify_one();
+    }
+    Ok((StatusCode::ACCEPTED, Json(RecoverOut { recovered })))
 }

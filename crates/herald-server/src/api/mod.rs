@@ -4,19 +4,23 @@
 //! (`EndpointIn`, `EndpointOut`, …). Handlers parse input into domain values, call the store, and
 //! answer with JSON or a problem document; they never call out to receivers.
 
+pub mod deliveries;
 pub mod endpoints;
 pub mod error;
 pub mod event_types;
+pub mod events;
 pub mod extract;
 pub mod health;
+pub mod idempotency;
 pub mod keys;
 pub mod openapi;
+mod query;
 pub mod tenants;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
-use axum::routing::get;
+use axum::routing::{get, post};
 use herald_store::Page;
 use serde::{Deserialize, Deserializer, Serialize};
 use tower_http::catch_panic::CatchPanicLayer;
@@ -107,6 +111,13 @@ pub fn router(state: AppState) -> Router {
             "/tenants/{tenant}/endpoints/{endpoint}",
             get(endpoints::get).put(endpoints::replace).patch(endpoints::update).delete(endpoints::delete),
         )
+        .route("/tenants/{tenant}/endpoints/{endpoint}/test", post(endpoints::test))
+        .route("/tenants/{tenant}/endpoints/{endpoint}/recover", post(endpoints::recover))
+        .route("/tenants/{tenant}/events", get(events::list).post(events::publish))
+        .route("/tenants/{tenant}/events/{event}", get(events::get))
+        .route("/tenants/{tenant}/deliveries", get(deliveries::list))
+        .route("/tenants/{tenant}/deliveries/{delivery}", get(deliveries::get))
+        .route("/tenants/{tenant}/deliveries/{delivery}/retry", post(deliveries::retry))
         .route("/openapi.json", get(openapi::serve));
     Router::new()
         .nest("/v1", v1)
@@ -123,6 +134,7 @@ pub fn router(state: AppState) -> Router {
                 "an internal error occurred; it has been logged",
             ))
         }))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
         .layer(TraceLayer::new_for_http())
         .with_state(state)
 }

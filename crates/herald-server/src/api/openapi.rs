@@ -1,10 +1,12 @@
 //! The OpenAPI 3.1 document, generated from the handlers and types. A copy is checked in at
-//! `docs/openapi.json`; a test fails when the two differ (`HERALD_BLESS=1` rewrites the copy).
+//! `docs/openapi.json`; a test fails when the two differ (`HERALD_TEST_BLESS=1` rewrites the copy).
 
 use axum::Json;
 use utoipa::openapi::path::Operation;
+use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+use utoipa::openapi::schema::{ObjectBuilder, Type};
 use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
-use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+use utoipa::openapi::{ContentBuilder, Ref, Required, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
 use super::error::{FieldError, Problem};
@@ -19,6 +21,9 @@ use super::error::{FieldError, Problem};
         super::event_types::replace, super::event_types::update, super::event_types::delete,
         super::endpoints::create, super::endpoints::list, super::endpoints::get,
         super::endpoints::replace, super::endpoints::update, super::endpoints::delete,
+        super::endpoints::test, super::endpoints::recover,
+        super::events::publish, super::events::list, super::events::get,
+        super::deliveries::list, super::deliveries::get, super::deliveries::retry,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -28,6 +33,8 @@ use super::error::{FieldError, Problem};
         (name = "api keys", description = "Tenant-scoped API keys (admin keys only)."),
         (name = "event types", description = "The event catalog (read: any key; write: admin keys)."),
         (name = "endpoints", description = "A tenant's receivers."),
+        (name = "events", description = "Publishing, and the event log."),
+        (name = "deliveries", description = "The delivery log: every attempt, and manual retry."),
     )
 )]
 #[derive(Debug)]
@@ -67,8 +74,23 @@ impl Modify for ProblemResponses {
             ];
             for (method, operation) in operations {
                 let Some(operation) = operation.as_mut() else { continue };
-                let admin_only = path.starts_with("/v1/tenants") && !path.contains("/endpoints")
+                let admin_only = path == "/v1/tenants"
+                    || path == "/v1/tenants/{tenant}"
+                    || path.contains("/keys")
                     || path.starts_with("/v1/event-types") && method != "get";
+                if method == "post" {
+                    let header = ParameterBuilder::new()
+                        .name("Idempotency-Key")
+                        .parameter_in(ParameterIn::Header)
+                        .required(Required::False)
+                        .description(Some(
+                            "Repeat-safe POST: the first response to this key (per caller and route) is \
+                             replayed for 24 hours; a different body with the same key is refused (422).",
+                        ))
+                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .build();
+                    operation.parameters.get_or_insert_with(Vec::new).push(header);
+                }
                 let mut add = |status: &str, description: &str| {
                     operation
                         .responses
@@ -82,6 +104,9 @@ impl Modify for ProblemResponses {
                 }
                 if path.contains('{') {
                     add("404", "Not found, or not visible to this key.");
+                }
+                if method == "post" {
+                    add("409", "A request with the same Idempotency-Key is still being processed.");
                 }
                 if operation.request_body.is_some() {
                     add("400", "The body is not valid JSON.");

@@ -1,8 +1,8 @@
 use reqwest::Method;
 use serde_json::{Value, json};
 
-use crate::on_both_backends;
 use crate::support::raw;
+use herald_testkit::on_both_backends;
 
 /// Every route, with a body where it takes one.
 fn routes(tenant: &str, endpoint: &str, key_id: &str) -> Vec<(Method, String, Option<Value>)> {

@@ -2,8 +2,8 @@ use herald_core::endpoint::EndpointCredentials;
 use herald_core::seal::MasterKey;
 use serde_json::{Value, json};
 
-use crate::on_both_backends;
 use crate::support::{TestApp, raw};
+use herald_testkit::on_both_backends;
 
 fn certificate() -> (String, String) {
     let generated = rcgen::generate_simple_self_signed(vec!["receiver.test".to_owned()]).unwrap();

@@ -1,8 +1,8 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::on_both_backends;
 use crate::support::{Backend, TestApp, raw};
+use herald_testkit::on_both_backends;
 
 on_both_backends! {
     async fn malformed_json_is_400_and_changes_nothing(app) {

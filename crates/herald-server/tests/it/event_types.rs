@@ -1,7 +1,7 @@
 use reqwest::Method;
 use serde_json::json;
 
-use crate::on_both_backends;
+use herald_testkit::on_both_backends;
 
 on_both_backends! {
     async fn event_type_catalog_lifecycle(app) {

@@ -2,8 +2,8 @@ use reqwest::Method;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use crate::on_both_backends;
 use crate::support::raw;
+use herald_testkit::on_both_backends;
 
 on_both_backends! {
     async fn a_tenant_key_is_shown_once_and_works_until_revoked(app) {

@@ -1,11 +1,13 @@
 //! Herald server integration tests: one binary, every API test run against SQLite and PostgreSQL.
 
-mod support;
+use herald_testkit as support;
 
 mod authorization;
+mod delivery;
 mod endpoints;
 mod errors;
 mod event_types;
+mod events;
 mod keys;
 mod openapi;
 mod startup;

@@ -9,18 +9,18 @@ fn checked_in_path() -> PathBuf {
 }
 
 /// The checked-in document must be exactly what the code generates. After an intended API
-/// change, run the tests with `HERALD_BLESS=1` to rewrite it, and commit the result.
+/// change, run the tests with `HERALD_TEST_BLESS=1` to rewrite it, and commit the result.
 #[test]
 fn checked_in_openapi_matches_the_code() {
     let generated = herald_server::api::openapi::document();
     let path = checked_in_path();
-    if std::env::var_os("HERALD_BLESS").is_some() {
+    if std::env::var_os("HERALD_TEST_BLESS").is_some() {
         std::fs::write(&path, &generated).unwrap();
     }
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
     assert!(
         checked_in == generated,
-        "docs/openapi.json is out of date with the code; run `HERALD_BLESS=1 cargo nextest run -p herald-server openapi` and commit it"
+        "docs/openapi.json is out of date with the code; run `HERALD_TEST_BLESS=1 cargo nextest run -p herald-server openapi` and commit it"
     );
 }
 

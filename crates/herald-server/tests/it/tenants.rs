@@ -1,6 +1,6 @@
 use serde_json::json;
 
-use crate::on_both_backends;
+use herald_testkit::on_both_backends;
 
 on_both_backends! {
     async fn tenant_lifecycle_by_id_and_uid(app) {

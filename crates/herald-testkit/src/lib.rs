@@ -1,15 +1,21 @@
-//! The test harness: [`TestApp`] starts a full Herald server on port 0 against SQLite (a temp
-//! file) or PostgreSQL (a fresh database), exactly as `herald serve` builds it, and talks to it
-//! over real HTTP.
+//! Test support for Herald: [`TestApp`] starts a full Herald server on port 0 against SQLite (a
+//! temp file) or PostgreSQL (a fresh database), exactly as `herald serve` builds it, and talks to
+//! it over real HTTP; [`receiver::TestReceiver`] is a real HTTP server that records what it is
+//! sent and answers as told.
 
 pub mod postgres;
 pub mod raw;
+pub mod receiver;
+
+use std::future::Future;
+use std::time::Duration;
 
 use std::net::SocketAddr;
 
 use herald_core::api_key::ApiKeySecret;
+use herald_core::duration::HumanDuration;
 use herald_core::seal::MasterKey;
-use herald_server::config::DatabaseConfig;
+use herald_server::config::{DatabaseConfig, DeliveryConfig};
 use herald_server::{Application, Config};
 use reqwest::Method;
 use serde_json::Value;
@@ -28,14 +34,14 @@ macro_rules! on_both_backends {
         mod $name {
             #[allow(unused_imports)]
             use super::*;
-            async fn scenario($app: $crate::support::TestApp) $body
+            async fn scenario($app: $crate::TestApp) $body
             #[tokio::test]
             async fn sqlite() {
-                scenario($crate::support::TestApp::start($crate::support::Backend::Sqlite).await).await
+                scenario($crate::TestApp::start($crate::Backend::Sqlite).await).await
             }
             #[tokio::test]
             async fn postgres() {
-                scenario($crate::support::TestApp::start($crate::support::Backend::Postgres).await).await
+                scenario($crate::TestApp::start($crate::Backend::Postgres).await).await
             }
         }
     )*};
@@ -106,6 +112,13 @@ impl TestApp {
             admin_key: Some(admin_key.clone()),
             master_key: Some(master_key.to_base64()),
             database: DatabaseConfig { url: Some(database_url.clone()), max_connections: 4 },
+            delivery: DeliveryConfig {
+                timeout: HumanDuration::from(Duration::from_secs(2)),
+                lease: HumanDuration::from(Duration::from_secs(5)),
+                poll_interval: HumanDuration::from(Duration::from_millis(200)),
+                drain_timeout: HumanDuration::from(Duration::from_secs(3)),
+                ..DeliveryConfig::default()
+            },
             ..Config::default()
         };
         configure(&mut config);
@@ -204,6 +217,41 @@ impl TestApp {
         let r = self.post(&format!("/v1/tenants/{tenant}/endpoints"), body).await;
         assert_eq!(r.status, 201, "{}", r.body);
         r.body
+    }
+}
+
+/// Polls `check` until it returns `Some`, for at most `within`; panics naming `what` otherwise.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl TestApp {
+    /// Publishes `body` as an event of the tenant and returns the response body.
+    pub async fn publish(&self, tenant: &str, body: Value) -> Value {
+        let r = self.post(&format!("/v1/tenants/{tenant}/events"), body).await;
+        assert!(r.status == 201 || r.status == 200, "{} {}", r.status, r.body);
+        r.body
+    }
+
+    /// Waits until the delivery reaches `status` and returns it (with its attempts).
+    pub async fn delivery_with_status(&self, tenant: &str, delivery: &str, status: &str) -> Value {
+        let path = format!("/v1/tenants/{tenant}/deliveries/{delivery}");
+        eventually(&format!("delivery {delivery} to be {status}"), Duration::from_secs(20), || async {
+            let r = self.get(&path).await;
+            (r.body["status"] == status).then_some(r.body)
+        })
+        .await
     }
 }
 

@@ -1,0 +1,246 @@
+//! `/v1/tenants/{tenant}/events`: publishing, and the event log.
+//!
+//! Publishing stores the event and one delivery per matching endpoint in one transaction, then
+//! wakes the dispatcher; a 2xx means all of it is committed. An event `id` the tenant already
+//! used returns that event (200) and creates nothing.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use herald_core::Timestamp;
+use herald_core::delivery::{Delivery, DeliveryStatus, Trigger};
+use herald_core::endpoint::Endpoint;
+use herald_core::event::{Event, EventId, parse_attribute};
+use herald_core::event_type::EventTypeName;
+use herald_core::id::{DeliveryId, EndpointId, GeneratedEventId, TenantId};
+use herald_core::pattern::subscribed;
+use herald_store::{EventFilter, Published};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::ListResponse;
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{JsonBody, Pagination, TenantScope};
+use super::query;
+use crate::state::AppState;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EventIn {
+    /// Your id for the event; publishing the same id again returns the first event.
+    pub id: Option<EventId>,
+    #[serde(rename = "type")]
+    pub event_type: EventTypeName,
+    /// The payload: a JSON object.
+    #[schema(value_type = Object)]
+    pub data: Map<String, Value>,
+    pub subject: Option<String>,
+    pub source: Option<String>,
+}
+
+/// One endpoint's delivery of an event.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventDeliveryOut {
+    pub delivery_id: DeliveryId,
+    pub endpoint_id: EndpointId,
+    pub status: DeliveryStatus,
+    pub attempt_count: u32,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_attempt_at: Option<Timestamp>,
+    pub failure_reason: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EventOut {
+    pub id: EventId,
+    #[serde(rename = "type")]
+    pub event_type: EventTypeName,
+    pub tenant_id: TenantId,
+    #[schema(value_type = Object)]
+    pub data: Map<String, Value>,
+    pub subject: Option<String>,
+    pub source: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    /// Per-endpoint delivery statuses (on publish and on get; not in lists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub deliveries: Option<Vec<EventDeliveryOut>>,
+}
+
+impl EventOut {
+    fn new(event: Event, deliveries: Option<Vec<Delivery>>) -> Self {
+        Self {
+            id: event.id,
+            event_type: event.event_type,
+            tenant_id: event.tenant_id,
+            data: event.data,
+            subject: event.subject,
+            source: event.source,
+            created_at: event.created_at,
+            deliveries: deliveries.map(|list| {
+                list.into_iter()
+                    .map(|d| EventDeliveryOut {
+                        delivery_id: d.id,
+                        endpoint_id: d.endpoint_id,
+                        status: d.status,
+                        attempt_count: d.attempt_count,
+                        next_attempt_at: d.next_attempt_at.filter(|_| d.status != DeliveryStatus::Delivered),
+                        failure_reason: d.failure_reason,
+                    })
+                    .collect()
+            }),
+        }
+    }
+}
+
+/// Whether `endpoint` receives `event` (enabled, subscribed to its type, and its filter matches).
+pub fn receives(endpoint: &Endpoint, event: &Event) -> bool {
+    endpoint.enabled
+        && subscribed(&endpoint.spec.events, &event.event_type)
+        && endpoint.spec.filter.as_ref().is_none_or(|f| f.matches(&Value::Object(event.data.clone())))
+}
+
+/// A new delivery of `event` to `endpoint`, due now.
+pub fn new_delivery(event: &Event, endpoint: &EndpointId, trigger: Trigger, now: Timestamp) -> Delivery {
+    Delivery {
+        id: DeliveryId::generate(),
+        tenant_id: event.tenant_id.clone(),
+        event_key: event.key.clone(),
+        event_id: event.id.clone(),
+        endpoint_id: endpoint.clone(),
+        status: DeliveryStatus::Pending,
+        attempt_count: 0,
+        next_attempt_at: Some(now),
+        next_trigger: trigger,
+        last_attempt_at: None,
+        failure_reason: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+/// Validates `data` against the event type's schema, when the catalog has one.
+async fn check_schema(
+    state: &AppState,
+    event_type: &EventTypeName,
+    data: &Map<String, Value>,
+) -> ApiResult<()> {
+    let Some(known) = state.store.event_type(event_type).await? else { return Ok(()) };
+    let Some(schema) = known.schema else { return Ok(()) };
+    let violations = schema.violations(&Value::Object(data.clone()));
+    if violations.is_empty() {
+        return Ok(());
+    }
+    Err(ApiError::invalid(
+        violations
+            .into_iter()
+            .map(|(path, message)| FieldError::new(format!("/data{path}"), message))
+            .collect(),
+    ))
+}
+
+fn attribute(path: &str, value: Option<String>) -> ApiResult<Option<String>> {
+    value.map(|v| parse_attribute(&path[1..], &v).map_err(|e| ApiError::invalid_field(path, e))).transpose()
+}
+
+/// Publish an event to the tenant's subscribed endpoints.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events", params(super::TenantParam),
+    request_body = EventIn,
+    responses((status = 201, description = "published", body = EventOut),
+              (status = 200, description = "an event with this id already existed; nothing was created", body = EventOut)))]
+pub async fn publish(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    JsonBody(input): JsonBody<EventIn>,
+) -> ApiResult<(StatusCode, Json<EventOut>)> {
+    let subject = attribute("/subject", input.subject)?;
+    let source = attribute("/source", input.source)?;
+    check_schema(&state, &input.event_type, &input.data).await?;
+    let now = state.clock.now();
+    let key = GeneratedEventId::generate();
+    let event = Event {
+        id: input.id.unwrap_or_else(|| EventId::generated(&key)),
+        key,
+        tenant_id: tenant.id.clone(),
+        event_type: input.event_type,
+        data: input.data,
+        subject,
+        source,
+        created_at: now,
+    };
+    let endpoints = state.store.tenant_endpoints(&tenant.id).await?;
+    let deliveries: Vec<Delivery> = endpoints
+        .iter()
+        .filter(|endpoint| receives(endpoint, &event))
+        .map(|endpoint| new_delivery(&event, &endpoint.id, Trigger::Scheduled, now))
+        .collect();
+    match state.store.publish(&event, &deliveries).await? {
+        Published::Created => {
+            if !deliveries.is_empty() {
+                state.wakeup.notify_one();
+            }
+            Ok((StatusCode::CREATED, Json(EventOut::new(event, Some(deliveries)))))
+        }
+        Published::Existing(existing) => {
+            let deliveries = state.store.deliveries_of_event(&existing.key).await?;
+            Ok((StatusCode::OK, Json(EventOut::new(existing, Some(deliveries)))))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+#[allow(dead_code)] // describes the query; parsed by `filter`
+pub struct EventListParams {
+    /// Only events of this type.
+    #[serde(rename = "type")]
+    #[param(rename = "type")]
+    event_type: Option<String>,
+    /// Only events published at or after this time (RFC 3339).
+    since: Option<String>,
+    /// Only events published before this time (RFC 3339).
+    until: Option<String>,
+}
+
+fn filter(params: &HashMap<String, String>) -> ApiResult<EventFilter> {
+    Ok(EventFilter {
+        event_type: query::parsed(params, "type", EventTypeName::parse)?,
+        since: query::timestamp(params, "since")?,
+        until: query::timestamp(params, "until")?,
+    })
+}
+
+/// The tenant's events, newest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/events", tag = "events",
+    params(super::TenantParam, super::PageParams, EventListParams),
+    responses((status = 200, body = ListResponse<EventOut>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Pagination(page): Pagination,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Json<ListResponse<EventOut>>> {
+    let filter = filter(&params)?;
+    let page = state.store.list_events(&tenant.id, &filter, &page).await?;
+    Ok(Json(page.map(|e| EventOut::new(e, None)).into()))
+}
+
+/// One event with its delivery status at each endpoint.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/events/{event}", tag = "events",
+    params(super::TenantParam, ("event" = String, Path, description = "Event id")),
+    responses((status = 200, body = EventOut)))]
+pub async fn get(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Json<EventOut>> {
+    let id = EventId::parse(&id).map_err(|_| ApiError::not_found("event"))?;
+    let event = state.store.event(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("event"))?;
+    let deliveries = state.store.deliveries_of_event(&event.key).await?;
+    Ok(Json(EventOut::new(event, Some(deliveries))))
+}
