@@ -20,8 +20,9 @@ pub struct Payload {
     pub headers: Vec<(&'static str, String)>,
 }
 
+/// RFC 3339 in UTC, as the API shows timestamps (fractional seconds without trailing zeros).
 fn rfc3339(event: &Event) -> String {
-    event.created_at.strftime("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
+    event.created_at.to_string()
 }
 
 /// The CloudEvents `source` when the publisher gave none: the tenant, as a URI reference.

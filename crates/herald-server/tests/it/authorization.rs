@@ -6,7 +6,9 @@ use herald_testkit::on_both_backends;
 
 /// Every route, with a body where it takes one.
 fn routes(tenant: &str, endpoint: &str, key_id: &str) -> Vec<(Method, String, Option<Value>)> {
-    let ep = json!({"url": "https://x.example.com/"});
+    // Every endpoint here points at a closed loopback port: what gets published goes nowhere else.
+    let ep = json!({"url": "http://127.0.0.1:9/"});
+    let delivery = "dlv_01ARZ3NDEKTSV4RRFFQ69G5FAV";
     vec![
         (Method::GET, "/v1/tenants".into(), None),
         (Method::POST, "/v1/tenants".into(), Some(json!({"name": "x"}))),
@@ -31,12 +33,26 @@ fn routes(tenant: &str, endpoint: &str, key_id: &str) -> Vec<(Method, String, Op
             format!("/v1/tenants/{tenant}/endpoints/{endpoint}"),
             Some(json!({"enabled": false})),
         ),
+        (Method::POST, format!("/v1/tenants/{tenant}/endpoints/{endpoint}/test"), Some(json!({}))),
+        (
+            Method::POST,
+            format!("/v1/tenants/{tenant}/endpoints/{endpoint}/recover"),
+            Some(json!({"since": "2000-01-01T00:00:00Z"})),
+        ),
+        (Method::GET, format!("/v1/tenants/{tenant}/events"), None),
+        (Method::POST, format!("/v1/tenants/{tenant}/events"), Some(json!({"type": "a.b", "data": {}}))),
+        (Method::GET, format!("/v1/tenants/{tenant}/events/evt-1"), None),
+        (Method::GET, format!("/v1/tenants/{tenant}/deliveries"), None),
+        (Method::GET, format!("/v1/tenants/{tenant}/deliveries/{delivery}"), None),
+        (Method::POST, format!("/v1/tenants/{tenant}/deliveries/{delivery}/retry"), Some(json!({}))),
         (Method::DELETE, format!("/v1/tenants/{tenant}/endpoints/{endpoint}"), None),
     ]
 }
 
 fn is_admin_only(method: &Method, path: &str) -> bool {
-    (path.starts_with("/v1/tenants") && !path.contains("/endpoints"))
+    path == "/v1/tenants"
+        || (path.starts_with("/v1/tenants/") && path.matches('/').count() == 3)
+        || path.contains("/keys")
         || (path.starts_with("/v1/event-types") && method != Method::GET)
 }
 
@@ -44,7 +60,7 @@ on_both_backends! {
     async fn no_key_or_an_unknown_key_is_401_everywhere(app) {
         app.post("/v1/event-types", json!({"name": "kyc.verified"})).await;
         let tenant = app.tenant("Acme").await;
-        let endpoint = app.endpoint(&tenant, json!({"url": "https://e.example.com/"})).await;
+        let endpoint = app.endpoint(&tenant, json!({"url": "http://127.0.0.1:9/"})).await;
         let before = raw::dump(&app).await;
         for key in [None, Some("hk_unknown"), Some("")] {
             for (method, path, body) in routes(&tenant, endpoint["id"].as_str().unwrap(), "key_01ARZ3NDEKTSV4RRFFQ69G5FAV") {
@@ -64,8 +80,8 @@ on_both_backends! {
         let theirs = app.tenant("Theirs").await;
         let my_key = app.tenant_key(&mine).await;
         let their_key_id = app.post(&format!("/v1/tenants/{theirs}/keys"), json!({})).await.body["id"].as_str().unwrap().to_owned();
-        let my_endpoint = app.endpoint(&mine, json!({"url": "https://mine.example.com/"})).await["id"].as_str().unwrap().to_owned();
-        let their_endpoint = app.endpoint(&theirs, json!({"url": "https://theirs.example.com/"})).await["id"].as_str().unwrap().to_owned();
+        let my_endpoint = app.endpoint(&mine, json!({"url": "http://127.0.0.1:9/mine"})).await["id"].as_str().unwrap().to_owned();
+        let their_endpoint = app.endpoint(&theirs, json!({"url": "http://127.0.0.1:9/theirs"})).await["id"].as_str().unwrap().to_owned();
         let before = raw::dump(&app).await;
 
         // Another tenant's resources, by its id and its endpoint's id: 404, or 403 on admin routes.
@@ -91,6 +107,8 @@ on_both_backends! {
             let r = app.call(method.clone(), &path, Some(&my_key), body.as_ref()).await;
             if is_admin_only(&method, &path) {
                 r.assert_problem(403, "forbidden");
+            } else if path.contains("/evt-1") || path.contains("/dlv_") {
+                r.assert_problem(404, "not_found"); // well-formed ids that do not exist
             } else {
                 assert!(r.status < 300, "{method} {path}: {} {}", r.status, r.body);
             }

@@ -8,6 +8,7 @@ mod endpoints;
 mod errors;
 mod event_types;
 mod events;
+mod idempotency;
 mod keys;
 mod openapi;
 mod startup;
