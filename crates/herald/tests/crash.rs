@@ -1,0 +1,330 @@
+//! Crash safety with the real binary, on SQLite and PostgreSQL:
+//! - SIGKILL while deliveries are in flight loses nothing that was acknowledged;
+//! - SIGTERM drains: it stops claiming, lets in-flight attempts finish, and releases the rest.
+//!
+//! Receivers and the server listen on 127.0.0.1 only.
+
+use std::collections::HashSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use herald_core::api_key::ApiKeySecret;
+use herald_core::seal::MasterKey;
+use herald_testkit::receiver::{Reply, TestReceiver};
+use herald_testkit::{Backend, eventually, postgres};
+use serde_json::{Value, json};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// What two starts of the same installation share.
+struct Install {
+    database_url: String,
+    admin_key: String,
+    master_key: String,
+    dir: tempfile::TempDir,
+    settings: Vec<(&'static str, String)>,
+}
+
+impl Install {
+    async fn new(backend: Backend, settings: &[(&'static str, &str)]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("herald.db").display()),
+            Backend::Postgres => postgres::create_database().await,
+        };
+        Self {
+            database_url,
+            admin_key: ApiKeySecret::generate().expose().to_owned(),
+            master_key: MasterKey::generate().to_base64(),
+            dir,
+            settings: settings.iter().map(|(k, v)| (*k, (*v).to_owned())).collect(),
+        }
+    }
+
+    async fn start(&self) -> Server {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_herald"));
+        for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HERALD_")) {
+            cmd.env_remove(key);
+        }
+        cmd.arg("serve")
+            .current_dir(self.dir.path())
+            .env("HERALD_LISTEN", format!("127.0.0.1:{port}"))
+            .env("HERALD_DATABASE__URL", &self.database_url)
+            .env("HERALD_ADMIN_KEY", &self.admin_key)
+            .env("HERALD_MASTER_KEY", &self.master_key)
+            .env("HERALD_LOG__LEVEL", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit());
+        for (key, value) in &self.settings {
+            cmd.env(key, value);
+        }
+        let server = Server { child: cmd.spawn().unwrap(), base: format!("http://127.0.0.1:{port}") };
+        let client = client();
+        let ready = format!("{}/health/ready", server.base);
+        eventually("the server to be ready", Duration::from_secs(30), || async {
+            client.get(&ready).send().await.ok().filter(|r| r.status().is_success())
+        })
+        .await;
+        server
+    }
+
+    async fn call(
+        &self,
+        server: &Server,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let mut request =
+            client().request(method, format!("{}{path}", server.base)).bearer_auth(&self.admin_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+}
+
+fn client() -> reqwest::Client {
+    reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap()
+}
+
+fn distinct_ids(receiver: &TestReceiver) -> HashSet<String> {
+    receiver.requests().iter().filter_map(|r| r.header("webhook-id").map(str::to_owned)).collect()
+}
+
+fn signal(server: &Server, name: &str) {
+    let status =
+        Command::new("kill").arg(format!("-{name}")).arg(server.child.id().to_string()).status().unwrap();
+    assert!(status.success());
+}
+
+/// Publishes from several tasks until told to stop; returns the ids that were acknowledged.
+async fn publish_until_killed(
+    base: String,
+    key: String,
+    tenant: String,
+    stop_after: usize,
+) -> HashSet<String> {
+    let acked = Arc::new(Mutex::new(HashSet::new()));
+    let mut tasks = Vec::new();
+    for worker in 0..4 {
+        let (base, key, tenant, acked) = (base.clone(), key.clone(), tenant.clone(), acked.clone());
+        tasks.push(tokio::spawn(async move {
+            let client = client();
+            for n in 0.. {
+                let id = format!("w{worker}-{n}");
+                let sent = client
+                    .post(format!("{base}/v1/tenants/{tenant}/events"))
+                    .bearer_auth(&key)
+                    .json(&json!({"id": id, "type": "order.paid", "data": {"n": n}}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(r) if r.status().is_success() => {
+                        let mut acked = acked.lock().unwrap();
+                        acked.insert(id);
+                        if acked.len() >= stop_after {
+                            return;
+                        }
+                    }
+                    Ok(r) => panic!("publish refused: {}", r.status()),
+                    Err(_) => return, // the server is gone
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    acked.lock().unwrap().clone()
+}
+
+async fn sigkill_in_flight_loses_nothing_acknowledged(backend: Backend) {
+    let install =
+        Install::new(backend, &[("HERALD_DELIVERY__LEASE", "3s"), ("HERALD_DELIVERY__TIMEOUT", "2s")]).await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_default(Reply::Delay(Duration::from_millis(400), 204));
+    let server = install.start().await;
+    let (_, tenant) =
+        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/tenants/{tenant}/endpoints");
+    let (status, _) =
+        install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    assert_eq!(status, 201);
+
+    let acked =
+        publish_until_killed(server.base.clone(), install.admin_key.clone(), tenant.clone(), 300).await;
+    let received_before = distinct_ids(&receiver);
+    let mut server = server;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    assert!(
+        received_before.len() < acked.len(),
+        "the kill must land with deliveries outstanding ({} received of {} acknowledged)",
+        received_before.len(),
+        acked.len()
+    );
+
+    receiver.set_default(Reply::Status(204));
+    let _restarted = install.start().await;
+    let received =
+        eventually("every acknowledged event to be delivered", Duration::from_secs(90), || async {
+            let received = distinct_ids(&receiver);
+            acked.is_subset(&received).then_some(received)
+        })
+        .await;
+    assert!(acked.is_subset(&received));
+}
+
+async fn sigterm_drains(backend: Backend) {
+    let install = Install::new(
+        backend,
+        &[
+            ("HERALD_DELIVERY__WORKERS", "4"),
+            ("HERALD_DELIVERY__LEASE", "120s"),
+            ("HERALD_DELIVERY__TIMEOUT", "5s"),
+            ("HERALD_DELIVERY__DRAIN_TIMEOUT", "10s"),
+        ],
+    )
+    .await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_default(Reply::Delay(Duration::from_millis(1500), 204));
+    let server = install.start().await;
+    let (_, tenant) =
+        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/tenants/{tenant}/endpoints");
+    install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    let mut ids = HashSet::new();
+    for n in 0..20 {
+        let body = json!({"id": format!("e{n}"), "type": "order.paid", "data": {}});
+        let (status, _) = install
+            .call(&server, reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"), Some(body))
+            .await;
+        assert_eq!(status, 201);
+        ids.insert(format!("e{n}"));
+    }
+    let in_flight = receiver.wait_for(4, Duration::from_secs(20)).await;
+    let signalled = Instant::now();
+    let mut server = server;
+    signal(&server, "TERM");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let exited = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = signalled.elapsed();
+    assert!(exited.success(), "clean exit: {exited:?}");
+    let after_signal: Vec<_> = receiver.requests().into_iter().filter(|r| r.at > signalled).collect();
+    assert!(
+        after_signal.is_empty(),
+        "nothing new was claimed after SIGTERM ({} requests)",
+        after_signal.len()
+    );
+    assert!(took < Duration::from_secs(15), "exited within the drain bound: {took:?}");
+    let drained: HashSet<String> =
+        in_flight.iter().filter_map(|r| r.header("webhook-id").map(str::to_owned)).collect();
+
+    // The in-flight attempts finished and were recorded (they are not sent again); the rest were
+    // released, so they go out at once after the restart instead of after the 120 s lease.
+    receiver.set_default(Reply::Status(204));
+    let restarted_at = Instant::now();
+    let _restarted = install.start().await;
+    eventually("the released deliveries to go out", Duration::from_secs(60), || async {
+        ids.is_subset(&distinct_ids(&receiver)).then_some(())
+    })
+    .await;
+    assert!(restarted_at.elapsed() < Duration::from_secs(100), "released, not waiting for lease expiry");
+    let requests = receiver.requests();
+    for id in &drained {
+        let sends = requests.iter().filter(|r| r.header("webhook-id") == Some(id.as_str())).count();
+        assert_eq!(sends, 1, "{id} was in flight at SIGTERM, finished, and was not sent again");
+    }
+}
+
+/// Deliveries claimed by a process that died are taken again once their lease expires.
+async fn a_dead_workers_deliveries_are_retaken_after_the_lease(backend: Backend) {
+    let install =
+        Install::new(backend, &[("HERALD_DELIVERY__LEASE", "3s"), ("HERALD_DELIVERY__TIMEOUT", "2500ms")])
+            .await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_default(Reply::Hang);
+    let server = install.start().await;
+    let (_, tenant) =
+        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/tenants/{tenant}/endpoints");
+    install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    for n in 0..3 {
+        let body = json!({"id": format!("e{n}"), "type": "order.paid", "data": {}});
+        install
+            .call(&server, reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"), Some(body))
+            .await;
+    }
+    receiver.wait_for(3, Duration::from_secs(20)).await;
+    let claimed_at = Instant::now();
+    let mut server = server;
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+
+    receiver.set_default(Reply::Status(204));
+    let _restarted = install.start().await;
+    let requests = receiver.wait_for(6, Duration::from_secs(60)).await;
+    for n in 0..3 {
+        let id = format!("e{n}");
+        let sends: Vec<_> = requests.iter().filter(|r| r.header("webhook-id") == Some(id.as_str())).collect();
+        assert_eq!(sends.len(), 2, "{id}: once before the kill, once after its lease expired");
+        assert!(
+            sends[1].at.duration_since(claimed_at) >= Duration::from_millis(2500),
+            "not before the lease ran out"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_expiry_sqlite() {
+    a_dead_workers_deliveries_are_retaken_after_the_lease(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn lease_expiry_postgres() {
+    a_dead_workers_deliveries_are_retaken_after_the_lease(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_sqlite() {
+    sigkill_in_flight_loses_nothing_acknowledged(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_postgres() {
+    sigkill_in_flight_loses_nothing_acknowledged(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_sqlite() {
+    sigterm_drains(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_postgres() {
+    sigterm_drains(Backend::Postgres).await;
+}
