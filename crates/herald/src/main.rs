@@ -24,6 +24,9 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Benchmark this build: a receiver, a publisher and `herald serve` on loopback
+    /// (see docs/benchmarks.md).
+    Bench(herald_bench::Options),
 }
 
 fn init_logging(config: &Config) {
@@ -53,10 +56,20 @@ fn fail(error: &anyhow::Error) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    if let Command::Bench(options) = cli.command {
+        let herald = std::env::current_exe().context("locating this binary")?;
+        let report = herald_bench::run(options, herald).await?;
+        #[allow(clippy::print_stdout)] // the report is the command's output
+        {
+            println!("{}", herald_bench::markdown(&report));
+        }
+        return Ok(());
+    }
     let config = Config::load(cli.config.as_deref())?;
     init_logging(&config);
     match cli.command {
         Command::Serve => serve(config).await,
+        Command::Bench(_) => Ok(()),
         Command::Migrate => {
             let store = herald_server::app::open_store(&config).await?;
             store.migrate().await.context("applying database migrations")?;

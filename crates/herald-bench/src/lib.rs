@@ -1,0 +1,597 @@
+//! Herald's benchmark harness (`herald bench`): starts everything on loopback — a fast receiver,
+//! a `herald serve` child process on SQLite or PostgreSQL, a publisher — and measures the raw
+//! ceiling and five scenarios. Results are a markdown table and JSON; nothing is asserted about
+//! speed. With `--check` it fails unless every published event reached the receiver exactly as
+//! expected (what CI's smoke run uses).
+//!
+//! Traffic stays on 127.0.0.1.
+
+mod backlog;
+mod publisher;
+mod receiver;
+mod server;
+mod stats;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use publisher::Sent;
+use receiver::Receiver;
+pub use server::Backend;
+use server::{Server, Usage};
+use stats::Percentiles;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Scenario {
+    /// The receiver driven by a plain HTTP client: no Herald, no persistence.
+    Raw,
+    /// One endpoint, events as fast as possible.
+    Throughput,
+    /// A fixed rate: 175 events/s, then 20 % of the measured throughput.
+    Latency,
+    /// One tenant with many endpoints.
+    Fanout,
+    /// Throughput with a deep backlog of undelivered deliveries for a dead endpoint.
+    Backlog,
+    /// Throughput next to an endpoint that never answers and has a deep backlog.
+    Isolation,
+}
+
+/// What to run (see `herald bench --help`).
+#[derive(Debug, Clone, clap::Args)]
+pub struct Options {
+    /// Database backend of the server under test.
+    #[arg(long, value_enum, default_value = "sqlite")]
+    pub backend: Backend,
+    /// Scenarios to run (repeatable); default: all. `raw` is always measured for the ratios.
+    #[arg(long = "scenario", value_enum)]
+    pub scenarios: Vec<Scenario>,
+    /// Events for throughput, backlog and isolation (and requests for the raw ceiling).
+    #[arg(long, default_value_t = 100_000)]
+    pub events: usize,
+    /// Concurrent publishing clients (and raw-ceiling clients).
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Seconds of each fixed-rate latency run.
+    #[arg(long, default_value_t = 10.0)]
+    pub latency_seconds: f64,
+    /// Endpoints of the fan-out tenant.
+    #[arg(long, default_value_t = 1000)]
+    pub endpoints: usize,
+    /// Events published one at a time to the fan-out tenant (latency to reach all endpoints).
+    #[arg(long, default_value_t = 20)]
+    pub fanout_events: usize,
+    /// Events published at once to the fan-out tenant (sustained fan-out rate).
+    #[arg(long, default_value_t = 100)]
+    pub fanout_burst: usize,
+    /// Undelivered deliveries loaded before the backlog scenario.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub backlog: usize,
+    /// Load 10 million backlog deliveries instead.
+    #[arg(long)]
+    pub backlog_10m: bool,
+    /// Events queued for the never-answering endpoint in the isolation scenario.
+    #[arg(long, default_value_t = 5000)]
+    pub stuck: usize,
+    /// Give up on a scenario's deliveries after this many seconds (reported as incomplete).
+    #[arg(long, default_value_t = 300.0)]
+    pub max_seconds: f64,
+    /// Verify every signature at the receiver with the official standardwebhooks library.
+    #[arg(long)]
+    pub verify: bool,
+    /// Tiny sizes: every scenario in seconds (for CI).
+    #[arg(long)]
+    pub smoke: bool,
+    /// Fail unless every published event arrived exactly as expected.
+    #[arg(long)]
+    pub check: bool,
+    /// Also write the results as JSON here.
+    #[arg(long)]
+    pub json: Option<PathBuf>,
+    /// Extra server settings, `KEY=VALUE` (e.g. `HERALD_DELIVERY__WORKERS=128`).
+    #[arg(long = "server-env")]
+    pub server_env: Vec<String>,
+}
+
+impl Options {
+    fn smoke_sized(mut self) -> Self {
+        if self.smoke {
+            self.events = self.events.min(300);
+            self.concurrency = self.concurrency.min(8);
+            self.latency_seconds = self.latency_seconds.min(1.0);
+            self.endpoints = self.endpoints.min(20);
+            self.fanout_events = self.fanout_events.min(3);
+            self.fanout_burst = self.fanout_burst.min(5);
+            self.backlog = self.backlog.min(2000);
+            self.backlog_10m = false;
+            self.stuck = self.stuck.min(10);
+            self.max_seconds = self.max_seconds.min(60.0);
+        }
+        self
+    }
+}
+
+/// One scenario's figures.
+#[derive(Debug, Clone, Serialize)]
+pub struct Outcome {
+    pub scenario: String,
+    pub backend: Backend,
+    pub events: usize,
+    pub deliveries: usize,
+    pub elapsed_s: f64,
+    pub deliveries_per_s: f64,
+    /// Throughput relative to the raw ceiling (or, for backlog and isolation, to the throughput
+    /// scenario; for fan-out latency runs, none).
+    pub ratio: Option<f64>,
+    /// Publish → receipt (fan-out: publish → the last endpoint's receipt).
+    pub latency: Percentiles,
+    pub publish_api: Percentiles,
+    pub server: Usage,
+    /// Every expected delivery arrived, none twice.
+    pub complete: bool,
+    pub missing: usize,
+    pub duplicates: usize,
+    pub bad_signatures: u64,
+    pub notes: Value,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Report {
+    pub machine: Value,
+    pub commit: Option<String>,
+    pub command: String,
+    pub outcomes: Vec<Outcome>,
+}
+
+/// Runs the benchmark; `herald` is the binary to start as the server.
+pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
+    let options = options.smoke_sized();
+    let scenarios = if options.scenarios.is_empty() {
+        vec![
+            Scenario::Raw,
+            Scenario::Throughput,
+            Scenario::Latency,
+            Scenario::Fanout,
+            Scenario::Backlog,
+            Scenario::Isolation,
+        ]
+    } else {
+        options.scenarios.clone()
+    };
+    let settings: Vec<(String, String)> = options
+        .server_env
+        .iter()
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_owned(), v.to_owned())))
+        .collect();
+    let bench = Bench { options: options.clone(), herald, settings, receiver: Receiver::start().await? };
+    let mut outcomes: Vec<Outcome> = Vec::new();
+    let raw = bench.raw().await?;
+    eprintln!("raw ceiling: {:.0} requests/s", raw.deliveries_per_s);
+    let raw_rate = raw.deliveries_per_s;
+    outcomes.push(raw);
+    let mut throughput: Option<f64> = None;
+    for scenario in scenarios {
+        let results = match scenario {
+            Scenario::Raw => continue,
+            Scenario::Throughput => {
+                let mut o = bench.throughput("throughput", None).await?;
+                o.ratio = Some(o.deliveries_per_s / raw_rate);
+                throughput = Some(o.deliveries_per_s);
+                vec![o]
+            }
+            Scenario::Latency => {
+                let max = match throughput {
+                    Some(t) => t,
+                    None => bench.throughput("throughput (for latency)", None).await?.deliveries_per_s,
+                };
+                let fixed = if options.smoke { 50.0 } else { 175.0 };
+                vec![bench.latency(fixed).await?, bench.latency((max * 0.2).max(1.0)).await?]
+            }
+            Scenario::Fanout => bench.fanout().await?,
+            Scenario::Backlog | Scenario::Isolation => {
+                let base = match throughput {
+                    Some(t) => t,
+                    None => {
+                        let o = bench.throughput("throughput (baseline)", None).await?;
+                        throughput = Some(o.deliveries_per_s);
+                        o.deliveries_per_s
+                    }
+                };
+                let mut o = if scenario == Scenario::Backlog {
+                    bench.backlog().await?
+                } else {
+                    bench.isolation().await?
+                };
+                o.ratio = Some(o.deliveries_per_s / base);
+                vec![o]
+            }
+        };
+        for o in results {
+            eprintln!(
+                "{}: {:.0} deliveries/s, p50 {:.2} ms, complete: {}",
+                o.scenario, o.deliveries_per_s, o.latency.p50_ms, o.complete
+            );
+            outcomes.push(o);
+        }
+    }
+    let report = Report {
+        machine: machine(),
+        commit: git_commit(),
+        command: std::env::args().collect::<Vec<_>>().join(" "),
+        outcomes,
+    };
+    if let Some(path) = &options.json {
+        std::fs::write(path, serde_json::to_string_pretty(&report)?)?;
+    }
+    if options.check {
+        let bad: Vec<&Outcome> =
+            report.outcomes.iter().filter(|o| !o.complete || o.bad_signatures > 0).collect();
+        anyhow::ensure!(
+            bad.is_empty(),
+            "incomplete scenarios: {:?}",
+            bad.iter().map(|o| &o.scenario).collect::<Vec<_>>()
+        );
+    }
+    Ok(report)
+}
+
+struct Bench {
+    options: Options,
+    herald: PathBuf,
+    settings: Vec<(String, String)>,
+    receiver: Receiver,
+}
+
+/// A tenant with one endpoint at `path` of the receiver; returns (tenant id, endpoint secret).
+async fn tenant_with_endpoint(server: &Server, name: &str, url: &str) -> anyhow::Result<(String, String)> {
+    let tenant = server.call(reqwest::Method::POST, "/v1/tenants", Some(json!({"name": name}))).await?;
+    let tenant = tenant["id"].as_str().unwrap_or_default().to_owned();
+    let endpoint = server
+        .call(reqwest::Method::POST, &format!("/v1/tenants/{tenant}/endpoints"), Some(json!({"url": url})))
+        .await?;
+    Ok((tenant, endpoint["secret"].as_str().unwrap_or_default().to_owned()))
+}
+
+impl Bench {
+    async fn start_server(&self) -> anyhow::Result<Server> {
+        self.receiver.reset();
+        Server::start(&self.herald, self.options.backend, &self.settings).await
+    }
+
+    fn deadline(&self) -> Instant {
+        Instant::now() + Duration::from_secs_f64(self.options.max_seconds)
+    }
+
+    /// Waits until every id has arrived `expected` times (or the deadline passes).
+    async fn wait_for(
+        &self,
+        ids: &[&str],
+        expected: u32,
+        deadline: Instant,
+    ) -> HashMap<String, receiver::Arrival> {
+        loop {
+            let arrivals = self.receiver.arrivals();
+            let done = ids.iter().all(|id| arrivals.get(*id).is_some_and(|a| a.count >= expected));
+            if done || Instant::now() > deadline {
+                return arrivals;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+    }
+
+    /// The raw ceiling: the receiver driven directly with the same signed body and concurrency.
+    async fn raw(&self) -> anyhow::Result<Outcome> {
+        self.receiver.reset();
+        let secret = herald_core::secret::SigningSecret::generate();
+        let body = serde_json::to_vec(
+            &json!({"id": "raw", "type": "bench.event", "timestamp": "2026-01-01T00:00:00Z",
+            "tenant": "ten_01ARZ3NDEKTSV4RRFFQ69G5FAV", "data": publisher::event_body("raw", 0)["data"]}),
+        )?;
+        let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(1024).build()?;
+        let url = self.receiver.url("raw");
+        let count = self.options.events;
+        let next = Arc::new(AtomicUsize::new(0));
+        let started = Instant::now();
+        let mut tasks = Vec::new();
+        for _ in 0..self.options.concurrency.max(1) {
+            let (client, url, body, next, secret) =
+                (client.clone(), url.clone(), body.clone(), next.clone(), secret.clone());
+            tasks.push(tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let n = next.fetch_add(1, Ordering::Relaxed);
+                    if n >= count {
+                        return Ok::<_, anyhow::Error>(latencies);
+                    }
+                    let id = format!("raw-{n}");
+                    let ts = herald_core::Timestamp::now().as_second();
+                    let signature = herald_core::signing::sign(&secret, &id, ts, &body);
+                    let t = Instant::now();
+                    let r = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .header("webhook-id", &id)
+                        .header("webhook-timestamp", ts.to_string())
+                        .header("webhook-signature", signature)
+                        .body(body.clone())
+                        .send()
+                        .await?;
+                    anyhow::ensure!(r.status().is_success(), "raw post: {}", r.status());
+                    latencies.push(t.elapsed());
+                }
+            }));
+        }
+        let mut latencies = Vec::new();
+        for task in tasks {
+            latencies.extend(task.await??);
+        }
+        let elapsed = started.elapsed().as_secs_f64();
+        let received = self.receiver.total() as usize;
+        Ok(Outcome {
+            scenario: "raw ceiling".into(),
+            backend: self.options.backend,
+            events: count,
+            deliveries: received,
+            elapsed_s: elapsed,
+            deliveries_per_s: count as f64 / elapsed,
+            ratio: Some(1.0),
+            latency: Percentiles::of(latencies),
+            publish_api: Percentiles::default(),
+            server: Usage::default(),
+            complete: received == count,
+            missing: count.saturating_sub(received),
+            duplicates: received.saturating_sub(count),
+            bad_signatures: 0,
+            notes: json!({"concurrency": self.options.concurrency}),
+        })
+    }
+
+    /// Scenario 1 (and the measuring part of 4 and 5): one endpoint, events as fast as possible.
+    async fn throughput(&self, name: &str, existing: Option<&Server>) -> anyhow::Result<Outcome> {
+        let owned;
+        let server = match existing {
+            Some(server) => server,
+            None => {
+                owned = self.start_server().await?;
+                &owned
+            }
+        };
+        let (tenant, secret) = tenant_with_endpoint(server, "healthy", &self.receiver.url("healthy")).await?;
+        self.receiver.reset();
+        if self.options.verify {
+            self.receiver.verify_with(&secret)?;
+        }
+        let deadline = self.deadline();
+        let sent = publisher::as_fast_as_possible(
+            server,
+            &tenant,
+            "t",
+            self.options.events,
+            self.options.concurrency,
+        )
+        .await?;
+        let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
+        let arrivals = self.wait_for(&ids, 1, deadline).await;
+        Ok(self.outcome(name, server, &sent, &arrivals, 1, json!({"concurrency": self.options.concurrency})))
+    }
+
+    /// Figures from what was sent and what arrived (each id expected `fan` times).
+    fn outcome(
+        &self,
+        name: &str,
+        server: &Server,
+        sent: &[Sent],
+        arrivals: &HashMap<String, receiver::Arrival>,
+        fan: u32,
+        notes: Value,
+    ) -> Outcome {
+        let first = sent.iter().map(|s| s.started).min().unwrap_or_else(Instant::now);
+        let mut last = first;
+        let (mut missing, mut duplicates, mut delivered) = (0, 0, 0usize);
+        let mut latencies = Vec::with_capacity(sent.len());
+        for s in sent {
+            match arrivals.get(&s.id) {
+                Some(a) => {
+                    delivered += a.count.min(fan) as usize;
+                    missing += fan.saturating_sub(a.count) as usize;
+                    duplicates += a.count.saturating_sub(fan) as usize;
+                    last = last.max(a.last);
+                    if a.count >= fan {
+                        latencies.push(
+                            (if fan == 1 { a.first } else { a.last }).saturating_duration_since(s.started),
+                        );
+                    }
+                }
+                None => missing += fan as usize,
+            }
+        }
+        let elapsed = last.saturating_duration_since(first).as_secs_f64().max(1e-9);
+        Outcome {
+            scenario: name.to_owned(),
+            backend: self.options.backend,
+            events: sent.len(),
+            deliveries: delivered,
+            elapsed_s: elapsed,
+            deliveries_per_s: delivered as f64 / elapsed,
+            ratio: None,
+            latency: Percentiles::of(latencies),
+            publish_api: Percentiles::of(sent.iter().map(|s| s.api_latency).collect()),
+            server: server.usage(),
+            complete: missing == 0 && duplicates == 0,
+            missing,
+            duplicates,
+            bad_signatures: self.receiver.bad_signatures(),
+            notes,
+        }
+    }
+
+    /// Scenario 2: a fixed publishing rate.
+    async fn latency(&self, rate: f64) -> anyhow::Result<Outcome> {
+        let server = self.start_server().await?;
+        let (tenant, _) = tenant_with_endpoint(&server, "latency", &self.receiver.url("latency")).await?;
+        let deadline = self.deadline();
+        let sent = publisher::at_rate(&server, &tenant, "l", rate, self.options.latency_seconds).await?;
+        let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
+        let arrivals = self.wait_for(&ids, 1, deadline).await;
+        let name = format!("latency at {rate:.0}/s");
+        let o = self.outcome(&name, &server, &sent, &arrivals, 1, json!({"rate": rate}));
+        server.stop().await?;
+        Ok(o)
+    }
+
+    /// Scenario 3: one tenant with many endpoints.
+    async fn fanout(&self) -> anyhow::Result<Vec<Outcome>> {
+        let server = self.start_server().await?;
+        let tenant =
+            server.call(reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "fanout"}))).await?;
+        let tenant = tenant["id"].as_str().unwrap_or_default().to_owned();
+        for n in 0..self.options.endpoints {
+            let url = self.receiver.url(&format!("fan/{n}"));
+            server
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/v1/tenants/{tenant}/endpoints"),
+                    Some(json!({"url": url})),
+                )
+                .await?;
+        }
+        let fan = self.options.endpoints as u32;
+        let deadline = self.deadline();
+        // One event at a time: how long until the last endpoint has it.
+        let mut sent = Vec::new();
+        for n in 0..self.options.fanout_events {
+            let batch = publisher::as_fast_as_possible(&server, &tenant, &format!("f{n}"), 1, 1).await?;
+            let ids: Vec<&str> = batch.iter().map(|s| s.id.as_str()).collect();
+            self.wait_for(&ids, fan, deadline).await;
+            sent.extend(batch);
+        }
+        let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
+        let arrivals = self.wait_for(&ids, fan, deadline).await;
+        let mut reach = self.outcome(
+            "fan-out: publish → last endpoint",
+            &server,
+            &sent,
+            &arrivals,
+            fan,
+            json!({"endpoints": fan}),
+        );
+        reach.ratio = None;
+        // A burst: sustained deliveries per second.
+        let burst = publisher::as_fast_as_possible(
+            &server,
+            &tenant,
+            "fb",
+            self.options.fanout_burst,
+            self.options.concurrency,
+        )
+        .await?;
+        let ids: Vec<&str> = burst.iter().map(|s| s.id.as_str()).collect();
+        let arrivals = self.wait_for(&ids, fan, self.deadline()).await;
+        let sustained = self.outcome(
+            "fan-out: sustained",
+            &server,
+            &burst,
+            &arrivals,
+            fan,
+            json!({"endpoints": fan, "events": burst.len()}),
+        );
+        server.stop().await?;
+        Ok(vec![reach, sustained])
+    }
+
+    /// Scenario 4: a deep backlog of undelivered deliveries (a dead endpoint's, due later), then
+    /// scenario 1 for a healthy endpoint.
+    async fn backlog(&self) -> anyhow::Result<Outcome> {
+        let size = if self.options.backlog_10m { 10_000_000 } else { self.options.backlog };
+        let server = self.start_server().await?;
+        let tenant = server.call(reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "dead"}))).await?;
+        let tenant = tenant["id"].as_str().unwrap_or_default().to_owned();
+        let endpoint = server
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/tenants/{tenant}/endpoints"),
+                Some(json!({"url": self.receiver.url("hang/dead")})),
+            )
+            .await?;
+        let endpoint = endpoint["id"].as_str().unwrap_or_default().to_owned();
+        let mut server = server;
+        server.terminate().await?;
+        let started = Instant::now();
+        backlog::load(&server.database_url, &tenant, &endpoint, size).await?;
+        eprintln!("loaded {size} backlog deliveries in {:.1} s", started.elapsed().as_secs_f64());
+        server.resume().await?;
+        let plan =
+            backlog::claim_plan(&server.database_url).await.unwrap_or_else(|e| format!("(no plan: {e})"));
+        let mut o = self.throughput("backlog", Some(&server)).await?;
+        o.notes = json!({"backlog": size, "claim_plan": plan});
+        server.stop().await?;
+        Ok(o)
+    }
+
+    /// Scenario 5: a never-answering endpoint with a deep backlog, and a healthy one.
+    async fn isolation(&self) -> anyhow::Result<Outcome> {
+        let server = self.start_server().await?;
+        let (stuck, _) = tenant_with_endpoint(&server, "stuck", &self.receiver.url("hang/stuck")).await?;
+        publisher::as_fast_as_possible(&server, &stuck, "s", self.options.stuck, self.options.concurrency)
+            .await?;
+        let mut o = self.throughput("isolation", Some(&server)).await?;
+        o.notes = json!({"stuck_backlog": self.options.stuck});
+        drop(server); // SIGKILL: draining hung requests would only wait for timeouts
+        Ok(o)
+    }
+}
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo").ok().and_then(|s| {
+        s.lines()
+            .find(|l| l.starts_with("model name"))
+            .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+    });
+    let memory = std::fs::read_to_string("/proc/meminfo").ok().and_then(|s| {
+        s.lines()
+            .next()
+            .map(|l| l.split_whitespace().nth(1).unwrap_or("0").parse::<f64>().unwrap_or(0.0) / 1048576.0)
+    });
+    json!({"cpu": cpu, "cores": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1), "memory_gib": memory})
+}
+
+fn git_commit() -> Option<String> {
+    let out = std::process::Command::new("git").args(["rev-parse", "--short", "HEAD"]).output().ok()?;
+    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// The report as a markdown table.
+pub fn markdown(report: &Report) -> String {
+    let mut out = String::from(
+        "| scenario | backend | events | deliveries | deliveries/s | ratio | p50 ms | p90 ms | p99 ms | max ms | publish p50 ms | publish p99 ms | peak RSS MB | CPU s | complete |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+    );
+    for o in &report.outcomes {
+        out.push_str(&format!(
+            "| {} | {:?} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {} |\n",
+            o.scenario,
+            o.backend,
+            o.events,
+            o.deliveries,
+            o.deliveries_per_s,
+            o.ratio.map_or("–".to_owned(), |r| format!("{r:.2}")),
+            o.latency.p50_ms,
+            o.latency.p90_ms,
+            o.latency.p99_ms,
+            o.latency.max_ms,
+            o.publish_api.p50_ms,
+            o.publish_api.p99_ms,
+            o.server.peak_rss_mb,
+            o.server.cpu_seconds,
+            if o.complete { "yes".to_owned() } else { format!("no ({} missing, {} twice)", o.missing, o.duplicates) },
+        ));
+    }
+    out
+}

@@ -1,0 +1,187 @@
+//! The Herald server under test: a child `herald serve` process on loopback, with a fresh
+//! database, and its peak resident memory and CPU time read from `/proc`.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use herald_core::api_key::ApiKeySecret;
+use herald_core::seal::MasterKey;
+use serde_json::Value;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+#[derive(Debug)]
+pub struct Server {
+    child: Child,
+    pub base: String,
+    pub admin_key: String,
+    pub database_url: String,
+    client: reqwest::Client,
+    binary: PathBuf,
+    env: Vec<(String, String)>,
+    dir: tempfile::TempDir,
+}
+
+/// Resource use of the server process so far.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+pub struct Usage {
+    pub peak_rss_mb: f64,
+    pub cpu_seconds: f64,
+}
+
+impl Server {
+    /// Starts `binary serve` on a fresh database of `backend`; `settings` are extra `HERALD_*`.
+    pub async fn start(
+        binary: &PathBuf,
+        backend: Backend,
+        settings: &[(String, String)],
+    ) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let database_url = match backend {
+            Backend::Sqlite => format!("sqlite://{}", dir.path().join("herald.db").display()),
+            Backend::Postgres => match std::env::var("HERALD_BENCH_POSTGRES_URL") {
+                Ok(url) if !url.is_empty() => url,
+                _ => herald_testkit::postgres::create_database().await,
+            },
+        };
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let admin_key = ApiKeySecret::generate().expose().to_owned();
+        let mut env = vec![
+            ("HERALD_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
+            ("HERALD_DATABASE__URL".to_owned(), database_url.clone()),
+            ("HERALD_ADMIN_KEY".to_owned(), admin_key.clone()),
+            ("HERALD_MASTER_KEY".to_owned(), MasterKey::generate().to_base64()),
+            ("HERALD_LOG__LEVEL".to_owned(), "warn".to_owned()),
+            ("HERALD_DELIVERY__DRAIN_TIMEOUT".to_owned(), "1s".to_owned()),
+        ];
+        env.extend(settings.iter().cloned());
+        let child = spawn(binary, dir.path(), &env)?;
+        let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(1024).build()?;
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+            admin_key,
+            database_url,
+            client,
+            binary: binary.clone(),
+            env,
+            dir,
+        };
+        server.wait_ready().await?;
+        Ok(server)
+    }
+
+    /// Starts a stopped server again, on the same database and configuration.
+    pub async fn resume(&mut self) -> anyhow::Result<()> {
+        self.child = spawn(&self.binary, self.dir.path(), &self.env)?;
+        self.wait_ready().await
+    }
+
+    /// Stops the process with SIGTERM (it drains) and waits for it to exit.
+    pub async fn terminate(&mut self) -> anyhow::Result<()> {
+        Command::new("kill").arg("-TERM").arg(self.pid().to_string()).status()?;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        while self.child.try_wait()?.is_none() {
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the server did not stop");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    async fn wait_ready(&self) -> anyhow::Result<()> {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+        loop {
+            let ok = self.client.get(format!("{}/health/ready", self.base)).send().await;
+            if ok.is_ok_and(|r| r.status().is_success()) {
+                return Ok(());
+            }
+            anyhow::ensure!(tokio::time::Instant::now() < deadline, "the server did not become ready");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// An admin-key JSON call; fails unless the status is 2xx.
+    pub async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let mut request =
+            self.client.request(method, format!("{}{path}", self.base)).bearer_auth(&self.admin_key);
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await?;
+        let status = response.status();
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        anyhow::ensure!(status.is_success(), "{path}: {status} {body}");
+        Ok(body)
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn usage(&self) -> Usage {
+        usage_of(self.pid()).unwrap_or_default()
+    }
+
+    /// Stops the server with SIGTERM (letting it drain) and waits for it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.terminate().await
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn spawn(binary: &PathBuf, dir: &std::path::Path, env: &[(String, String)]) -> anyhow::Result<Child> {
+    let mut cmd = Command::new(binary);
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HERALD_")) {
+        cmd.env_remove(key);
+    }
+    cmd.arg("serve")
+        .current_dir(dir)
+        .envs(env.iter().cloned())
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit());
+    Ok(cmd.spawn()?)
+}
+
+/// Peak RSS (VmHWM) and user+system CPU time of a process.
+fn usage_of(pid: u32) -> Option<Usage> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let hwm_kb: f64 =
+        status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()?;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // Fields after the command name (which is in parentheses and may contain spaces).
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = fields.get(11)?.parse::<f64>().ok()? + fields.get(12)?.parse::<f64>().ok()?;
+    Some(Usage { peak_rss_mb: hwm_kb / 1024.0, cpu_seconds: ticks / clock_ticks() })
+}
+
+fn clock_ticks() -> f64 {
+    Command::new("getconf")
+        .arg("CLK_TCK")
+        .output()
+        .ok()
+        .and_then(|o| String::from_utf8(o.stdout).ok())
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(100.0)
+}
