@@ -19,11 +19,13 @@ use herald_core::event_type::{EventType, EventTypeName};
 use herald_core::id::{ApiKeyId, DeliveryId, EndpointId, GeneratedEventId, TenantId};
 use herald_core::tenant::{Tenant, TenantRef};
 
+mod batch;
 mod postgres;
 mod rows;
 mod sql;
 mod sqlite;
 
+pub use batch::Lease;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -39,6 +41,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
+    /// A grouped write failed (the cause, as text: the error belonged to the whole batch).
+    #[error("write failed: {0}")]
+    Batch(String),
     #[error("unsupported database URL `{0}`: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
 }
@@ -187,8 +192,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     // Events and deliveries.
     /// Stores the event and its deliveries in one transaction — or, when the tenant already has an
-    /// event with this id, stores nothing and returns that event.
-    async fn publish(&self, event: &Event, deliveries: &[Delivery]) -> Result<Published>;
+    /// event with this id, stores nothing and returns that event. With a `lease`, the deliveries
+    /// are created already leased (to the publishing process's dispatcher). Concurrent calls share
+    /// a transaction (group commit); each returns after the commit.
+    async fn publish(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+        lease: Option<&Lease>,
+    ) -> Result<Published>;
     async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>>;
     async fn list_events(
         &self,

@@ -4,11 +4,13 @@
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
+use crate::batch::Writer;
 use crate::{Backend, ConnectOptions, Result};
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    queue: Writer,
 }
 
 impl PostgresStore {
@@ -16,7 +18,9 @@ impl PostgresStore {
 
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new().max_connections(options.max_connections.max(2)).connect(url).await?;
-        Ok(Self { pool })
+        let writer = pool.clone();
+        let queue = Writer::spawn(move |writes| Self::apply_batch(writer.clone(), writes));
+        Ok(Self { pool, queue })
     }
 
     fn reader(&self) -> &PgPool {

@@ -362,56 +362,17 @@ macro_rules! shared_store_impl {
                 &self,
                 event: &herald_core::event::Event,
                 deliveries: &[herald_core::delivery::Delivery],
+                lease: Option<&$crate::Lease>,
             ) -> $crate::Result<$crate::Published> {
-                let mut tx = self.writer().begin().await?;
-                let inserted = sqlx::query(
-                    "INSERT INTO events (event_key, tenant_id, id, event_type, data, subject, source, created_at)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                     ON CONFLICT (tenant_id, id) DO NOTHING",
-                )
-                .bind(event.key.as_str())
-                .bind(event.tenant_id.as_str())
-                .bind(event.id.as_str())
-                .bind(event.event_type.as_str())
-                .bind($crate::rows::to_json(&event.data))
-                .bind(event.subject.as_deref())
-                .bind(event.source.as_deref())
-                .bind($crate::rows::millis(event.created_at))
-                .execute(&mut *tx)
-                .await?;
-                if inserted.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    let existing = self.event(&event.tenant_id, &event.id).await?;
-                    return existing.map($crate::Published::Existing).ok_or_else(|| $crate::StoreError::Corrupt {
-                        table: "events",
-                        detail: "an event id conflicted but no event has it".into(),
-                    });
-                }
-                // Bounded batches keep every statement under both databases' parameter limits.
-                for chunk in deliveries.chunks(500) {
-                    let mut insert = sqlx::QueryBuilder::<$db>::new(
-                        "INSERT INTO deliveries (id, tenant_id, event_key, event_id, endpoint_id, status,
-                           attempt_count, next_attempt_at, next_trigger, failure_reason, created_at, updated_at) ",
-                    );
-                    insert.push_values(chunk, |mut row, d| {
-                        row.push_bind(d.id.to_string())
-                            .push_bind(d.tenant_id.to_string())
-                            .push_bind(d.event_key.to_string())
-                            .push_bind(d.event_id.to_string())
-                            .push_bind(d.endpoint_id.to_string())
-                            .push_bind(d.status.as_str())
-                            .push_bind(i64::from(d.attempt_count))
-                            .push_bind(d.next_attempt_at.map($crate::rows::millis))
-                            .push_bind(d.next_trigger.as_str())
-                            .push_bind(d.failure_reason.clone())
-                            .push_bind($crate::rows::millis(d.created_at))
-                            .push_bind($crate::rows::millis(d.updated_at));
-                    });
-                    insert.build().execute(&mut *tx).await?;
-                }
-                Self::notify_in(&mut tx, !deliveries.is_empty()).await?;
-                tx.commit().await?;
-                Ok($crate::Published::Created)
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let write = $crate::batch::Write::Publish {
+                    event: event.clone(),
+                    deliveries: deliveries.to_vec(),
+                    lease: lease.cloned(),
+                    reply,
+                };
+                self.queue.send(write).await?;
+                answer.await.map_err(|_| $crate::StoreError::Batch("the writer dropped a publish".into()))?
             }
 
             async fn event(
@@ -640,55 +601,17 @@ macro_rules! shared_store_impl {
                 next: &herald_core::delivery::Next,
                 now: herald_core::Timestamp,
             ) -> $crate::Result<()> {
-                use herald_core::delivery::Next;
-                let mut tx = self.writer().begin().await?;
-                if let Some(a) = attempt {
-                    sqlx::query(
-                        "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
-                           started_at, duration_ms, request, response_status, response_headers, response_body,
-                           error_kind, error_message)
-                         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-                    )
-                    .bind(a.id.as_str())
-                    .bind(a.delivery_id.as_str())
-                    .bind(a.tenant_id.as_str())
-                    .bind(a.endpoint_id.as_str())
-                    .bind(i64::from(a.attempt_no))
-                    .bind(a.trigger.as_str())
-                    .bind($crate::rows::millis(a.started_at))
-                    .bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
-                    .bind($crate::rows::to_json(&a.request))
-                    .bind(a.response_status.map(i64::from))
-                    .bind($crate::rows::to_json(&a.response_headers))
-                    .bind(a.response_body.as_deref())
-                    .bind(a.error_kind.map(|k| k.as_str()))
-                    .bind(a.error_message.as_deref())
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                let (status, next_at, reason) = match next {
-                    Next::Delivered => ("delivered", None, None),
-                    Next::RetryAt(at) => ("retrying", Some($crate::rows::millis(*at)), None),
-                    Next::Failed(reason) => ("failed", None, Some(*reason)),
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let write = $crate::batch::Write::Settle {
+                    lease: lease.to_owned(),
+                    delivery: delivery.clone(),
+                    attempt: attempt.cloned().map(Box::new),
+                    next: next.clone(),
+                    now,
+                    reply,
                 };
-                sqlx::query(
-                    "UPDATE deliveries SET status = $3, next_attempt_at = $4, failure_reason = $5,
-                       attempt_count = attempt_count + $6, last_attempt_at = COALESCE($7, last_attempt_at),
-                       next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = $8
-                     WHERE id = $1 AND lease_owner = $2",
-                )
-                .bind(delivery.as_str())
-                .bind(lease)
-                .bind(status)
-                .bind(next_at)
-                .bind(reason)
-                .bind(i64::from(attempt.is_some()))
-                .bind(attempt.map(|a| $crate::rows::millis(a.started_at)))
-                .bind($crate::rows::millis(now))
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
+                self.queue.send(write).await?;
+                answer.await.map_err(|_| $crate::StoreError::Batch("the writer dropped a settle".into()))?
             }
 
             async fn forward_wakeups(&self, wakeup: std::sync::Arc<tokio::sync::Notify>) -> $crate::Result<()> {
@@ -789,6 +712,209 @@ macro_rules! shared_store_impl {
                     .execute(self.writer())
                     .await?;
                 Ok(())
+            }
+        }
+
+        impl $store {
+            /// Applies a batch of writes in one transaction and answers each; on failure, retries
+            /// each write alone.
+            async fn apply_batch(pool: sqlx::Pool<$db>, writes: Vec<$crate::batch::Write>) {
+                match Self::apply_in_transaction(&pool, &writes).await {
+                    Ok(applied) => Self::answer(&pool, writes, applied).await,
+                    Err(error) if writes.len() == 1 => writes.into_iter().for_each(|w| w.fail(&error)),
+                    Err(error) => {
+                        tracing::warn!(%error, writes = writes.len(), "a write batch failed; retrying its writes one by one");
+                        for write in writes {
+                            let single = vec![write];
+                            match Self::apply_in_transaction(&pool, &single).await {
+                                Ok(applied) => Self::answer(&pool, single, applied).await,
+                                Err(error) => single.into_iter().for_each(|w| w.fail(&error)),
+                            }
+                        }
+                    }
+                }
+            }
+
+            async fn answer(
+                pool: &sqlx::Pool<$db>,
+                writes: Vec<$crate::batch::Write>,
+                applied: Vec<$crate::batch::Applied>,
+            ) {
+                use $crate::batch::{Applied, Write};
+                for (write, applied) in writes.into_iter().zip(applied) {
+                    match (write, applied) {
+                        (Write::Publish { reply, .. }, Applied::Publish(true)) => {
+                            let _ = reply.send(Ok($crate::Published::Created));
+                        }
+                        (Write::Publish { event, reply, .. }, _) => {
+                            let existing = sqlx::query_as::<_, $crate::rows::EventRow>(
+                                "SELECT * FROM events WHERE tenant_id = $1 AND id = $2",
+                            )
+                            .bind(event.tenant_id.as_str())
+                            .bind(event.id.as_str())
+                            .fetch_optional(pool)
+                            .await;
+                            let result = match existing {
+                                Ok(Some(row)) => row.try_into().map($crate::Published::Existing),
+                                Ok(None) => Err($crate::StoreError::Corrupt {
+                                    table: "events",
+                                    detail: "an event id conflicted but no event has it".into(),
+                                }),
+                                Err(e) => Err(e.into()),
+                            };
+                            let _ = reply.send(result);
+                        }
+                        (Write::Settle { reply, .. }, _) => {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                }
+            }
+
+            async fn apply_in_transaction(
+                pool: &sqlx::Pool<$db>,
+                writes: &[$crate::batch::Write],
+            ) -> $crate::Result<Vec<$crate::batch::Applied>> {
+                use $crate::batch::{Applied, Write};
+                use $crate::rows::millis;
+                let mut tx = pool.begin().await?;
+
+                // Events: one multi-row insert; the ones that already existed are not returned.
+                let events: Vec<&herald_core::event::Event> = writes
+                    .iter()
+                    .filter_map(|w| match w {
+                        Write::Publish { event, .. } => Some(event),
+                        Write::Settle { .. } => None,
+                    })
+                    .collect();
+                let mut inserted = std::collections::HashSet::new();
+                for chunk in events.chunks(1000) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO events (event_key, tenant_id, id, event_type, data, subject, source, created_at) ",
+                    );
+                    q.push_values(chunk, |mut row, e| {
+                        row.push_bind(e.key.to_string())
+                            .push_bind(e.tenant_id.to_string())
+                            .push_bind(e.id.to_string())
+                            .push_bind(e.event_type.to_string())
+                            .push_bind($crate::rows::to_json(&e.data))
+                            .push_bind(e.subject.clone())
+                            .push_bind(e.source.clone())
+                            .push_bind(millis(e.created_at));
+                    });
+                    q.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
+                    let keys: Vec<(String,)> = q.build_query_as().fetch_all(&mut *tx).await?;
+                    inserted.extend(keys.into_iter().map(|k| k.0));
+                }
+
+                // Deliveries of the events that were new, leased to their publisher when asked.
+                let deliveries: Vec<(&herald_core::delivery::Delivery, Option<&$crate::Lease>)> = writes
+                    .iter()
+                    .filter_map(|w| match w {
+                        Write::Publish { event, deliveries, lease, .. } if inserted.contains(event.key.as_str()) => {
+                            Some(deliveries.iter().map(move |d| (d, lease.as_ref())))
+                        }
+                        _ => None,
+                    })
+                    .flatten()
+                    .collect();
+                let unleased = deliveries.iter().any(|(_, lease)| lease.is_none());
+                for chunk in deliveries.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO deliveries (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count,
+                           next_attempt_at, lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at) ",
+                    );
+                    q.push_values(chunk, |mut row, (d, lease)| {
+                        let next = lease.map(|l| l.until).or(d.next_attempt_at);
+                        row.push_bind(d.id.to_string())
+                            .push_bind(d.tenant_id.to_string())
+                            .push_bind(d.event_key.to_string())
+                            .push_bind(d.event_id.to_string())
+                            .push_bind(d.endpoint_id.to_string())
+                            .push_bind(d.status.as_str())
+                            .push_bind(i64::from(d.attempt_count))
+                            .push_bind(next.map(millis))
+                            .push_bind(lease.map(|l| l.token.clone()))
+                            .push_bind(lease.map(|l| millis(l.until)))
+                            .push_bind(d.next_trigger.as_str())
+                            .push_bind(d.failure_reason.clone())
+                            .push_bind(millis(d.created_at))
+                            .push_bind(millis(d.updated_at));
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+
+                // Attempts, then the deliveries they settle (only while the lease still holds).
+                let settles: Vec<&Write> = writes.iter().filter(|w| matches!(w, Write::Settle { .. })).collect();
+                let attempts: Vec<&herald_core::delivery::Attempt> = settles
+                    .iter()
+                    .filter_map(|w| match w {
+                        Write::Settle { attempt: Some(a), .. } => Some(a.as_ref()),
+                        _ => None,
+                    })
+                    .collect();
+                for chunk in attempts.chunks(1000) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
+                           started_at, duration_ms, request, response_status, response_headers, response_body,
+                           error_kind, error_message) ",
+                    );
+                    q.push_values(chunk, |mut row, a| {
+                        row.push_bind(a.id.to_string())
+                            .push_bind(a.delivery_id.to_string())
+                            .push_bind(a.tenant_id.to_string())
+                            .push_bind(a.endpoint_id.to_string())
+                            .push_bind(i64::from(a.attempt_no))
+                            .push_bind(a.trigger.as_str())
+                            .push_bind(millis(a.started_at))
+                            .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
+                            .push_bind($crate::rows::to_json(&a.request))
+                            .push_bind(a.response_status.map(i64::from))
+                            .push_bind($crate::rows::to_json(&a.response_headers))
+                            .push_bind(a.response_body.clone())
+                            .push_bind(a.error_kind.map(|k| k.as_str()))
+                            .push_bind(a.error_message.clone());
+                    });
+                    q.build().execute(&mut *tx).await?;
+                }
+                for chunk in settles.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE deliveries SET status = v.column3, next_attempt_at = v.column4, failure_reason = v.column5,
+                           attempt_count = attempt_count + v.column6, last_attempt_at = COALESCE(v.column7, last_attempt_at),
+                           next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = v.column8
+                         FROM (",
+                    );
+                    q.push_values(chunk, |mut row, w| {
+                        if let Write::Settle { lease, delivery, attempt, next, now, .. } = w {
+                            use herald_core::delivery::Next;
+                            let (status, next_at, reason) = match next {
+                                Next::Delivered => ("delivered", None, None),
+                                Next::RetryAt(at) => ("retrying", Some(millis(*at)), None),
+                                Next::Failed(reason) => ("failed", None, Some(*reason)),
+                            };
+                            row.push_bind(delivery.to_string())
+                                .push_bind(lease.clone())
+                                .push_bind(status)
+                                .push_bind(next_at)
+                                .push_bind(reason)
+                                .push_bind(i64::from(attempt.is_some()))
+                                .push_bind(attempt.as_ref().map(|a| millis(a.started_at)))
+                                .push_bind(millis(*now));
+                        }
+                    });
+                    q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
+                    q.build().execute(&mut *tx).await?;
+                }
+
+                Self::notify_in(&mut tx, unleased).await?;
+                tx.commit().await?;
+                Ok(writes
+                    .iter()
+                    .map(|w| match w {
+                        Write::Publish { event, .. } => Applied::Publish(inserted.contains(event.key.as_str())),
+                        Write::Settle { .. } => Applied::Settle,
+                    })
+                    .collect())
             }
         }
     };

@@ -11,12 +11,14 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
+use crate::batch::Writer;
 use crate::{Backend, ConnectOptions, Result};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
+    queue: Writer,
 }
 
 impl SqliteStore {
@@ -35,7 +37,9 @@ impl SqliteStore {
             .max_connections(options.max_connections.max(1))
             .connect_with(base.read_only(true))
             .await?;
-        Ok(Self { reader, writer })
+        let pool = writer.clone();
+        let queue = Writer::spawn(move |writes| Self::apply_batch(pool.clone(), writes));
+        Ok(Self { reader, writer, queue })
     }
 
     fn reader(&self) -> &SqlitePool {

@@ -601,7 +601,7 @@ pub async fn test(
         created_at: now,
     };
     let delivery = super::events::new_delivery(&event, &endpoint.id, Trigger::Test, now);
-    state.store.publish(&event, std::slice::from_ref(&delivery)).await?;
+    state.store.publish(&event, std::slice::from_ref(&delivery), None).await?;
     state.wakeup.notify_one();
     Ok((StatusCode::ACCEPTED, Json(TestOut { event_id: event.id, delivery_id: delivery.id })))
 }

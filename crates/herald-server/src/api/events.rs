@@ -179,7 +179,7 @@ pub async fn publish(
         .filter(|endpoint| receives(endpoint, &event))
         .map(|endpoint| new_delivery(&event, &endpoint.id, Trigger::Scheduled, now))
         .collect();
-    match state.store.publish(&event, &deliveries).await? {
+    match state.store.publish(&event, &deliveries, None).await? {
         Published::Created => {
             if !deliveries.is_empty() {
                 state.wakeup.notify_one();
