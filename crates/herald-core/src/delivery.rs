@@ -20,7 +20,8 @@ macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
         $(#[$doc])*
         #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-        pub enum $name { $(#[serde(rename = $text)] $variant),+ }
+        #[serde(rename_all = "snake_case")]
+        pub enum $name { $($variant),+ }
 
         impl $name {
             pub const ALL: &'static [$name] = &[$($name::$variant),+];
@@ -246,6 +247,13 @@ mod tests {
     fn text_forms_round_trip() {
         for s in DeliveryStatus::ALL {
             assert_eq!(s.as_str().parse::<DeliveryStatus>().unwrap(), *s);
+            assert_eq!(serde_json::to_value(s).unwrap(), s.as_str(), "serde and as_str agree");
+        }
+        for k in ErrorKind::ALL {
+            assert_eq!(serde_json::to_value(k).unwrap(), k.as_str());
+        }
+        for t in Trigger::ALL {
+            assert_eq!(serde_json::to_value(t).unwrap(), t.as_str());
         }
         assert!("done".parse::<DeliveryStatus>().is_err());
         assert_eq!(ErrorKind::HttpStatus.to_string(), "http_status");

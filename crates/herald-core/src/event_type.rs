@@ -61,17 +61,34 @@ impl<'de> Deserialize<'de> for EventTypeName {
 crate::schema::string_schema!(EventTypeName, "Dotted event-type name.", example = "contract.created");
 
 /// A JSON Schema that compiles: stored with the event type, used to validate published data.
-#[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
-#[schema(value_type = Object)]
-pub struct EventSchema(Value);
+/// Compiled once, when parsed.
+#[derive(Clone)]
+pub struct EventSchema(Value, std::sync::Arc<jsonschema::Validator>);
+
+impl Serialize for EventSchema {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        self.0.serialize(s)
+    }
+}
+
+impl utoipa::PartialSchema for EventSchema {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        utoipa::openapi::ObjectBuilder::new()
+            .description(Some("A JSON Schema (draft 2020-12 by default)."))
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for EventSchema {}
 
 impl EventSchema {
     pub fn parse(value: Value) -> Result<Self, String> {
         if !value.is_object() {
             return Err("a JSON Schema must be an object".into());
         }
-        jsonschema::validator_for(&value).map_err(|e| format!("not a valid JSON Schema: {e}"))?;
-        Ok(Self(value))
+        let validator =
+            jsonschema::validator_for(&value).map_err(|e| format!("not a valid JSON Schema: {e}"))?;
+        Ok(Self(value, std::sync::Arc::new(validator)))
     }
 
     pub fn as_value(&self) -> &Value {
@@ -80,14 +97,19 @@ impl EventSchema {
 
     /// The paths (JSON pointers) and messages where `instance` breaks the schema; empty when valid.
     pub fn violations(&self, instance: &Value) -> Vec<(String, String)> {
-        match jsonschema::validator_for(&self.0) {
-            Ok(validator) => validator
-                .iter_errors(instance)
-                .map(|e| (e.instance_path.to_string(), e.to_string()))
-                .collect(),
-            // Parsed schemas compile; keep the impossible case visible rather than panicking.
-            Err(e) => vec![(String::new(), format!("stored schema no longer compiles: {e}"))],
-        }
+        self.1.iter_errors(instance).map(|e| (e.instance_path.to_string(), e.to_string())).collect()
+    }
+}
+
+impl PartialEq for EventSchema {
+    fn eq(&self, other: &Self) -> bool {
+        self.0 == other.0
+    }
+}
+
+impl fmt::Debug for EventSchema {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("EventSchema").field(&self.0).finish()
     }
 }
 
@@ -152,5 +174,8 @@ mod tests {
         assert_eq!(v.len(), 1);
         assert_eq!(v[0].0, "/amount");
         assert!(EventType::check_example(Some(&schema), Some(&json!({}))).is_err());
+        let stored = serde_json::to_value(&schema).unwrap();
+        assert_eq!(stored["required"], json!(["amount"]), "serialized as the schema itself");
+        assert_eq!(serde_json::from_value::<EventSchema>(stored).unwrap(), schema);
     }
 }

@@ -14,6 +14,7 @@ use herald_store::{ConnectOptions, Store};
 use tokio::net::TcpListener;
 use tokio::sync::{Notify, watch};
 
+use crate::cache::Caches;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::dispatcher::{self, Dispatcher, Sender};
@@ -24,6 +25,7 @@ use crate::state::AppState;
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    dispatcher: Option<Dispatcher>,
     generated_admin_key: Option<ApiKeySecret>,
 }
 
@@ -43,14 +45,32 @@ impl Application {
         let master_key = load_master_key(&config)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let generated_admin_key = ensure_admin_key(store.as_ref(), &config, clock.now()).await?;
+        let master_key = Arc::new(master_key);
+        let wakeup = Arc::new(Notify::new());
+        let (dispatcher, local) = if config.delivery.enabled {
+            let ctx = dispatcher::Context::new(
+                store.clone(),
+                clock.clone(),
+                master_key.clone(),
+                config.delivery.clone(),
+                Sender::new().context("building the HTTP client")?,
+                wakeup.clone(),
+            );
+            let (dispatcher, local) = Dispatcher::new(ctx);
+            (Some(dispatcher), Some(local))
+        } else {
+            (None, None)
+        };
         let state = AppState {
             store,
-            master_key: Arc::new(master_key),
+            master_key,
+            caches: Arc::new(Caches::new(config.cache_ttl.get())),
             config: Arc::new(config),
             clock,
-            wakeup: Arc::new(Notify::new()),
+            wakeup,
+            local,
         };
-        Ok(Self { listener, state, generated_admin_key })
+        Ok(Self { listener, state, dispatcher, generated_admin_key })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -71,14 +91,7 @@ impl Application {
     /// requests and drains the dispatcher (see `dispatcher`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
-        let running = if self.state.config.delivery.enabled {
-            let ctx = dispatcher::Context {
-                store: self.state.store.clone(),
-                clock: self.state.clock.clone(),
-                master_key: self.state.master_key.clone(),
-                config: self.state.config.delivery.clone(),
-                sender: Sender::new().context("building the HTTP client")?,
-            };
+        let running = if let Some(dispatcher) = self.dispatcher {
             let wakeups = tokio::spawn({
                 let store = self.state.store.clone();
                 let wakeup = self.state.wakeup.clone();
@@ -88,7 +101,7 @@ impl Application {
                     }
                 }
             });
-            let run = tokio::spawn(Dispatcher::new(ctx, self.state.wakeup.clone()).run(stop_rx));
+            let run = tokio::spawn(dispatcher.run(stop_rx));
             Some((run, wakeups))
         } else {
             None

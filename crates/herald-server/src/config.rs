@@ -42,6 +42,9 @@ pub struct Config {
     pub master_key: Option<String>,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// How long looked-up API keys, tenants, endpoints and event types are reused; changes made
+    /// through another instance are seen within this time (this instance's own at once).
+    pub cache_ttl: HumanDuration,
     pub database: DatabaseConfig,
     pub delivery: DeliveryConfig,
     pub log: LogConfig,
@@ -103,6 +106,7 @@ impl Default for Config {
             admin_key: None,
             master_key: None,
             max_body_bytes: 1024 * 1024,
+            cache_ttl: HumanDuration::from_secs(1),
             database: DatabaseConfig::default(),
             delivery: DeliveryConfig::default(),
             log: LogConfig::default(),

@@ -6,8 +6,10 @@ use herald_core::seal::MasterKey;
 use herald_store::Store;
 use tokio::sync::Notify;
 
+use crate::cache::Caches;
 use crate::clock::Clock;
 use crate::config::Config;
+use crate::dispatcher::LocalQueue;
 
 #[derive(Debug, Clone)]
 pub struct AppState {
@@ -17,4 +19,7 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     /// Wakes this process's dispatcher when new work is due (after publish, retry, recover).
     pub wakeup: Arc<Notify>,
+    pub caches: Arc<Caches>,
+    /// This process's dispatcher, to hand new deliveries to directly (absent when it runs none).
+    pub local: Option<LocalQueue>,
 }

@@ -127,10 +127,12 @@ pub struct DeliveryFilter {
 #[derive(Debug, Clone)]
 pub struct Job {
     pub delivery: Delivery,
-    pub event: Event,
-    pub endpoint: Option<Endpoint>,
+    pub event: Arc<Event>,
+    pub endpoint: Option<Arc<Endpoint>>,
     /// The lease this job was claimed under; settling it requires the same token.
     pub lease: String,
+    /// When the lease ends (and another process may take the delivery).
+    pub lease_until: Timestamp,
 }
 
 /// What a repeated `Idempotency-Key` finds.
@@ -305,17 +307,18 @@ pub(crate) fn assemble_jobs(
     events: Vec<Event>,
     endpoints: Vec<Endpoint>,
     lease: &str,
+    lease_until: Timestamp,
 ) -> Vec<Job> {
-    let events: std::collections::HashMap<GeneratedEventId, Event> =
-        events.into_iter().map(|e| (e.key.clone(), e)).collect();
-    let endpoints: std::collections::HashMap<EndpointId, Endpoint> =
-        endpoints.into_iter().map(|e| (e.id.clone(), e)).collect();
+    let events: std::collections::HashMap<GeneratedEventId, Arc<Event>> =
+        events.into_iter().map(|e| (e.key.clone(), Arc::new(e))).collect();
+    let endpoints: std::collections::HashMap<EndpointId, Arc<Endpoint>> =
+        endpoints.into_iter().map(|e| (e.id.clone(), Arc::new(e))).collect();
     deliveries
         .into_iter()
         .filter_map(|delivery| {
             let event = events.get(&delivery.event_key)?.clone();
             let endpoint = endpoints.get(&delivery.endpoint_id).cloned();
-            Some(Job { delivery, event, endpoint, lease: lease.to_owned() })
+            Some(Job { delivery, event, endpoint, lease: lease.to_owned(), lease_until })
         })
         .collect()
 }

@@ -581,7 +581,7 @@ macro_rules! shared_store_impl {
                 let rows = query.build_query_as::<$crate::rows::EndpointRow>().fetch_all(self.writer()).await?;
                 let endpoints: Vec<herald_core::endpoint::Endpoint> = $crate::rows::convert(rows)?;
 
-                Ok($crate::assemble_jobs(deliveries, events, endpoints, &lease))
+                Ok($crate::assemble_jobs(deliveries, events, endpoints, &lease, lease_until))
             }
 
             async fn next_due_at(&self) -> $crate::Result<Option<herald_core::Timestamp>> {

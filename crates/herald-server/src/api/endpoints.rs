@@ -115,22 +115,26 @@ pub struct EndpointPatch {
 /// Outbound authentication, as sent (documentation of the accepted shapes).
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)] // describes the request shape in the OpenAPI document; `EndpointAuth` parses it
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(tag = "type", rename_all = "camelCase")]
 pub enum AuthIn {
     None,
+    #[serde(rename_all = "camelCase")]
     Basic {
         username: String,
         password: String,
     },
+    #[serde(rename_all = "camelCase")]
     Bearer {
         token: String,
     },
+    #[serde(rename_all = "camelCase")]
     ApiKey {
         key_name: String,
         key_value: String,
         #[serde(rename = "in")]
         location: Option<KeyLocation>,
     },
+    #[serde(rename_all = "camelCase")]
     Oauth2ClientCredentials {
         token_url: String,
         client_id: String,
@@ -142,22 +146,26 @@ pub enum AuthIn {
 
 /// Outbound authentication as shown: non-secret parts, and which secrets are set.
 #[derive(Debug, Serialize, ToSchema)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase")]
+#[serde(tag = "type", rename_all = "camelCase")]
 pub enum AuthOut {
     None,
+    #[serde(rename_all = "camelCase")]
     Basic {
         username: String,
         password_set: bool,
     },
+    #[serde(rename_all = "camelCase")]
     Bearer {
         token_set: bool,
     },
+    #[serde(rename_all = "camelCase")]
     ApiKey {
         key_name: String,
         #[serde(rename = "in")]
         location: KeyLocation,
         key_value_set: bool,
     },
+    #[serde(rename_all = "camelCase")]
     Oauth2ClientCredentials {
         token_url: String,
         client_id: String,
@@ -367,7 +375,9 @@ async fn save(
 ) -> ApiResult<Json<EndpointOut>> {
     endpoint.sealed_credentials = Endpoint::seal_credentials(&state.master_key, &endpoint.id, credentials);
     endpoint.updated_at = state.clock.now();
-    if !state.store.update_endpoint(&endpoint).await? {
+    let updated = state.store.update_endpoint(&endpoint).await;
+    state.caches.endpoints.clear();
+    if !updated? {
         return Err(ApiError::not_found("endpoint"));
     }
     Ok(Json(out(endpoint, credentials)))
@@ -395,7 +405,9 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_endpoint(&endpoint).await?;
+    let inserted = state.store.insert_endpoint(&endpoint).await;
+    state.caches.endpoints.clear();
+    inserted?;
     let secret = credentials.secret.clone();
     Ok((StatusCode::CREATED, Json(EndpointCreated { endpoint: out(endpoint, &credentials), secret })))
 }
@@ -534,7 +546,9 @@ pub async fn delete(
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let id = EndpointId::parse(&id).map_err(|_| ApiError::not_found("endpoint"))?;
-    if !state.store.delete_endpoint(&tenant.id, &id).await? {
+    let deleted = state.store.delete_endpoint(&tenant.id, &id).await;
+    state.caches.endpoints.clear();
+    if !deleted? {
         return Err(ApiError::not_found("endpoint"));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -152,6 +152,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     })?;
+    state.caches.event_types.clear();
     state.store.insert_event_type(&event_type).await.map_err(|e| match e {
         herald_store::StoreError::Conflict(_) => {
             ApiError::conflict(format!("event type `{}` already exists", event_type.name))
@@ -251,7 +252,9 @@ pub async fn update(
 }
 
 async fn save(state: &AppState, event_type: EventType) -> ApiResult<Json<EventTypeOut>> {
-    if !state.store.update_event_type(&event_type).await? {
+    let updated = state.store.update_event_type(&event_type).await;
+    state.caches.event_types.clear();
+    if !updated? {
         return Err(ApiError::not_found("event type"));
     }
     Ok(Json(event_type.into()))
@@ -266,7 +269,9 @@ pub async fn delete(
     Path(name): Path<String>,
 ) -> ApiResult<StatusCode> {
     let name = name_from_path(&name)?;
-    if !state.store.delete_event_type(&name).await? {
+    let deleted = state.store.delete_event_type(&name).await;
+    state.caches.event_types.clear();
+    if !deleted? {
         return Err(ApiError::not_found("event type"));
     }
     Ok(StatusCode::NO_CONTENT)

@@ -5,6 +5,7 @@
 //! used returns that event (200) and creates nothing.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::{Path, Query, State};
@@ -13,10 +14,11 @@ use herald_core::Timestamp;
 use herald_core::delivery::{Delivery, DeliveryStatus, Trigger};
 use herald_core::endpoint::Endpoint;
 use herald_core::event::{Event, EventId, parse_attribute};
+use herald_core::event_type::EventType;
 use herald_core::event_type::EventTypeName;
 use herald_core::id::{DeliveryId, EndpointId, GeneratedEventId, TenantId};
 use herald_core::pattern::subscribed;
-use herald_store::{EventFilter, Published};
+use herald_store::{EventFilter, Job, Published};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -124,14 +126,35 @@ pub fn new_delivery(event: &Event, endpoint: &EndpointId, trigger: Trigger, now:
     }
 }
 
+/// The catalog entry of `name`, if any (cached).
+async fn catalog_entry(state: &AppState, name: &EventTypeName) -> ApiResult<Option<Arc<EventType>>> {
+    if let Some(entry) = state.caches.event_types.get(name) {
+        return Ok(entry);
+    }
+    let entry = state.store.event_type(name).await?.map(Arc::new);
+    state.caches.event_types.put(name.clone(), entry.clone());
+    Ok(entry)
+}
+
+/// Every endpoint of the tenant (cached).
+async fn tenant_endpoints(state: &AppState, tenant: &TenantId) -> ApiResult<Arc<Vec<Arc<Endpoint>>>> {
+    if let Some(endpoints) = state.caches.endpoints.get(tenant) {
+        return Ok(endpoints);
+    }
+    let endpoints: Arc<Vec<Arc<Endpoint>>> =
+        Arc::new(state.store.tenant_endpoints(tenant).await?.into_iter().map(Arc::new).collect());
+    state.caches.endpoints.put(tenant.clone(), endpoints.clone());
+    Ok(endpoints)
+}
+
 /// Validates `data` against the event type's schema, when the catalog has one.
 async fn check_schema(
     state: &AppState,
     event_type: &EventTypeName,
     data: &Map<String, Value>,
 ) -> ApiResult<()> {
-    let Some(known) = state.store.event_type(event_type).await? else { return Ok(()) };
-    let Some(schema) = known.schema else { return Ok(()) };
+    let Some(known) = catalog_entry(state, event_type).await? else { return Ok(()) };
+    let Some(schema) = &known.schema else { return Ok(()) };
     let violations = schema.violations(&Value::Object(data.clone()));
     if violations.is_empty() {
         return Ok(());
@@ -173,16 +196,33 @@ pub async fn publish(
         source,
         created_at: now,
     };
-    let endpoints = state.store.tenant_endpoints(&tenant.id).await?;
-    let deliveries: Vec<Delivery> = endpoints
+    let endpoints = tenant_endpoints(&state, &tenant.id).await?;
+    let receivers: Vec<&Arc<Endpoint>> =
+        endpoints.iter().filter(|endpoint| receives(endpoint, &event)).collect();
+    let deliveries: Vec<Delivery> = receivers
         .iter()
-        .filter(|endpoint| receives(endpoint, &event))
         .map(|endpoint| new_delivery(&event, &endpoint.id, Trigger::Scheduled, now))
         .collect();
-    match state.store.publish(&event, &deliveries, None).await? {
+    // Hand the deliveries straight to this process's dispatcher when it has room.
+    let reservation = state.local.as_ref().and_then(|local| local.reserve(deliveries.len(), now));
+    let lease = reservation.as_ref().map(|r| r.lease.clone());
+    match state.store.publish(&event, &deliveries, lease.as_ref()).await? {
         Published::Created => {
-            if !deliveries.is_empty() {
-                state.wakeup.notify_one();
+            match (reservation, lease) {
+                (Some(reservation), Some(lease)) => {
+                    let shared = Arc::new(event.clone());
+                    reservation.hand_over(deliveries.iter().zip(&receivers).map(|(delivery, endpoint)| {
+                        Job {
+                            delivery: delivery.clone(),
+                            event: shared.clone(),
+                            endpoint: Some(Arc::clone(endpoint)),
+                            lease: lease.token.clone(),
+                            lease_until: lease.until,
+                        }
+                    }));
+                }
+                _ if !deliveries.is_empty() => state.wakeup.notify_one(),
+                _ => {}
             }
             Ok((StatusCode::CREATED, Json(EventOut::new(event, Some(deliveries)))))
         }

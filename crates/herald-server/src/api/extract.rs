@@ -32,11 +32,12 @@ impl FromRequestParts<AppState> for Principal {
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
             return Err(ApiError::unauthorized());
         }
-        let key = state
-            .store
-            .api_key_by_hash(&KeyHash::of(token.trim()))
-            .await?
-            .ok_or_else(ApiError::unauthorized)?;
+        let hash = KeyHash::of(token.trim());
+        if let Some(scope) = state.caches.api_keys.get(&hash.as_str().to_owned()) {
+            return Ok(Self(scope));
+        }
+        let key = state.store.api_key_by_hash(&hash).await?.ok_or_else(ApiError::unauthorized)?;
+        state.caches.api_keys.put(hash.as_str().to_owned(), key.scope.clone());
         Ok(Self(key.scope))
     }
 }
@@ -80,11 +81,14 @@ pub async fn tenant_from_path(parts: &mut Parts, state: &AppState) -> Result<Ten
     let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
         .await
         .map_err(|_| ApiError::not_found("tenant"))?;
-    let reference = params
-        .get("tenant")
-        .and_then(|t| TenantRef::parse(t))
-        .ok_or_else(|| ApiError::not_found("tenant"))?;
-    state.store.tenant(&reference).await?.ok_or_else(|| ApiError::not_found("tenant"))
+    let segment = params.get("tenant").ok_or_else(|| ApiError::not_found("tenant"))?;
+    if let Some(tenant) = state.caches.tenants.get(segment) {
+        return Ok(tenant);
+    }
+    let reference = TenantRef::parse(segment).ok_or_else(|| ApiError::not_found("tenant"))?;
+    let tenant = state.store.tenant(&reference).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
+    state.caches.tenants.put(segment.clone(), tenant.clone());
+    Ok(tenant)
 }
 
 /// A JSON request body. Malformed JSON → 400; a value of the wrong shape or an invalid value →

@@ -97,7 +97,9 @@ pub async fn revoke(
     Path((_, key)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
     let id = ApiKeyId::parse(&key).map_err(|_| ApiError::not_found("API key"))?;
-    if !state.store.delete_api_key(&tenant.id, &id).await? {
+    let deleted = state.store.delete_api_key(&tenant.id, &id).await;
+    state.caches.api_keys.clear();
+    if !deleted? {
         return Err(ApiError::not_found("API key"));
     }
     Ok(StatusCode::NO_CONTENT)

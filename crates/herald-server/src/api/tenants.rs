@@ -137,7 +137,9 @@ pub async fn update(
         tenant.metadata = metadata;
     }
     tenant.updated_at = state.clock.now();
-    if !state.store.update_tenant(&tenant).await? {
+    let updated = state.store.update_tenant(&tenant).await;
+    state.caches.tenants_changed();
+    if !updated? {
         return Err(ApiError::not_found("tenant"));
     }
     Ok(Json(tenant.into()))
@@ -150,7 +152,9 @@ pub async fn delete(
     State(state): State<AppState>,
     AdminTenant(tenant): AdminTenant,
 ) -> ApiResult<StatusCode> {
-    if !state.store.delete_tenant(&tenant.id).await? {
+    let deleted = state.store.delete_tenant(&tenant.id).await;
+    state.caches.tenants_changed();
+    if !deleted? {
         return Err(ApiError::not_found("tenant"));
     }
     Ok(StatusCode::NO_CONTENT)

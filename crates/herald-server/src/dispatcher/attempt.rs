@@ -1,6 +1,8 @@
 //! One attempt of one delivery: build the signed request from the event and the endpoint, send
 //! it, and turn what happened into an [`Attempt`] record and the delivery's next state.
 
+use std::sync::Arc;
+
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use herald_core::Timestamp;
@@ -28,12 +30,8 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
     if !endpoint.enabled && job.delivery.next_trigger != Trigger::Test {
         return (None, Next::Failed(reason::ENDPOINT_DISABLED));
     }
-    let credentials = match endpoint.open_credentials(&ctx.master_key) {
-        Ok(credentials) => credentials,
-        Err(e) => {
-            tracing::error!(endpoint.id = %endpoint.id, error = %e, "cannot open endpoint credentials; is the master key right?");
-            return (None, Next::Failed("credentials_unreadable"));
-        }
+    let Some(credentials) = credentials(ctx, endpoint) else {
+        return (None, Next::Failed("credentials_unreadable"));
     };
     let started_at = ctx.clock.now();
     let (outbound, shown) = build(ctx, job, endpoint, &credentials, started_at);
@@ -101,6 +99,27 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
     };
     let next = after_attempt(policy, attempt_no, outcome, job.event.created_at, now, rand::random::<f64>());
     (Some(attempt), next)
+}
+
+/// The endpoint's credentials, opened once per endpoint version.
+fn credentials(ctx: &Context, endpoint: &Endpoint) -> Option<Arc<EndpointCredentials>> {
+    let mut cache = ctx.credentials.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some((version, credentials)) = cache.get(&endpoint.id)
+        && *version == endpoint.updated_at
+    {
+        return Some(credentials.clone());
+    }
+    match endpoint.open_credentials(&ctx.master_key) {
+        Ok(credentials) => {
+            let credentials = Arc::new(credentials);
+            cache.insert(endpoint.id.clone(), (endpoint.updated_at, credentials.clone()));
+            Some(credentials)
+        }
+        Err(e) => {
+            tracing::error!(endpoint.id = %endpoint.id, error = %e, "cannot open endpoint credentials; is the master key right?");
+            None
+        }
+    }
 }
 
 /// The request to send, and how it is shown in the attempt log (credentials redacted).

@@ -1,34 +1,48 @@
-//! The dispatcher: claims due deliveries from the store, runs their attempts concurrently, and
-//! settles each one (attempt recorded and next state stored in one transaction).
+//! The dispatcher: runs attempts concurrently and settles each one (attempt recorded and next
+//! state stored in one transaction, grouped with other settles by the store).
 //!
-//! - **Leases.** A claim leases deliveries to this process until `now + delivery.lease` by
-//!   pushing their `next_attempt_at` to the lease's end; if the process dies, the deliveries
-//!   simply become due again then, and any instance takes them.
-//! - **Wake-ups.** Publishing (and retry/recover) wakes the dispatcher at once through an
-//!   in-process [`Notify`]; on PostgreSQL a `LISTEN` connection carries other instances'
-//!   wake-ups. Between wake-ups it sleeps until the next due delivery, at most
-//!   `delivery.poll_interval` (the safety net).
-//! - **Drain.** On shutdown it stops claiming, gives in-flight attempts `delivery.drain_timeout`
-//!   to finish, then abandons the rest and releases every lease it still holds, so another
-//!   instance (or the next start) takes them without waiting for the leases to expire.
+//! Work reaches it two ways:
+//! - **Handed over.** A publish in this process creates its deliveries already leased to this
+//!   dispatcher and passes them through the [`LocalQueue`] with the event and endpoint in hand:
+//!   no claim query, no wake-up round trip. The queue is bounded; when it is full, deliveries are
+//!   created unleased and claimed like any other.
+//! - **Claimed.** Due deliveries (retries, manual retries, other instances' or a previous
+//!   process's work) are claimed from the store with a lease: their `next_attempt_at` moves to the
+//!   lease's end, so if the process dies they simply become due again and any instance takes them.
 //!
-//! It never holds a database transaction across an HTTP request.
+//! Wake-ups: publishing unleased work, retry and recover wake it through an in-process
+//! [`Notify`]; on PostgreSQL a `LISTEN` connection carries other instances' wake-ups. Otherwise it
+//! sleeps until the next due delivery, at most `delivery.poll_interval` (the safety net).
+//!
+//! Drain: on shutdown it stops taking work, gives in-flight attempts `delivery.drain_timeout`,
+//! abandons the rest and releases every lease it holds (handed-over ones included), so the next
+//! process sends them at once. It never holds a database transaction across an HTTP request.
 
 mod attempt;
 mod sender;
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use herald_core::Timestamp;
 use herald_core::delivery::{Next, add};
+use herald_core::endpoint::EndpointCredentials;
+use herald_core::id::EndpointId;
 use herald_core::seal::MasterKey;
-use herald_store::{Job, Store};
-use tokio::sync::{Notify, Semaphore, watch};
+use herald_store::{Job, Lease, Store};
+use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
+use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::DeliveryConfig;
 pub use sender::Sender;
+
+/// Jobs waiting in the hand-over queue at most.
+const LOCAL_QUEUE: usize = 10_000;
+/// The smallest pause when due work could not be claimed (another instance holds it).
+const CONTENDED_PAUSE: Duration = Duration::from_millis(20);
 
 /// What attempts need, shared by all of them.
 #[derive(Debug)]
@@ -38,60 +52,107 @@ pub struct Context {
     pub master_key: Arc<MasterKey>,
     pub config: DeliveryConfig,
     pub sender: Sender,
+    pub wakeup: Arc<Notify>,
+    /// Opened endpoint credentials, by endpoint and the version they were opened from.
+    credentials: Mutex<HashMap<EndpointId, (Timestamp, Arc<EndpointCredentials>)>>,
+}
+
+impl Context {
+    pub fn new(
+        store: Arc<dyn Store>,
+        clock: Arc<dyn Clock>,
+        master_key: Arc<MasterKey>,
+        config: DeliveryConfig,
+        sender: Sender,
+        wakeup: Arc<Notify>,
+    ) -> Self {
+        Self { store, clock, master_key, config, sender, wakeup, credentials: Mutex::new(HashMap::new()) }
+    }
+}
+
+/// The publishing side of the hand-over queue.
+#[derive(Debug, Clone)]
+pub struct LocalQueue {
+    sender: mpsc::Sender<Job>,
+    token: String,
+    lease: Duration,
+}
+
+/// Room reserved in the hand-over queue for one publish's deliveries.
+#[derive(Debug)]
+pub struct Reservation<'a> {
+    permits: mpsc::PermitIterator<'a, Job>,
+    pub lease: Lease,
+}
+
+impl LocalQueue {
+    /// Reserves room for `n` jobs and the lease to create them under; `None` when full.
+    pub fn reserve(&self, n: usize, now: Timestamp) -> Option<Reservation<'_>> {
+        if n == 0 {
+            return None;
+        }
+        let permits = self.sender.try_reserve_many(n).ok()?;
+        Some(Reservation { permits, lease: Lease { token: self.token.clone(), until: add(now, self.lease) } })
+    }
+}
+
+impl Reservation<'_> {
+    /// Hands the jobs over (after the publish committed).
+    pub fn hand_over(self, jobs: impl IntoIterator<Item = Job>) {
+        for (permit, job) in self.permits.zip(jobs) {
+            permit.send(job);
+        }
+    }
 }
 
 #[derive(Debug)]
 pub struct Dispatcher {
     ctx: Arc<Context>,
-    wakeup: Arc<Notify>,
-    /// Identifies this process's leases.
+    /// Identifies this process's leases (`<owner>:<claim>`, `<owner>:local`).
     owner: String,
+    local: mpsc::Receiver<Job>,
 }
 
-/// The smallest pause when due work could not be claimed (another instance holds it).
-const CONTENDED_PAUSE: Duration = Duration::from_millis(20);
-
 impl Dispatcher {
-    pub fn new(ctx: Context, wakeup: Arc<Notify>) -> Self {
+    /// A dispatcher and the queue through which this process's publishes hand it work.
+    pub fn new(ctx: Context) -> (Self, LocalQueue) {
         let owner = herald_core::id::GeneratedEventId::generate().to_string().replacen("evt_", "worker_", 1);
-        Self { ctx: Arc::new(ctx), wakeup, owner }
+        let (sender, local) = mpsc::channel(LOCAL_QUEUE);
+        let queue = LocalQueue { sender, token: format!("{owner}:local"), lease: ctx.config.lease.get() };
+        (Self { ctx: Arc::new(ctx), owner, local }, queue)
     }
 
     /// Runs until `stop` turns true, then drains.
-    pub async fn run(self, mut stop: watch::Receiver<bool>) {
-        let ctx = &self.ctx;
-        let workers = Arc::new(Semaphore::new(ctx.config.workers as usize));
+    pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
+        let workers = Arc::new(Semaphore::new(self.ctx.config.workers as usize));
         let mut in_flight: JoinSet<()> = JoinSet::new();
-        tracing::info!(owner = %self.owner, workers = ctx.config.workers, "dispatcher started");
+        let mut claim_at = Instant::now();
+        tracing::info!(owner = %self.owner, workers = self.ctx.config.workers, "dispatcher started");
         while !*stop.borrow() {
-            let free = workers.available_permits() as u32;
-            let mut wait = ctx.config.poll_interval.get();
-            if free > 0 {
-                let now = ctx.clock.now();
-                let lease_until = add(now, ctx.config.lease.get());
-                match ctx.store.claim_due(&self.owner, now, lease_until, free).await {
-                    Ok(jobs) => {
-                        let claimed = jobs.len() as u32;
-                        for job in jobs {
-                            let Ok(permit) = workers.clone().acquire_owned().await else { break };
-                            let ctx = self.ctx.clone();
-                            in_flight.spawn(async move {
-                                run_job(&ctx, job).await;
-                                drop(permit);
-                            });
-                        }
-                        if claimed == free {
-                            continue; // there may be more due right now
-                        }
-                        wait = self.until_next_due(wait).await;
-                    }
-                    Err(e) => tracing::error!(error = %e, "claiming deliveries failed"),
+            // Handed-over work first: it needs no query.
+            while let Ok(permit) = workers.clone().try_acquire_owned() {
+                match self.local.try_recv() {
+                    Ok(job) => self.start(&mut in_flight, job, permit),
+                    Err(_) => break,
                 }
             }
+            let free = workers.available_permits() as u32;
+            if free > 0 && Instant::now() >= claim_at {
+                claim_at = match self.claim(&mut in_flight, &workers, free).await {
+                    Some(claimed) if claimed == free => Instant::now(), // there may be more due
+                    _ => Instant::now() + self.until_next_due().await,
+                };
+                continue;
+            }
             tokio::select! {
-                () = self.wakeup.notified() => {}
-                () = tokio::time::sleep(wait) => {}
+                () = self.ctx.wakeup.notified() => claim_at = Instant::now(),
+                () = tokio::time::sleep_until(claim_at), if free > 0 => {}
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                Some(job) = self.local.recv(), if free > 0 => {
+                    if let Ok(permit) = workers.clone().try_acquire_owned() {
+                        self.start(&mut in_flight, job, permit);
+                    }
+                }
                 _ = stop.changed() => {}
             }
             while in_flight.try_join_next().is_some() {}
@@ -99,8 +160,42 @@ impl Dispatcher {
         self.drain(in_flight).await;
     }
 
-    /// How long to sleep: until the earliest due delivery, at most `cap`.
-    async fn until_next_due(&self, cap: Duration) -> Duration {
+    fn start(&self, in_flight: &mut JoinSet<()>, job: Job, permit: tokio::sync::OwnedSemaphorePermit) {
+        // A handed-over job that waited so long its lease would end mid-attempt is left to be
+        // claimed again when the lease runs out.
+        if add(self.ctx.clock.now(), self.ctx.config.timeout.get()) >= job.lease_until {
+            return;
+        }
+        let ctx = self.ctx.clone();
+        in_flight.spawn(async move {
+            run_job(&ctx, job).await;
+            drop(permit);
+        });
+    }
+
+    /// Claims up to `free` due deliveries and starts them; `None` when claiming failed.
+    async fn claim(&self, in_flight: &mut JoinSet<()>, workers: &Arc<Semaphore>, free: u32) -> Option<u32> {
+        let now = self.ctx.clock.now();
+        let lease_until = add(now, self.ctx.config.lease.get());
+        match self.ctx.store.claim_due(&self.owner, now, lease_until, free).await {
+            Ok(jobs) => {
+                let claimed = jobs.len() as u32;
+                for job in jobs {
+                    let Ok(permit) = workers.clone().acquire_owned().await else { break };
+                    self.start(in_flight, job, permit);
+                }
+                Some(claimed)
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "claiming deliveries failed");
+                None
+            }
+        }
+    }
+
+    /// How long until the earliest due delivery, at most `delivery.poll_interval`.
+    async fn until_next_due(&self) -> Duration {
+        let cap = self.ctx.config.poll_interval.get();
         match self.ctx.store.next_due_at().await {
             Ok(Some(at)) => {
                 let ms = at.as_millisecond() - self.ctx.clock.now().as_millisecond();
@@ -114,10 +209,10 @@ impl Dispatcher {
         }
     }
 
-    async fn drain(self, mut in_flight: JoinSet<()>) {
+    async fn drain(mut self, mut in_flight: JoinSet<()>) {
+        self.local.close();
         let bound = self.ctx.config.drain_timeout.get();
-        let pending = in_flight.len();
-        tracing::info!(in_flight = pending, "dispatcher draining");
+        tracing::info!(in_flight = in_flight.len(), "dispatcher draining");
         let finished =
             tokio::time::timeout(bound, async { while in_flight.join_next().await.is_some() {} }).await;
         if finished.is_err() {
@@ -149,7 +244,9 @@ async fn run_job(ctx: &Context, job: Job) {
             tracing::debug!(delivery.id = %job.delivery.id, attempt.no = attempt_no, "delivered")
         }
         Next::RetryAt(at) => {
-            tracing::debug!(delivery.id = %job.delivery.id, attempt.no = attempt_no, retry_at = %at, "attempt failed")
+            tracing::debug!(delivery.id = %job.delivery.id, attempt.no = attempt_no, retry_at = %at, "attempt failed");
+            // Let the claim loop see the new due time.
+            ctx.wakeup.notify_one();
         }
         Next::Failed(reason) => {
             tracing::info!(delivery.id = %job.delivery.id, attempt.no = attempt_no, reason, "delivery failed")
