@@ -94,10 +94,10 @@ async fn receive(state: &State, uri: Uri, headers: HeaderMap, body: Bytes) -> St
     }
     let now = Instant::now();
     let verifier = state.verifier.lock().unwrap_or_else(|p| p.into_inner()).clone();
-    if let Some(verifier) = verifier {
-        if verifier.verify(&body, &headers).is_err() {
-            state.bad_signatures.fetch_add(1, Ordering::Relaxed);
-        }
+    if let Some(verifier) = verifier
+        && verifier.verify(&body, &headers).is_err()
+    {
+        state.bad_signatures.fetch_add(1, Ordering::Relaxed);
     }
     if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
         let mut arrivals = state.arrivals.lock().unwrap_or_else(|p| p.into_inner());
