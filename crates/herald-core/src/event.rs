@@ -12,7 +12,7 @@ use crate::id::{GeneratedEventId, TenantId};
 /// An event's public id: caller-chosen (and then also its idempotency key) or generated
 /// (`evt_…`). 1–256 characters of `[A-Za-z0-9_.:-]`. It is the `webhook-id` of every attempt.
 #[derive(Clone, PartialEq, Eq, Hash, Serialize)]
-pub struct EventId(String);
+pub struct EventId(std::sync::Arc<str>);
 
 impl EventId {
     pub fn parse(s: &str) -> Result<Self, String> {
@@ -20,11 +20,11 @@ impl EventId {
         if s.is_empty() || s.len() > 256 || !ok {
             return Err("an event id has 1 to 256 characters from A-Z, a-z, 0-9, `_`, `.`, `:`, `-`".into());
         }
-        Ok(Self(s.to_owned()))
+        Ok(Self(std::sync::Arc::from(s)))
     }
 
     pub fn generated(key: &GeneratedEventId) -> Self {
-        Self(key.to_string())
+        Self(std::sync::Arc::from(key.as_str()))
     }
 
     pub fn as_str(&self) -> &str {

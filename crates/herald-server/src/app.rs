@@ -18,7 +18,7 @@ use crate::cache::Caches;
 use crate::clock::{Clock, SystemClock};
 use crate::config::Config;
 use crate::dispatcher::{self, Dispatcher, Sender};
-use crate::state::AppState;
+use crate::state::{AppState, Shared};
 
 /// A Herald server, bound and ready to serve.
 #[derive(Debug)]
@@ -61,7 +61,7 @@ impl Application {
         } else {
             (None, None)
         };
-        let state = AppState {
+        let state = AppState::new(Shared {
             store,
             master_key,
             caches: Arc::new(Caches::new(config.cache_ttl.get())),
@@ -69,7 +69,8 @@ impl Application {
             clock,
             wakeup,
             local,
-        };
+            publish_budget: Arc::new(tokio::sync::Semaphore::new(crate::state::PUBLISH_BUDGET)),
+        });
         Ok(Self { listener, state, dispatcher, generated_admin_key })
     }
 

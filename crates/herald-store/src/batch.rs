@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot};
 use crate::{Published, Result};
 
 /// Most writes folded into one transaction.
-pub(crate) const MAX_BATCH: usize = 2000;
+pub(crate) const MAX_BATCH: usize = 1000;
 
 /// A lease that new deliveries are created under (handed straight to the publishing process's
 /// dispatcher instead of waiting to be claimed).

@@ -492,21 +492,23 @@ macro_rules! shared_store_impl {
                 now: herald_core::Timestamp,
             ) -> $crate::Result<Option<herald_core::delivery::Delivery>> {
                 let mut tx = self.writer().begin().await?;
-                let done = sqlx::query(
+                // The row as this update left it (a re-read could already see the next attempt).
+                let row = sqlx::query_as::<_, $crate::rows::DeliveryRow>(
                     "UPDATE deliveries SET status = CASE WHEN status = 'retrying' THEN 'retrying' ELSE 'pending' END,
                        next_attempt_at = $3, next_trigger = $4, failure_reason = NULL,
                        leased_until = NULL, lease_owner = NULL, updated_at = $3
-                     WHERE tenant_id = $1 AND id = $2",
+                     WHERE tenant_id = $1 AND id = $2
+                     RETURNING *",
                 )
                 .bind(tenant.as_str())
                 .bind(id.as_str())
                 .bind($crate::rows::millis(now))
                 .bind(trigger.as_str())
-                .execute(&mut *tx)
+                .fetch_optional(&mut *tx)
                 .await?;
-                Self::notify_in(&mut tx, done.rows_affected() > 0).await?;
+                Self::notify_in(&mut tx, row.is_some()).await?;
                 tx.commit().await?;
-                self.delivery(tenant, id).await
+                row.map(TryInto::try_into).transpose()
             }
 
             async fn recover_endpoint(

@@ -40,7 +40,7 @@ use crate::config::DeliveryConfig;
 pub use sender::Sender;
 
 /// Jobs waiting in the hand-over queue at most.
-const LOCAL_QUEUE: usize = 10_000;
+const LOCAL_QUEUE: usize = 4096;
 /// The smallest pause when due work could not be claimed (another instance holds it).
 const CONTENDED_PAUSE: Duration = Duration::from_millis(20);
 
