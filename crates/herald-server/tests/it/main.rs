@@ -11,5 +11,6 @@ mod events;
 mod idempotency;
 mod keys;
 mod openapi;
+mod queue_plan;
 mod startup;
 mod tenants;

@@ -1,0 +1,62 @@
+//! The claim query must read only the due part of the `deliveries_due` index, in index order, however
+//! deep the backlog: no full scan, no sort of every due row.
+
+use herald_testkit::{Backend, TestApp, on_both_backends};
+use sqlx::Connection;
+
+/// The inner query of the claim (both backends' `CLAIM_SQL` select their rows this way).
+const CLAIM_INNER: &str = "SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_at <= 5000
+                           ORDER BY next_attempt_at LIMIT 64";
+
+async fn load_and_explain(app: &TestApp) -> String {
+    // 20,000 deliveries due and 20,000 delivered ones, then fresh planner statistics.
+    let tenant = app.tenant("Plan").await;
+    let fill_events = "INSERT INTO events (event_key, tenant_id, id, event_type, data, created_at)
+                       VALUES ('evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', $1, 'e', 't.x', '{}', 0)";
+    let fill = |status: &str, base: i64| {
+        format!(
+            "INSERT INTO deliveries (id, tenant_id, event_key, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
+             SELECT 'dlv_{status}_' || n, $1, 'evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', 'e', 'ep_x', '{status}', {base} + n % 1000, 0, 0
+             FROM {series}",
+            series = match app.backend {
+                Backend::Sqlite => "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 20000) SELECT n FROM s)",
+                Backend::Postgres => "generate_series(1, 20000) AS n",
+            }
+        )
+    };
+    let statements = [fill("pending", 0), fill("delivered", 0)];
+    match app.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query(fill_events).bind(&tenant).execute(&mut conn).await.unwrap();
+            for s in &statements {
+                sqlx::query(s).bind(&tenant).execute(&mut conn).await.unwrap();
+            }
+            sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
+            let rows: Vec<(i64, i64, i64, String)> =
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {CLAIM_INNER}")).fetch_all(&mut conn).await.unwrap();
+            rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ")
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query(fill_events).bind(&tenant).execute(&mut conn).await.unwrap();
+            for s in &statements {
+                sqlx::query(s).bind(&tenant).execute(&mut conn).await.unwrap();
+            }
+            sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
+            let rows: Vec<(String,)> =
+                sqlx::query_as(&format!("EXPLAIN {CLAIM_INNER}")).fetch_all(&mut conn).await.unwrap();
+            rows.into_iter().map(|r| r.0).collect::<Vec<_>>().join("; ")
+        }
+    }
+}
+
+on_both_backends! {
+    async fn the_claim_reads_the_due_index_in_order(app) {
+        let plan = load_and_explain(&app).await;
+        assert!(plan.contains("deliveries_due"), "uses the partial index: {plan}");
+        assert!(!plan.to_uppercase().contains("TEMP B-TREE"), "no sort of all due rows: {plan}");
+        assert!(!plan.contains("Seq Scan") && !plan.contains("SCAN deliveries"), "no full scan: {plan}");
+        assert!(!plan.contains("Sort"), "no sort of all due rows: {plan}");
+    }
+}
