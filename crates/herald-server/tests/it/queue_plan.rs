@@ -5,7 +5,8 @@ use herald_testkit::{Backend, TestApp, on_both_backends};
 use sqlx::Connection;
 
 /// The inner query of the claim (both backends' `CLAIM_SQL` select their rows this way).
-const CLAIM_INNER: &str = "SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_at <= 5000
+const CLAIM_INNER: &str =
+    "SELECT id FROM deliveries WHERE status IN ('pending', 'retrying') AND next_attempt_at <= 5000
                            ORDER BY next_attempt_at LIMIT 64";
 
 async fn load_and_explain(app: &TestApp) -> String {
@@ -34,7 +35,10 @@ async fn load_and_explain(app: &TestApp) -> String {
             }
             sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
             let rows: Vec<(i64, i64, i64, String)> =
-                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {CLAIM_INNER}")).fetch_all(&mut conn).await.unwrap();
+                sqlx::query_as(&format!("EXPLAIN QUERY PLAN {CLAIM_INNER}"))
+                    .fetch_all(&mut conn)
+                    .await
+                    .unwrap();
             rows.into_iter().map(|r| r.3).collect::<Vec<_>>().join("; ")
         }
         Backend::Postgres => {
