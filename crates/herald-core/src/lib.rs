@@ -17,6 +17,7 @@ pub mod id;
 pub mod metadata;
 pub mod pattern;
 pub mod payload;
+pub mod reachability;
 pub mod retry;
 mod schema;
 pub mod seal;

@@ -167,7 +167,9 @@ impl Cidr {
         match (self.addr, ip) {
             (IpAddr::V4(net), IpAddr::V4(ip)) => in4(ip, net.octets(), self.bits),
             (IpAddr::V6(net), IpAddr::V6(ip)) => in6(ip, net, self.bits),
-            (IpAddr::V4(_), IpAddr::V6(ip)) => ip.to_ipv4_mapped().is_some_and(|v4| self.contains(IpAddr::V4(v4))),
+            (IpAddr::V4(_), IpAddr::V6(ip)) => {
+                ip.to_ipv4_mapped().is_some_and(|v4| self.contains(IpAddr::V4(v4)))
+            }
             (IpAddr::V6(_), IpAddr::V4(_)) => false,
         }
     }
@@ -180,10 +182,16 @@ impl FromStr for Cidr {
             Some((a, b)) => (a, Some(b)),
             None => (s, None),
         };
-        let addr: IpAddr = addr.trim().parse().map_err(|_| format!("`{s}` is not an IP network like 10.0.0.0/8"))?;
+        let addr: IpAddr =
+            addr.trim().parse().map_err(|_| format!("`{s}` is not an IP network like 10.0.0.0/8"))?;
         let max = if addr.is_ipv4() { 32 } else { 128 };
         let bits = match bits {
-            Some(b) => b.trim().parse::<u32>().ok().filter(|b| *b <= max).ok_or_else(|| format!("`{s}`: bad prefix length"))?,
+            Some(b) => b
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|b| *b <= max)
+                .ok_or_else(|| format!("`{s}`: bad prefix length"))?,
             None => max,
         };
         Ok(Self { addr, bits })
@@ -310,7 +318,15 @@ mod tests {
         ] {
             assert_eq!(p.check(v4(ip)), Err(Blocked::Address(v4(ip), range)), "{ip}");
         }
-        for ip in ["8.8.8.8", "1.1.1.1", "172.32.0.1", "100.128.0.1", "192.169.0.1", "198.20.0.1", "223.255.255.254"] {
+        for ip in [
+            "8.8.8.8",
+            "1.1.1.1",
+            "172.32.0.1",
+            "100.128.0.1",
+            "192.169.0.1",
+            "198.20.0.1",
+            "223.255.255.254",
+        ] {
             assert_eq!(p.check(v4(ip)), Ok(()), "{ip}");
         }
     }
@@ -319,17 +335,40 @@ mod tests {
     fn special_ipv6_ranges_and_embedded_ipv4_are_refused() {
         let p = Policy::production();
         for ip in [
-            "::", "::1", "fe80::1", "fc00::1", "fd12:3456::1", "fec0::1", "ff02::1", "2001:db8::1", "3fff::1",
-            "100::1", "2001:2::1", "2001:10::1", "2001::1",
+            "::",
+            "::1",
+            "fe80::1",
+            "fc00::1",
+            "fd12:3456::1",
+            "fec0::1",
+            "ff02::1",
+            "2001:db8::1",
+            "3fff::1",
+            "100::1",
+            "2001:2::1",
+            "2001:10::1",
+            "2001::1",
             // IPv4 embedded in IPv6, judged by the IPv4 address:
-            "::ffff:127.0.0.1", "::ffff:10.0.0.1", "::127.0.0.1", "64:ff9b::a9fe:a9fe", "64:ff9b:1::10.0.0.1",
-            "2002:7f00:1::1", "2002:c0a8:101::1",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "::127.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "64:ff9b:1::10.0.0.1",
+            "2002:7f00:1::1",
+            "2002:c0a8:101::1",
             // outside global unicast 2000::/3:
-            "4000::1", "e000::1",
+            "4000::1",
+            "e000::1",
         ] {
             assert!(p.check(ip.parse().unwrap()).is_err(), "{ip}");
         }
-        for ip in ["2606:4700::1111", "2a00:1450:4001::200e", "::ffff:8.8.8.8", "64:ff9b::808:808", "2002:808:808::1"] {
+        for ip in [
+            "2606:4700::1111",
+            "2a00:1450:4001::200e",
+            "::ffff:8.8.8.8",
+            "64:ff9b::808:808",
+            "2002:808:808::1",
+        ] {
             assert_eq!(p.check(ip.parse().unwrap()), Ok(()), "{ip}");
         }
     }

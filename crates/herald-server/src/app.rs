@@ -44,6 +44,16 @@ impl Application {
         store.migrate().await.context("applying database migrations")?;
         let master_key = load_master_key(&config)?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let policy = config.outbound.policy();
+        if policy.is_relaxed() {
+            tracing::warn!(
+                development = policy.development,
+                allow_http = policy.allow_http,
+                allow_cidrs = ?config.outbound.allow_cidrs,
+                "THE REACHABILITY POLICY IS RELAXED: Herald may contact addresses beyond the public internet; \
+                 never run this configuration where receivers are untrusted"
+            );
+        }
         let generated_admin_key = ensure_admin_key(store.as_ref(), &config, clock.now()).await?;
         let master_key = Arc::new(master_key);
         let wakeup = Arc::new(Notify::new());
@@ -53,7 +63,7 @@ impl Application {
                 clock.clone(),
                 master_key.clone(),
                 config.delivery.clone(),
-                Sender::new().context("building the HTTP client")?,
+                Sender::new(config.outbound.policy()).context("building the HTTP client")?,
                 wakeup.clone(),
             );
             let (dispatcher, local) = Dispatcher::new(ctx);

@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use herald_core::api_key::ApiKeySecret;
 use herald_core::duration::HumanDuration;
+use herald_core::reachability::{Cidr, Policy};
 use herald_core::retry::RetryPolicy;
 use herald_core::seal::MasterKey;
 use serde::{Deserialize, Serialize};
@@ -47,7 +48,39 @@ pub struct Config {
     pub cache_ttl: HumanDuration,
     pub database: DatabaseConfig,
     pub delivery: DeliveryConfig,
+    pub outbound: OutboundConfig,
     pub log: LogConfig,
+}
+
+/// Which receivers Herald may contact (the SSRF guard; see `herald_core::reachability`).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboundConfig {
+    /// `production`: `https://` only, and only globally routable addresses. `development`:
+    /// anything, `http://` included — for local work only.
+    pub policy: PolicyName,
+    /// Networks that are always reachable, even private or loopback (`["10.20.0.0/16"]`).
+    pub allow_cidrs: Vec<Cidr>,
+    /// Allow `http://` receivers under the production policy.
+    pub allow_http: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PolicyName {
+    #[default]
+    Production,
+    Development,
+}
+
+impl OutboundConfig {
+    pub fn policy(&self) -> Policy {
+        let base = match self.policy {
+            PolicyName::Production => Policy::production(),
+            PolicyName::Development => Policy::development(),
+        };
+        Policy { allow_http: base.allow_http || self.allow_http, allow: self.allow_cidrs.clone(), ..base }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -109,6 +142,7 @@ impl Default for Config {
             cache_ttl: HumanDuration::from_secs(1),
             database: DatabaseConfig::default(),
             delivery: DeliveryConfig::default(),
+            outbound: OutboundConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -15,7 +15,7 @@ use std::net::SocketAddr;
 use herald_core::api_key::ApiKeySecret;
 use herald_core::duration::HumanDuration;
 use herald_core::seal::MasterKey;
-use herald_server::config::{DatabaseConfig, DeliveryConfig};
+use herald_server::config::{DatabaseConfig, DeliveryConfig, OutboundConfig};
 use herald_server::{Application, Config};
 use reqwest::Method;
 use serde_json::Value;
@@ -118,6 +118,12 @@ impl TestApp {
                 poll_interval: HumanDuration::from(Duration::from_millis(200)),
                 drain_timeout: HumanDuration::from(Duration::from_secs(3)),
                 ..DeliveryConfig::default()
+            },
+            // Receivers in tests are loopback HTTP servers: allow exactly those, nothing else.
+            outbound: OutboundConfig {
+                allow_cidrs: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
+                allow_http: true,
+                ..OutboundConfig::default()
             },
             ..Config::default()
         };

@@ -22,6 +22,7 @@ use herald_core::filter::PayloadFilter;
 use herald_core::id::{DeliveryId, EndpointId, GeneratedEventId, TenantId};
 use herald_core::metadata::Metadata;
 use herald_core::pattern::EventPattern;
+use herald_core::reachability::Policy;
 use herald_core::retry::RetryPolicy;
 use herald_core::secret::SigningSecret;
 use serde::{Deserialize, Serialize};
@@ -325,12 +326,29 @@ fn check_tls(tls: Option<TlsIn>) -> Result<TlsIn, Vec<FieldError>> {
     if errors.is_empty() { Ok(tls) } else { Err(errors) }
 }
 
+/// What the reachability policy can refuse at registration: the scheme, and IP-literal hosts (of
+/// the URL and of an OAuth2 token URL). Names are checked at every attempt, once resolved.
+fn check_reachable(policy: &Policy, url: &EndpointUrl, auth: &EndpointAuth) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if let Err(blocked) = policy.check_url(url.as_url()) {
+        errors.push(FieldError::new("/url", blocked.to_string()));
+    }
+    if let EndpointAuth::Oauth2ClientCredentials { token_url, .. } = auth
+        && let Ok(token_url) = url::Url::parse(token_url)
+        && let Err(blocked) = policy.check_url(&token_url)
+    {
+        errors.push(FieldError::new("/auth/tokenUrl", blocked.to_string()));
+    }
+    errors
+}
+
 /// Builds spec and credentials from a full body, collecting every field error.
 fn from_input(
+    policy: &Policy,
     input: EndpointIn,
     secret: SigningSecret,
 ) -> ApiResult<(EndpointSpec, EndpointCredentials, bool)> {
-    let mut errors: Vec<FieldError> = Vec::new();
+    let mut errors: Vec<FieldError> = check_reachable(policy, &input.url, &input.auth);
     errors.extend(check_description(&input.description).err());
     errors.extend(check_patterns(&input.events).err());
     let tls = check_tls(input.tls).unwrap_or_else(|e| {
@@ -392,7 +410,7 @@ pub async fn create(
     JsonBody(mut input): JsonBody<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
     let secret = input.secret.take().unwrap_or_else(SigningSecret::generate);
-    let (spec, credentials, enabled) = from_input(input, secret)?;
+    let (spec, credentials, enabled) = from_input(&state.config.outbound.policy(), input, secret)?;
     let id = EndpointId::generate();
     let now = state.clock.now();
     let endpoint = Endpoint {
@@ -461,7 +479,7 @@ pub async fn replace(
         ));
     }
     let secret = open(&state, &current)?.secret;
-    let (spec, credentials, enabled) = from_input(input, secret)?;
+    let (spec, credentials, enabled) = from_input(&state.config.outbound.policy(), input, secret)?;
     let disabled_reason = if enabled { None } else { current.disabled_reason.clone() };
     save(&state, Endpoint { spec, enabled, disabled_reason, ..current }, &credentials).await
 }
@@ -530,6 +548,9 @@ pub async fn update(
         if enabled {
             endpoint.disabled_reason = None;
         }
+    }
+    if errors.is_empty() {
+        errors = check_reachable(&state.config.outbound.policy(), &endpoint.spec.url, &credentials.auth);
     }
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));

@@ -1,9 +1,13 @@
 //! The outbound HTTP client: sends one request, never follows redirects, never uses a system
-//! proxy, and reports what happened as a response or a classified error.
+//! proxy, connects only to addresses the reachability policy allows, and reports what happened
+//! as a response or a classified error.
 
+use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use herald_core::delivery::{ErrorKind, RESPONSE_BODY_LIMIT};
+use herald_core::reachability::Policy;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// One request to send.
@@ -34,17 +38,58 @@ pub struct Failed {
 #[derive(Debug, Clone)]
 pub struct Sender {
     client: reqwest::Client,
+    policy: Policy,
+}
+
+/// Marks a resolution refused by the reachability policy, so the failure is classified `blocked`.
+const BLOCKED_MARK: &str = "blocked by the reachability policy";
+
+/// Resolves names with the system resolver and keeps only the addresses the policy allows; the
+/// connection is then made to those addresses only (nothing is resolved twice).
+#[derive(Debug, Clone)]
+struct GuardedResolver {
+    policy: Policy,
+}
+
+impl reqwest::dns::Resolve for GuardedResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let policy = self.policy.clone();
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let mut refusals = Vec::new();
+            let allowed: Vec<SocketAddr> = resolved
+                .into_iter()
+                .filter(|addr| match policy.check(addr.ip()) {
+                    Ok(()) => true,
+                    Err(e) => {
+                        refusals.push(e.to_string());
+                        false
+                    }
+                })
+                .collect();
+            if allowed.is_empty() {
+                let why = refusals.first().cloned().unwrap_or_else(|| "no address".into());
+                return Err(format!("{host}: {BLOCKED_MARK}: {why}").into());
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 impl Sender {
-    pub fn new() -> Result<Self, reqwest::Error> {
+    /// The client every attempt goes through: no redirects, no system proxy, names resolved
+    /// through the reachability guard.
+    pub fn new(policy: Policy) -> Result<Self, reqwest::Error> {
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
             .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
             .pool_idle_timeout(Duration::from_secs(60))
             .build()?;
-        Ok(Self { client })
+        Ok(Self { client, policy })
     }
 
     /// Sends `request`; returns the response and the time it took.
@@ -61,6 +106,10 @@ impl Sender {
     }
 
     async fn exchange(&self, request: Outbound) -> Result<Received, Failed> {
+        // What resolution cannot catch: the scheme, and hosts written as IP addresses.
+        if let Err(blocked) = self.policy.check_url(&request.url) {
+            return Err(Failed { kind: ErrorKind::Blocked, message: blocked.to_string() });
+        }
         let mut response = self
             .client
             .request(request.method, request.url)
@@ -99,7 +148,9 @@ fn classify(error: reqwest::Error) -> Failed {
         source = cause.source();
     }
     let lower = chain.to_ascii_lowercase();
-    let kind = if error.is_timeout() {
+    let kind = if chain.contains(BLOCKED_MARK) {
+        ErrorKind::Blocked
+    } else if error.is_timeout() {
         ErrorKind::Timeout
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
         ErrorKind::Dns

@@ -12,5 +12,6 @@ mod idempotency;
 mod keys;
 mod openapi;
 mod queue_plan;
+mod reachability;
 mod startup;
 mod tenants;
