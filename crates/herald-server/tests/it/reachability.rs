@@ -23,8 +23,8 @@ async fn refused_at_registration(backend: Backend) {
         format!("https://127.0.0.1:{port}/hook"),
         format!("https://[::1]:{port}/hook"),
         format!("https://[::ffff:127.0.0.1]:{port}/hook"),
-        format!("https://169.254.169.254/latest/meta-data"),
-        format!("https://10.0.0.1/hook"),
+        "https://169.254.169.254/latest/meta-data".to_owned(),
+        "https://10.0.0.1/hook".to_owned(),
     ] {
         let r = app.post(&format!("/v1/tenants/{tenant}/endpoints"), json!({"url": url})).await;
         r.assert_problem(422, "validation_failed");
