@@ -379,11 +379,22 @@ pub struct EndpointSpec {
     pub client_cert_pem: Option<String>,
 }
 
+/// A secret replaced by a rotation, still signing until its grace period ends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RetiringSecret {
+    pub secret: SigningSecret,
+    pub expires_at: Timestamp,
+}
+
 /// The write-only part of an endpoint; only ever stored sealed.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct EndpointCredentials {
     pub secret: SigningSecret,
+    /// Secrets replaced by rotations whose grace period has not ended.
+    #[serde(default)]
+    pub retiring: Vec<RetiringSecret>,
     #[serde(default)]
     pub auth: EndpointAuth,
     #[serde(default)]
@@ -402,6 +413,23 @@ pub struct Endpoint {
     pub sealed_credentials: Vec<u8>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+}
+
+impl EndpointCredentials {
+    /// The secrets every attempt at `now` signs with: the current one, then those retiring.
+    pub fn live_secrets(&self, now: Timestamp) -> impl Iterator<Item = &SigningSecret> {
+        std::iter::once(&self.secret)
+            .chain(self.retiring.iter().filter(move |r| r.expires_at > now).map(|r| &r.secret))
+    }
+
+    /// Replaces the secret; the old one keeps signing until `now + grace` (not at all for zero).
+    pub fn rotate(&mut self, new: SigningSecret, now: Timestamp, grace: std::time::Duration) {
+        self.retiring.retain(|r| r.expires_at > now);
+        let old = std::mem::replace(&mut self.secret, new);
+        if !grace.is_zero() {
+            self.retiring.push(RetiringSecret { secret: old, expires_at: crate::delivery::add(now, grace) });
+        }
+    }
 }
 
 impl Endpoint {
@@ -487,6 +515,28 @@ mod tests {
         let dup = BTreeMap::from([("X-A".to_owned(), "1".to_owned()), ("x-a".to_owned(), "2".to_owned())]);
         assert!(CustomHeaders::try_from(dup).is_err());
         assert!(is_sensitive_header("X-Api-Key") && !is_sensitive_header("X-Tenant"));
+    }
+
+    #[test]
+    fn rotation_keeps_the_old_secret_for_the_grace_period_only() {
+        let first = SigningSecret::generate();
+        let mut c = EndpointCredentials {
+            secret: first.clone(),
+            retiring: vec![],
+            auth: EndpointAuth::None,
+            headers: CustomHeaders::default(),
+            client_key_pem: None,
+        };
+        let t0 = Timestamp::from_second(1_000_000).unwrap();
+        let second = SigningSecret::generate();
+        c.rotate(second.clone(), t0, std::time::Duration::from_secs(3600));
+        let live: Vec<_> = c.live_secrets(t0).cloned().collect();
+        assert_eq!(live, [second.clone(), first.clone()]);
+        let later = Timestamp::from_second(1_000_000 + 3600).unwrap();
+        assert_eq!(c.live_secrets(later).cloned().collect::<Vec<_>>(), [second.clone()], "grace over");
+        let third = SigningSecret::generate();
+        c.rotate(third.clone(), t0, std::time::Duration::ZERO);
+        assert_eq!(c.live_secrets(t0).cloned().collect::<Vec<_>>(), [third, first], "zero grace: at once");
     }
 
     #[test]

@@ -11,6 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::delivery::Trigger;
+use herald_core::duration::HumanDuration;
 use herald_core::endpoint::{
     CustomHeaders, Endpoint, EndpointAuth, EndpointCredentials, EndpointSpec, EndpointUrl, HttpMethod,
     KeyLocation, PayloadFormat, RateLimit, is_sensitive_header, parse_certificates_pem,
@@ -373,6 +374,7 @@ fn from_input(
     };
     let credentials = EndpointCredentials {
         secret,
+        retiring: Vec::new(),
         auth: input.auth,
         headers: input.headers,
         client_key_pem: tls.client_key_pem,
@@ -478,8 +480,9 @@ pub async fn replace(
             "the secret cannot be replaced here: use POST …/secret/rotate",
         ));
     }
-    let secret = open(&state, &current)?.secret;
-    let (spec, credentials, enabled) = from_input(&state.config.outbound.policy(), input, secret)?;
+    let kept = open(&state, &current)?;
+    let (spec, mut credentials, enabled) = from_input(&state.config.outbound.policy(), input, kept.secret)?;
+    credentials.retiring = kept.retiring;
     let disabled_reason = if enabled { None } else { current.disabled_reason.clone() };
     save(&state, Endpoint { spec, enabled, disabled_reason, ..current }, &credentials).await
 }
@@ -680,4 +683,53 @@ pub async fn recover(
         state.wakeup.notify_one();
     }
     Ok((StatusCode::ACCEPTED, Json(RecoverOut { recovered })))
+}
+
+/// Longest grace period of a rotation.
+const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RotateIn {
+    /// How long the current secret keeps signing alongside the new one (default 24h, at most
+    /// 7d; `0s` retires it at once).
+    pub grace_period: Option<HumanDuration>,
+    /// The new secret; generated when absent.
+    pub secret: Option<SigningSecret>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateOut {
+    /// The new signing secret. Shown only in this response.
+    pub secret: SigningSecret,
+    /// Until when the previous secret also signs (absent with a zero grace period).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub previous_expires_at: Option<Timestamp>,
+}
+
+/// Rotate the signing secret. During the grace period every attempt carries one signature per
+/// live secret, so receivers can switch to the new secret at their own pace.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", tag = "endpoints",
+    params(super::TenantParam, super::EndpointParam), request_body(content = Option<RotateIn>),
+    responses((status = 200, body = RotateOut)))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    body: OptionalJsonBody<RotateIn>,
+) -> ApiResult<Json<RotateOut>> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let input = body.0.unwrap_or_default();
+    let grace = input.grace_period.map_or(std::time::Duration::from_secs(24 * 3600), |g| g.get());
+    if grace > MAX_GRACE {
+        return Err(ApiError::invalid_field("/gracePeriod", "at most 7d"));
+    }
+    let mut credentials = open(&state, &endpoint)?;
+    let new = input.secret.unwrap_or_else(SigningSecret::generate);
+    let now = state.clock.now();
+    credentials.rotate(new.clone(), now, grace);
+    let previous_expires_at = (!grace.is_zero()).then(|| herald_core::delivery::add(now, grace));
+    let _shown = save(&state, endpoint, &credentials).await?;
+    Ok(Json(RotateOut { secret: new, previous_expires_at }))
 }

@@ -113,6 +113,7 @@ pub fn router(state: AppState) -> Router {
         )
         .route("/tenants/{tenant}/endpoints/{endpoint}/test", post(endpoints::test))
         .route("/tenants/{tenant}/endpoints/{endpoint}/recover", post(endpoints::recover))
+        .route("/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", post(endpoints::rotate))
         .route("/tenants/{tenant}/events", get(events::list).post(events::publish))
         .route("/tenants/{tenant}/events/{event}", get(events::get))
         .route("/tenants/{tenant}/deliveries", get(deliveries::list))

@@ -134,7 +134,7 @@ fn build(
     let rendered = payload::render(&job.event, spec.payload_format);
     let timestamp = now.as_second();
     let msg_id = job.event.id.as_str();
-    let signature = signature_header([&credentials.secret], msg_id, timestamp, &rendered.body);
+    let signature = signature_header(credentials.live_secrets(now), msg_id, timestamp, &rendered.body);
 
     let mut headers = HeaderMap::new();
     let mut shown: Vec<(String, String)> = Vec::new();

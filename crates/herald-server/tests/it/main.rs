@@ -13,5 +13,6 @@ mod keys;
 mod openapi;
 mod queue_plan;
 mod reachability;
+mod secrets;
 mod startup;
 mod tenants;
