@@ -17,8 +17,8 @@ use herald_core::signing::signature_header;
 use herald_store::Job;
 use reqwest::header::HeaderMap;
 
-use super::Context;
 use super::sender::{Outbound, insert};
+use super::{Context, oauth};
 
 const REDACTED: &str = "********";
 
@@ -36,7 +36,7 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
     let started_at = ctx.clock.now();
     let (outbound, shown) = build(ctx, job, endpoint, &credentials, started_at);
     let (result, elapsed) = match outbound {
-        Ok(outbound) => ctx.sender.send(outbound).await,
+        Ok(outbound) => send_authenticated(ctx, endpoint, &credentials, outbound).await,
         Err(failed) => (Err(failed), std::time::Duration::ZERO),
     };
     let now = ctx.clock.now();
@@ -101,6 +101,46 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
     (Some(attempt), next)
 }
 
+/// Sends the request, adding an OAuth2 bearer token when the endpoint uses client credentials;
+/// a 401 makes it fetch a fresh token and send once more. The duration covers it all.
+async fn send_authenticated(
+    ctx: &Context,
+    endpoint: &Endpoint,
+    credentials: &EndpointCredentials,
+    outbound: Outbound,
+) -> (Result<super::sender::Received, super::sender::Failed>, std::time::Duration) {
+    let EndpointAuth::Oauth2ClientCredentials { token_url, client_id, client_secret, scope, audience } =
+        &credentials.auth
+    else {
+        return ctx.sender.send(outbound).await;
+    };
+    let client = oauth::Client {
+        token_url,
+        client_id,
+        client_secret,
+        scope: scope.as_deref(),
+        audience: audience.as_deref(),
+    };
+    let started = std::time::Instant::now();
+    let timeout = ctx.config.timeout.get();
+    let mut refreshed = false;
+    loop {
+        let token = match ctx.tokens.token(&ctx.sender, &endpoint.id, &client, timeout).await {
+            Ok(token) => token,
+            Err(failed) => return (Err(failed), started.elapsed()),
+        };
+        let mut request = outbound.clone();
+        insert(&mut request.headers, "authorization", &format!("Bearer {token}"));
+        let (result, _) = ctx.sender.send(request).await;
+        if matches!(&result, Ok(received) if received.status == 401) && !refreshed {
+            ctx.tokens.forget(&endpoint.id);
+            refreshed = true;
+            continue;
+        }
+        return (result, started.elapsed());
+    }
+}
+
 /// The endpoint's credentials, opened once per endpoint version.
 fn credentials(ctx: &Context, endpoint: &Endpoint) -> Option<Arc<EndpointCredentials>> {
     let mut cache = ctx.credentials.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
@@ -152,7 +192,6 @@ fn build(
     for (name, value) in credentials.headers.iter() {
         add(name, value, is_sensitive_header(name));
     }
-    let mut unsupported = None;
     match &credentials.auth {
         EndpointAuth::None => {}
         EndpointAuth::Basic { username, password } => {
@@ -161,18 +200,14 @@ fn build(
         }
         EndpointAuth::Bearer { token } => add("authorization", &format!("Bearer {token}"), true),
         EndpointAuth::ApiKey { key_name, key_value, .. } => add(key_name, key_value, true),
-        EndpointAuth::Oauth2ClientCredentials { .. } => {
-            unsupported = Some("OAuth2 client-credentials auth is not supported by this version yet");
-        }
+        // The token is added when sending (it may have to be fetched, or refreshed on a 401).
+        EndpointAuth::Oauth2ClientCredentials { .. } => shown.push(("authorization".into(), REDACTED.into())),
     }
     let method = match spec.http_method {
         HttpMethod::Post => reqwest::Method::POST,
         HttpMethod::Put => reqwest::Method::PUT,
     };
     let shown = SentRequest { url: spec.url.as_str().to_owned(), method: method.to_string(), headers: shown };
-    if let Some(message) = unsupported {
-        return (Err(super::sender::Failed { kind: ErrorKind::Connect, message: message.to_owned() }), shown);
-    }
     let outbound = Outbound {
         method,
         url: spec.url.as_url().clone(),

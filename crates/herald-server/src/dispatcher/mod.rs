@@ -19,6 +19,7 @@
 //! process sends them at once. It never holds a database transaction across an HTTP request.
 
 mod attempt;
+mod oauth;
 mod sender;
 
 use std::collections::HashMap;
@@ -55,6 +56,8 @@ pub struct Context {
     pub wakeup: Arc<Notify>,
     /// Opened endpoint credentials, by endpoint and the version they were opened from.
     credentials: Mutex<HashMap<EndpointId, (Timestamp, Arc<EndpointCredentials>)>>,
+    /// OAuth2 access tokens, by endpoint.
+    tokens: oauth::Tokens,
 }
 
 impl Context {
@@ -66,7 +69,16 @@ impl Context {
         sender: Sender,
         wakeup: Arc<Notify>,
     ) -> Self {
-        Self { store, clock, master_key, config, sender, wakeup, credentials: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            clock,
+            master_key,
+            config,
+            sender,
+            wakeup,
+            credentials: Mutex::new(HashMap::new()),
+            tokens: oauth::Tokens::default(),
+        }
     }
 }
 

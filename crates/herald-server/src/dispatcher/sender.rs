@@ -11,7 +11,7 @@ use herald_core::reachability::Policy;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// One request to send.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Outbound {
     pub method: reqwest::Method,
     pub url: url::Url,

@@ -11,6 +11,7 @@ mod events;
 mod idempotency;
 mod keys;
 mod openapi;
+mod outbound_auth;
 mod queue_plan;
 mod reachability;
 mod secrets;
