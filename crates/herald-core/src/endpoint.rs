@@ -533,7 +533,11 @@ mod tests {
         let live: Vec<_> = c.live_secrets(t0).cloned().collect();
         assert_eq!(live, [second.clone(), first.clone()]);
         let later = Timestamp::from_second(1_000_000 + 3600).unwrap();
-        assert_eq!(c.live_secrets(later).cloned().collect::<Vec<_>>(), [second.clone()], "grace over");
+        assert_eq!(
+            c.live_secrets(later).cloned().collect::<Vec<_>>(),
+            std::slice::from_ref(&second),
+            "grace over"
+        );
         let third = SigningSecret::generate();
         c.rotate(third.clone(), t0, std::time::Duration::ZERO);
         assert_eq!(c.live_secrets(t0).cloned().collect::<Vec<_>>(), [third, first], "zero grace: at once");
