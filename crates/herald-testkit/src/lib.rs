@@ -6,6 +6,7 @@
 pub mod postgres;
 pub mod raw;
 pub mod receiver;
+pub mod tls;
 
 use std::future::Future;
 use std::time::Duration;

@@ -208,7 +208,12 @@ fn build(
         HttpMethod::Put => reqwest::Method::PUT,
     };
     let shown = SentRequest { url: spec.url.as_str().to_owned(), method: method.to_string(), headers: shown };
+    let client = match ctx.sender.client_for(endpoint, credentials) {
+        Ok(client) => client,
+        Err(failed) => return (Err(failed), shown),
+    };
     let outbound = Outbound {
+        client,
         method,
         url: spec.url.as_url().clone(),
         headers,

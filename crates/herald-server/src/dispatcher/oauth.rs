@@ -92,7 +92,14 @@ async fn fetch(
     let mut headers = HeaderMap::new();
     super::sender::insert(&mut headers, "content-type", "application/x-www-form-urlencoded");
     super::sender::insert(&mut headers, "accept", "application/json");
-    let request = Outbound { method: reqwest::Method::POST, url, headers, body: body.into_bytes(), timeout };
+    let request = Outbound {
+        client: None,
+        method: reqwest::Method::POST,
+        url,
+        headers,
+        body: body.into_bytes(),
+        timeout,
+    };
     let (result, _) = sender.send(request).await;
     let received = result.map_err(|f| failed(f.kind, f.message))?;
     if !(200..300).contains(&received.status) {

@@ -2,17 +2,23 @@
 //! proxy, connects only to addresses the reachability policy allows, and reports what happened
 //! as a response or a classified error.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use herald_core::Timestamp;
 use herald_core::delivery::{ErrorKind, RESPONSE_BODY_LIMIT};
+use herald_core::endpoint::{Endpoint, EndpointCredentials};
+use herald_core::id::EndpointId;
 use herald_core::reachability::Policy;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
 
 /// One request to send.
 #[derive(Debug, Clone)]
 pub struct Outbound {
+    /// The endpoint's own client when it has TLS settings; the shared one otherwise.
+    pub client: Option<reqwest::Client>,
     pub method: reqwest::Method,
     pub url: url::Url,
     pub headers: HeaderMap,
@@ -39,6 +45,8 @@ pub struct Failed {
 pub struct Sender {
     client: reqwest::Client,
     policy: Policy,
+    /// Clients of endpoints with their own TLS settings, by endpoint and version.
+    tls_clients: Arc<Mutex<HashMap<EndpointId, (Timestamp, reqwest::Client)>>>,
 }
 
 /// Marks a resolution refused by the reachability policy, so the failure is classified `blocked`.
@@ -82,14 +90,46 @@ impl Sender {
     /// The client every attempt goes through: no redirects, no system proxy, names resolved
     /// through the reachability guard.
     pub fn new(policy: Policy) -> Result<Self, reqwest::Error> {
-        let client = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
-            .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
-            .pool_idle_timeout(Duration::from_secs(60))
-            .build()?;
-        Ok(Self { client, policy })
+        let client = builder(&policy).build()?;
+        Ok(Self { client, policy, tls_clients: Arc::default() })
+    }
+
+    /// The client for an endpoint with its own TLS settings: only its CA is trusted (when it
+    /// gives one) and its client certificate is presented (mutual TLS). `None`: the shared client.
+    pub fn client_for(
+        &self,
+        endpoint: &Endpoint,
+        credentials: &EndpointCredentials,
+    ) -> Result<Option<reqwest::Client>, Failed> {
+        let spec = &endpoint.spec;
+        if spec.ca_cert_pem.is_none() && spec.client_cert_pem.is_none() {
+            return Ok(None);
+        }
+        let mut clients = self.tls_clients.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((version, client)) = clients.get(&endpoint.id)
+            && *version == endpoint.updated_at
+        {
+            return Ok(Some(client.clone()));
+        }
+        let tls_error = |e: reqwest::Error| Failed {
+            kind: ErrorKind::Tls,
+            message: format!("the endpoint's TLS settings: {e}"),
+        };
+        let mut builder = builder(&self.policy);
+        if let Some(ca) = &spec.ca_cert_pem {
+            builder = builder.tls_built_in_root_certs(false);
+            for certificate in reqwest::Certificate::from_pem_bundle(ca.as_bytes()).map_err(tls_error)? {
+                builder = builder.add_root_certificate(certificate);
+            }
+        }
+        if let (Some(cert), Some(key)) = (&spec.client_cert_pem, &credentials.client_key_pem) {
+            let identity =
+                reqwest::Identity::from_pem(format!("{cert}\n{key}").as_bytes()).map_err(tls_error)?;
+            builder = builder.identity(identity);
+        }
+        let client = builder.build().map_err(tls_error)?;
+        clients.insert(endpoint.id.clone(), (endpoint.updated_at, client.clone()));
+        Ok(Some(client))
     }
 
     /// Sends `request`; returns the response and the time it took.
@@ -110,8 +150,8 @@ impl Sender {
         if let Err(blocked) = self.policy.check_url(&request.url) {
             return Err(Failed { kind: ErrorKind::Blocked, message: blocked.to_string() });
         }
-        let mut response = self
-            .client
+        let client = request.client.as_ref().unwrap_or(&self.client);
+        let mut response = client
             .request(request.method, request.url)
             .headers(request.headers)
             .body(request.body)
@@ -138,6 +178,18 @@ impl Sender {
     }
 }
 
+/// Every client's settings: rustls, no redirects, no system proxy, names resolved through the
+/// reachability guard.
+fn builder(policy: &Policy) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .use_rustls_tls()
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
+        .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
+        .pool_idle_timeout(Duration::from_secs(60))
+}
+
 /// Names the failure from the error and its causes.
 fn classify(error: reqwest::Error) -> Failed {
     let mut chain = error.to_string();
@@ -154,7 +206,7 @@ fn classify(error: reqwest::Error) -> Failed {
         ErrorKind::Timeout
     } else if lower.contains("dns error") || lower.contains("failed to lookup address") {
         ErrorKind::Dns
-    } else if lower.contains("certificate") || lower.contains("tls") || lower.contains("handshake") {
+    } else if ["certificate", "tls", "handshake", "alert"].iter().any(|word| lower.contains(word)) {
         ErrorKind::Tls
     } else {
         ErrorKind::Connect

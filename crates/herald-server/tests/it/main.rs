@@ -4,6 +4,7 @@ use herald_testkit as support;
 
 mod authorization;
 mod delivery;
+mod endpoint_tls;
 mod endpoints;
 mod errors;
 mod event_types;
