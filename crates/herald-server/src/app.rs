@@ -63,7 +63,8 @@ impl Application {
                 clock.clone(),
                 master_key.clone(),
                 config.delivery.clone(),
-                Sender::new(config.outbound.policy()).context("building the HTTP client")?,
+                Sender::new(config.outbound.policy(), config.outbound.proxy.as_deref())
+                    .context("building the HTTP client (option `outbound.proxy`?)")?,
                 wakeup.clone(),
             );
             let (dispatcher, local) = Dispatcher::new(ctx);

@@ -63,6 +63,9 @@ pub struct OutboundConfig {
     pub allow_cidrs: Vec<Cidr>,
     /// Allow `http://` receivers under the production policy.
     pub allow_http: bool,
+    /// Send every delivery (and OAuth2 token request) through this HTTP proxy, e.g. for static
+    /// egress addresses: `http://egress.internal:3128`.
+    pub proxy: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -221,6 +224,12 @@ impl Config {
         if self.database.max_connections == 0 {
             return Err(ConfigError::key("database.max_connections", "must be at least 1"));
         }
+        if let Some(proxy) = &self.outbound.proxy {
+            let parsed = url::Url::parse(proxy).map_err(|e| ConfigError::key("outbound.proxy", e))?;
+            if !matches!(parsed.scheme(), "http" | "https") || parsed.host_str().is_none() {
+                return Err(ConfigError::key("outbound.proxy", "must be an http:// or https:// proxy URL"));
+            }
+        }
         let d = &self.delivery;
         if d.timeout.get().is_zero() {
             return Err(ConfigError::key("delivery.timeout", "must be more than 0s"));
@@ -316,6 +325,9 @@ mod tests {
         assert!(c.check().unwrap_err().to_string().contains("master_key"));
         let c = Config { master_key: Some("short".into()), ..Config::default() };
         assert!(c.check().unwrap_err().to_string().contains("master_key"));
+        let mut c = Config::default();
+        c.outbound.proxy = Some("ftp://egress".into());
+        assert!(c.check().unwrap_err().to_string().contains("outbound.proxy"));
         let mut c = Config::default();
         c.log.level = "info,=x=y".into();
         assert!(c.check().unwrap_err().to_string().contains("log.level"));

@@ -45,6 +45,7 @@ pub struct Failed {
 pub struct Sender {
     client: reqwest::Client,
     policy: Policy,
+    proxy: Option<reqwest::Proxy>,
     /// Clients of endpoints with their own TLS settings, by endpoint and version.
     tls_clients: Arc<Mutex<HashMap<EndpointId, (Timestamp, reqwest::Client)>>>,
 }
@@ -89,9 +90,12 @@ impl reqwest::dns::Resolve for GuardedResolver {
 impl Sender {
     /// The client every attempt goes through: no redirects, no system proxy, names resolved
     /// through the reachability guard.
-    pub fn new(policy: Policy) -> Result<Self, reqwest::Error> {
-        let client = builder(&policy).build()?;
-        Ok(Self { client, policy, tls_clients: Arc::default() })
+    /// With `proxy`, every request goes through it; the guard then vets the proxy's address, and
+    /// the proxy resolves the receivers' names (IP-literal receivers are still checked here).
+    pub fn new(policy: Policy, proxy: Option<&str>) -> Result<Self, reqwest::Error> {
+        let proxy = proxy.map(reqwest::Proxy::all).transpose()?;
+        let client = builder(&policy, proxy.as_ref()).build()?;
+        Ok(Self { client, policy, proxy, tls_clients: Arc::default() })
     }
 
     /// The client for an endpoint with its own TLS settings: only its CA is trusted (when it
@@ -115,7 +119,7 @@ impl Sender {
             kind: ErrorKind::Tls,
             message: format!("the endpoint's TLS settings: {e}"),
         };
-        let mut builder = builder(&self.policy);
+        let mut builder = builder(&self.policy, self.proxy.as_ref());
         if let Some(ca) = &spec.ca_cert_pem {
             builder = builder.tls_built_in_root_certs(false);
             for certificate in reqwest::Certificate::from_pem_bundle(ca.as_bytes()).map_err(tls_error)? {
@@ -178,16 +182,20 @@ impl Sender {
     }
 }
 
-/// Every client's settings: rustls, no redirects, no system proxy, names resolved through the
-/// reachability guard.
-fn builder(policy: &Policy) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
+/// Every client's settings: rustls, no redirects, no system proxy (only the configured one),
+/// names resolved through the reachability guard.
+fn builder(policy: &Policy, proxy: Option<&reqwest::Proxy>) -> reqwest::ClientBuilder {
+    let builder = reqwest::Client::builder()
         .use_rustls_tls()
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))
         .user_agent(concat!("Herald/", env!("CARGO_PKG_VERSION")))
-        .pool_idle_timeout(Duration::from_secs(60))
+        .pool_idle_timeout(Duration::from_secs(60));
+    match proxy {
+        Some(proxy) => builder.proxy(proxy.clone()),
+        None => builder,
+    }
 }
 
 /// Names the failure from the error and its causes.

@@ -13,6 +13,7 @@ mod idempotency;
 mod keys;
 mod openapi;
 mod outbound_auth;
+mod proxy;
 mod queue_plan;
 mod reachability;
 mod secrets;
