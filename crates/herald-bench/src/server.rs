@@ -60,6 +60,7 @@ impl Server {
             ("HERALD_LOG__LEVEL".to_owned(), "warn".to_owned()),
             ("HERALD_DELIVERY__DRAIN_TIMEOUT".to_owned(), "1s".to_owned()),
             // The receiver is a loopback HTTP server: allow exactly that.
+            ("HERALD_OUTBOUND__POLICY".to_owned(), "allowlist".to_owned()),
             ("HERALD_OUTBOUND__ALLOW_CIDRS".to_owned(), "[127.0.0.0/8]".to_owned()),
             ("HERALD_OUTBOUND__ALLOW_HTTP".to_owned(), "true".to_owned()),
         ];

@@ -377,6 +377,9 @@ pub struct EndpointSpec {
     pub ca_cert_pem: Option<String>,
     /// Client certificate chain for mutual TLS; its key is in the credentials.
     pub client_cert_pem: Option<String>,
+    /// `v1` (HMAC) or `v1a` (ed25519): the kind of the endpoint's signing secrets.
+    #[serde(default)]
+    pub signature_scheme: crate::secret::SignatureScheme,
 }
 
 /// A secret replaced by a rotation, still signing until its grace period ends.

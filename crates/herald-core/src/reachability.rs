@@ -223,6 +223,8 @@ pub enum Blocked {
     Address(IpAddr, Range),
     #[error("only https:// URLs are allowed by the reachability policy")]
     Scheme,
+    #[error("{0} is not in the reachability allow-list")]
+    NotAllowed(IpAddr),
 }
 
 /// What may be contacted.
@@ -230,6 +232,8 @@ pub enum Blocked {
 pub struct Policy {
     /// Development: every address and `http://` are allowed.
     pub development: bool,
+    /// Allow-list only: nothing outside `allow` is reachable, public addresses included.
+    pub only_allowed: bool,
     /// Allow `http://` URLs (production allows only `https://`).
     pub allow_http: bool,
     /// Networks that are always reachable, special or not.
@@ -242,7 +246,12 @@ impl Policy {
     }
 
     pub fn development() -> Self {
-        Self { development: true, allow_http: true, allow: Vec::new() }
+        Self { development: true, allow_http: true, ..Self::default() }
+    }
+
+    /// Only the listed networks are reachable.
+    pub fn allow_list(allow: Vec<Cidr>) -> Self {
+        Self { only_allowed: true, allow, ..Self::default() }
     }
 
     /// Whether a connection to `ip` is allowed.
@@ -251,6 +260,7 @@ impl Policy {
             return Ok(());
         }
         match classify(ip) {
+            None if self.only_allowed => Err(Blocked::NotAllowed(ip)),
             None => Ok(()),
             Some(range) => Err(Blocked::Address(ip, range)),
         }
@@ -387,6 +397,14 @@ mod tests {
         assert_eq!(Policy::development().check(v4("10.0.0.1")), Ok(()));
         assert_eq!(Policy::development().check_scheme("http"), Ok(()));
         assert!(!Policy::production().is_relaxed());
+        let strict = Policy::allow_list(vec!["127.0.0.0/8".parse().unwrap()]);
+        assert_eq!(strict.check(v4("127.0.0.1")), Ok(()));
+        assert_eq!(
+            strict.check(v4("8.8.8.8")),
+            Err(Blocked::NotAllowed(v4("8.8.8.8"))),
+            "public, but not listed"
+        );
+        assert!(strict.check(v4("10.0.0.1")).is_err());
         let url = url::Url::parse("https://[::1]:8443/hook").unwrap();
         assert!(Policy::production().check_url(&url).is_err());
         assert!(Policy::production().check_url(&url::Url::parse("https://example.com/").unwrap()).is_ok());

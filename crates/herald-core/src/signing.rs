@@ -8,15 +8,29 @@ use sha2::Sha256;
 
 use crate::secret::SigningSecret;
 
-/// The `v1,…` signature of one message with one secret.
+/// The `v1,…` or `v1a,…` signature of one message with one secret.
 pub fn sign(secret: &SigningSecret, msg_id: &str, timestamp: i64, body: &[u8]) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.key()).expect("HMAC accepts keys of any length");
-    mac.update(msg_id.as_bytes());
-    mac.update(b".");
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+    match secret.hmac_key() {
+        Some(key) => {
+            let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC accepts keys of any length");
+            mac.update(msg_id.as_bytes());
+            mac.update(b".");
+            mac.update(timestamp.to_string().as_bytes());
+            mac.update(b".");
+            mac.update(body);
+            format!("v1,{}", STANDARD.encode(mac.finalize().into_bytes()))
+        }
+        None => {
+            let mut message = Vec::with_capacity(msg_id.len() + body.len() + 24);
+            message.extend_from_slice(msg_id.as_bytes());
+            message.push(b'.');
+            message.extend_from_slice(timestamp.to_string().as_bytes());
+            message.push(b'.');
+            message.extend_from_slice(body);
+            let signature = secret.ed25519_sign(&message).unwrap_or([0; 64]);
+            format!("v1a,{}", STANDARD.encode(signature))
+        }
+    }
 }
 
 /// The `webhook-signature` header value: one signature per secret, space-separated.
@@ -70,6 +84,20 @@ mod tests {
         }
         let stranger = standardwebhooks::Webhook::new(&SigningSecret::generate().expose()).unwrap();
         assert!(stranger.verify(b"{}", &headers("evt_1", ts, &header)).is_err());
+    }
+
+    #[test]
+    fn ed25519_signatures_verify_with_the_public_key() {
+        use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+        let secret = SigningSecret::generate_for(crate::secret::SignatureScheme::V1a);
+        let header = sign(&secret, "evt_1", 1700000000, b"{\"a\":1}");
+        let (version, signature) = header.split_once(',').unwrap();
+        assert_eq!(version, "v1a");
+        let public = STANDARD.decode(&secret.public_key().unwrap()[5..]).unwrap();
+        let key = VerifyingKey::from_bytes(&public.try_into().unwrap()).unwrap();
+        let signature = Signature::from_slice(&STANDARD.decode(signature).unwrap()).unwrap();
+        assert!(key.verify(b"evt_1.1700000000.{\"a\":1}", &signature).is_ok());
+        assert!(key.verify(b"evt_1.1700000000.{\"a\":2}", &signature).is_err());
     }
 
     proptest! {

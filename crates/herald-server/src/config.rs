@@ -56,8 +56,8 @@ pub struct Config {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct OutboundConfig {
-    /// `production`: `https://` only, and only globally routable addresses. `development`:
-    /// anything, `http://` included — for local work only.
+    /// `production`: `https://` only, and only globally routable addresses. `allowlist`: only
+    /// the networks in `allow_cidrs`. `development`: anything, `http://` included — local work only.
     pub policy: PolicyName,
     /// Networks that are always reachable, even private or loopback (`["10.20.0.0/16"]`).
     pub allow_cidrs: Vec<Cidr>,
@@ -73,6 +73,7 @@ pub struct OutboundConfig {
 pub enum PolicyName {
     #[default]
     Production,
+    Allowlist,
     Development,
 }
 
@@ -80,6 +81,7 @@ impl OutboundConfig {
     pub fn policy(&self) -> Policy {
         let base = match self.policy {
             PolicyName::Production => Policy::production(),
+            PolicyName::Allowlist => Policy::allow_list(Vec::new()),
             PolicyName::Development => Policy::development(),
         };
         Policy { allow_http: base.allow_http || self.allow_http, allow: self.allow_cidrs.clone(), ..base }

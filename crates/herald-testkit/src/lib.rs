@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use herald_core::api_key::ApiKeySecret;
 use herald_core::duration::HumanDuration;
 use herald_core::seal::MasterKey;
-use herald_server::config::{DatabaseConfig, DeliveryConfig, OutboundConfig};
+use herald_server::config::{DatabaseConfig, DeliveryConfig, OutboundConfig, PolicyName};
 use herald_server::{Application, Config};
 use reqwest::Method;
 use serde_json::Value;
@@ -120,8 +120,10 @@ impl TestApp {
                 drain_timeout: HumanDuration::from(Duration::from_secs(3)),
                 ..DeliveryConfig::default()
             },
-            // Receivers in tests are loopback HTTP servers: allow exactly those, nothing else.
+            // Receivers in tests are loopback HTTP servers: allow exactly those, nothing else — not
+            // even public addresses, so no test can reach beyond this machine by mistake.
             outbound: OutboundConfig {
+                policy: PolicyName::Allowlist,
                 allow_cidrs: vec!["127.0.0.0/8".parse().unwrap(), "::1/128".parse().unwrap()],
                 allow_http: true,
                 ..OutboundConfig::default()

@@ -65,6 +65,7 @@ impl Install {
             .env("HERALD_ADMIN_KEY", &self.admin_key)
             .env("HERALD_MASTER_KEY", &self.master_key)
             .env("HERALD_LOG__LEVEL", "warn")
+            .env("HERALD_OUTBOUND__POLICY", "allowlist")
             .env("HERALD_OUTBOUND__ALLOW_CIDRS", "[127.0.0.0/8]")
             .env("HERALD_OUTBOUND__ALLOW_HTTP", "true")
             .stdout(Stdio::null())

@@ -29,6 +29,7 @@ async fn run(format: &str) {
         .env("HERALD_MASTER_KEY", &master)
         .env("HERALD_LOG__LEVEL", "debug")
         .env("HERALD_LOG__FORMAT", format)
+        .env("HERALD_OUTBOUND__POLICY", "allowlist")
         .env("HERALD_OUTBOUND__ALLOW_CIDRS", "[127.0.0.0/8]")
         .env("HERALD_OUTBOUND__ALLOW_HTTP", "true")
         .stdout(Stdio::piped())

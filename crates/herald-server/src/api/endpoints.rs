@@ -25,7 +25,7 @@ use herald_core::metadata::Metadata;
 use herald_core::pattern::EventPattern;
 use herald_core::reachability::Policy;
 use herald_core::retry::RetryPolicy;
-use herald_core::secret::SigningSecret;
+use herald_core::secret::{SignatureScheme, SigningSecret};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -66,8 +66,12 @@ pub struct EndpointIn {
     pub http_method: HttpMethod,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
-    /// `whsec_…`; generated when absent (create only: use `secret/rotate` afterwards).
+    /// `whsec_…` (or `whsk_…` for `v1a`); generated when absent (create only: use
+    /// `secret/rotate` afterwards).
     pub secret: Option<SigningSecret>,
+    /// `v1` (HMAC-SHA256, the default) or `v1a` (ed25519: receivers verify with `publicKey`).
+    /// Chosen at creation.
+    pub signature_scheme: Option<SignatureScheme>,
     #[serde(default)]
     #[schema(value_type = Option<AuthIn>)]
     pub auth: EndpointAuth,
@@ -230,6 +234,9 @@ pub struct EndpointOut {
     pub rate_limit: Option<RateLimit>,
     pub payload_format: PayloadFormat,
     pub metadata: Metadata,
+    pub signature_scheme: SignatureScheme,
+    /// For `v1a` endpoints: the `whpk_…` key receivers verify signatures with.
+    pub public_key: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -282,6 +289,8 @@ fn out(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
         rate_limit: spec.rate_limit,
         payload_format: spec.payload_format,
         metadata: spec.metadata,
+        signature_scheme: spec.signature_scheme,
+        public_key: credentials.secret.public_key(),
         created_at: endpoint.created_at,
         updated_at: endpoint.updated_at,
     }
@@ -350,6 +359,13 @@ fn from_input(
     secret: SigningSecret,
 ) -> ApiResult<(EndpointSpec, EndpointCredentials, bool)> {
     let mut errors: Vec<FieldError> = check_reachable(policy, &input.url, &input.auth);
+    let signature_scheme = secret.scheme();
+    if input.signature_scheme.is_some_and(|asked| asked != signature_scheme) {
+        errors.push(FieldError::new(
+            "/signatureScheme",
+            "the signature scheme is chosen at creation (and must match the secret's kind)",
+        ));
+    }
     errors.extend(check_description(&input.description).err());
     errors.extend(check_patterns(&input.events).err());
     let tls = check_tls(input.tls).unwrap_or_else(|e| {
@@ -371,6 +387,7 @@ fn from_input(
         metadata: input.metadata,
         ca_cert_pem: tls.ca_cert_pem,
         client_cert_pem: tls.client_cert_pem,
+        signature_scheme,
     };
     let credentials = EndpointCredentials {
         secret,
@@ -411,7 +428,14 @@ pub async fn create(
     TenantScope(tenant): TenantScope,
     JsonBody(mut input): JsonBody<EndpointIn>,
 ) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
-    let secret = input.secret.take().unwrap_or_else(SigningSecret::generate);
+    let scheme = input.signature_scheme.unwrap_or_default();
+    let secret = input.secret.take().unwrap_or_else(|| SigningSecret::generate_for(scheme));
+    if secret.scheme() != scheme {
+        return Err(ApiError::invalid_field(
+            "/secret",
+            "a v1 endpoint takes a whsec_ secret, a v1a endpoint a whsk_ ed25519 key",
+        ));
+    }
     let (spec, credentials, enabled) = from_input(&state.config.outbound.policy(), input, secret)?;
     let id = EndpointId::generate();
     let now = state.clock.now();
@@ -726,7 +750,14 @@ pub async fn rotate(
         return Err(ApiError::invalid_field("/gracePeriod", "at most 7d"));
     }
     let mut credentials = open(&state, &endpoint)?;
-    let new = input.secret.unwrap_or_else(SigningSecret::generate);
+    let scheme = credentials.secret.scheme();
+    let new = input.secret.unwrap_or_else(|| SigningSecret::generate_for(scheme));
+    if new.scheme() != scheme {
+        return Err(ApiError::invalid_field(
+            "/secret",
+            "the new secret must be of the endpoint's signature scheme",
+        ));
+    }
     let now = state.clock.now();
     credentials.rotate(new.clone(), now, grace);
     let previous_expires_at = (!grace.is_zero()).then(|| herald_core::delivery::add(now, grace));

@@ -47,7 +47,7 @@ on_both_backends! {
         assert!(id.starts_with("ep_"));
         let secret = created["secret"].as_str().unwrap();
         assert!(secret.starts_with("whsec_"));
-        assert_eq!(herald_core::secret::SigningSecret::parse(secret).unwrap().key().len(), 32);
+        assert_eq!(herald_core::secret::SigningSecret::parse(secret).unwrap().hmac_key().unwrap().len(), 32);
         assert_eq!(created["httpMethod"], "POST");
         assert_eq!(created["enabled"], true);
         assert_eq!(created["events"], json!([]));

@@ -51,3 +51,69 @@ on_both_backends! {
         }
     }
 }
+
+/// Verifies every `v1a` signature of a request against a `whpk_` public key.
+fn verifies_v1a(public_key: &str, request: &herald_testkit::receiver::Received) -> bool {
+    use base64::Engine;
+    use base64::engine::general_purpose::STANDARD;
+    use ed25519_dalek::{Signature, Verifier, VerifyingKey};
+    let key_bytes: [u8; 32] =
+        STANDARD.decode(public_key.strip_prefix("whpk_").unwrap()).unwrap().try_into().unwrap();
+    let key = VerifyingKey::from_bytes(&key_bytes).unwrap();
+    let message = [
+        request.header("webhook-id").unwrap().as_bytes(),
+        b".",
+        request.header("webhook-timestamp").unwrap().as_bytes(),
+        b".",
+        &request.body,
+    ]
+    .concat();
+    request.header("webhook-signature").unwrap().split(' ').filter_map(|s| s.strip_prefix("v1a,")).any(
+        |sig| {
+            let bytes = STANDARD.decode(sig).unwrap();
+            Signature::from_slice(&bytes).is_ok_and(|sig| key.verify(&message, &sig).is_ok())
+        },
+    )
+}
+
+on_both_backends! {
+    async fn asymmetric_v1a_signatures_verify_with_the_published_key(app) {
+        let receiver = TestReceiver::start().await;
+        let tenant = app.tenant("Acme").await;
+        let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "signatureScheme": "v1a"})).await;
+        let ep = endpoint["id"].as_str().unwrap();
+        assert!(endpoint["secret"].as_str().unwrap().starts_with("whsk_"));
+        assert_eq!(endpoint["signatureScheme"], "v1a");
+        let first_key = endpoint["publicKey"].as_str().unwrap().to_owned();
+        assert!(first_key.starts_with("whpk_"));
+        let shown = app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}")).await.body;
+        assert_eq!(shown["publicKey"], first_key.as_str(), "the public key stays retrievable");
+        assert!(shown.get("secret").is_none());
+
+        app.publish(&tenant, json!({"type": "t.x", "data": {"n": 1}})).await;
+        let requests = receiver.wait_for(1, Duration::from_secs(20)).await;
+        let header = requests[0].header("webhook-signature").unwrap();
+        assert!(header.starts_with("v1a,") && !header.contains("v1,"), "{header}");
+        assert!(verifies_v1a(&first_key, &requests[0]));
+        // Another v1a endpoint, in a tenant that never publishes: nothing is ever sent to it.
+        let quiet = app.tenant("Quiet").await;
+        let stranger = app.endpoint(&quiet, json!({"url": receiver.url(), "signatureScheme": "v1a"})).await;
+        assert!(!verifies_v1a(stranger["publicKey"].as_str().unwrap(), &requests[0]), "another key does not verify");
+
+        let rotated = app.post(&format!("/v1/tenants/{tenant}/endpoints/{ep}/secret/rotate"), json!({"gracePeriod": "1h"})).await;
+        assert!(rotated.body["secret"].as_str().unwrap().starts_with("whsk_"), "rotation keeps the scheme");
+        let second_key = app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}")).await.body["publicKey"].as_str().unwrap().to_owned();
+        assert_ne!(second_key, first_key);
+        app.publish(&tenant, json!({"type": "t.x", "data": {"n": 2}})).await;
+        let requests = receiver.wait_for(2, Duration::from_secs(20)).await;
+        assert_eq!(requests.len(), 2);
+        let latest = &requests[1];
+        assert_eq!(latest.json()["data"]["n"], 2);
+        assert!(verifies_v1a(&first_key, latest) && verifies_v1a(&second_key, latest), "both keys during the grace period");
+
+        let mismatched = app.post(&format!("/v1/tenants/{tenant}/endpoints"),
+            json!({"url": "https://x.example.com/", "signatureScheme": "v1a", "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"})).await;
+        mismatched.assert_problem(422, "validation_failed");
+        assert_eq!(mismatched.error_paths(), ["/secret"]);
+    }
+}
