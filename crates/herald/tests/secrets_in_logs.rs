@@ -79,6 +79,10 @@ async fn run(format: &str) {
     child.stdout.take().unwrap().read_to_string(&mut output).unwrap();
     child.stderr.take().unwrap().read_to_string(&mut output).unwrap();
     assert!(output.contains("herald listening"), "the logs were captured: {output}");
+    assert!(
+        output.contains("THE REACHABILITY POLICY IS RELAXED"),
+        "a relaxed policy is loud at start: {output}"
+    );
     for secret in &secrets {
         // Also look for the base64 body of whsec_ secrets on its own.
         let needle = secret.strip_prefix("whsec_").unwrap_or(secret);
