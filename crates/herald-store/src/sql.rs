@@ -380,14 +380,7 @@ macro_rules! shared_store_impl {
                 tenant: &herald_core::id::TenantId,
                 id: &herald_core::event::EventId,
             ) -> $crate::Result<Option<herald_core::event::Event>> {
-                let row = sqlx::query_as::<_, $crate::rows::EventRow>(
-                    "SELECT * FROM events WHERE tenant_id = $1 AND id = $2",
-                )
-                .bind(tenant.as_str())
-                .bind(id.as_str())
-                .fetch_optional(self.reader())
-                .await?;
-                row.map(TryInto::try_into).transpose()
+                Self::event_by_id(self.reader(), tenant, id).await
             }
 
             async fn list_events(
@@ -556,33 +549,17 @@ macro_rules! shared_store_impl {
                 if ids.is_empty() {
                     return Ok(Vec::new());
                 }
-                let mut query = sqlx::QueryBuilder::<$db>::new("SELECT * FROM deliveries WHERE id IN (");
-                let mut list = query.separated(", ");
-                for (id,) in &ids {
-                    list.push_bind(id.clone());
-                }
-                query.push(")");
-                let rows = query.build_query_as::<$crate::rows::DeliveryRow>().fetch_all(self.writer()).await?;
-                let deliveries: Vec<herald_core::delivery::Delivery> = $crate::rows::convert(rows)?;
-
-                let mut query = sqlx::QueryBuilder::<$db>::new("SELECT * FROM events WHERE event_key IN (");
-                let mut list = query.separated(", ");
-                for d in &deliveries {
-                    list.push_bind(d.event_key.to_string());
-                }
-                query.push(")");
-                let rows = query.build_query_as::<$crate::rows::EventRow>().fetch_all(self.writer()).await?;
-                let events: Vec<herald_core::event::Event> = $crate::rows::convert(rows)?;
-
-                let mut query = sqlx::QueryBuilder::<$db>::new("SELECT * FROM endpoints WHERE id IN (");
-                let mut list = query.separated(", ");
-                for d in &deliveries {
-                    list.push_bind(d.endpoint_id.to_string());
-                }
-                query.push(")");
-                let rows = query.build_query_as::<$crate::rows::EndpointRow>().fetch_all(self.writer()).await?;
-                let endpoints: Vec<herald_core::endpoint::Endpoint> = $crate::rows::convert(rows)?;
-
+                let pool = self.writer();
+                let ids = ids.into_iter().map(|(id,)| id);
+                let deliveries: Vec<herald_core::delivery::Delivery> =
+                    $crate::rows::convert(Self::rows_in::<$crate::rows::DeliveryRow>(pool, "deliveries", "id", ids).await?)?;
+                let keys = deliveries.iter().map(|d| d.event_key.to_string());
+                let events: Vec<herald_core::event::Event> =
+                    $crate::rows::convert(Self::rows_in::<$crate::rows::EventRow>(pool, "events", "event_key", keys).await?)?;
+                let endpoint_ids = deliveries.iter().map(|d| d.endpoint_id.to_string());
+                let endpoints: Vec<herald_core::endpoint::Endpoint> = $crate::rows::convert(
+                    Self::rows_in::<$crate::rows::EndpointRow>(pool, "endpoints", "id", endpoint_ids).await?,
+                )?;
                 Ok($crate::assemble_jobs(deliveries, events, endpoints, &lease, lease_until))
             }
 
@@ -718,6 +695,40 @@ macro_rules! shared_store_impl {
         }
 
         impl $store {
+            async fn event_by_id(
+                pool: &sqlx::Pool<$db>,
+                tenant: &herald_core::id::TenantId,
+                id: &herald_core::event::EventId,
+            ) -> $crate::Result<Option<herald_core::event::Event>> {
+                let row = sqlx::query_as::<_, $crate::rows::EventRow>(
+                    "SELECT * FROM events WHERE tenant_id = $1 AND id = $2",
+                )
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .fetch_optional(pool)
+                .await?;
+                row.map(TryInto::try_into).transpose()
+            }
+
+            /// `SELECT * FROM {table} WHERE {column} IN (values…)`.
+            async fn rows_in<R>(
+                pool: &sqlx::Pool<$db>,
+                table: &str,
+                column: &str,
+                values: impl Iterator<Item = String>,
+            ) -> $crate::Result<Vec<R>>
+            where
+                R: for<'r> sqlx::FromRow<'r, <$db as sqlx::Database>::Row> + Send + Unpin,
+            {
+                let mut query = sqlx::QueryBuilder::<$db>::new(format!("SELECT * FROM {table} WHERE {column} IN ("));
+                let mut list = query.separated(", ");
+                for value in values {
+                    list.push_bind(value);
+                }
+                query.push(")");
+                Ok(query.build_query_as::<R>().fetch_all(pool).await?)
+            }
+
             /// Applies a batch of writes in one transaction and answers each; on failure, retries
             /// each write alone.
             async fn apply_batch(pool: sqlx::Pool<$db>, writes: Vec<$crate::batch::Write>) {
@@ -749,20 +760,13 @@ macro_rules! shared_store_impl {
                             let _ = reply.send(Ok($crate::Published::Created));
                         }
                         (Write::Publish { event, reply, .. }, _) => {
-                            let existing = sqlx::query_as::<_, $crate::rows::EventRow>(
-                                "SELECT * FROM events WHERE tenant_id = $1 AND id = $2",
-                            )
-                            .bind(event.tenant_id.as_str())
-                            .bind(event.id.as_str())
-                            .fetch_optional(pool)
-                            .await;
-                            let result = match existing {
-                                Ok(Some(row)) => row.try_into().map($crate::Published::Existing),
+                            let result = match Self::event_by_id(pool, &event.tenant_id, &event.id).await {
+                                Ok(Some(existing)) => Ok($crate::Published::Existing(existing)),
                                 Ok(None) => Err($crate::StoreError::Corrupt {
                                     table: "events",
                                     detail: "an event id conflicted but no event has it".into(),
                                 }),
-                                Err(e) => Err(e.into()),
+                                Err(e) => Err(e),
                             };
                             let _ = reply.send(result);
                         }
