@@ -97,6 +97,9 @@ pub struct DeliveryConfig {
     pub timeout: HumanDuration,
     /// Attempts in flight at once, across all endpoints.
     pub workers: u32,
+    /// Requests in flight at once to one endpoint, unless its `rateLimit.maxInFlight` says
+    /// otherwise: a slow or hanging endpoint can hold at most this many workers.
+    pub endpoint_max_in_flight: u32,
     /// How long a claimed delivery stays with this process before another may take it.
     pub lease: HumanDuration,
     /// The longest the dispatcher sleeps without looking for due work (a safety net: new work
@@ -159,6 +162,7 @@ impl Default for DeliveryConfig {
             enabled: true,
             timeout: HumanDuration::from_secs(10),
             workers: 64,
+            endpoint_max_in_flight: 16,
             lease: HumanDuration::from_secs(60),
             poll_interval: HumanDuration::from_secs(1),
             drain_timeout: HumanDuration::from_secs(15),
@@ -241,6 +245,9 @@ impl Config {
         }
         if d.workers == 0 {
             return Err(ConfigError::key("delivery.workers", "must be at least 1"));
+        }
+        if d.endpoint_max_in_flight == 0 {
+            return Err(ConfigError::key("delivery.endpoint_max_in_flight", "must be at least 1"));
         }
         if d.poll_interval.get().is_zero() {
             return Err(ConfigError::key("delivery.poll_interval", "must be more than 0s"));

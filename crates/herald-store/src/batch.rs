@@ -33,6 +33,8 @@ pub(crate) enum Write {
         lease: Option<Lease>,
         reply: oneshot::Sender<Result<Published>>,
     },
+    /// Gives the delivery back, due at `until`, with no attempt and no status change.
+    Defer { lease: String, delivery: DeliveryId, until: Timestamp, reply: oneshot::Sender<Result<()>> },
     Settle {
         lease: String,
         delivery: DeliveryId,
@@ -58,7 +60,7 @@ impl Write {
             Write::Publish { reply, .. } => {
                 let _ = reply.send(Err(message));
             }
-            Write::Settle { reply, .. } => {
+            Write::Settle { reply, .. } | Write::Defer { reply, .. } => {
                 let _ = reply.send(Err(message));
             }
         }

@@ -260,6 +260,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         next: &Next,
         now: Timestamp,
     ) -> Result<()>;
+    /// Gives a leased delivery back, due at `until`, without an attempt and without changing its
+    /// status (flow control: it may not start yet). Only while `lease` still holds it.
+    async fn defer(&self, lease: &str, delivery: &DeliveryId, until: Timestamp) -> Result<()>;
     /// Calls `wakeup.notify_one()` whenever another process sharing the database announces due
     /// work; runs until the connection fails for good. Returns at once where wake-ups cannot
     /// cross processes (SQLite: one process owns the file).

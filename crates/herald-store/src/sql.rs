@@ -593,6 +593,19 @@ macro_rules! shared_store_impl {
                 answer.await.map_err(|_| $crate::StoreError::Batch("the writer dropped a settle".into()))?
             }
 
+            async fn defer(
+                &self,
+                lease: &str,
+                delivery: &herald_core::id::DeliveryId,
+                until: herald_core::Timestamp,
+            ) -> $crate::Result<()> {
+                let (reply, answer) = tokio::sync::oneshot::channel();
+                let write =
+                    $crate::batch::Write::Defer { lease: lease.to_owned(), delivery: delivery.clone(), until, reply };
+                self.queue.send(write).await?;
+                answer.await.map_err(|_| $crate::StoreError::Batch("the writer dropped a deferral".into()))?
+            }
+
             async fn forward_wakeups(&self, wakeup: std::sync::Arc<tokio::sync::Notify>) -> $crate::Result<()> {
                 self.forward_wakeups_to(wakeup).await
             }
@@ -770,7 +783,7 @@ macro_rules! shared_store_impl {
                             };
                             let _ = reply.send(result);
                         }
-                        (Write::Settle { reply, .. }, _) => {
+                        (Write::Settle { reply, .. } | Write::Defer { reply, .. }, _) => {
                             let _ = reply.send(Ok(()));
                         }
                     }
@@ -790,7 +803,7 @@ macro_rules! shared_store_impl {
                     .iter()
                     .filter_map(|w| match w {
                         Write::Publish { event, .. } => Some(event),
-                        Write::Settle { .. } => None,
+                        Write::Settle { .. } | Write::Defer { .. } => None,
                     })
                     .collect();
                 let mut inserted = std::collections::HashSet::new();
@@ -824,13 +837,17 @@ macro_rules! shared_store_impl {
                     })
                     .flatten()
                     .collect();
-                let unleased = deliveries.iter().any(|(_, lease)| lease.is_none());
+                let unleased = deliveries.iter().any(|(d, lease)| {
+                    lease.is_none() && d.status == herald_core::delivery::DeliveryStatus::Pending
+                });
                 for chunk in deliveries.chunks(500) {
                     let mut q = sqlx::QueryBuilder::<$db>::new(
                         "INSERT INTO deliveries (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count,
                            next_attempt_at, lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at) ",
                     );
                     q.push_values(chunk, |mut row, (d, lease)| {
+                        // Only a delivery that will be attempted is leased (not a kept-failed one).
+                        let lease = lease.filter(|_| d.status == herald_core::delivery::DeliveryStatus::Pending);
                         let next = lease.map(|l| l.until).or(d.next_attempt_at);
                         row.push_bind(d.id.to_string())
                             .push_bind(d.tenant_id.to_string())
@@ -912,13 +929,28 @@ macro_rules! shared_store_impl {
                     q.build().execute(&mut *tx).await?;
                 }
 
+                let deferrals: Vec<&Write> = writes.iter().filter(|w| matches!(w, Write::Defer { .. })).collect();
+                for chunk in deferrals.chunks(500) {
+                    let mut q = sqlx::QueryBuilder::<$db>::new(
+                        "UPDATE deliveries SET next_attempt_at = v.column3, leased_until = NULL, lease_owner = NULL
+                         FROM (",
+                    );
+                    q.push_values(chunk, |mut row, w| {
+                        if let Write::Defer { lease, delivery, until, .. } = w {
+                            row.push_bind(delivery.to_string()).push_bind(lease.clone()).push_bind(millis(*until));
+                        }
+                    });
+                    q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
+                    q.build().execute(&mut *tx).await?;
+                }
+
                 Self::notify_in(&mut tx, unleased).await?;
                 tx.commit().await?;
                 Ok(writes
                     .iter()
                     .map(|w| match w {
                         Write::Publish { event, .. } => Applied::Publish(inserted.contains(event.key.as_str())),
-                        Write::Settle { .. } => Applied::Settle,
+                        Write::Settle { .. } | Write::Defer { .. } => Applied::Settle,
                     })
                     .collect())
             }

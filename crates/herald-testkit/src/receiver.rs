@@ -52,6 +52,9 @@ struct State {
     requests: Vec<Received>,
     script: VecDeque<Reply>,
     default: Reply,
+    /// Requests being answered now, and the most there ever were at once.
+    current: usize,
+    peak: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -69,6 +72,8 @@ impl TestReceiver {
             requests: Vec::new(),
             script: VecDeque::new(),
             default: Reply::Status(204),
+            current: 0,
+            peak: 0,
         }));
         let shared = state.clone();
         let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
@@ -104,6 +109,11 @@ impl TestReceiver {
         self.lock().requests.clone()
     }
 
+    /// The most requests that were ever being answered at once.
+    pub fn peak_concurrency(&self) -> usize {
+        self.lock().peak
+    }
+
     /// Waits (bounded) until at least `n` requests have arrived, and returns them all.
     pub async fn wait_for(&self, n: usize, within: Duration) -> Vec<Received> {
         crate::eventually(&format!("{n} requests at the receiver"), within, || async {
@@ -122,9 +132,17 @@ async fn answer(state: &Mutex<State>, request: Received) -> Response {
     let reply = {
         let mut state = state.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         state.requests.push(request);
+        state.current += 1;
+        state.peak = state.peak.max(state.current);
         let default = state.default.clone();
         state.script.pop_front().unwrap_or(default)
     };
+    let response = reply_with(reply).await;
+    state.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).current -= 1;
+    response
+}
+
+async fn reply_with(reply: Reply) -> Response {
     match reply {
         Reply::Status(code) => status(code).into_response(),
         Reply::Full { status: code, headers, body } => {

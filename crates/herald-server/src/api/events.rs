@@ -100,11 +100,22 @@ impl EventOut {
     }
 }
 
-/// Whether `endpoint` receives `event` (enabled, subscribed to its type, and its filter matches).
-pub fn receives(endpoint: &Endpoint, event: &Event) -> bool {
-    endpoint.enabled
-        && subscribed(&endpoint.spec.events, &event.event_type)
+/// Whether `endpoint` is subscribed to `event`: one of its patterns matches the type, and its
+/// filter (if any) matches the data. Enabled or not: a disabled endpoint's deliveries are kept too.
+pub fn subscribes(endpoint: &Endpoint, event: &Event) -> bool {
+    subscribed(&endpoint.spec.events, &event.event_type)
         && endpoint.spec.filter.as_ref().is_none_or(|f| f.matches(&Value::Object(event.data.clone())))
+}
+
+/// The delivery of an event to an endpoint that is disabled: recorded, never attempted, failed
+/// with reason `endpoint_disabled` — so it shows in the log and `recover` can send it later.
+fn disabled_delivery(event: &Event, endpoint: &EndpointId, now: Timestamp) -> Delivery {
+    Delivery {
+        status: DeliveryStatus::Failed,
+        next_attempt_at: None,
+        failure_reason: Some(herald_core::delivery::reason::ENDPOINT_DISABLED.to_owned()),
+        ..new_delivery(event, endpoint, Trigger::Scheduled, now)
+    }
 }
 
 /// A new delivery of `event` to `endpoint`, due now.
@@ -197,31 +208,40 @@ pub async fn publish(
         created_at: now,
     };
     let endpoints = tenant_endpoints(&state, &tenant.id).await?;
-    let receivers: Vec<&Arc<Endpoint>> =
-        endpoints.iter().filter(|endpoint| receives(endpoint, &event)).collect();
-    let deliveries: Vec<Delivery> = receivers
+    let subscribers: Vec<&Arc<Endpoint>> =
+        endpoints.iter().filter(|endpoint| subscribes(endpoint, &event)).collect();
+    let permits = subscribers.len().clamp(1, crate::state::PUBLISH_BUDGET) as u32;
+    let _budget = state.publish_budget.acquire_many(permits).await.map_err(|e| ApiError::internal(&e))?;
+    let deliveries: Vec<Delivery> = subscribers
         .iter()
-        .map(|endpoint| new_delivery(&event, &endpoint.id, Trigger::Scheduled, now))
+        .map(|endpoint| match endpoint.enabled {
+            true => new_delivery(&event, &endpoint.id, Trigger::Scheduled, now),
+            false => disabled_delivery(&event, &endpoint.id, now),
+        })
         .collect();
-    // Hand the deliveries straight to this process's dispatcher when it has room.
-    let reservation = state.local.as_ref().and_then(|local| local.reserve(deliveries.len(), now));
+    // Hand the pending deliveries straight to this process's dispatcher when it has room (the
+    // store leases only pending deliveries).
+    let active = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).count();
+    let reservation = state.local.as_ref().and_then(|local| local.reserve(active, now));
     let lease = reservation.as_ref().map(|r| r.lease.clone());
     match state.store.publish(&event, &deliveries, lease.as_ref()).await? {
         Published::Created => {
             match (reservation, lease) {
                 (Some(reservation), Some(lease)) => {
                     let shared = Arc::new(event.clone());
-                    reservation.hand_over(deliveries.iter().zip(&receivers).map(|(delivery, endpoint)| {
-                        Job {
-                            delivery: delivery.clone(),
-                            event: shared.clone(),
-                            endpoint: Some(Arc::clone(endpoint)),
-                            lease: lease.token.clone(),
-                            lease_until: lease.until,
-                        }
+                    let jobs = deliveries
+                        .iter()
+                        .zip(&subscribers)
+                        .filter(|(d, _)| d.status == DeliveryStatus::Pending);
+                    reservation.hand_over(jobs.map(|(delivery, endpoint)| Job {
+                        delivery: delivery.clone(),
+                        event: shared.clone(),
+                        endpoint: Some(Arc::clone(endpoint)),
+                        lease: lease.token.clone(),
+                        lease_until: lease.until,
                     }));
                 }
-                _ if !deliveries.is_empty() => state.wakeup.notify_one(),
+                _ if active > 0 => state.wakeup.notify_one(),
                 _ => {}
             }
             Ok((StatusCode::CREATED, Json(EventOut::new(event, Some(deliveries)))))

@@ -19,6 +19,7 @@
 //! process sends them at once. It never holds a database transaction across an HTTP request.
 
 mod attempt;
+mod flow;
 mod oauth;
 mod sender;
 
@@ -58,6 +59,8 @@ pub struct Context {
     credentials: Mutex<HashMap<EndpointId, (Timestamp, Arc<EndpointCredentials>)>>,
     /// OAuth2 access tokens, by endpoint.
     tokens: oauth::Tokens,
+    /// Per-endpoint in-flight caps and rate limits.
+    flow: flow::FlowControl,
 }
 
 impl Context {
@@ -73,11 +76,12 @@ impl Context {
             store,
             clock,
             master_key,
-            config,
             sender,
             wakeup,
             credentials: Mutex::new(HashMap::new()),
             tokens: oauth::Tokens::default(),
+            flow: flow::FlowControl::new(config.endpoint_max_in_flight),
+            config,
         }
     }
 }
@@ -117,12 +121,25 @@ impl Reservation<'_> {
     }
 }
 
+/// Jobs waiting for their endpoint's flow limits, and when to look at them again.
+#[derive(Debug)]
+struct Parked {
+    jobs: std::collections::VecDeque<Job>,
+    ready_at: Instant,
+}
+
+/// Jobs parked per endpoint before further ones are handed back to the database (deferred).
+const PARK_LIMIT: usize = 256;
+/// When a busy endpoint's parked jobs are looked at again if none of its requests finishes first.
+const BUSY_RECHECK: Duration = Duration::from_millis(500);
+
 #[derive(Debug)]
 pub struct Dispatcher {
     ctx: Arc<Context>,
     /// Identifies this process's leases (`<owner>:<claim>`, `<owner>:local`).
     owner: String,
     local: mpsc::Receiver<Job>,
+    parked: HashMap<EndpointId, Parked>,
 }
 
 impl Dispatcher {
@@ -131,20 +148,23 @@ impl Dispatcher {
         let owner = herald_core::id::GeneratedEventId::generate().to_string().replacen("evt_", "worker_", 1);
         let (sender, local) = mpsc::channel(LOCAL_QUEUE);
         let queue = LocalQueue { sender, token: format!("{owner}:local"), lease: ctx.config.lease.get() };
-        (Self { ctx: Arc::new(ctx), owner, local }, queue)
+        (Self { ctx: Arc::new(ctx), owner, local, parked: HashMap::new() }, queue)
     }
 
     /// Runs until `stop` turns true, then drains.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let workers = Arc::new(Semaphore::new(self.ctx.config.workers as usize));
-        let mut in_flight: JoinSet<()> = JoinSet::new();
+        let mut in_flight: JoinSet<Option<EndpointId>> = JoinSet::new();
         let mut claim_at = Instant::now();
         tracing::info!(owner = %self.owner, workers = self.ctx.config.workers, "dispatcher started");
         while !*stop.borrow() {
-            // Handed-over work first: it needs no query.
+            // Parked work whose endpoint may take more now, then handed-over work: no queries.
+            self.unpark(&mut in_flight, &workers);
             while let Ok(permit) = workers.clone().try_acquire_owned() {
                 match self.local.try_recv() {
-                    Ok(job) => self.start(&mut in_flight, job, permit),
+                    Ok(job) => {
+                        self.start(&mut in_flight, job, permit);
+                    }
                     Err(_) => break,
                 }
             }
@@ -156,37 +176,129 @@ impl Dispatcher {
                 };
                 continue;
             }
+            let parked_at = self.parked.values().map(|p| p.ready_at).min();
+            let wake_at = parked_at.map_or(claim_at, |p| p.min(claim_at));
             tokio::select! {
                 () = self.ctx.wakeup.notified() => claim_at = Instant::now(),
-                () = tokio::time::sleep_until(claim_at), if free > 0 => {}
-                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
+                () = tokio::time::sleep_until(wake_at), if free > 0 => {}
+                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => self.freed(done.ok().flatten()),
                 Some(job) = self.local.recv(), if free > 0 => {
                     if let Ok(permit) = workers.clone().try_acquire_owned() {
                         self.start(&mut in_flight, job, permit);
+                    } else {
+                        self.park(job, Instant::now());
                     }
                 }
                 _ = stop.changed() => {}
             }
-            while in_flight.try_join_next().is_some() {}
+            while let Some(done) = in_flight.try_join_next() {
+                self.freed(done.ok().flatten());
+            }
         }
         self.drain(in_flight).await;
     }
 
-    fn start(&self, in_flight: &mut JoinSet<()>, job: Job, permit: tokio::sync::OwnedSemaphorePermit) {
-        // A handed-over job that waited so long its lease would end mid-attempt is left to be
-        // claimed again when the lease runs out.
+    /// Starts the job if its endpoint's flow limits allow, else parks it; false when parked.
+    fn start(
+        &mut self,
+        in_flight: &mut JoinSet<Option<EndpointId>>,
+        job: Job,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> bool {
+        // A job that waited so long its lease would end mid-attempt is left to be claimed again
+        // when the lease runs out.
         if add(self.ctx.clock.now(), self.ctx.config.timeout.get()) >= job.lease_until {
-            return;
+            return true;
         }
+        let limited = job
+            .endpoint
+            .as_ref()
+            .filter(|e| e.enabled || job.delivery.next_trigger == herald_core::delivery::Trigger::Test);
+        let admitted = match limited {
+            None => None, // no request will be made (deleted or disabled endpoint)
+            Some(endpoint) => match self.ctx.flow.admit(endpoint, std::time::Instant::now()) {
+                flow::Admission::Admitted => Some(endpoint.id.clone()),
+                flow::Admission::Busy => {
+                    self.park(job, Instant::now() + BUSY_RECHECK);
+                    return false;
+                }
+                flow::Admission::Later(wait) => {
+                    self.park(job, Instant::now() + wait);
+                    return false;
+                }
+            },
+        };
         let ctx = self.ctx.clone();
         in_flight.spawn(async move {
             run_job(&ctx, job).await;
+            if let Some(endpoint) = &admitted {
+                ctx.flow.release(endpoint);
+            }
             drop(permit);
+            admitted
+        });
+        true
+    }
+
+    /// Keeps a job for later; past [`PARK_LIMIT`] per endpoint, hands it back to the database,
+    /// due when the endpoint may take it.
+    fn park(&mut self, job: Job, ready_at: Instant) {
+        let Some(endpoint) = job.endpoint.as_ref().map(|e| e.id.clone()) else { return };
+        let parked =
+            self.parked.entry(endpoint).or_insert_with(|| Parked { jobs: Default::default(), ready_at });
+        if parked.jobs.len() < PARK_LIMIT {
+            parked.ready_at = parked.ready_at.min(ready_at);
+            parked.jobs.push_back(job);
+            return;
+        }
+        let ctx = self.ctx.clone();
+        let wait = ready_at.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        tokio::spawn(async move {
+            let until = add(ctx.clock.now(), wait);
+            if let Err(e) = ctx.store.defer(&job.lease, &job.delivery.id, until).await {
+                tracing::warn!(delivery.id = %job.delivery.id, error = %e, "deferring a delivery failed; its lease will expire");
+            }
         });
     }
 
+    /// One of the endpoint's requests finished: its parked jobs may go now.
+    fn freed(&mut self, endpoint: Option<EndpointId>) {
+        if let Some(parked) = endpoint.and_then(|e| self.parked.get_mut(&e)) {
+            parked.ready_at = Instant::now();
+        }
+    }
+
+    /// Starts parked jobs whose endpoints are ready, while workers are free.
+    fn unpark(&mut self, in_flight: &mut JoinSet<Option<EndpointId>>, workers: &Arc<Semaphore>) {
+        let now = Instant::now();
+        let ready: Vec<EndpointId> =
+            self.parked.iter().filter(|(_, p)| p.ready_at <= now).map(|(id, _)| id.clone()).collect();
+        for endpoint in ready {
+            loop {
+                let Some(job) = self.parked.get_mut(&endpoint).and_then(|p| p.jobs.pop_front()) else {
+                    self.parked.remove(&endpoint);
+                    break;
+                };
+                let Ok(permit) = workers.clone().try_acquire_owned() else {
+                    if let Some(p) = self.parked.get_mut(&endpoint) {
+                        p.jobs.push_front(job);
+                    }
+                    return;
+                };
+                if !self.start(in_flight, job, permit) {
+                    break; // parked again: the endpoint is at its limit
+                }
+            }
+        }
+    }
+
     /// Claims up to `free` due deliveries and starts them; `None` when claiming failed.
-    async fn claim(&self, in_flight: &mut JoinSet<()>, workers: &Arc<Semaphore>, free: u32) -> Option<u32> {
+    async fn claim(
+        &mut self,
+        in_flight: &mut JoinSet<Option<EndpointId>>,
+        workers: &Arc<Semaphore>,
+        free: u32,
+    ) -> Option<u32> {
         let now = self.ctx.clock.now();
         let lease_until = add(now, self.ctx.config.lease.get());
         match self.ctx.store.claim_due(&self.owner, now, lease_until, free).await {
@@ -221,7 +333,7 @@ impl Dispatcher {
         }
     }
 
-    async fn drain(mut self, mut in_flight: JoinSet<()>) {
+    async fn drain(mut self, mut in_flight: JoinSet<Option<EndpointId>>) {
         self.local.close();
         let bound = self.ctx.config.drain_timeout.get();
         tracing::info!(in_flight = in_flight.len(), "dispatcher draining");

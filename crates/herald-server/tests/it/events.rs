@@ -36,11 +36,14 @@ on_both_backends! {
         let foreign = app.endpoint(&other_tenant, make(json!([]), json!({}))).await;
 
         let id = |e: &Value| e["id"].as_str().unwrap().to_owned();
-        let mut expected = vec![id(&prefix), id(&exact), id(&all), id(&star)];
+        let mut expected = vec![id(&prefix), id(&exact), id(&all), id(&star), id(&disabled)];
         expected.sort();
         let gas = app.publish(&tenant, json!({"type": "contract.created", "data":
             {"customer_request": {"request_items": [{"product_category": "gas"}]}}})).await;
-        assert_eq!(endpoint_ids(&gas), expected, "not: other patterns, disabled, unmatched filter, other tenant");
+        assert_eq!(endpoint_ids(&gas), expected, "not: other patterns, unmatched filter, other tenant");
+        let kept = gas["deliveries"].as_array().unwrap().iter().find(|d| d["endpointId"] == disabled["id"]).unwrap();
+        assert_eq!((kept["status"].as_str(), kept["failureReason"].as_str()), (Some("failed"), Some("endpoint_disabled")),
+            "a disabled endpoint's delivery is kept, failed, never attempted");
 
         let solar = app.publish(&tenant, json!({"type": "contract.created", "data":
             {"customer_request": {"request_items": [{"product_category": "gas"}, {"product_category": "solar"}]}}})).await;
@@ -52,13 +55,15 @@ on_both_backends! {
         let closed = app.publish(&tenant, json!({"type": "contract.closed", "data": {}})).await;
         assert!(endpoint_ids(&closed).contains(&id(&other)));
         assert!(!endpoint_ids(&closed).contains(&id(&exact)));
-        assert!(!endpoint_ids(&closed).contains(&id(&disabled)) && !endpoint_ids(&closed).contains(&id(&foreign)));
+        assert!(!endpoint_ids(&closed).contains(&id(&foreign)));
 
         let nobody = app.tenant("Nobody").await;
         let lonely = app.publish(&nobody, json!({"type": "a.b", "data": {}})).await;
         assert_eq!(lonely["deliveries"], json!([]), "an event with no subscriber is still stored");
         assert_eq!(app.get(&format!("/v1/tenants/{nobody}/events")).await.body["data"].as_array().unwrap().len(), 1);
         receiver.wait_for(4 + 5 + 4, Duration::from_secs(20)).await;
+        assert!(receiver.requests().iter().all(|r| r.uri.path() == "/hook/x"));
+        assert_eq!(receiver.requests().len(), 13, "nothing for the disabled endpoint");
     }
 
     async fn publishing_an_existing_id_returns_the_original_and_creates_nothing(app) {

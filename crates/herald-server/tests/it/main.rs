@@ -9,6 +9,7 @@ mod endpoints;
 mod errors;
 mod event_types;
 mod events;
+mod flow;
 mod idempotency;
 mod keys;
 mod openapi;

@@ -1,0 +1,137 @@
+//! Flow control per endpoint, in this process: at most `maxInFlight` requests at once (the
+//! endpoint's own setting, else `delivery.endpoint_max_in_flight`) and at most `perSecond` starts
+//! per second (a token bucket holding one second's worth). A delivery that may not start now
+//! waits — it is never failed and never charged an attempt.
+//!
+//! With several instances on PostgreSQL each enforces the limits for the attempts it runs, so an
+//! endpoint sees at most (instances × limit); the limits hold approximately, not exactly.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use herald_core::endpoint::Endpoint;
+use herald_core::id::EndpointId;
+
+#[derive(Debug)]
+struct Flow {
+    in_flight: u32,
+    tokens: f64,
+    refilled: Instant,
+}
+
+/// Whether a delivery to an endpoint may start now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    Admitted,
+    /// At its in-flight cap: wait for one of its requests to finish.
+    Busy,
+    /// Out of rate: the next start is possible after this long.
+    Later(Duration),
+}
+
+#[derive(Debug)]
+pub struct FlowControl {
+    default_max_in_flight: u32,
+    flows: Mutex<HashMap<EndpointId, Flow>>,
+}
+
+impl FlowControl {
+    pub fn new(default_max_in_flight: u32) -> Self {
+        Self { default_max_in_flight, flows: Mutex::new(HashMap::new()) }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, Flow>> {
+        self.flows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Takes a slot for a request to `endpoint` if its limits allow one now.
+    pub fn admit(&self, endpoint: &Endpoint, now: Instant) -> Admission {
+        let limit = endpoint.spec.rate_limit.as_ref();
+        let max_in_flight = limit.and_then(|l| l.max_in_flight).unwrap_or(self.default_max_in_flight).max(1);
+        let per_second = limit.and_then(|l| l.per_second).map(f64::from);
+        let mut flows = self.lock();
+        let flow = flows.entry(endpoint.id.clone()).or_insert_with(|| Flow {
+            in_flight: 0,
+            tokens: per_second.unwrap_or(1.0),
+            refilled: now,
+        });
+        if flow.in_flight >= max_in_flight {
+            return Admission::Busy;
+        }
+        if let Some(rate) = per_second {
+            let elapsed = now.saturating_duration_since(flow.refilled).as_secs_f64();
+            flow.tokens = (flow.tokens + elapsed * rate).min(rate.max(1.0));
+            flow.refilled = now;
+            if flow.tokens < 1.0 {
+                return Admission::Later(Duration::from_secs_f64((1.0 - flow.tokens) / rate));
+            }
+            flow.tokens -= 1.0;
+        }
+        flow.in_flight += 1;
+        Admission::Admitted
+    }
+
+    /// Gives the slot back when a request finished.
+    pub fn release(&self, endpoint: &EndpointId) {
+        if let Some(flow) = self.lock().get_mut(endpoint) {
+            flow.in_flight = flow.in_flight.saturating_sub(1);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_core::endpoint::{EndpointSpec, EndpointUrl, RateLimit};
+
+    fn endpoint(limit: Option<RateLimit>) -> Endpoint {
+        let spec: EndpointSpec =
+            serde_json::from_value(serde_json::json!({"url": "https://e.example.com/"})).unwrap();
+        Endpoint {
+            id: EndpointId::generate(),
+            tenant_id: herald_core::id::TenantId::generate(),
+            spec: EndpointSpec {
+                url: EndpointUrl::parse("https://e.example.com/").unwrap(),
+                rate_limit: limit,
+                ..spec
+            },
+            enabled: true,
+            disabled_reason: None,
+            sealed_credentials: vec![],
+            created_at: herald_core::Timestamp::UNIX_EPOCH,
+            updated_at: herald_core::Timestamp::UNIX_EPOCH,
+        }
+    }
+
+    #[test]
+    fn in_flight_cap() {
+        let flow = FlowControl::new(2);
+        let e = endpoint(None);
+        let now = Instant::now();
+        assert_eq!(flow.admit(&e, now), Admission::Admitted);
+        assert_eq!(flow.admit(&e, now), Admission::Admitted);
+        assert_eq!(flow.admit(&e, now), Admission::Busy);
+        flow.release(&e.id);
+        assert_eq!(flow.admit(&e, now), Admission::Admitted);
+        let own = endpoint(Some(RateLimit { per_second: None, max_in_flight: Some(1) }));
+        assert_eq!(flow.admit(&own, now), Admission::Admitted);
+        assert_eq!(flow.admit(&own, now), Admission::Busy, "the endpoint's own cap wins");
+    }
+
+    #[test]
+    fn rate_limit_refills_over_time() {
+        let flow = FlowControl::new(100);
+        let e = endpoint(Some(RateLimit { per_second: Some(2), max_in_flight: None }));
+        let t0 = Instant::now();
+        assert_eq!(flow.admit(&e, t0), Admission::Admitted);
+        assert_eq!(flow.admit(&e, t0), Admission::Admitted);
+        assert!(matches!(flow.admit(&e, t0), Admission::Later(d) if d <= Duration::from_millis(500)));
+        assert_eq!(
+            flow.admit(&e, t0 + Duration::from_millis(500)),
+            Admission::Admitted,
+            "one token after 0.5 s"
+        );
+        assert!(matches!(flow.admit(&e, t0 + Duration::from_millis(500)), Admission::Later(_)));
+    }
+}

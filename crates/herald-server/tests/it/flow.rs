@@ -1,0 +1,110 @@
+//! Flow control: per-endpoint in-flight caps and rate limits make deliveries wait — never fail,
+//! never cost an attempt — and a hanging endpoint cannot take every worker.
+
+use std::time::Duration;
+
+use herald_testkit::receiver::{Reply, TestReceiver};
+use herald_testkit::{Backend, TestApp, on_both_backends};
+use serde_json::{Value, json};
+
+async fn publish_n(app: &TestApp, tenant: &str, n: usize) -> Vec<String> {
+    let mut ids = Vec::new();
+    for i in 0..n {
+        let event = app.publish(tenant, json!({"type": "t.x", "data": {"i": i}})).await;
+        ids.push(event["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned());
+    }
+    ids
+}
+
+async fn all_delivered_once(app: &TestApp, tenant: &str, ids: &[String]) {
+    for id in ids {
+        let d: Value = app.delivery_with_status(tenant, id, "delivered").await;
+        assert_eq!(d["attemptCount"], 1, "waiting cost no attempt: {d}");
+    }
+}
+
+on_both_backends! {
+    async fn max_in_flight_caps_concurrent_requests(app) {
+        let receiver = TestReceiver::start().await;
+        receiver.set_default(Reply::Delay(Duration::from_millis(200), 204));
+        let tenant = app.tenant("Acme").await;
+        app.endpoint(&tenant, json!({"url": receiver.url(), "rateLimit": {"maxInFlight": 2}})).await;
+        let ids = publish_n(&app, &tenant, 8).await;
+        all_delivered_once(&app, &tenant, &ids).await;
+        assert_eq!(receiver.requests().len(), 8);
+        assert!(receiver.peak_concurrency() <= 2, "peak {}", receiver.peak_concurrency());
+    }
+
+    async fn per_second_spreads_deliveries_out(app) {
+        let receiver = TestReceiver::start().await;
+        let tenant = app.tenant("Acme").await;
+        app.endpoint(&tenant, json!({"url": receiver.url(), "rateLimit": {"perSecond": 5}})).await;
+        let ids = publish_n(&app, &tenant, 15).await;
+        all_delivered_once(&app, &tenant, &ids).await;
+        let requests = receiver.requests();
+        assert_eq!(requests.len(), 15);
+        // A full bucket lets 5 go at once; the other 10 need 2 s of refill at 5 per second.
+        let span = requests.last().unwrap().at.duration_since(requests[0].at);
+        assert!(span >= Duration::from_millis(1800), "15 deliveries at 5/s took only {span:?}");
+    }
+}
+
+/// With 8 workers and a cap of 4 per endpoint, an endpoint that never answers holds at most 4;
+/// a healthy endpoint keeps being served (without the cap, 100 hanging deliveries × 2 s timeouts
+/// over 8 workers would keep it waiting for about 25 s).
+async fn a_hanging_endpoint_cannot_take_every_worker(backend: Backend) {
+    let app = TestApp::start_with(backend, |c| {
+        c.delivery.workers = 8;
+        c.delivery.endpoint_max_in_flight = 4;
+    })
+    .await;
+    let hanging = TestReceiver::start().await;
+    hanging.set_default(Reply::Hang);
+    let healthy = TestReceiver::start().await;
+    let stuck = app.tenant("Stuck").await;
+    app.endpoint(&stuck, json!({"url": hanging.url()})).await;
+    publish_n(&app, &stuck, 100).await;
+    let fine = app.tenant("Fine").await;
+    app.endpoint(&fine, json!({"url": healthy.url()})).await;
+    let ids = publish_n(&app, &fine, 10).await;
+    healthy.wait_for(10, Duration::from_secs(8)).await;
+    all_delivered_once(&app, &fine, &ids).await;
+    assert!(
+        hanging.peak_concurrency() <= 4,
+        "the hanging endpoint held {} workers",
+        hanging.peak_concurrency()
+    );
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_cannot_take_every_worker_sqlite() {
+    a_hanging_endpoint_cannot_take_every_worker(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn a_hanging_endpoint_cannot_take_every_worker_postgres() {
+    a_hanging_endpoint_cannot_take_every_worker(Backend::Postgres).await;
+}
+
+on_both_backends! {
+    async fn a_disabled_endpoint_loses_nothing_and_recover_sends_it_later(app) {
+        let receiver = TestReceiver::start().await;
+        let tenant = app.tenant("Acme").await;
+        let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "enabled": false})).await;
+        let ep = endpoint["id"].as_str().unwrap();
+        let event = app.publish(&tenant, json!({"type": "t.x", "data": {}})).await;
+        let id = event["deliveries"][0]["deliveryId"].as_str().unwrap();
+        let d = app.get(&format!("/v1/tenants/{tenant}/deliveries/{id}")).await.body;
+        assert_eq!((d["status"].as_str(), d["failureReason"].as_str()), (Some("failed"), Some("endpoint_disabled")));
+        assert_eq!(d["attempts"], json!([]), "no attempt");
+        let failed = app.get(&format!("/v1/tenants/{tenant}/deliveries?status=failed&endpointId={ep}")).await;
+        assert_eq!(failed.body["data"].as_array().unwrap().len(), 1, "it shows in the delivery log");
+
+        assert_eq!(app.patch(&format!("/v1/tenants/{tenant}/endpoints/{ep}"), json!({"enabled": true})).await.status, 200);
+        let r = app.post(&format!("/v1/tenants/{tenant}/endpoints/{ep}/recover"), json!({"since": "2000-01-01T00:00:00Z"})).await;
+        assert_eq!(r.body["recovered"], 1);
+        let delivered = app.delivery_with_status(&tenant, id, "delivered").await;
+        assert_eq!(delivered["attemptCount"], 1);
+        assert_eq!(receiver.requests().len(), 1);
+    }
+}
