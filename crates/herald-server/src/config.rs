@@ -98,8 +98,9 @@ pub struct DeliveryConfig {
     /// Attempts in flight at once, across all endpoints.
     pub workers: u32,
     /// Requests in flight at once to one endpoint, unless its `rateLimit.maxInFlight` says
-    /// otherwise: a slow or hanging endpoint can hold at most this many workers.
-    pub endpoint_max_in_flight: u32,
+    /// otherwise: a slow or hanging endpoint can then hold at most this many workers. Unset: no
+    /// cap beyond `workers` (see docs/benchmarks.md, isolation, for the trade-off today).
+    pub endpoint_max_in_flight: Option<u32>,
     /// How long a claimed delivery stays with this process before another may take it.
     pub lease: HumanDuration,
     /// The longest the dispatcher sleeps without looking for due work (a safety net: new work
@@ -162,7 +163,7 @@ impl Default for DeliveryConfig {
             enabled: true,
             timeout: HumanDuration::from_secs(10),
             workers: 64,
-            endpoint_max_in_flight: 16,
+            endpoint_max_in_flight: None,
             lease: HumanDuration::from_secs(60),
             poll_interval: HumanDuration::from_secs(1),
             drain_timeout: HumanDuration::from_secs(15),
@@ -246,7 +247,7 @@ impl Config {
         if d.workers == 0 {
             return Err(ConfigError::key("delivery.workers", "must be at least 1"));
         }
-        if d.endpoint_max_in_flight == 0 {
+        if d.endpoint_max_in_flight == Some(0) {
             return Err(ConfigError::key("delivery.endpoint_max_in_flight", "must be at least 1"));
         }
         if d.poll_interval.get().is_zero() {

@@ -80,7 +80,7 @@ impl Context {
             wakeup,
             credentials: Mutex::new(HashMap::new()),
             tokens: oauth::Tokens::default(),
-            flow: flow::FlowControl::new(config.endpoint_max_in_flight),
+            flow: flow::FlowControl::new(config.endpoint_max_in_flight.unwrap_or(config.workers)),
             config,
         }
     }
@@ -128,8 +128,10 @@ struct Parked {
     ready_at: Instant,
 }
 
-/// Jobs parked per endpoint before further ones are handed back to the database (deferred).
-const PARK_LIMIT: usize = 256;
+/// Jobs parked per endpoint before further ones are handed back to the database (deferred): a
+/// fast endpoint at its in-flight cap keeps its backlog in memory rather than churning it through
+/// the database.
+const PARK_LIMIT: usize = 4096;
 /// When a busy endpoint's parked jobs are looked at again if none of its requests finishes first.
 const BUSY_RECHECK: Duration = Duration::from_millis(500);
 
@@ -140,6 +142,8 @@ pub struct Dispatcher {
     owner: String,
     local: mpsc::Receiver<Job>,
     parked: HashMap<EndpointId, Parked>,
+    /// Jobs to hand back to the database (beyond the park limit), with when they may start.
+    deferred: Vec<(Job, Duration)>,
 }
 
 impl Dispatcher {
@@ -148,7 +152,7 @@ impl Dispatcher {
         let owner = herald_core::id::GeneratedEventId::generate().to_string().replacen("evt_", "worker_", 1);
         let (sender, local) = mpsc::channel(LOCAL_QUEUE);
         let queue = LocalQueue { sender, token: format!("{owner}:local"), lease: ctx.config.lease.get() };
-        (Self { ctx: Arc::new(ctx), owner, local, parked: HashMap::new() }, queue)
+        (Self { ctx: Arc::new(ctx), owner, local, parked: HashMap::new(), deferred: Vec::new() }, queue)
     }
 
     /// Runs until `stop` turns true, then drains.
@@ -194,7 +198,9 @@ impl Dispatcher {
             while let Some(done) = in_flight.try_join_next() {
                 self.freed(done.ok().flatten());
             }
+            self.flush_deferred();
         }
+        self.flush_deferred();
         self.drain(in_flight).await;
     }
 
@@ -251,12 +257,26 @@ impl Dispatcher {
             parked.jobs.push_back(job);
             return;
         }
-        let ctx = self.ctx.clone();
         let wait = ready_at.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
+        self.deferred.push((job, wait));
+    }
+
+    /// Writes the deferrals collected this turn, from one task (the store groups them).
+    fn flush_deferred(&mut self) {
+        if self.deferred.is_empty() {
+            return;
+        }
+        let deferred = std::mem::take(&mut self.deferred);
+        let ctx = self.ctx.clone();
         tokio::spawn(async move {
-            let until = add(ctx.clock.now(), wait);
-            if let Err(e) = ctx.store.defer(&job.lease, &job.delivery.id, until).await {
-                tracing::warn!(delivery.id = %job.delivery.id, error = %e, "deferring a delivery failed; its lease will expire");
+            let writes = deferred.iter().map(|(job, wait)| {
+                let until = add(ctx.clock.now(), *wait);
+                ctx.store.defer(&job.lease, &job.delivery.id, until)
+            });
+            for (result, (job, _)) in futures::future::join_all(writes).await.into_iter().zip(&deferred) {
+                if let Err(e) = result {
+                    tracing::warn!(delivery.id = %job.delivery.id, error = %e, "deferring a delivery failed; its lease will expire");
+                }
             }
         });
     }

@@ -55,7 +55,7 @@ on_both_backends! {
 async fn a_hanging_endpoint_cannot_take_every_worker(backend: Backend) {
     let app = TestApp::start_with(backend, |c| {
         c.delivery.workers = 8;
-        c.delivery.endpoint_max_in_flight = 4;
+        c.delivery.endpoint_max_in_flight = Some(4);
     })
     .await;
     let hanging = TestReceiver::start().await;
