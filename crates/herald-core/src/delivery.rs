@@ -74,6 +74,8 @@ pub mod reason {
     pub const TTL_EXPIRED: &str = "ttl_expired";
     pub const ENDPOINT_DELETED: &str = "endpoint_deleted";
     pub const ENDPOINT_DISABLED: &str = "endpoint_disabled";
+    /// The receiver answered 410 Gone: the endpoint was disabled at once.
+    pub const ENDPOINT_GONE: &str = "endpoint_gone";
 }
 
 #[derive(Debug, Clone, PartialEq)]

@@ -57,6 +57,7 @@ impl Application {
         let generated_admin_key = ensure_admin_key(store.as_ref(), &config, clock.now()).await?;
         let master_key = Arc::new(master_key);
         let wakeup = Arc::new(Notify::new());
+        let caches = Arc::new(Caches::new(config.cache_ttl.get()));
         let (dispatcher, local) = if config.delivery.enabled {
             let ctx = dispatcher::Context::new(
                 store.clone(),
@@ -66,6 +67,7 @@ impl Application {
                 Sender::new(config.outbound.policy(), config.outbound.proxy.as_deref())
                     .context("building the HTTP client (option `outbound.proxy`?)")?,
                 wakeup.clone(),
+                caches.clone(),
             );
             let (dispatcher, local) = Dispatcher::new(ctx);
             (Some(dispatcher), Some(local))
@@ -75,7 +77,7 @@ impl Application {
         let state = AppState::new(Shared {
             store,
             master_key,
-            caches: Arc::new(Caches::new(config.cache_ttl.get())),
+            caches,
             config: Arc::new(config),
             clock,
             wakeup,

@@ -189,6 +189,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn list_endpoints(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Endpoint>>;
     async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<bool>;
     async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool>;
+    /// Disables an enabled endpoint, recording why; false when it was not enabled (or is gone).
+    async fn disable_endpoint(
+        &self,
+        tenant: &TenantId,
+        id: &EndpointId,
+        reason: &str,
+        now: Timestamp,
+    ) -> Result<bool>;
     /// Every endpoint of the tenant (for matching a published event).
     async fn tenant_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>>;
 

@@ -345,6 +345,26 @@ macro_rules! shared_store_impl {
                     .await?;
                 Ok(done.rows_affected() == 1)
             }
+            async fn disable_endpoint(
+                &self,
+                tenant: &herald_core::id::TenantId,
+                id: &herald_core::id::EndpointId,
+                reason: &str,
+                now: herald_core::Timestamp,
+            ) -> $crate::Result<bool> {
+                let done = sqlx::query(
+                    "UPDATE endpoints SET enabled = FALSE, disabled_reason = $3, updated_at = $4
+                     WHERE tenant_id = $1 AND id = $2 AND enabled",
+                )
+                .bind(tenant.as_str())
+                .bind(id.as_str())
+                .bind(reason)
+                .bind($crate::rows::millis(now))
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected() == 1)
+            }
+
             async fn tenant_endpoints(
                 &self,
                 tenant: &herald_core::id::TenantId,

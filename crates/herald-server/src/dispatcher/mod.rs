@@ -55,6 +55,8 @@ pub struct Context {
     pub config: DeliveryConfig,
     pub sender: Sender,
     pub wakeup: Arc<Notify>,
+    /// The API's caches, cleared when the dispatcher changes an endpoint.
+    pub caches: Arc<crate::cache::Caches>,
     /// Opened endpoint credentials, by endpoint and the version they were opened from.
     credentials: Mutex<HashMap<EndpointId, (Timestamp, Arc<EndpointCredentials>)>>,
     /// OAuth2 access tokens, by endpoint.
@@ -71,6 +73,7 @@ impl Context {
         config: DeliveryConfig,
         sender: Sender,
         wakeup: Arc<Notify>,
+        caches: Arc<crate::cache::Caches>,
     ) -> Self {
         Self {
             store,
@@ -78,6 +81,7 @@ impl Context {
             master_key,
             sender,
             wakeup,
+            caches,
             credentials: Mutex::new(HashMap::new()),
             tokens: oauth::Tokens::default(),
             flow: flow::FlowControl::new(config.endpoint_max_in_flight.unwrap_or(config.workers)),

@@ -108,3 +108,28 @@ on_both_backends! {
         assert_eq!(receiver.requests().len(), 1);
     }
 }
+
+on_both_backends! {
+    async fn gone_disables_the_endpoint_at_once(app) {
+        let receiver = TestReceiver::start().await;
+        receiver.script([Reply::Status(410)]);
+        let tenant = app.tenant("Acme").await;
+        let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": {"maxAttempts": 5}})).await;
+        let ep = endpoint["id"].as_str().unwrap();
+        let first = app.publish(&tenant, json!({"type": "t.x", "data": {}})).await;
+        let d = app.delivery_with_status(&tenant, first["deliveries"][0]["deliveryId"].as_str().unwrap(), "failed").await;
+        assert_eq!((d["failureReason"].as_str(), d["attemptCount"].as_u64()), (Some("endpoint_gone"), Some(1)), "no retries after 410");
+        let shown = app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}")).await.body;
+        assert_eq!(shown["enabled"], false);
+        assert!(shown["disabledReason"].as_str().unwrap().contains("410"), "{shown}");
+
+        // Published while disabled: kept as failed, not sent.
+        let second = app.publish(&tenant, json!({"type": "t.x", "data": {}})).await;
+        assert_eq!(second["deliveries"][0]["failureReason"], "endpoint_disabled");
+        // Re-enabling clears the reason; recover sends what was kept.
+        let enabled = app.patch(&format!("/v1/tenants/{tenant}/endpoints/{ep}"), json!({"enabled": true})).await;
+        assert_eq!(enabled.body["disabledReason"], Value::Null);
+        app.post(&format!("/v1/tenants/{tenant}/endpoints/{ep}/recover"), json!({"since": "2000-01-01T00:00:00Z"})).await;
+        app.delivery_with_status(&tenant, second["deliveries"][0]["deliveryId"].as_str().unwrap(), "delivered").await;
+    }
+}
