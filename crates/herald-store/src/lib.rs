@@ -123,6 +123,20 @@ pub struct DeliveryFilter {
     pub until: Option<Timestamp>,
 }
 
+/// An endpoint's figures over a time range.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct EndpointStats {
+    /// Deliveries created in the range, by status.
+    pub by_status: Vec<(DeliveryStatus, u64)>,
+    /// Attempts started in the range, and how many got a 2xx.
+    pub attempts: u64,
+    pub attempts_succeeded: u64,
+    /// Attempt durations in milliseconds at the 50th, 90th and 99th percentile, and the longest.
+    pub duration_ms: Option<[u64; 4]>,
+    /// Deliveries waiting now (pending or retrying), whenever created.
+    pub backlog: u64,
+}
+
 /// A claimed delivery with what an attempt needs. `endpoint` is `None` when it was deleted.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -197,6 +211,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         reason: &str,
         now: Timestamp,
     ) -> Result<bool>;
+    async fn endpoint_stats(
+        &self,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        until: Timestamp,
+    ) -> Result<EndpointStats>;
     /// Every endpoint of the tenant (for matching a published event).
     async fn tenant_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>>;
 

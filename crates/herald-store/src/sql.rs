@@ -365,6 +365,72 @@ macro_rules! shared_store_impl {
                 Ok(done.rows_affected() == 1)
             }
 
+            async fn endpoint_stats(
+                &self,
+                endpoint: &herald_core::id::EndpointId,
+                since: herald_core::Timestamp,
+                until: herald_core::Timestamp,
+            ) -> $crate::Result<$crate::EndpointStats> {
+                use $crate::rows::millis;
+                let pool = self.reader();
+                let (since, until) = (millis(since), millis(until));
+                let counts: Vec<(String, i64)> = sqlx::query_as(
+                    "SELECT status, COUNT(*) FROM deliveries
+                     WHERE endpoint_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY status",
+                )
+                .bind(endpoint.as_str())
+                .bind(since)
+                .bind(until)
+                .fetch_all(pool)
+                .await?;
+                let by_status = counts
+                    .into_iter()
+                    .filter_map(|(status, n)| Some((status.parse().ok()?, n.max(0) as u64)))
+                    .collect();
+                let (attempts, succeeded): (i64, Option<i64>) = sqlx::query_as(
+                    "SELECT COUNT(*), SUM(CASE WHEN error_kind IS NULL THEN 1 ELSE 0 END) FROM attempts
+                     WHERE endpoint_id = $1 AND started_at >= $2 AND started_at < $3",
+                )
+                .bind(endpoint.as_str())
+                .bind(since)
+                .bind(until)
+                .fetch_one(pool)
+                .await?;
+                let mut duration_ms = None;
+                if attempts > 0 {
+                    let mut at = [0u64; 4];
+                    for (slot, q) in [0.5, 0.9, 0.99, 1.0].into_iter().enumerate() {
+                        let offset = (((attempts - 1) as f64) * q).round() as i64;
+                        let (ms,): (i64,) = sqlx::query_as(
+                            "SELECT duration_ms FROM attempts
+                             WHERE endpoint_id = $1 AND started_at >= $2 AND started_at < $3
+                             ORDER BY duration_ms LIMIT 1 OFFSET $4",
+                        )
+                        .bind(endpoint.as_str())
+                        .bind(since)
+                        .bind(until)
+                        .bind(offset)
+                        .fetch_one(pool)
+                        .await?;
+                        at[slot] = ms.max(0) as u64;
+                    }
+                    duration_ms = Some(at);
+                }
+                let (backlog,): (i64,) = sqlx::query_as(
+                    "SELECT COUNT(*) FROM deliveries WHERE endpoint_id = $1 AND status IN ('pending', 'retrying')",
+                )
+                .bind(endpoint.as_str())
+                .fetch_one(pool)
+                .await?;
+                Ok($crate::EndpointStats {
+                    by_status,
+                    attempts: attempts.max(0) as u64,
+                    attempts_succeeded: succeeded.unwrap_or(0).max(0) as u64,
+                    duration_ms,
+                    backlog: backlog.max(0) as u64,
+                })
+            }
+
             async fn tenant_endpoints(
                 &self,
                 tenant: &herald_core::id::TenantId,

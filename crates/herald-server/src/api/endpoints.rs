@@ -4,13 +4,13 @@
 //! write-only: they are sealed with the master key before they reach the store, and responses
 //! show only that they are set (the secret itself appears once, in the create response).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use herald_core::Timestamp;
-use herald_core::delivery::Trigger;
+use herald_core::delivery::{DeliveryStatus, Trigger};
 use herald_core::duration::HumanDuration;
 use herald_core::endpoint::{
     CustomHeaders, Endpoint, EndpointAuth, EndpointCredentials, EndpointSpec, EndpointUrl, HttpMethod,
@@ -763,4 +763,87 @@ pub async fn rotate(
     let previous_expires_at = (!grace.is_zero()).then(|| herald_core::delivery::add(now, grace));
     let _shown = save(&state, endpoint, &credentials).await?;
     Ok(Json(RotateOut { secret: new, previous_expires_at }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliveryCounts {
+    pub pending: u64,
+    pub retrying: u64,
+    pub delivered: u64,
+    pub failed: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct LatencyOut {
+    pub p50: u64,
+    pub p90: u64,
+    pub p99: u64,
+    pub max: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct StatsOut {
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub until: Timestamp,
+    /// Deliveries created in the range, by status.
+    pub deliveries: DeliveryCounts,
+    /// delivered / (delivered + failed) over the range; `null` when neither happened.
+    pub success_rate: Option<f64>,
+    /// Attempts started in the range.
+    pub attempts: u64,
+    pub attempts_succeeded: u64,
+    /// Attempt durations in the range, in milliseconds.
+    pub attempt_latency_ms: Option<LatencyOut>,
+    /// Deliveries waiting now (pending or retrying).
+    pub backlog: u64,
+}
+
+/// Counts by status, success rate, attempt latency percentiles and the current backlog of one
+/// endpoint, over `[since, until)` (default: the last 24 hours).
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/stats", tag = "endpoints",
+    params(super::TenantParam, super::EndpointParam,
+        ("since" = Option<String>, Query, description = "Start of the range (RFC 3339); default 24 hours ago"),
+        ("until" = Option<String>, Query, description = "End of the range (RFC 3339); default now")),
+    responses((status = 200, body = StatsOut)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    Query(params): Query<HashMap<String, String>>,
+) -> ApiResult<Json<StatsOut>> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let now = state.clock.now();
+    let until = super::query::timestamp(&params, "until")?.unwrap_or(now);
+    let since = match super::query::timestamp(&params, "since")? {
+        Some(since) => since,
+        None => Timestamp::from_millisecond(until.as_millisecond() - 24 * 3600 * 1000).unwrap_or(until),
+    };
+    if since >= until {
+        return Err(ApiError::invalid_field("/since", "since must be before until"));
+    }
+    let stats = state.store.endpoint_stats(&endpoint.id, since, until).await?;
+    let count =
+        |status: DeliveryStatus| stats.by_status.iter().find(|(s, _)| *s == status).map_or(0, |(_, n)| *n);
+    let deliveries = DeliveryCounts {
+        pending: count(DeliveryStatus::Pending),
+        retrying: count(DeliveryStatus::Retrying),
+        delivered: count(DeliveryStatus::Delivered),
+        failed: count(DeliveryStatus::Failed),
+    };
+    let finished = deliveries.delivered + deliveries.failed;
+    Ok(Json(StatsOut {
+        since,
+        until,
+        success_rate: (finished > 0).then(|| deliveries.delivered as f64 / finished as f64),
+        deliveries,
+        attempts: stats.attempts,
+        attempts_succeeded: stats.attempts_succeeded,
+        attempt_latency_ms: stats.duration_ms.map(|[p50, p90, p99, max]| LatencyOut { p50, p90, p99, max }),
+        backlog: stats.backlog,
+    }))
 }

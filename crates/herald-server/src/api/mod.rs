@@ -14,7 +14,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod openapi;
-mod query;
+pub(crate) mod query;
 pub mod tenants;
 
 use axum::Router;
@@ -114,6 +114,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{tenant}/endpoints/{endpoint}/test", post(endpoints::test))
         .route("/tenants/{tenant}/endpoints/{endpoint}/recover", post(endpoints::recover))
         .route("/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", post(endpoints::rotate))
+        .route("/tenants/{tenant}/endpoints/{endpoint}/stats", get(endpoints::stats))
         .route("/tenants/{tenant}/events", get(events::list).post(events::publish))
         .route("/tenants/{tenant}/events/{event}", get(events::get))
         .route("/tenants/{tenant}/deliveries", get(deliveries::list))

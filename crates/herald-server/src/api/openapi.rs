@@ -21,7 +21,7 @@ use super::error::{FieldError, Problem};
         super::event_types::replace, super::event_types::update, super::event_types::delete,
         super::endpoints::create, super::endpoints::list, super::endpoints::get,
         super::endpoints::replace, super::endpoints::update, super::endpoints::delete,
-        super::endpoints::test, super::endpoints::recover, super::endpoints::rotate,
+        super::endpoints::test, super::endpoints::recover, super::endpoints::rotate, super::endpoints::stats,
         super::events::publish, super::events::list, super::events::get,
         super::deliveries::list, super::deliveries::get, super::deliveries::retry,
     ),

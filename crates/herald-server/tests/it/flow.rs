@@ -133,3 +133,38 @@ on_both_backends! {
         app.delivery_with_status(&tenant, second["deliveries"][0]["deliveryId"].as_str().unwrap(), "delivered").await;
     }
 }
+
+on_both_backends! {
+    async fn endpoint_stats_count_statuses_success_rate_latency_and_backlog(app) {
+        let receiver = TestReceiver::start().await;
+        receiver.script([Reply::Status(500), Reply::Status(500)]);
+        let tenant = app.tenant("Acme").await;
+        let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": {"maxAttempts": 1}})).await;
+        let ep = endpoint["id"].as_str().unwrap();
+        for _ in 0..4 {
+            let event = app.publish(&tenant, json!({"type": "t.x", "data": {}})).await;
+            let id = event["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
+            herald_testkit::eventually("the delivery to finish", Duration::from_secs(20), || async {
+                let d = app.get(&format!("/v1/tenants/{tenant}/deliveries/{id}")).await.body;
+                (d["status"] == "delivered" || d["status"] == "failed").then_some(())
+            })
+            .await;
+        }
+        let stats = app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}/stats")).await;
+        assert_eq!(stats.status, 200, "{}", stats.body);
+        let s = stats.body;
+        assert_eq!(s["deliveries"], json!({"pending": 0, "retrying": 0, "delivered": 2, "failed": 2}));
+        assert_eq!(s["successRate"], 0.5);
+        assert_eq!((s["attempts"].as_u64(), s["attemptsSucceeded"].as_u64()), (Some(4), Some(2)));
+        let latency = &s["attemptLatencyMs"];
+        assert!(latency["p50"].as_u64().unwrap() <= latency["max"].as_u64().unwrap());
+        assert_eq!(s["backlog"], 0);
+
+        let empty = app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}/stats?since=2999-01-01T00:00:00Z&until=2999-01-02T00:00:00Z")).await;
+        assert_eq!(empty.body["successRate"], Value::Null);
+        assert_eq!(empty.body["attemptLatencyMs"], Value::Null);
+        assert_eq!(empty.body["deliveries"]["delivered"], 0);
+        app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}/stats?since=2999-01-02T00:00:00Z&until=2999-01-01T00:00:00Z")).await
+            .assert_problem(422, "validation_failed");
+    }
+}

@@ -104,6 +104,8 @@ CREATE TABLE attempts (
     error_message     TEXT
 );
 CREATE INDEX attempts_by_delivery ON attempts (delivery_id, id);
+CREATE INDEX attempts_by_endpoint ON attempts (endpoint_id, started_at);
+CREATE INDEX deliveries_by_endpoint_created ON deliveries (endpoint_id, created_at);
 
 -- Idempotency-Key: the first response to a (caller, key) is stored and replayed for 24 hours.
 -- status NULL: the first request is still being processed.
