@@ -61,27 +61,38 @@ fn fail(error: &anyhow::Error) -> ExitCode {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
-    if let Command::Bench(options) = cli.command {
-        let herald = std::env::current_exe().context("locating this binary")?;
-        let report = herald_bench::run(options, herald).await?;
-        #[allow(clippy::print_stdout)] // the report is the command's output
-        {
-            println!("{}", herald_bench::markdown(&report));
-        }
-        return Ok(());
-    }
-    let config = Config::load(cli.config.as_deref())?;
-    init_logging(&config);
     match cli.command {
-        Command::Serve => serve(config).await,
-        Command::Bench(_) => Ok(()),
+        Command::Bench(options) => bench(options).await,
+        Command::Serve => {
+            let config = load(cli.config.as_deref())?;
+            serve(config).await
+        }
         Command::Migrate => {
+            let config = load(cli.config.as_deref())?;
             let store = herald_server::app::open_store(&config).await?;
             store.migrate().await.context("applying database migrations")?;
             tracing::info!(backend = ?store.backend(), "migrations applied");
             Ok(())
         }
     }
+}
+
+/// The configuration, with logging set up as it says.
+fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
+    let config = Config::load(file)?;
+    init_logging(&config);
+    Ok(config)
+}
+
+/// `herald bench`: this very binary is the server under test.
+async fn bench(options: herald_bench::Options) -> anyhow::Result<()> {
+    let herald = std::env::current_exe().context("locating this binary")?;
+    let report = herald_bench::run(options, herald).await?;
+    #[allow(clippy::print_stdout)] // the report is the command's output
+    {
+        println!("{}", herald_bench::markdown(&report));
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

@@ -409,7 +409,7 @@ async fn save(
     state: &AppState,
     mut endpoint: Endpoint,
     credentials: &EndpointCredentials,
-) -> ApiResult<Json<EndpointOut>> {
+) -> ApiResult<EndpointOut> {
     endpoint.sealed_credentials = Endpoint::seal_credentials(&state.master_key, &endpoint.id, credentials);
     endpoint.updated_at = state.clock.now();
     let updated = state.store.update_endpoint(&endpoint).await;
@@ -417,7 +417,7 @@ async fn save(
     if !updated? {
         return Err(ApiError::not_found("endpoint"));
     }
-    Ok(Json(out(endpoint, credentials)))
+    Ok(out(endpoint, credentials))
 }
 
 /// Create an endpoint. The response carries the signing secret, shown only here.
@@ -508,7 +508,7 @@ pub async fn replace(
     let (spec, mut credentials, enabled) = from_input(&state.config.outbound.policy(), input, kept.secret)?;
     credentials.retiring = kept.retiring;
     let disabled_reason = if enabled { None } else { current.disabled_reason.clone() };
-    save(&state, Endpoint { spec, enabled, disabled_reason, ..current }, &credentials).await
+    save(&state, Endpoint { spec, enabled, disabled_reason, ..current }, &credentials).await.map(Json)
 }
 
 /// Change some of an endpoint's fields. `{"enabled": true}` re-enables a disabled endpoint.
@@ -582,7 +582,7 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    save(&state, endpoint, &credentials).await
+    save(&state, endpoint, &credentials).await.map(Json)
 }
 
 /// Delete an endpoint. Its delivery log stays readable.
@@ -761,7 +761,7 @@ pub async fn rotate(
     let now = state.clock.now();
     credentials.rotate(new.clone(), now, grace);
     let previous_expires_at = (!grace.is_zero()).then(|| herald_core::delivery::add(now, grace));
-    let _shown = save(&state, endpoint, &credentials).await?;
+    save(&state, endpoint, &credentials).await?;
     Ok(Json(RotateOut { secret: new, previous_expires_at }))
 }
 
