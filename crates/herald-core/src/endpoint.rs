@@ -416,6 +416,8 @@ pub struct Endpoint {
     pub sealed_credentials: Vec<u8>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// The circuit breaker's stored state (changed by the dispatcher, not by updates).
+    pub health: crate::circuit::Health,
 }
 
 impl EndpointCredentials {

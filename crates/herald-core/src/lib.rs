@@ -7,6 +7,7 @@
 //! This crate must never perform I/O; effects live in `herald-store` and `herald-server`.
 
 pub mod api_key;
+pub mod circuit;
 pub mod delivery;
 pub mod duration;
 pub mod endpoint;

@@ -112,6 +112,38 @@ pub struct DeliveryConfig {
     pub retry_after_max: HumanDuration,
     /// The retry policy of endpoints that set none (default: the SPEC schedule, 24 h TTL).
     pub retry_policy: Option<RetryPolicy>,
+    /// Consecutive failed attempts after which an endpoint's circuit opens: its queued
+    /// deliveries wait, and one probe is sent on the retry schedule until one succeeds. 0: never.
+    pub circuit_failure_threshold: u32,
+    /// Disable an endpoint that has failed continuously this long. `0s`: never.
+    pub disable_after: HumanDuration,
+}
+
+impl DeliveryConfig {
+    pub fn circuit_policy(&self) -> herald_core::circuit::CircuitPolicy {
+        let disable_after = self.disable_after.get();
+        herald_core::circuit::CircuitPolicy {
+            failure_threshold: self.circuit_failure_threshold,
+            disable_after: (!disable_after.is_zero()).then_some(disable_after),
+        }
+    }
+
+    /// How long a circuit's probe may take: deliveries held behind it wait that much past the
+    /// probe time.
+    pub fn probe_time(&self) -> std::time::Duration {
+        self.timeout.get() + std::time::Duration::from_secs(2)
+    }
+
+    /// The retry policy of an endpoint: its own, else the configured one, else the default.
+    pub fn retry_policy_of<'a>(
+        &'a self,
+        endpoint: &'a herald_core::endpoint::Endpoint,
+    ) -> std::borrow::Cow<'a, RetryPolicy> {
+        match (&endpoint.spec.retry_policy, &self.retry_policy) {
+            (Some(policy), _) | (None, Some(policy)) => std::borrow::Cow::Borrowed(policy),
+            (None, None) => std::borrow::Cow::Owned(RetryPolicy::default()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -169,6 +201,8 @@ impl Default for DeliveryConfig {
             drain_timeout: HumanDuration::from_secs(15),
             retry_after_max: HumanDuration::from_secs(3600),
             retry_policy: None,
+            circuit_failure_threshold: 5,
+            disable_after: HumanDuration::from_secs(5 * 24 * 3600),
         }
     }
 }

@@ -149,6 +149,19 @@ pub struct Job {
     pub lease_until: Timestamp,
 }
 
+/// How storing an endpoint's health moves its waiting deliveries (those no one holds a lease on).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shift {
+    None,
+    /// The circuit opened: deliveries due before this time wait until it (no attempt is charged).
+    Hold(Timestamp),
+    /// The circuit closed (or the endpoint was disabled): deliveries held until at most `up_to`
+    /// are due now.
+    Release {
+        up_to: Timestamp,
+    },
+}
+
 /// What a repeated `Idempotency-Key` finds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdempotencyState {
@@ -217,6 +230,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         since: Timestamp,
         until: Timestamp,
     ) -> Result<EndpointStats>;
+    /// Stores the endpoint's circuit state unless a newer one is stored (by `changed_at`), and in
+    /// the same transaction moves its waiting deliveries as `shift` says; returns how many moved
+    /// (0 when the stored state was newer).
+    async fn set_endpoint_health(
+        &self,
+        endpoint: &EndpointId,
+        health: &herald_core::circuit::Health,
+        shift: Shift,
+        now: Timestamp,
+    ) -> Result<u64>;
     /// Every endpoint of the tenant (for matching a published event).
     async fn tenant_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>>;
 
@@ -276,6 +299,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         lease_until: Timestamp,
         limit: u32,
     ) -> Result<Vec<Job>>;
+    /// Leases the endpoint's earliest waiting delivery that no one holds, whether due or held
+    /// (the probe of an open circuit).
+    async fn claim_probe(
+        &self,
+        owner: &str,
+        endpoint: &EndpointId,
+        now: Timestamp,
+        lease_until: Timestamp,
+    ) -> Result<Option<Job>>;
     /// When the earliest unfinished delivery is due.
     async fn next_due_at(&self) -> Result<Option<Timestamp>>;
     /// Records an attempt (if one was made) and moves the delivery on, in one transaction. The

@@ -41,6 +41,16 @@ impl PostgresStore {
                       FOR UPDATE SKIP LOCKED)
          RETURNING id";
 
+    /// Leases an endpoint's earliest waiting delivery that no one holds, due or not (a probe).
+    const PROBE_SQL: &str =
+        "UPDATE deliveries SET lease_owner = $1, leased_until = $4, next_attempt_at = $4, updated_at = $3
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE endpoint_id = $2 AND status IN ('pending', 'retrying')
+                        AND (leased_until IS NULL OR leased_until <= $3)
+                      ORDER BY next_attempt_at LIMIT 1
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING id";
+
     /// Tells every instance listening on [`WAKEUP_CHANNEL`] that work is due, when the
     /// transaction commits.
     async fn notify_in(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, work: bool) -> Result<()> {

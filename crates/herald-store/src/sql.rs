@@ -632,21 +632,83 @@ macro_rules! shared_store_impl {
                     .bind(i64::from(limit))
                     .fetch_all(self.writer())
                     .await?;
-                if ids.is_empty() {
-                    return Ok(Vec::new());
+                self.load_jobs(ids.into_iter().map(|(id,)| id).collect(), &lease, lease_until).await
+            }
+
+            async fn claim_probe(
+                &self,
+                owner: &str,
+                endpoint: &herald_core::id::EndpointId,
+                now: herald_core::Timestamp,
+                lease_until: herald_core::Timestamp,
+            ) -> $crate::Result<Option<$crate::Job>> {
+                let lease = format!("{owner}:{}", herald_core::id::AttemptId::generate());
+                let ids: Vec<(String,)> = sqlx::query_as(Self::PROBE_SQL)
+                    .bind(&lease)
+                    .bind(endpoint.as_str())
+                    .bind($crate::rows::millis(now))
+                    .bind($crate::rows::millis(lease_until))
+                    .fetch_all(self.writer())
+                    .await?;
+                let jobs = self.load_jobs(ids.into_iter().map(|(id,)| id).collect(), &lease, lease_until).await?;
+                Ok(jobs.into_iter().next())
+            }
+
+            async fn set_endpoint_health(
+                &self,
+                endpoint: &herald_core::id::EndpointId,
+                health: &herald_core::circuit::Health,
+                shift: $crate::Shift,
+                now: herald_core::Timestamp,
+            ) -> $crate::Result<u64> {
+                use $crate::rows::millis;
+                let mut tx = self.writer().begin().await?;
+                let stored = sqlx::query(
+                    "UPDATE endpoints SET failing_since = $2, circuit_probe_at = $3, circuit_failed_probes = $4,
+                       circuit_changed_at = $5
+                     WHERE id = $1 AND (circuit_changed_at IS NULL OR circuit_changed_at <= $5)",
+                )
+                .bind(endpoint.as_str())
+                .bind(health.failing_since.map(millis))
+                .bind(health.probe_at.map(millis))
+                .bind(i64::from(health.failed_probes))
+                .bind(health.changed_at.map(millis))
+                .execute(&mut *tx)
+                .await?;
+                if stored.rows_affected() == 0 {
+                    return Ok(0); // a newer view is stored (or the endpoint is gone)
                 }
-                let pool = self.writer();
-                let ids = ids.into_iter().map(|(id,)| id);
-                let deliveries: Vec<herald_core::delivery::Delivery> =
-                    $crate::rows::convert(Self::rows_in::<$crate::rows::DeliveryRow>(pool, "deliveries", "id", ids).await?)?;
-                let keys = deliveries.iter().map(|d| d.event_key.to_string());
-                let events: Vec<herald_core::event::Event> =
-                    $crate::rows::convert(Self::rows_in::<$crate::rows::EventRow>(pool, "events", "event_key", keys).await?)?;
-                let endpoint_ids = deliveries.iter().map(|d| d.endpoint_id.to_string());
-                let endpoints: Vec<herald_core::endpoint::Endpoint> = $crate::rows::convert(
-                    Self::rows_in::<$crate::rows::EndpointRow>(pool, "endpoints", "id", endpoint_ids).await?,
-                )?;
-                Ok($crate::assemble_jobs(deliveries, events, endpoints, &lease, lease_until))
+                // Only deliveries no one holds a lease on move; leased ones are settled or
+                // deferred by their holder.
+                let moved = match shift {
+                    $crate::Shift::None => 0,
+                    $crate::Shift::Hold(until) => sqlx::query(
+                        "UPDATE deliveries SET next_attempt_at = $2, updated_at = $3
+                         WHERE endpoint_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at < $2
+                           AND (leased_until IS NULL OR leased_until <= $3)",
+                    )
+                    .bind(endpoint.as_str())
+                    .bind(millis(until))
+                    .bind(millis(now))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected(),
+                    $crate::Shift::Release { up_to } => sqlx::query(
+                        "UPDATE deliveries SET next_attempt_at = $3, updated_at = $3
+                         WHERE endpoint_id = $1 AND status IN ('pending', 'retrying')
+                           AND next_attempt_at > $3 AND next_attempt_at <= $2
+                           AND (leased_until IS NULL OR leased_until <= $3)",
+                    )
+                    .bind(endpoint.as_str())
+                    .bind(millis(up_to))
+                    .bind(millis(now))
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected(),
+                };
+                Self::notify_in(&mut tx, matches!(shift, $crate::Shift::Release { .. }) && moved > 0).await?;
+                tx.commit().await?;
+                Ok(moved)
             }
 
             async fn next_due_at(&self) -> $crate::Result<Option<herald_core::Timestamp>> {
@@ -808,6 +870,31 @@ macro_rules! shared_store_impl {
                 .await?;
                 row.map(TryInto::try_into).transpose()
             }
+
+            /// Loads claimed deliveries with their events and endpoints.
+            async fn load_jobs(
+                &self,
+                ids: Vec<String>,
+                lease: &str,
+                lease_until: herald_core::Timestamp,
+            ) -> $crate::Result<Vec<$crate::Job>> {
+                if ids.is_empty() {
+                    return Ok(Vec::new());
+                }
+                let pool = self.writer();
+                let ids = ids.into_iter();
+                let deliveries: Vec<herald_core::delivery::Delivery> =
+                    $crate::rows::convert(Self::rows_in::<$crate::rows::DeliveryRow>(pool, "deliveries", "id", ids).await?)?;
+                let keys = deliveries.iter().map(|d| d.event_key.to_string());
+                let events: Vec<herald_core::event::Event> =
+                    $crate::rows::convert(Self::rows_in::<$crate::rows::EventRow>(pool, "events", "event_key", keys).await?)?;
+                let endpoint_ids = deliveries.iter().map(|d| d.endpoint_id.to_string());
+                let endpoints: Vec<herald_core::endpoint::Endpoint> = $crate::rows::convert(
+                    Self::rows_in::<$crate::rows::EndpointRow>(pool, "endpoints", "id", endpoint_ids).await?,
+                )?;
+                Ok($crate::assemble_jobs(deliveries, events, endpoints, lease, lease_until))
+            }
+
 
             /// `SELECT * FROM {table} WHERE {column} IN (values…)`.
             async fn rows_in<R>(

@@ -58,6 +58,14 @@ impl SqliteStore {
                       ORDER BY next_attempt_at LIMIT $4)
          RETURNING id";
 
+    const PROBE_SQL: &str =
+        "UPDATE deliveries SET lease_owner = $1, leased_until = $4, next_attempt_at = $4, updated_at = $3
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE endpoint_id = $2 AND status IN ('pending', 'retrying')
+                        AND (leased_until IS NULL OR leased_until <= $3)
+                      ORDER BY next_attempt_at LIMIT 1)
+         RETURNING id";
+
     async fn forward_wakeups_to(&self, _wakeup: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
         Ok(())
     }

@@ -409,6 +409,7 @@ async fn save(
     state: &AppState,
     mut endpoint: Endpoint,
     credentials: &EndpointCredentials,
+    health_reset: bool,
 ) -> ApiResult<EndpointOut> {
     endpoint.sealed_credentials = Endpoint::seal_credentials(&state.master_key, &endpoint.id, credentials);
     endpoint.updated_at = state.clock.now();
@@ -417,7 +418,30 @@ async fn save(
     if !updated? {
         return Err(ApiError::not_found("endpoint"));
     }
+    if health_reset {
+        reset_health(state, &mut endpoint).await?;
+    }
     Ok(out(endpoint, credentials))
+}
+
+/// Closes the endpoint's circuit and forgets its failures (re-enabled, or sent elsewhere): what
+/// the circuit held is due at once.
+async fn reset_health(state: &AppState, endpoint: &mut Endpoint) -> ApiResult<()> {
+    let now = state.clock.now();
+    let Some(probe_at) = endpoint.health.probe_at.or(endpoint.health.failing_since.map(|_| now)) else {
+        return Ok(());
+    };
+    let up_to = herald_core::delivery::add(probe_at, state.config.delivery.probe_time());
+    let closed = herald_core::circuit::Health { changed_at: Some(now), ..Default::default() };
+    let released = state
+        .store
+        .set_endpoint_health(&endpoint.id, &closed, herald_store::Shift::Release { up_to }, now)
+        .await;
+    state.caches.endpoints.clear();
+    released?;
+    state.wakeup.notify_one();
+    endpoint.health = closed;
+    Ok(())
 }
 
 /// Create an endpoint. The response carries the signing secret, shown only here.
@@ -448,6 +472,7 @@ pub async fn create(
         disabled_reason: None,
         created_at: now,
         updated_at: now,
+        health: Default::default(),
     };
     let inserted = state.store.insert_endpoint(&endpoint).await;
     state.caches.endpoints.clear();
@@ -508,7 +533,10 @@ pub async fn replace(
     let (spec, mut credentials, enabled) = from_input(&state.config.outbound.policy(), input, kept.secret)?;
     credentials.retiring = kept.retiring;
     let disabled_reason = if enabled { None } else { current.disabled_reason.clone() };
-    save(&state, Endpoint { spec, enabled, disabled_reason, ..current }, &credentials).await.map(Json)
+    let health_reset = (enabled && !current.enabled) || spec.url != current.spec.url;
+    save(&state, Endpoint { spec, enabled, disabled_reason, ..current }, &credentials, health_reset)
+        .await
+        .map(Json)
 }
 
 /// Change some of an endpoint's fields. `{"enabled": true}` re-enables a disabled endpoint.
@@ -522,6 +550,7 @@ pub async fn update(
     JsonBody(patch): JsonBody<EndpointPatch>,
 ) -> ApiResult<Json<EndpointOut>> {
     let mut endpoint = existing(&state, &tenant.id, &id).await?;
+    let (was_enabled, old_url) = (endpoint.enabled, endpoint.spec.url.clone());
     let mut credentials = open(&state, &endpoint)?;
     let mut errors = Vec::new();
     let spec = &mut endpoint.spec;
@@ -582,7 +611,8 @@ pub async fn update(
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    save(&state, endpoint, &credentials).await.map(Json)
+    let health_reset = (endpoint.enabled && !was_enabled) || endpoint.spec.url != old_url;
+    save(&state, endpoint, &credentials, health_reset).await.map(Json)
 }
 
 /// Delete an endpoint. Its delivery log stays readable.
@@ -761,7 +791,7 @@ pub async fn rotate(
     let now = state.clock.now();
     credentials.rotate(new.clone(), now, grace);
     let previous_expires_at = (!grace.is_zero()).then(|| herald_core::delivery::add(now, grace));
-    save(&state, endpoint, &credentials).await?;
+    save(&state, endpoint, &credentials, false).await?;
     Ok(Json(RotateOut { secret: new, previous_expires_at }))
 }
 
@@ -801,6 +831,26 @@ pub struct StatsOut {
     pub attempt_latency_ms: Option<LatencyOut>,
     /// Deliveries waiting now (pending or retrying).
     pub backlog: u64,
+    /// The endpoint's circuit breaker, now.
+    pub circuit: CircuitOut,
+}
+
+/// An endpoint's circuit breaker (see docs/ARCHITECTURE.md, "Endpoint health").
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CircuitOut {
+    /// `closed`: deliveries flow. `open`: they wait for the next probe. `half_open`: a probe is
+    /// due or under way.
+    #[schema(value_type = String, example = "closed")]
+    pub state: herald_core::circuit::CircuitState,
+    /// When the endpoint began failing without a success since (set while the circuit is open).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub failing_since: Option<Timestamp>,
+    /// When the next probe may be sent (while open).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub next_probe_at: Option<Timestamp>,
+    /// Probes that failed since the circuit opened.
+    pub failed_probes: u32,
 }
 
 /// Counts by status, success rate, attempt latency percentiles and the current backlog of one
@@ -845,5 +895,11 @@ pub async fn stats(
         attempts_succeeded: stats.attempts_succeeded,
         attempt_latency_ms: stats.duration_ms.map(|[p50, p90, p99, max]| LatencyOut { p50, p90, p99, max }),
         backlog: stats.backlog,
+        circuit: CircuitOut {
+            state: endpoint.health.state(now),
+            failing_since: endpoint.health.failing_since,
+            next_probe_at: endpoint.health.probe_at,
+            failed_probes: endpoint.health.failed_probes,
+        },
     }))
 }

@@ -12,7 +12,6 @@ use herald_core::delivery::{
 use herald_core::endpoint::{Endpoint, EndpointAuth, EndpointCredentials, HttpMethod, is_sensitive_header};
 use herald_core::id::AttemptId;
 use herald_core::payload;
-use herald_core::retry::RetryPolicy;
 use herald_core::signing::signature_header;
 use herald_store::Job;
 use reqwest::header::HeaderMap;
@@ -89,33 +88,14 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
             Outcome::Failure { retry_after: None }
         }
     };
-    let default_policy;
-    let policy = match (&endpoint.spec.retry_policy, &ctx.config.retry_policy) {
-        (Some(policy), _) | (None, Some(policy)) => policy,
-        (None, None) => {
-            default_policy = RetryPolicy::default();
-            &default_policy
-        }
-    };
+    let policy = ctx.config.retry_policy_of(endpoint);
     if attempt.response_status == Some(410) {
         // 410 Gone: the receiver says this endpoint is no more (Standard Webhooks, CloudEvents).
-        disable(ctx, endpoint, "the receiver answered 410 Gone").await;
+        super::health::disable(ctx, endpoint, "the receiver answered 410 Gone").await;
         return (Some(attempt), Next::Failed(reason::ENDPOINT_GONE));
     }
-    let next = after_attempt(policy, attempt_no, outcome, job.event.created_at, now, rand::random::<f64>());
+    let next = after_attempt(&policy, attempt_no, outcome, job.event.created_at, now, rand::random::<f64>());
     (Some(attempt), next)
-}
-
-/// Disables the endpoint (and makes this process's API see it at once).
-async fn disable(ctx: &Context, endpoint: &Endpoint, why: &str) {
-    match ctx.store.disable_endpoint(&endpoint.tenant_id, &endpoint.id, why, ctx.clock.now()).await {
-        Ok(true) => {
-            ctx.caches.endpoints.clear();
-            tracing::warn!(endpoint.id = %endpoint.id, reason = why, "endpoint disabled");
-        }
-        Ok(false) => {}
-        Err(e) => tracing::error!(endpoint.id = %endpoint.id, error = %e, "disabling an endpoint failed"),
-    }
 }
 
 /// Sends the request, adding an OAuth2 bearer token when the endpoint uses client credentials;

@@ -101,6 +101,7 @@ mod tests {
             sealed_credentials: vec![],
             created_at: herald_core::Timestamp::UNIX_EPOCH,
             updated_at: herald_core::Timestamp::UNIX_EPOCH,
+            health: Default::default(),
         }
     }
 

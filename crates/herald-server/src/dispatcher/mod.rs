@@ -20,6 +20,7 @@
 
 mod attempt;
 mod flow;
+mod health;
 mod oauth;
 mod sender;
 
@@ -63,6 +64,8 @@ pub struct Context {
     tokens: oauth::Tokens,
     /// Per-endpoint in-flight caps and rate limits.
     flow: flow::FlowControl,
+    /// Per-endpoint circuit breakers.
+    health: health::Health,
 }
 
 impl Context {
@@ -85,6 +88,7 @@ impl Context {
             credentials: Mutex::new(HashMap::new()),
             tokens: oauth::Tokens::default(),
             flow: flow::FlowControl::new(config.endpoint_max_in_flight.unwrap_or(config.workers)),
+            health: health::Health::default(),
             config,
         }
     }
@@ -146,8 +150,9 @@ pub struct Dispatcher {
     owner: String,
     local: mpsc::Receiver<Job>,
     parked: HashMap<EndpointId, Parked>,
-    /// Jobs to hand back to the database (beyond the park limit), with when they may start.
-    deferred: Vec<(Job, Duration)>,
+    /// Jobs to hand back to the database (beyond the park limit, or held by an open circuit),
+    /// with when they may start.
+    deferred: Vec<(Job, Timestamp)>,
 }
 
 impl Dispatcher {
@@ -176,6 +181,7 @@ impl Dispatcher {
                     Err(_) => break,
                 }
             }
+            self.claim_probes(&mut in_flight, &workers).await;
             let free = workers.available_permits() as u32;
             if free > 0 && Instant::now() >= claim_at {
                 claim_at = match self.claim(&mut in_flight, &workers, free).await {
@@ -185,7 +191,8 @@ impl Dispatcher {
                 continue;
             }
             let parked_at = self.parked.values().map(|p| p.ready_at).min();
-            let wake_at = parked_at.map_or(claim_at, |p| p.min(claim_at));
+            let probe_at = self.ctx.health.next_probe().map(|at| self.instant_of(at));
+            let wake_at = [parked_at, probe_at].into_iter().flatten().fold(claim_at, Instant::min);
             tokio::select! {
                 () = self.ctx.wakeup.notified() => claim_at = Instant::now(),
                 () = tokio::time::sleep_until(wake_at), if free > 0 => {}
@@ -224,8 +231,29 @@ impl Dispatcher {
             .endpoint
             .as_ref()
             .filter(|e| e.enabled || job.delivery.next_trigger == herald_core::delivery::Trigger::Test);
+        // Manual retries and test sends go out whatever the circuit says (their results count).
+        let gated = limited.filter(|_| {
+            !matches!(
+                job.delivery.next_trigger,
+                herald_core::delivery::Trigger::Manual | herald_core::delivery::Trigger::Test
+            )
+        });
+        let probe = match gated
+            .map(|e| self.ctx.health.gate(e, self.ctx.clock.now(), health::probe_time(&self.ctx)))
+        {
+            None | Some(health::Decision::Send) => false,
+            Some(health::Decision::Probe) => true,
+            Some(health::Decision::Hold { until, hold_all }) => {
+                if hold_all && let Some(endpoint) = gated {
+                    self.hold_endpoint(endpoint.id.clone(), until);
+                }
+                self.deferred.push((job, until));
+                return true;
+            }
+        };
         let admitted = match limited {
-            None => None, // no request will be made (deleted or disabled endpoint)
+            None => None,             // no request will be made (deleted or disabled endpoint)
+            Some(_) if probe => None, // the one request of an open circuit: no flow slot
             Some(endpoint) => match self.ctx.flow.admit(endpoint, std::time::Instant::now()) {
                 flow::Admission::Admitted => Some(endpoint.id.clone()),
                 flow::Admission::Busy => {
@@ -240,7 +268,7 @@ impl Dispatcher {
         };
         let ctx = self.ctx.clone();
         in_flight.spawn(async move {
-            run_job(&ctx, job).await;
+            run_job(&ctx, job, probe).await;
             if let Some(endpoint) = &admitted {
                 ctx.flow.release(endpoint);
             }
@@ -262,7 +290,45 @@ impl Dispatcher {
             return;
         }
         let wait = ready_at.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
-        self.deferred.push((job, wait));
+        self.deferred.push((job, add(self.ctx.clock.now(), wait)));
+    }
+
+    /// Holds the endpoint's waiting deliveries in the database until `until` (its circuit is
+    /// open), in one statement.
+    fn hold_endpoint(&self, endpoint: EndpointId, until: Timestamp) {
+        let ctx = self.ctx.clone();
+        tokio::spawn(async move {
+            let Some(health) = ctx.health.current(&endpoint) else { return };
+            let now = ctx.clock.now();
+            if let Err(e) =
+                ctx.store.set_endpoint_health(&endpoint, &health, herald_store::Shift::Hold(until), now).await
+            {
+                tracing::warn!(endpoint.id = %endpoint, error = %e, "holding an endpoint's deliveries failed");
+            }
+        });
+    }
+
+    /// Claims the probe of each circuit this process opened whose probe time has come. With
+    /// nothing waiting, the next delivery to the endpoint becomes the probe.
+    async fn claim_probes(&mut self, in_flight: &mut JoinSet<Option<EndpointId>>, workers: &Arc<Semaphore>) {
+        let now = self.ctx.clock.now();
+        for endpoint in self.ctx.health.due_probes(now) {
+            let lease_until = add(now, self.ctx.config.lease.get());
+            match self.ctx.store.claim_probe(&self.owner, &endpoint, now, lease_until).await {
+                Ok(Some(job)) => {
+                    let Ok(permit) = workers.clone().acquire_owned().await else { return };
+                    self.start(in_flight, job, permit);
+                }
+                Ok(None) => {}
+                Err(e) => tracing::error!(endpoint.id = %endpoint, error = %e, "claiming a probe failed"),
+            }
+        }
+    }
+
+    /// The monotonic instant of a wall-clock time (now when it is past).
+    fn instant_of(&self, at: Timestamp) -> Instant {
+        let ms = at.as_millisecond() - self.ctx.clock.now().as_millisecond();
+        Instant::now() + Duration::from_millis(ms.max(0) as u64)
     }
 
     /// Writes the deferrals collected this turn, from one task (the store groups them).
@@ -273,10 +339,8 @@ impl Dispatcher {
         let deferred = std::mem::take(&mut self.deferred);
         let ctx = self.ctx.clone();
         tokio::spawn(async move {
-            let writes = deferred.iter().map(|(job, wait)| {
-                let until = add(ctx.clock.now(), *wait);
-                ctx.store.defer(&job.lease, &job.delivery.id, until)
-            });
+            let writes =
+                deferred.iter().map(|(job, until)| ctx.store.defer(&job.lease, &job.delivery.id, *until));
             for (result, (job, _)) in futures::future::join_all(writes).await.into_iter().zip(&deferred) {
                 if let Err(e) = result {
                     tracing::warn!(delivery.id = %job.delivery.id, error = %e, "deferring a delivery failed; its lease will expire");
@@ -378,13 +442,24 @@ impl Dispatcher {
     }
 }
 
-async fn run_job(ctx: &Context, job: Job) {
+/// Runs one job; `probe` when it is the one request of an open circuit.
+async fn run_job(ctx: &Context, job: Job, probe: bool) {
     let (attempt, next) = attempt::perform(ctx, &job).await;
     let now = ctx.clock.now();
     if let Err(e) = ctx.store.settle(&job.lease, &job.delivery.id, attempt.as_ref(), &next, now).await {
         // The lease will expire and the delivery will be attempted again: at least once.
         tracing::error!(delivery.id = %job.delivery.id, error = %e, "recording an attempt failed");
         return;
+    }
+    // The endpoint's health counts attempts that reached a verdict on the endpoint (a 410 has
+    // already disabled it).
+    if let (Some(_), Some(endpoint)) = (&attempt, &job.endpoint)
+        && next != Next::Failed(herald_core::delivery::reason::ENDPOINT_GONE)
+    {
+        let succeeded = next == Next::Delivered;
+        if let Some(change) = ctx.health.record(ctx, endpoint, succeeded, probe, now) {
+            health::store_change(ctx, endpoint, change).await;
+        }
     }
     let attempt_no = attempt.as_ref().map(|a| a.attempt_no);
     match &next {
