@@ -104,7 +104,8 @@ pub enum Change {
     /// `probe_at` plus the probe's own time.
     Opened(Health),
     /// An attempt succeeded while the circuit was open or half-open: release what was held.
-    Closed { held_until: Option<Timestamp>, health: Health },
+    /// `failing_since`: when the failures began.
+    Closed { held_until: Option<Timestamp>, health: Health, failing_since: Option<Timestamp> },
     /// Failing continuously for the policy's `disable_after`, since `failing_since`.
     Disable { failing_since: Timestamp, health: Health },
 }
@@ -181,8 +182,9 @@ impl Breaker {
             // Closed already: nothing to store.
             self.health.probe_at?;
             let held_until = self.held_until(probe_time);
+            let failing_since = self.health.failing_since;
             self.health = Health { changed_at: Some(now), ..Health::default() };
-            return Some(Change::Closed { held_until, health: self.health });
+            return Some(Change::Closed { held_until, health: self.health, failing_since });
         }
         self.streak = self.streak.saturating_add(1);
         let since = *self.streak_since.get_or_insert(now);
@@ -288,7 +290,8 @@ mod tests {
             change,
             Some(Change::Closed {
                 held_until: Some(at(17)),
-                health: Health { changed_at: Some(at(8)), ..Health::default() }
+                health: Health { changed_at: Some(at(8)), ..Health::default() },
+                failing_since: Some(at(0)),
             })
         );
         assert_eq!(b.gate(at(8), PROBE), Gate::Pass);

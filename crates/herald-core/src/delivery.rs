@@ -96,6 +96,47 @@ pub struct Delivery {
     pub updated_at: Timestamp,
 }
 
+impl Delivery {
+    /// A new delivery of `event` to `endpoint`, due now.
+    pub fn new(event: &crate::event::Event, endpoint: &EndpointId, trigger: Trigger, now: Timestamp) -> Self {
+        Self {
+            id: DeliveryId::generate(),
+            tenant_id: event.tenant_id.clone(),
+            event_key: event.key.clone(),
+            event_id: event.id.clone(),
+            endpoint_id: endpoint.clone(),
+            status: DeliveryStatus::Pending,
+            attempt_count: 0,
+            next_attempt_at: Some(now),
+            next_trigger: trigger,
+            last_attempt_at: None,
+            failure_reason: None,
+            created_at: now,
+            updated_at: now,
+        }
+    }
+
+    /// The delivery of `event` to a subscribed endpoint: pending when it is enabled; when it is
+    /// disabled, recorded but never attempted — failed with reason `endpoint_disabled`, so it
+    /// shows in the log and `recover` can send it after re-enabling.
+    pub fn for_subscriber(
+        event: &crate::event::Event,
+        endpoint: &crate::endpoint::Endpoint,
+        now: Timestamp,
+    ) -> Self {
+        let delivery = Self::new(event, &endpoint.id, Trigger::Scheduled, now);
+        if endpoint.enabled {
+            return delivery;
+        }
+        Self {
+            status: DeliveryStatus::Failed,
+            next_attempt_at: None,
+            failure_reason: Some(reason::ENDPOINT_DISABLED.to_owned()),
+            ..delivery
+        }
+    }
+}
+
 /// The request as sent (secrets redacted in headers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]

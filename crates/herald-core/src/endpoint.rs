@@ -420,6 +420,20 @@ pub struct Endpoint {
     pub health: crate::circuit::Health,
 }
 
+impl Endpoint {
+    /// Whether the endpoint is subscribed to `event`: one of its patterns matches the type, and
+    /// its filter (if any) matches the data. Enabled or not: a disabled endpoint's deliveries are
+    /// kept too.
+    pub fn subscribes(&self, event: &crate::event::Event) -> bool {
+        crate::pattern::subscribed(&self.spec.events, &event.event_type)
+            && self
+                .spec
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&serde_json::Value::Object(event.data.clone())))
+    }
+}
+
 impl EndpointCredentials {
     /// The secrets every attempt at `now` signs with: the current one, then those retiring.
     pub fn live_secrets(&self, now: Timestamp) -> impl Iterator<Item = &SigningSecret> {

@@ -58,17 +58,26 @@ impl Application {
         let master_key = Arc::new(master_key);
         let wakeup = Arc::new(Notify::new());
         let caches = Arc::new(Caches::new(config.cache_ttl.get()));
+        let operational = crate::operational::Operational::setup(
+            config.operator.tenant.as_deref(),
+            store.clone(),
+            clock.clone(),
+            caches.clone(),
+            wakeup.clone(),
+        )
+        .await?;
         let (dispatcher, local) = if config.delivery.enabled {
-            let ctx = dispatcher::Context::new(
-                store.clone(),
-                clock.clone(),
-                master_key.clone(),
-                config.delivery.clone(),
-                Sender::new(config.outbound.policy(), config.outbound.proxy.as_deref())
-                    .context("building the HTTP client (option `outbound.proxy`?)")?,
-                wakeup.clone(),
-                caches.clone(),
-            );
+            let services = dispatcher::Services {
+                store: store.clone(),
+                clock: clock.clone(),
+                master_key: master_key.clone(),
+                wakeup: wakeup.clone(),
+                caches: caches.clone(),
+                operational: operational.clone(),
+            };
+            let sender = Sender::new(config.outbound.policy(), config.outbound.proxy.as_deref())
+                .context("building the HTTP client (option `outbound.proxy`?)")?;
+            let ctx = dispatcher::Context::new(services, config.delivery.clone(), sender);
             let (dispatcher, local) = Dispatcher::new(ctx);
             (Some(dispatcher), Some(local))
         } else {
@@ -82,6 +91,7 @@ impl Application {
             clock,
             wakeup,
             local,
+            operational,
             publish_budget: Arc::new(tokio::sync::Semaphore::new(crate::state::PUBLISH_BUDGET)),
         });
         Ok(Self { listener, state, dispatcher, generated_admin_key })

@@ -49,7 +49,18 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub delivery: DeliveryConfig,
     pub outbound: OutboundConfig,
+    pub operator: OperatorConfig,
     pub log: LogConfig,
+}
+
+/// Where operational events go.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OperatorConfig {
+    /// The tenant (id `ten_…` or uid) that receives operational events (`endpoint.disabled`,
+    /// `delivery.failed`, …) as ordinary events; a uid that does not exist yet is created at
+    /// start. Unset: no operational events.
+    pub tenant: Option<String>,
 }
 
 /// Which receivers Herald may contact (the SSRF guard; see `herald_core::reachability`).
@@ -184,6 +195,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             delivery: DeliveryConfig::default(),
             outbound: OutboundConfig::default(),
+            operator: OperatorConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -243,6 +255,11 @@ impl Config {
 
     /// The checks serde cannot express; each error names its key.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if let Some(tenant) = &self.operator.tenant
+            && herald_core::tenant::TenantRef::parse(tenant).is_none()
+        {
+            return Err(ConfigError::key("operator.tenant", "must be a tenant id (ten_…) or a valid uid"));
+        }
         let url = self.database_url();
         if !(url.starts_with("sqlite:") || url.starts_with("postgres://") || url.starts_with("postgresql://"))
         {
@@ -375,5 +392,10 @@ mod tests {
         let mut c = Config::default();
         c.log.level = "info,=x=y".into();
         assert!(c.check().unwrap_err().to_string().contains("log.level"));
+        let mut c = Config::default();
+        c.operator.tenant = Some("no spaces allowed".into());
+        assert!(c.check().unwrap_err().to_string().contains("operator.tenant"));
+        c.operator.tenant = Some("ops".into());
+        c.check().unwrap();
     }
 }

@@ -39,6 +39,8 @@ pub struct Shared {
     pub caches: Arc<Caches>,
     /// This process's dispatcher, to hand new deliveries to directly (absent when it runs none).
     pub local: Option<LocalQueue>,
+    /// Publishes operational events to the operator tenant, when one is configured.
+    pub operational: crate::operational::Operational,
     /// Deliveries that concurrent publishes may be building at once (see [`PUBLISH_BUDGET`]).
     pub publish_budget: Arc<Semaphore>,
 }

@@ -421,7 +421,13 @@ async fn save(
     if health_reset {
         reset_health(state, &mut endpoint).await?;
     }
+    state.operational.endpoint("endpoint.updated", &endpoint, announced(&endpoint)).await;
     Ok(out(endpoint, credentials))
+}
+
+/// What `endpoint.created` / `endpoint.updated` carry besides the ids and the URL.
+fn announced(endpoint: &Endpoint) -> Value {
+    serde_json::json!({"enabled": endpoint.enabled, "description": endpoint.spec.description})
 }
 
 /// Closes the endpoint's circuit and forgets its failures (re-enabled, or sent elsewhere): what
@@ -477,6 +483,7 @@ pub async fn create(
     let inserted = state.store.insert_endpoint(&endpoint).await;
     state.caches.endpoints.clear();
     inserted?;
+    state.operational.endpoint("endpoint.created", &endpoint, announced(&endpoint)).await;
     let secret = credentials.secret.clone();
     Ok((StatusCode::CREATED, Json(EndpointCreated { endpoint: out(endpoint, &credentials), secret })))
 }
@@ -629,6 +636,7 @@ pub async fn delete(
     if !deleted? {
         return Err(ApiError::not_found("endpoint"));
     }
+    state.operational.endpoint_deleted(&tenant.id, &id).await;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -692,7 +700,7 @@ pub async fn test(
         source: None,
         created_at: now,
     };
-    let delivery = super::events::new_delivery(&event, &endpoint.id, Trigger::Test, now);
+    let delivery = herald_core::delivery::Delivery::new(&event, &endpoint.id, Trigger::Test, now);
     state.store.publish(&event, std::slice::from_ref(&delivery), None).await?;
     state.wakeup.notify_one();
     Ok((StatusCode::ACCEPTED, Json(TestOut { event_id: event.id, delivery_id: delivery.id })))

@@ -11,13 +11,12 @@ use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use herald_core::Timestamp;
-use herald_core::delivery::{Delivery, DeliveryStatus, Trigger};
+use herald_core::delivery::{Delivery, DeliveryStatus};
 use herald_core::endpoint::Endpoint;
 use herald_core::event::{Event, EventId, parse_attribute};
 use herald_core::event_type::EventType;
 use herald_core::event_type::EventTypeName;
 use herald_core::id::{DeliveryId, EndpointId, GeneratedEventId, TenantId};
-use herald_core::pattern::subscribed;
 use herald_store::{EventFilter, Job, Published};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -100,43 +99,6 @@ impl EventOut {
     }
 }
 
-/// Whether `endpoint` is subscribed to `event`: one of its patterns matches the type, and its
-/// filter (if any) matches the data. Enabled or not: a disabled endpoint's deliveries are kept too.
-pub fn subscribes(endpoint: &Endpoint, event: &Event) -> bool {
-    subscribed(&endpoint.spec.events, &event.event_type)
-        && endpoint.spec.filter.as_ref().is_none_or(|f| f.matches(&Value::Object(event.data.clone())))
-}
-
-/// The delivery of an event to an endpoint that is disabled: recorded, never attempted, failed
-/// with reason `endpoint_disabled` — so it shows in the log and `recover` can send it later.
-fn disabled_delivery(event: &Event, endpoint: &EndpointId, now: Timestamp) -> Delivery {
-    Delivery {
-        status: DeliveryStatus::Failed,
-        next_attempt_at: None,
-        failure_reason: Some(herald_core::delivery::reason::ENDPOINT_DISABLED.to_owned()),
-        ..new_delivery(event, endpoint, Trigger::Scheduled, now)
-    }
-}
-
-/// A new delivery of `event` to `endpoint`, due now.
-pub fn new_delivery(event: &Event, endpoint: &EndpointId, trigger: Trigger, now: Timestamp) -> Delivery {
-    Delivery {
-        id: DeliveryId::generate(),
-        tenant_id: event.tenant_id.clone(),
-        event_key: event.key.clone(),
-        event_id: event.id.clone(),
-        endpoint_id: endpoint.clone(),
-        status: DeliveryStatus::Pending,
-        attempt_count: 0,
-        next_attempt_at: Some(now),
-        next_trigger: trigger,
-        last_attempt_at: None,
-        failure_reason: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
 /// The catalog entry of `name`, if any (cached).
 async fn catalog_entry(state: &AppState, name: &EventTypeName) -> ApiResult<Option<Arc<EventType>>> {
     if let Some(entry) = state.caches.event_types.get(name) {
@@ -209,16 +171,11 @@ pub async fn publish(
     };
     let endpoints = tenant_endpoints(&state, &tenant.id).await?;
     let subscribers: Vec<&Arc<Endpoint>> =
-        endpoints.iter().filter(|endpoint| subscribes(endpoint, &event)).collect();
+        endpoints.iter().filter(|endpoint| endpoint.subscribes(&event)).collect();
     let permits = subscribers.len().clamp(1, crate::state::PUBLISH_BUDGET) as u32;
     let _budget = state.publish_budget.acquire_many(permits).await.map_err(|e| ApiError::internal(&e))?;
-    let deliveries: Vec<Delivery> = subscribers
-        .iter()
-        .map(|endpoint| match endpoint.enabled {
-            true => new_delivery(&event, &endpoint.id, Trigger::Scheduled, now),
-            false => disabled_delivery(&event, &endpoint.id, now),
-        })
-        .collect();
+    let deliveries: Vec<Delivery> =
+        subscribers.iter().map(|endpoint| Delivery::for_subscriber(&event, endpoint, now)).collect();
     // Hand the pending deliveries straight to this process's dispatcher when it has room (the
     // store leases only pending deliveries).
     let active = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).count();

@@ -178,12 +178,14 @@ pub async fn store_change(ctx: &Context, endpoint: &Endpoint, change: Change) {
                 }
             }
         }
-        Change::Closed { held_until, health } => {
+        Change::Closed { held_until, health, failing_since } => {
             let shift = Shift::Release { up_to: held_until.unwrap_or(now) };
             match ctx.store.set_endpoint_health(&endpoint.id, &health, shift, now).await {
                 Ok(released) => {
                     tracing::info!(endpoint.id = %endpoint.id, released, "endpoint circuit closed: delivering again");
                     ctx.wakeup.notify_one();
+                    let failing_since = serde_json::json!({"failingSince": failing_since});
+                    ctx.operational.endpoint("endpoint.recovered", endpoint, failing_since).await;
                 }
                 Err(e) => {
                     tracing::error!(endpoint.id = %endpoint.id, error = %e, "storing a closed circuit failed")
@@ -216,6 +218,7 @@ pub async fn disable(ctx: &Context, endpoint: &Endpoint, why: &str) {
                 tracing::error!(endpoint.id = %endpoint.id, error = %e, "releasing a disabled endpoint's deliveries failed");
             }
             ctx.wakeup.notify_one();
+            ctx.operational.endpoint("endpoint.disabled", endpoint, serde_json::json!({"reason": why})).await;
         }
         Ok(false) => {}
         Err(e) => tracing::error!(endpoint.id = %endpoint.id, error = %e, "disabling an endpoint failed"),

@@ -66,18 +66,23 @@ pub struct Context {
     flow: flow::FlowControl,
     /// Per-endpoint circuit breakers.
     health: health::Health,
+    pub operational: crate::operational::Operational,
+}
+
+/// The process-wide services a [`Context`] is built from (shared with the API).
+#[derive(Debug)]
+pub struct Services {
+    pub store: Arc<dyn Store>,
+    pub clock: Arc<dyn Clock>,
+    pub master_key: Arc<MasterKey>,
+    pub wakeup: Arc<Notify>,
+    pub caches: Arc<crate::cache::Caches>,
+    pub operational: crate::operational::Operational,
 }
 
 impl Context {
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Arc<dyn Clock>,
-        master_key: Arc<MasterKey>,
-        config: DeliveryConfig,
-        sender: Sender,
-        wakeup: Arc<Notify>,
-        caches: Arc<crate::cache::Caches>,
-    ) -> Self {
+    pub fn new(services: Services, config: DeliveryConfig, sender: Sender) -> Self {
+        let Services { store, clock, master_key, wakeup, caches, operational } = services;
         Self {
             store,
             clock,
@@ -89,6 +94,7 @@ impl Context {
             tokens: oauth::Tokens::default(),
             flow: flow::FlowControl::new(config.endpoint_max_in_flight.unwrap_or(config.workers)),
             health: health::Health::default(),
+            operational,
             config,
         }
     }
@@ -472,7 +478,14 @@ async fn run_job(ctx: &Context, job: Job, probe: bool) {
             ctx.wakeup.notify_one();
         }
         Next::Failed(reason) => {
-            tracing::info!(delivery.id = %job.delivery.id, attempt.no = attempt_no, reason, "delivery failed")
+            tracing::info!(delivery.id = %job.delivery.id, attempt.no = attempt_no, reason, "delivery failed");
+            // A dead letter (not the consequences of a deleted or disabled endpoint, which are
+            // announced once, as such).
+            use herald_core::delivery::reason::{ATTEMPTS_EXHAUSTED, ENDPOINT_GONE, TTL_EXPIRED};
+            if [ATTEMPTS_EXHAUSTED, TTL_EXPIRED, ENDPOINT_GONE].contains(reason) {
+                let attempts = attempt_no.unwrap_or(job.delivery.attempt_count);
+                ctx.operational.delivery_failed(&job.delivery, &job.event, reason, attempts).await;
+            }
         }
     }
 }

@@ -14,6 +14,7 @@ mod flow;
 mod idempotency;
 mod keys;
 mod openapi;
+mod operational;
 mod outbound_auth;
 mod proxy;
 mod queue_plan;
