@@ -109,8 +109,8 @@ pub struct DeliveryConfig {
     /// Attempts in flight at once, across all endpoints.
     pub workers: u32,
     /// Requests in flight at once to one endpoint, unless its `rateLimit.maxInFlight` says
-    /// otherwise: a slow or hanging endpoint can then hold at most this many workers. Unset: no
-    /// cap beyond `workers` (see docs/benchmarks.md, isolation, for the trade-off today).
+    /// otherwise: a slow or hanging endpoint can then hold at most this many workers. Unset:
+    /// half of `workers`.
     pub endpoint_max_in_flight: Option<u32>,
     /// How long a claimed delivery stays with this process before another may take it.
     pub lease: HumanDuration,
@@ -137,6 +137,11 @@ impl DeliveryConfig {
             failure_threshold: self.circuit_failure_threshold,
             disable_after: (!disable_after.is_zero()).then_some(disable_after),
         }
+    }
+
+    /// The per-endpoint in-flight cap: as configured, else half of `workers`.
+    pub fn endpoint_max_in_flight(&self) -> u32 {
+        self.endpoint_max_in_flight.unwrap_or(self.workers / 2).max(1)
     }
 
     /// How long a circuit's probe may take: deliveries held behind it wait that much past the
@@ -206,7 +211,7 @@ impl Default for DeliveryConfig {
         Self {
             enabled: true,
             timeout: HumanDuration::from_secs(10),
-            workers: 64,
+            workers: 128,
             endpoint_max_in_flight: None,
             lease: HumanDuration::from_secs(60),
             poll_interval: HumanDuration::from_secs(1),

@@ -92,7 +92,7 @@ impl Context {
             caches,
             credentials: Mutex::new(HashMap::new()),
             tokens: oauth::Tokens::default(),
-            flow: flow::FlowControl::new(config.endpoint_max_in_flight.unwrap_or(config.workers)),
+            flow: flow::FlowControl::new(config.endpoint_max_in_flight()),
             health: health::Health::default(),
             operational,
             config,
@@ -142,10 +142,11 @@ struct Parked {
     ready_at: Instant,
 }
 
-/// Jobs parked per endpoint before further ones are handed back to the database (deferred): a
-/// fast endpoint at its in-flight cap keeps its backlog in memory rather than churning it through
-/// the database.
-const PARK_LIMIT: usize = 4096;
+/// Jobs parked in memory (all endpoints) at most before the dispatcher stops taking more: it no
+/// longer reads the hand-over queue (publishes then leave their deliveries in the database) nor
+/// claims, until parked jobs have started. A busy endpoint's backlog thus waits untouched in the
+/// database instead of churning through it, and memory stays bounded.
+const PARKED_MAX: usize = 8192;
 /// When a busy endpoint's parked jobs are looked at again if none of its requests finishes first.
 const BUSY_RECHECK: Duration = Duration::from_millis(500);
 
@@ -156,6 +157,8 @@ pub struct Dispatcher {
     owner: String,
     local: mpsc::Receiver<Job>,
     parked: HashMap<EndpointId, Parked>,
+    /// Jobs in `parked`, all endpoints together.
+    parked_total: usize,
     /// Jobs to hand back to the database (beyond the park limit, or held by an open circuit),
     /// with when they may start.
     deferred: Vec<(Job, Timestamp)>,
@@ -167,7 +170,15 @@ impl Dispatcher {
         let owner = herald_core::id::GeneratedEventId::generate().to_string().replacen("evt_", "worker_", 1);
         let (sender, local) = mpsc::channel(LOCAL_QUEUE);
         let queue = LocalQueue { sender, token: format!("{owner}:local"), lease: ctx.config.lease.get() };
-        (Self { ctx: Arc::new(ctx), owner, local, parked: HashMap::new(), deferred: Vec::new() }, queue)
+        let dispatcher = Self {
+            ctx: Arc::new(ctx),
+            owner,
+            local,
+            parked: HashMap::new(),
+            parked_total: 0,
+            deferred: Vec::new(),
+        };
+        (dispatcher, queue)
     }
 
     /// Runs until `stop` turns true, then drains.
@@ -179,7 +190,9 @@ impl Dispatcher {
         while !*stop.borrow() {
             // Parked work whose endpoint may take more now, then handed-over work: no queries.
             self.unpark(&mut in_flight, &workers);
-            while let Ok(permit) = workers.clone().try_acquire_owned() {
+            while self.parked_total < PARKED_MAX
+                && let Ok(permit) = workers.clone().try_acquire_owned()
+            {
                 match self.local.try_recv() {
                     Ok(job) => {
                         self.start(&mut in_flight, job, permit);
@@ -189,7 +202,8 @@ impl Dispatcher {
             }
             self.claim_probes(&mut in_flight, &workers).await;
             let free = workers.available_permits() as u32;
-            if free > 0 && Instant::now() >= claim_at {
+            let taking = free > 0 && self.parked_total < PARKED_MAX;
+            if taking && Instant::now() >= claim_at {
                 claim_at = match self.claim(&mut in_flight, &workers, free).await {
                     Some(claimed) if claimed == free => Instant::now(), // there may be more due
                     _ => Instant::now() + self.until_next_due().await,
@@ -198,12 +212,17 @@ impl Dispatcher {
             }
             let parked_at = self.parked.values().map(|p| p.ready_at).min();
             let probe_at = self.ctx.health.next_probe().map(|at| self.instant_of(at));
-            let wake_at = [parked_at, probe_at].into_iter().flatten().fold(claim_at, Instant::min);
+            let claim_wake = taking.then_some(claim_at);
+            let wake_at = [parked_at, probe_at, claim_wake]
+                .into_iter()
+                .flatten()
+                .min()
+                .unwrap_or_else(|| Instant::now() + self.ctx.config.poll_interval.get());
             tokio::select! {
                 () = self.ctx.wakeup.notified() => claim_at = Instant::now(),
                 () = tokio::time::sleep_until(wake_at), if free > 0 => {}
                 Some(done) = in_flight.join_next(), if !in_flight.is_empty() => self.freed(done.ok().flatten()),
-                Some(job) = self.local.recv(), if free > 0 => {
+                Some(job) = self.local.recv(), if taking => {
                     if let Ok(permit) = workers.clone().try_acquire_owned() {
                         self.start(&mut in_flight, job, permit);
                     } else {
@@ -263,11 +282,11 @@ impl Dispatcher {
             Some(endpoint) => match self.ctx.flow.admit(endpoint, std::time::Instant::now()) {
                 flow::Admission::Admitted => Some(endpoint.id.clone()),
                 flow::Admission::Busy => {
-                    self.park(job, Instant::now() + BUSY_RECHECK);
+                    self.park_blocked(job, Instant::now() + BUSY_RECHECK);
                     return false;
                 }
                 flow::Admission::Later(wait) => {
-                    self.park(job, Instant::now() + wait);
+                    self.park_blocked(job, Instant::now() + wait);
                     return false;
                 }
             },
@@ -284,19 +303,28 @@ impl Dispatcher {
         true
     }
 
-    /// Keeps a job for later; past [`PARK_LIMIT`] per endpoint, hands it back to the database,
-    /// due when the endpoint may take it.
+    /// Keeps a job in memory until its endpoint may take it (at `ready_at`, or when one of its
+    /// requests finishes). [`PARKED_MAX`] bounds how many are kept, by making the dispatcher
+    /// stop taking work, not by handing jobs back.
     fn park(&mut self, job: Job, ready_at: Instant) {
+        self.park_with(job, |current| current.min(ready_at));
+    }
+
+    /// Parks a job whose endpoint just refused it (at its cap, or out of rate): the endpoint's
+    /// jobs are looked at again at `ready_at`, or sooner when one of its requests finishes.
+    fn park_blocked(&mut self, job: Job, ready_at: Instant) {
+        self.park_with(job, |_| ready_at);
+    }
+
+    fn park_with(&mut self, job: Job, ready_at: impl FnOnce(Instant) -> Instant) {
         let Some(endpoint) = job.endpoint.as_ref().map(|e| e.id.clone()) else { return };
-        let parked =
-            self.parked.entry(endpoint).or_insert_with(|| Parked { jobs: Default::default(), ready_at });
-        if parked.jobs.len() < PARK_LIMIT {
-            parked.ready_at = parked.ready_at.min(ready_at);
-            parked.jobs.push_back(job);
-            return;
-        }
-        let wait = ready_at.saturating_duration_since(Instant::now()).max(Duration::from_secs(1));
-        self.deferred.push((job, add(self.ctx.clock.now(), wait)));
+        let parked = self
+            .parked
+            .entry(endpoint)
+            .or_insert_with(|| Parked { jobs: Default::default(), ready_at: Instant::now() });
+        parked.ready_at = ready_at(parked.ready_at);
+        parked.jobs.push_back(job);
+        self.parked_total += 1;
     }
 
     /// Holds the endpoint's waiting deliveries in the database until `until` (its circuit is
@@ -373,9 +401,11 @@ impl Dispatcher {
                     self.parked.remove(&endpoint);
                     break;
                 };
+                self.parked_total -= 1;
                 let Ok(permit) = workers.clone().try_acquire_owned() else {
                     if let Some(p) = self.parked.get_mut(&endpoint) {
                         p.jobs.push_front(job);
+                        self.parked_total += 1;
                     }
                     return;
                 };
