@@ -92,6 +92,10 @@ pub struct Options {
     /// Fail unless every published event arrived exactly as expected.
     #[arg(long)]
     pub check: bool,
+    /// Run throughput, backlog and isolation this many times each and report the median run
+    /// (by deliveries/s); ratios are then between medians. Every run's rate is in the notes.
+    #[arg(long, default_value_t = 1)]
+    pub repeat: usize,
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
@@ -181,7 +185,7 @@ pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
         let results = match scenario {
             Scenario::Raw => continue,
             Scenario::Throughput => {
-                let mut o = bench.throughput("throughput", None).await?;
+                let mut o = median_run(options.repeat, || bench.throughput("throughput", None)).await?;
                 o.ratio = Some(o.deliveries_per_s / raw_rate);
                 throughput = Some(o.deliveries_per_s);
                 vec![o]
@@ -199,15 +203,17 @@ pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
                 let base = match throughput {
                     Some(t) => t,
                     None => {
-                        let o = bench.throughput("throughput (baseline)", None).await?;
+                        let o =
+                            median_run(options.repeat, || bench.throughput("throughput (baseline)", None))
+                                .await?;
                         throughput = Some(o.deliveries_per_s);
                         o.deliveries_per_s
                     }
                 };
                 let mut o = if scenario == Scenario::Backlog {
-                    bench.backlog().await?
+                    median_run(options.repeat, || bench.backlog()).await?
                 } else {
-                    bench.isolation().await?
+                    median_run(options.repeat, || bench.isolation()).await?
                 };
                 o.ratio = Some(o.deliveries_per_s / base);
                 vec![o]
@@ -240,6 +246,31 @@ pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
         );
     }
     Ok(report)
+}
+
+/// Runs a scenario `repeat` times (at least once) and keeps the median run by deliveries/s, with
+/// every run's rate in its notes (`runs_per_s`).
+async fn median_run<F, Fut>(repeat: usize, mut run: F) -> anyhow::Result<Outcome>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = anyhow::Result<Outcome>>,
+{
+    let mut runs = Vec::new();
+    for _ in 0..repeat.max(1) {
+        runs.push(run().await?);
+    }
+    runs.sort_by(|a, b| a.deliveries_per_s.total_cmp(&b.deliveries_per_s));
+    let rates: Vec<f64> = runs.iter().map(|o| o.deliveries_per_s.round()).collect();
+    let mut median = runs.swap_remove(runs.len() / 2);
+    if rates.len() > 1 {
+        match &mut median.notes {
+            Value::Object(notes) => {
+                notes.insert("runs_per_s".into(), json!(rates));
+            }
+            other => *other = json!({"runs_per_s": rates}),
+        }
+    }
+    Ok(median)
 }
 
 struct Bench {
