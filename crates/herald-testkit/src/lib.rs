@@ -46,6 +46,22 @@ macro_rules! on_both_backends {
             }
         }
     )*};
+    // Scenarios that start their own app (custom configuration): given the backend.
+    ($(async fn $name:ident($backend:ident: Backend) $body:block)*) => {$(
+        mod $name {
+            #[allow(unused_imports)]
+            use super::*;
+            async fn scenario($backend: $crate::Backend) $body
+            #[tokio::test]
+            async fn sqlite() {
+                scenario($crate::Backend::Sqlite).await
+            }
+            #[tokio::test]
+            async fn postgres() {
+                scenario($crate::Backend::Postgres).await
+            }
+        }
+    )*};
 }
 
 #[derive(Debug)]

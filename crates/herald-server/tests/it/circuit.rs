@@ -5,7 +5,7 @@
 use std::time::Duration;
 
 use herald_testkit::receiver::{Reply, TestReceiver};
-use herald_testkit::{Backend, TestApp, eventually};
+use herald_testkit::{Backend, TestApp, eventually, on_both_backends};
 use serde_json::{Value, json};
 
 async fn app_with(backend: Backend, threshold: u32, disable_after: &str) -> TestApp {
@@ -27,154 +27,130 @@ async fn deliveries(app: &TestApp, tenant: &str, ep: &str) -> Vec<Value> {
     page.body["data"].as_array().unwrap().clone()
 }
 
-/// Ten deliveries to an endpoint answering 500, retried every second. Without the breaker each
-/// would be retried once a second; with it (threshold 3) the endpoint gets one probe per second
-/// and the queue waits uncharged, until a probe succeeds and the backlog drains.
-async fn an_open_circuit_holds_the_queue_and_probes_one_at_a_time(backend: Backend) {
-    let app = app_with(backend, 3, "5d").await;
-    let receiver = TestReceiver::start().await;
-    receiver.set_default(Reply::Status(500));
-    let tenant = app.tenant("Acme").await;
-    let policy = json!({"delays": ["1s"], "maxAttempts": 50, "jitter": 0.0});
-    let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": policy})).await;
-    let ep = endpoint["id"].as_str().unwrap().to_owned();
-    assert_eq!(circuit(&app, &tenant, &ep).await["state"], "closed");
-    for i in 0..10 {
-        app.publish(&tenant, json!({"type": "t.x", "data": {"i": i}})).await;
-    }
-    receiver.wait_for(3, Duration::from_secs(10)).await;
-    let opened = eventually("the circuit to open", Duration::from_secs(10), || async {
-        let c = circuit(&app, &tenant, &ep).await;
-        (c["state"] != "closed").then_some(c)
-    })
-    .await;
-    assert!(opened["failingSince"].is_string() && opened["nextProbeAt"].is_string(), "{opened}");
-
-    // Open for four seconds: a probe a second at most, not ten retries a second.
-    let before = receiver.requests().len();
-    tokio::time::sleep(Duration::from_secs(4)).await;
-    let during = receiver.requests().len() - before;
-    assert!(during <= 5, "{during} requests while the circuit was open");
-    let probed = circuit(&app, &tenant, &ep).await;
-    assert!(probed["failedProbes"].as_u64().unwrap() >= 1, "probes were sent and failed: {probed}");
-
-    // The endpoint comes back: the next probe succeeds and everything is delivered.
-    receiver.set_default(Reply::Status(204));
-    eventually("every delivery to arrive", Duration::from_secs(20), || async {
-        let all = deliveries(&app, &tenant, &ep).await;
-        all.iter().all(|d| d["status"] == "delivered").then_some(())
-    })
-    .await;
-    assert_eq!(circuit(&app, &tenant, &ep).await["state"], "closed");
-    let all = deliveries(&app, &tenant, &ep).await;
-    let attempts: u64 = all.iter().map(|d| d["attemptCount"].as_u64().unwrap()).sum();
-    assert_eq!(attempts as usize, receiver.requests().len(), "every request is an attempt on record");
-    // Waiting cost nothing: a delivery was sent at most once before the circuit opened and once
-    // after it closed, unless it carried probes (the earliest waiting delivery is the probe).
-    let probed = all.iter().filter(|d| d["attemptCount"].as_u64().unwrap() > 2).count();
-    assert!(probed <= during.max(1), "only probes add attempts: {all:?}");
-}
-
-#[tokio::test]
-async fn an_open_circuit_holds_the_queue_and_probes_one_at_a_time_sqlite() {
-    an_open_circuit_holds_the_queue_and_probes_one_at_a_time(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn an_open_circuit_holds_the_queue_and_probes_one_at_a_time_postgres() {
-    an_open_circuit_holds_the_queue_and_probes_one_at_a_time(Backend::Postgres).await;
-}
-
-/// Failing for longer than `disable_after` disables the endpoint, with the reason stored; its
-/// queue is kept as failed (`endpoint_disabled`), and re-enabling plus recover delivers it.
-async fn failing_continuously_disables_and_reenabling_resumes(backend: Backend) {
-    let app = app_with(backend, 2, "3s").await;
-    let receiver = TestReceiver::start().await;
-    receiver.set_default(Reply::Status(503));
-    let tenant = app.tenant("Acme").await;
-    let policy = json!({"delays": ["500ms"], "maxAttempts": 100, "jitter": 0.0});
-    let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": policy})).await;
-    let ep = endpoint["id"].as_str().unwrap().to_owned();
-    for i in 0..3 {
-        app.publish(&tenant, json!({"type": "t.x", "data": {"i": i}})).await;
-    }
-    let shown = eventually("the endpoint to be disabled", Duration::from_secs(20), || async {
-        let e = app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}")).await.body;
-        (e["enabled"] == false).then_some(e)
-    })
-    .await;
-    let reason = shown["disabledReason"].as_str().unwrap();
-    assert!(reason.contains("failing continuously since"), "{reason}");
-    let all = eventually("the queue to be kept as failed", Duration::from_secs(10), || async {
-        let all = deliveries(&app, &tenant, &ep).await;
-        all.iter().all(|d| d["status"] == "failed").then_some(all)
-    })
-    .await;
-    assert!(all.iter().all(|d| d["failureReason"] == "endpoint_disabled"), "{all:?}");
-    let sent = receiver.requests().len();
-    tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(receiver.requests().len(), sent, "nothing is sent to a disabled endpoint");
-
-    receiver.set_default(Reply::Status(204));
-    let enabled = app.patch(&format!("/v1/tenants/{tenant}/endpoints/{ep}"), json!({"enabled": true})).await;
-    assert_eq!((enabled.status, &enabled.body["disabledReason"]), (200, &Value::Null));
-    assert_eq!(circuit(&app, &tenant, &ep).await["state"], "closed", "re-enabling starts afresh");
-    let r = app
-        .post(
-            &format!("/v1/tenants/{tenant}/endpoints/{ep}/recover"),
-            json!({"since": "2000-01-01T00:00:00Z"}),
-        )
+// Ten deliveries to an endpoint answering 500, retried every second. Without the breaker each
+// would be retried once a second; with it (threshold 3) the endpoint gets one probe per second
+// and the queue waits uncharged, until a probe succeeds and the backlog drains.
+on_both_backends! {
+    async fn an_open_circuit_holds_the_queue_and_probes_one_at_a_time(backend: Backend) {
+        let app = app_with(backend, 3, "5d").await;
+        let receiver = TestReceiver::start().await;
+        receiver.set_default(Reply::Status(500));
+        let tenant = app.tenant("Acme").await;
+        let policy = json!({"delays": ["1s"], "maxAttempts": 50, "jitter": 0.0});
+        let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": policy})).await;
+        let ep = endpoint["id"].as_str().unwrap().to_owned();
+        assert_eq!(circuit(&app, &tenant, &ep).await["state"], "closed");
+        for i in 0..10 {
+            app.publish(&tenant, json!({"type": "t.x", "data": {"i": i}})).await;
+        }
+        receiver.wait_for(3, Duration::from_secs(10)).await;
+        let opened = eventually("the circuit to open", Duration::from_secs(10), || async {
+            let c = circuit(&app, &tenant, &ep).await;
+            (c["state"] != "closed").then_some(c)
+        })
         .await;
-    assert_eq!(r.body["recovered"], 3);
-    eventually("the kept deliveries to arrive", Duration::from_secs(20), || async {
+        assert!(opened["failingSince"].is_string() && opened["nextProbeAt"].is_string(), "{opened}");
+
+        // Open for four seconds: a probe a second at most, not ten retries a second.
+        let before = receiver.requests().len();
+        tokio::time::sleep(Duration::from_secs(4)).await;
+        let during = receiver.requests().len() - before;
+        assert!(during <= 5, "{during} requests while the circuit was open");
+        let probed = circuit(&app, &tenant, &ep).await;
+        assert!(probed["failedProbes"].as_u64().unwrap() >= 1, "probes were sent and failed: {probed}");
+
+        // The endpoint comes back: the next probe succeeds and everything is delivered.
+        receiver.set_default(Reply::Status(204));
+        eventually("every delivery to arrive", Duration::from_secs(20), || async {
+            let all = deliveries(&app, &tenant, &ep).await;
+            all.iter().all(|d| d["status"] == "delivered").then_some(())
+        })
+        .await;
+        assert_eq!(circuit(&app, &tenant, &ep).await["state"], "closed");
         let all = deliveries(&app, &tenant, &ep).await;
-        all.iter().all(|d| d["status"] == "delivered").then_some(())
-    })
-    .await;
+        let attempts: u64 = all.iter().map(|d| d["attemptCount"].as_u64().unwrap()).sum();
+        assert_eq!(attempts as usize, receiver.requests().len(), "every request is an attempt on record");
+        // Waiting cost nothing: a delivery was sent at most once before the circuit opened and once
+        // after it closed, unless it carried probes (the earliest waiting delivery is the probe).
+        let probed = all.iter().filter(|d| d["attemptCount"].as_u64().unwrap() > 2).count();
+        assert!(probed <= during.max(1), "only probes add attempts: {all:?}");
+    }
 }
 
-#[tokio::test]
-async fn failing_continuously_disables_and_reenabling_resumes_sqlite() {
-    failing_continuously_disables_and_reenabling_resumes(Backend::Sqlite).await;
+// Failing for longer than `disable_after` disables the endpoint, with the reason stored; its
+// queue is kept as failed (`endpoint_disabled`), and re-enabling plus recover delivers it.
+on_both_backends! {
+    async fn failing_continuously_disables_and_reenabling_resumes(backend: Backend) {
+        let app = app_with(backend, 2, "3s").await;
+        let receiver = TestReceiver::start().await;
+        receiver.set_default(Reply::Status(503));
+        let tenant = app.tenant("Acme").await;
+        let policy = json!({"delays": ["500ms"], "maxAttempts": 100, "jitter": 0.0});
+        let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": policy})).await;
+        let ep = endpoint["id"].as_str().unwrap().to_owned();
+        for i in 0..3 {
+            app.publish(&tenant, json!({"type": "t.x", "data": {"i": i}})).await;
+        }
+        let shown = eventually("the endpoint to be disabled", Duration::from_secs(20), || async {
+            let e = app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}")).await.body;
+            (e["enabled"] == false).then_some(e)
+        })
+        .await;
+        let reason = shown["disabledReason"].as_str().unwrap();
+        assert!(reason.contains("failing continuously since"), "{reason}");
+        let all = eventually("the queue to be kept as failed", Duration::from_secs(10), || async {
+            let all = deliveries(&app, &tenant, &ep).await;
+            all.iter().all(|d| d["status"] == "failed").then_some(all)
+        })
+        .await;
+        assert!(all.iter().all(|d| d["failureReason"] == "endpoint_disabled"), "{all:?}");
+        let sent = receiver.requests().len();
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        assert_eq!(receiver.requests().len(), sent, "nothing is sent to a disabled endpoint");
+
+        receiver.set_default(Reply::Status(204));
+        let enabled = app.patch(&format!("/v1/tenants/{tenant}/endpoints/{ep}"), json!({"enabled": true})).await;
+        assert_eq!((enabled.status, &enabled.body["disabledReason"]), (200, &Value::Null));
+        assert_eq!(circuit(&app, &tenant, &ep).await["state"], "closed", "re-enabling starts afresh");
+        let r = app
+            .post(
+                &format!("/v1/tenants/{tenant}/endpoints/{ep}/recover"),
+                json!({"since": "2000-01-01T00:00:00Z"}),
+            )
+            .await;
+        assert_eq!(r.body["recovered"], 3);
+        eventually("the kept deliveries to arrive", Duration::from_secs(20), || async {
+            let all = deliveries(&app, &tenant, &ep).await;
+            all.iter().all(|d| d["status"] == "delivered").then_some(())
+        })
+        .await;
+    }
 }
 
-#[tokio::test]
-async fn failing_continuously_disables_and_reenabling_resumes_postgres() {
-    failing_continuously_disables_and_reenabling_resumes(Backend::Postgres).await;
-}
-
-/// A manual retry goes out even while the circuit is open, and its success closes the circuit.
-async fn a_manual_retry_bypasses_an_open_circuit_and_closes_it(backend: Backend) {
-    let app = app_with(backend, 1, "5d").await;
-    let receiver = TestReceiver::start().await;
-    receiver.set_default(Reply::Status(500));
-    let tenant = app.tenant("Acme").await;
-    let policy = json!({"delays": ["1h"], "maxAttempts": 5});
-    let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": policy})).await;
-    let ep = endpoint["id"].as_str().unwrap().to_owned();
-    let event = app.publish(&tenant, json!({"type": "t.x", "data": {}})).await;
-    let id = event["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
-    app.delivery_with_status(&tenant, &id, "retrying").await;
-    eventually("the circuit to open", Duration::from_secs(10), || async {
-        (circuit(&app, &tenant, &ep).await["state"] == "open").then_some(())
-    })
-    .await;
-    receiver.set_default(Reply::Status(204));
-    let retried = app.post(&format!("/v1/tenants/{tenant}/deliveries/{id}/retry"), json!({})).await;
-    assert!(retried.status < 300, "{}", retried.body);
-    app.delivery_with_status(&tenant, &id, "delivered").await;
-    eventually("the circuit to close", Duration::from_secs(10), || async {
-        (circuit(&app, &tenant, &ep).await["state"] == "closed").then_some(())
-    })
-    .await;
-}
-
-#[tokio::test]
-async fn a_manual_retry_bypasses_an_open_circuit_and_closes_it_sqlite() {
-    a_manual_retry_bypasses_an_open_circuit_and_closes_it(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_manual_retry_bypasses_an_open_circuit_and_closes_it_postgres() {
-    a_manual_retry_bypasses_an_open_circuit_and_closes_it(Backend::Postgres).await;
+// A manual retry goes out even while the circuit is open, and its success closes the circuit.
+on_both_backends! {
+    async fn a_manual_retry_bypasses_an_open_circuit_and_closes_it(backend: Backend) {
+        let app = app_with(backend, 1, "5d").await;
+        let receiver = TestReceiver::start().await;
+        receiver.set_default(Reply::Status(500));
+        let tenant = app.tenant("Acme").await;
+        let policy = json!({"delays": ["1h"], "maxAttempts": 5});
+        let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": policy})).await;
+        let ep = endpoint["id"].as_str().unwrap().to_owned();
+        let event = app.publish(&tenant, json!({"type": "t.x", "data": {}})).await;
+        let id = event["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
+        app.delivery_with_status(&tenant, &id, "retrying").await;
+        eventually("the circuit to open", Duration::from_secs(10), || async {
+            (circuit(&app, &tenant, &ep).await["state"] == "open").then_some(())
+        })
+        .await;
+        receiver.set_default(Reply::Status(204));
+        let retried = app.post(&format!("/v1/tenants/{tenant}/deliveries/{id}/retry"), json!({})).await;
+        assert!(retried.status < 300, "{}", retried.body);
+        app.delivery_with_status(&tenant, &id, "delivered").await;
+        eventually("the circuit to close", Duration::from_secs(10), || async {
+            (circuit(&app, &tenant, &ep).await["state"] == "closed").then_some(())
+        })
+        .await;
+    }
 }

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use herald_testkit::receiver::{Reply, TestReceiver};
-use herald_testkit::{Backend, TestApp, on_both_backends};
+use herald_testkit::{TestApp, on_both_backends};
 use serde_json::{Value, json};
 
 async fn publish_n(app: &TestApp, tenant: &str, n: usize) -> Vec<String> {
@@ -49,41 +49,33 @@ on_both_backends! {
     }
 }
 
-/// With 8 workers and a cap of 4 per endpoint, an endpoint that never answers holds at most 4;
-/// a healthy endpoint keeps being served (without the cap, 100 hanging deliveries × 2 s timeouts
-/// over 8 workers would keep it waiting for about 25 s).
-async fn a_hanging_endpoint_cannot_take_every_worker(backend: Backend) {
-    let app = TestApp::start_with(backend, |c| {
-        c.delivery.workers = 8;
-        c.delivery.endpoint_max_in_flight = Some(4);
-    })
-    .await;
-    let hanging = TestReceiver::start().await;
-    hanging.set_default(Reply::Hang);
-    let healthy = TestReceiver::start().await;
-    let stuck = app.tenant("Stuck").await;
-    app.endpoint(&stuck, json!({"url": hanging.url()})).await;
-    publish_n(&app, &stuck, 100).await;
-    let fine = app.tenant("Fine").await;
-    app.endpoint(&fine, json!({"url": healthy.url()})).await;
-    let ids = publish_n(&app, &fine, 10).await;
-    healthy.wait_for(10, Duration::from_secs(8)).await;
-    all_delivered_once(&app, &fine, &ids).await;
-    assert!(
-        hanging.peak_concurrency() <= 4,
-        "the hanging endpoint held {} workers",
-        hanging.peak_concurrency()
-    );
-}
-
-#[tokio::test]
-async fn a_hanging_endpoint_cannot_take_every_worker_sqlite() {
-    a_hanging_endpoint_cannot_take_every_worker(Backend::Sqlite).await;
-}
-
-#[tokio::test]
-async fn a_hanging_endpoint_cannot_take_every_worker_postgres() {
-    a_hanging_endpoint_cannot_take_every_worker(Backend::Postgres).await;
+// With 8 workers and a cap of 4 per endpoint, an endpoint that never answers holds at most 4;
+// a healthy endpoint keeps being served (without the cap, 100 hanging deliveries × 2 s timeouts
+// over 8 workers would keep it waiting for about 25 s).
+on_both_backends! {
+    async fn a_hanging_endpoint_cannot_take_every_worker(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| {
+            c.delivery.workers = 8;
+            c.delivery.endpoint_max_in_flight = Some(4);
+        })
+        .await;
+        let hanging = TestReceiver::start().await;
+        hanging.set_default(Reply::Hang);
+        let healthy = TestReceiver::start().await;
+        let stuck = app.tenant("Stuck").await;
+        app.endpoint(&stuck, json!({"url": hanging.url()})).await;
+        publish_n(&app, &stuck, 100).await;
+        let fine = app.tenant("Fine").await;
+        app.endpoint(&fine, json!({"url": healthy.url()})).await;
+        let ids = publish_n(&app, &fine, 10).await;
+        healthy.wait_for(10, Duration::from_secs(8)).await;
+        all_delivered_once(&app, &fine, &ids).await;
+        assert!(
+            hanging.peak_concurrency() <= 4,
+            "the hanging endpoint held {} workers",
+            hanging.peak_concurrency()
+        );
+    }
 }
 
 on_both_backends! {
