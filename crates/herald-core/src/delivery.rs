@@ -135,6 +135,17 @@ impl Delivery {
             ..delivery
         }
     }
+
+    /// The delivery, waiting until the endpoint's next probe when its circuit is open (so it is
+    /// not handed to a dispatcher only to be held there).
+    pub fn held_by(mut self, health: &crate::circuit::Health, now: Timestamp, probe_time: Duration) -> Self {
+        if let (DeliveryStatus::Pending, Some(probe_at)) = (self.status, health.probe_at)
+            && probe_at > now
+        {
+            self.next_attempt_at = Some(add(probe_at, probe_time));
+        }
+        self
+    }
 }
 
 /// The request as sent (secrets redacted in headers).
@@ -234,6 +245,33 @@ pub fn parse_retry_after(value: &str, now: Timestamp, max: Duration) -> Option<D
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_to_an_open_circuit_waits_for_the_probe() {
+        let now = Timestamp::from_second(1_700_000_000).unwrap();
+        let probe_time = Duration::from_secs(12);
+        let event = crate::event::Event {
+            key: GeneratedEventId::generate(),
+            id: EventId::parse("e1").unwrap(),
+            tenant_id: TenantId::generate(),
+            event_type: crate::event_type::EventTypeName::parse("t.x").unwrap(),
+            data: Default::default(),
+            subject: None,
+            source: None,
+            created_at: now,
+        };
+        let fresh = Delivery::new(&event, &EndpointId::generate(), Trigger::Scheduled, now);
+        let closed = crate::circuit::Health::default();
+        assert_eq!(fresh.clone().held_by(&closed, now, probe_time).next_attempt_at, Some(now));
+        let probe_at = add(now, Duration::from_secs(300));
+        let open = crate::circuit::Health { probe_at: Some(probe_at), ..closed };
+        assert_eq!(
+            fresh.clone().held_by(&open, now, probe_time).next_attempt_at,
+            Some(add(probe_at, probe_time))
+        );
+        let half_open = crate::circuit::Health { probe_at: Some(now), ..closed };
+        assert_eq!(fresh.held_by(&half_open, now, probe_time).next_attempt_at, Some(now), "may be the probe");
+    }
     use serde_json::json;
 
     fn ts(ms: i64) -> Timestamp {

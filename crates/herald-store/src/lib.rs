@@ -246,7 +246,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     // Events and deliveries.
     /// Stores the event and its deliveries in one transaction — or, when the tenant already has an
     /// event with this id, stores nothing and returns that event. With a `lease`, the deliveries
-    /// are created already leased (to the publishing process's dispatcher). Concurrent calls share
+    /// due at once are created already leased (to the publishing process's dispatcher). Concurrent calls share
     /// a transaction (group commit); each returns after the commit.
     async fn publish(
         &self,

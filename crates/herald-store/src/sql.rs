@@ -1019,8 +1019,12 @@ macro_rules! shared_store_impl {
                            next_attempt_at, lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at) ",
                     );
                     q.push_values(chunk, |mut row, (d, lease)| {
-                        // Only a delivery that will be attempted is leased (not a kept-failed one).
-                        let lease = lease.filter(|_| d.status == herald_core::delivery::DeliveryStatus::Pending);
+                        // Only a delivery to attempt now is leased (not a kept-failed one, nor one
+                        // held behind an open circuit).
+                        let lease = lease.filter(|_| {
+                            d.status == herald_core::delivery::DeliveryStatus::Pending
+                                && d.next_attempt_at.is_some_and(|at| at <= d.created_at)
+                        });
                         let next = lease.map(|l| l.until).or(d.next_attempt_at);
                         row.push_bind(d.id.to_string())
                             .push_bind(d.tenant_id.to_string())

@@ -174,11 +174,17 @@ pub async fn publish(
         endpoints.iter().filter(|endpoint| endpoint.subscribes(&event)).collect();
     let permits = subscribers.len().clamp(1, crate::state::PUBLISH_BUDGET) as u32;
     let _budget = state.publish_budget.acquire_many(permits).await.map_err(|e| ApiError::internal(&e))?;
-    let deliveries: Vec<Delivery> =
-        subscribers.iter().map(|endpoint| Delivery::for_subscriber(&event, endpoint, now)).collect();
-    // Hand the pending deliveries straight to this process's dispatcher when it has room (the
-    // store leases only pending deliveries).
-    let active = deliveries.iter().filter(|d| d.status == DeliveryStatus::Pending).count();
+    let probe_time = state.config.delivery.probe_time();
+    let deliveries: Vec<Delivery> = subscribers
+        .iter()
+        .map(|endpoint| {
+            Delivery::for_subscriber(&event, endpoint, now).held_by(&endpoint.health, now, probe_time)
+        })
+        .collect();
+    // Hand the deliveries due now straight to this process's dispatcher when it has room (the
+    // store leases only those).
+    let due_now = |d: &Delivery| d.status == DeliveryStatus::Pending && d.next_attempt_at == Some(now);
+    let active = deliveries.iter().filter(|d| due_now(d)).count();
     let reservation = state.local.as_ref().and_then(|local| local.reserve(active, now));
     let lease = reservation.as_ref().map(|r| r.lease.clone());
     match state.store.publish(&event, &deliveries, lease.as_ref()).await? {
@@ -186,10 +192,7 @@ pub async fn publish(
             match (reservation, lease) {
                 (Some(reservation), Some(lease)) => {
                     let shared = Arc::new(event.clone());
-                    let jobs = deliveries
-                        .iter()
-                        .zip(&subscribers)
-                        .filter(|(d, _)| d.status == DeliveryStatus::Pending);
+                    let jobs = deliveries.iter().zip(&subscribers).filter(|(d, _)| due_now(d));
                     reservation.hand_over(jobs.map(|(delivery, endpoint)| Job {
                         delivery: delivery.clone(),
                         event: shared.clone(),

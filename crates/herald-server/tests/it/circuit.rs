@@ -127,7 +127,8 @@ on_both_backends! {
     }
 }
 
-// A manual retry goes out even while the circuit is open, and its success closes the circuit.
+// A manual retry goes out even while the circuit is open, and its success closes the circuit and
+// releases what the circuit held (here, an event published while it was open).
 on_both_backends! {
     async fn a_manual_retry_bypasses_an_open_circuit_and_closes_it(backend: Backend) {
         let app = app_with(backend, 1, "5d").await;
@@ -144,6 +145,17 @@ on_both_backends! {
             (circuit(&app, &tenant, &ep).await["state"] == "open").then_some(())
         })
         .await;
+        // Published while the circuit is open: stored, held until the probe (an hour away).
+        let probe_at = circuit(&app, &tenant, &ep).await["nextProbeAt"].as_str().unwrap().to_owned();
+        let later = app.publish(&tenant, json!({"type": "t.x", "data": {"later": true}})).await;
+        let held = &later["deliveries"][0];
+        assert_eq!(held["status"], "pending");
+        let held_until = held["nextAttemptAt"].as_str().unwrap();
+        assert!(held_until > probe_at.as_str(), "held past the probe: {held_until} vs {probe_at}");
+        let later_id = held["deliveryId"].as_str().unwrap().to_owned();
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        assert_eq!(receiver.requests().len(), 1, "nothing but the first attempt was sent");
+
         receiver.set_default(Reply::Status(204));
         let retried = app.post(&format!("/v1/tenants/{tenant}/deliveries/{id}/retry"), json!({})).await;
         assert!(retried.status < 300, "{}", retried.body);
@@ -152,5 +164,8 @@ on_both_backends! {
             (circuit(&app, &tenant, &ep).await["state"] == "closed").then_some(())
         })
         .await;
+        // Closing released what was held.
+        let released = app.delivery_with_status(&tenant, &later_id, "delivered").await;
+        assert_eq!(released["attemptCount"], 1);
     }
 }
