@@ -37,7 +37,9 @@ on_both_backends! {
         receiver.set_default(Reply::Status(500));
         let tenant = app.tenant("Acme").await;
         let policy = json!({"delays": ["1s"], "maxAttempts": 50, "jitter": 0.0});
-        let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": policy})).await;
+        let limit = json!({"perSecond": 4});
+        let endpoint =
+            app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": policy, "rateLimit": limit})).await;
         let ep = endpoint["id"].as_str().unwrap().to_owned();
         assert_eq!(circuit(&app, &tenant, &ep).await["state"], "closed");
         for i in 0..10 {
@@ -59,7 +61,9 @@ on_both_backends! {
         let probed = circuit(&app, &tenant, &ep).await;
         assert!(probed["failedProbes"].as_u64().unwrap() >= 1, "probes were sent and failed: {probed}");
 
-        // The endpoint comes back: the next probe succeeds and everything is delivered.
+        // The endpoint comes back: the next probe succeeds and the backlog drains, within the
+        // rate limit (4 per second: at least a second for the nine or so that waited).
+        let closed_from = receiver.requests().len();
         receiver.set_default(Reply::Status(204));
         eventually("every delivery to arrive", Duration::from_secs(20), || async {
             let all = deliveries(&app, &tenant, &ep).await;
@@ -67,6 +71,10 @@ on_both_backends! {
         })
         .await;
         assert_eq!(circuit(&app, &tenant, &ep).await["state"], "closed");
+        let drained = receiver.requests()[closed_from..].to_vec();
+        assert!(drained.len() >= 9, "{} requests after the endpoint came back", drained.len());
+        let span = drained.last().unwrap().at.duration_since(drained[0].at);
+        assert!(span >= Duration::from_millis(900), "{} deliveries drained in {span:?}", drained.len());
         let all = deliveries(&app, &tenant, &ep).await;
         let attempts: u64 = all.iter().map(|d| d["attemptCount"].as_u64().unwrap()).sum();
         assert_eq!(attempts as usize, receiver.requests().len(), "every request is an attempt on record");
