@@ -132,6 +132,9 @@ on_both_backends! {
             all.iter().all(|d| d["status"] == "delivered").then_some(())
         })
         .await;
+        // New events flow again by themselves.
+        let fresh = app.publish(&tenant, json!({"type": "t.x", "data": {"after": true}})).await;
+        app.delivery_with_status(&tenant, fresh["deliveries"][0]["deliveryId"].as_str().unwrap(), "delivered").await;
     }
 }
 
