@@ -157,6 +157,11 @@ impl Breaker {
         }
     }
 
+    /// The probe ended without a request: the next delivery may be the probe.
+    pub fn probe_abandoned(&mut self) {
+        self.probing = false;
+    }
+
     /// When held deliveries are due while the circuit is open, if it is.
     pub fn held_until(&self, probe_time: Duration) -> Option<Timestamp> {
         self.health.probe_at.map(|at| add(at, probe_time))
@@ -271,6 +276,8 @@ mod tests {
         assert_eq!(b.gate(at(7), PROBE), Gate::Probe);
         assert_eq!(b.health().state(at(7)), CircuitState::HalfOpen);
         assert_eq!(b.gate(at(8), PROBE), Gate::Hold(at(18)), "only one probe out");
+        b.probe_abandoned();
+        assert_eq!(b.gate(at(8), PROBE), Gate::Probe, "a probe that sent nothing gives its turn back");
         let Some(Change::Opened(h)) = fail(&mut b, true, at(9)) else { panic!("the probe failed") };
         assert_eq!((h.failed_probes, h.probe_at), (1, Some(at(9 + 300))));
         assert_eq!(b.gate(at(309), PROBE), Gate::Probe);

@@ -136,6 +136,14 @@ impl Health {
         change
     }
 
+    /// A probe ended without a request (its endpoint vanished, its credentials would not open):
+    /// the next delivery may be the probe.
+    pub fn probe_abandoned(&self, endpoint: &EndpointId) {
+        if let Some(entry) = self.lock().get_mut(endpoint) {
+            entry.breaker.probe_abandoned();
+        }
+    }
+
     /// Endpoints whose probe this process should claim now (each is returned once).
     pub fn due_probes(&self, now: Timestamp) -> Vec<EndpointId> {
         let mut entries = self.lock();

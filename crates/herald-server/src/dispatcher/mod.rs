@@ -482,20 +482,24 @@ impl Dispatcher {
 async fn run_job(ctx: &Context, job: Job, probe: bool) {
     let (attempt, next) = attempt::perform(ctx, &job).await;
     let now = ctx.clock.now();
-    if let Err(e) = ctx.store.settle(&job.lease, &job.delivery.id, attempt.as_ref(), &next, now).await {
+    let settled = ctx.store.settle(&job.lease, &job.delivery.id, attempt.as_ref(), &next, now).await;
+    // The endpoint's health counts attempts that reached a verdict on the endpoint (a 410 has
+    // already disabled it) — whether or not recording the attempt worked: the request was made.
+    // A probe that made no request gives its turn back.
+    match (&attempt, &job.endpoint) {
+        (Some(_), Some(endpoint)) if next != Next::Failed(herald_core::delivery::reason::ENDPOINT_GONE) => {
+            let succeeded = next == Next::Delivered;
+            if let Some(change) = ctx.health.record(ctx, endpoint, succeeded, probe, now) {
+                health::store_change(ctx, endpoint, change).await;
+            }
+        }
+        (_, Some(endpoint)) if probe => ctx.health.probe_abandoned(&endpoint.id),
+        _ => {}
+    }
+    if let Err(e) = settled {
         // The lease will expire and the delivery will be attempted again: at least once.
         tracing::error!(delivery.id = %job.delivery.id, error = %e, "recording an attempt failed");
         return;
-    }
-    // The endpoint's health counts attempts that reached a verdict on the endpoint (a 410 has
-    // already disabled it).
-    if let (Some(_), Some(endpoint)) = (&attempt, &job.endpoint)
-        && next != Next::Failed(herald_core::delivery::reason::ENDPOINT_GONE)
-    {
-        let succeeded = next == Next::Delivered;
-        if let Some(change) = ctx.health.record(ctx, endpoint, succeeded, probe, now) {
-            health::store_change(ctx, endpoint, change).await;
-        }
     }
     let attempt_no = attempt.as_ref().map(|a| a.attempt_no);
     match &next {
