@@ -74,6 +74,8 @@ pub struct TestApp {
     client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
     server: Option<tokio::task::JoinHandle<()>>,
+    /// Drop the database with this app (not for [`TestApp::another_instance`]).
+    owns_database: bool,
     _dir: tempfile::TempDir,
 }
 
@@ -121,8 +123,27 @@ impl TestApp {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("herald.db").display()),
             Backend::Postgres => postgres::create_database().await,
         };
-        let admin_key = ApiKeySecret::generate().expose().to_owned();
-        let master_key = MasterKey::generate();
+        let keys = (ApiKeySecret::generate().expose().to_owned(), MasterKey::generate());
+        Self::launch(backend, database_url, dir, keys, true, configure).await
+    }
+
+    /// Another instance sharing this one's PostgreSQL database and keys (as a second `herald
+    /// serve` would); the database is dropped with the first.
+    pub async fn another_instance(&self, configure: impl FnOnce(&mut Config)) -> Self {
+        assert_eq!(self.backend, Backend::Postgres, "only PostgreSQL is shared by several instances");
+        let dir = tempfile::tempdir().expect("temp dir");
+        let keys = (self.admin_key.clone(), self.master_key.clone());
+        Self::launch(self.backend, self.database_url.clone(), dir, keys, false, configure).await
+    }
+
+    async fn launch(
+        backend: Backend,
+        database_url: String,
+        dir: tempfile::TempDir,
+        (admin_key, master_key): (String, MasterKey),
+        owns_database: bool,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         let mut config = Config {
             listen: "127.0.0.1:0".parse().unwrap(),
             data_dir: dir.path().to_owned(),
@@ -168,6 +189,7 @@ impl TestApp {
             client: reqwest::Client::builder().no_proxy().build().unwrap(),
             shutdown: Some(tx),
             server: Some(server),
+            owns_database,
             _dir: dir,
         }
     }
@@ -288,7 +310,7 @@ impl Drop for TestApp {
         if let Some(server) = self.server.take() {
             server.abort();
         }
-        if self.backend == Backend::Postgres {
+        if self.backend == Backend::Postgres && self.owns_database {
             postgres::drop_database(&self.database_url);
         }
     }

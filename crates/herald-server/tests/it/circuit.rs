@@ -180,3 +180,44 @@ on_both_backends! {
         assert_eq!(released["attemptCount"], 1);
     }
 }
+
+/// Two instances on one PostgreSQL database share the circuit: one opens it, the other publishes
+/// into it (held, not sent), and closing it — whichever instance does — releases what was held.
+#[tokio::test]
+async fn instances_share_an_open_circuit_postgres() {
+    let configure = |c: &mut herald_server::Config| {
+        c.delivery.circuit_failure_threshold = 1;
+    };
+    let a = TestApp::start_with(Backend::Postgres, configure).await;
+    let b = a.another_instance(configure).await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_default(Reply::Status(500));
+    let tenant = a.tenant("Acme").await;
+    let policy = json!({"delays": ["1h"], "maxAttempts": 5});
+    let endpoint = a.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": policy})).await;
+    let ep = endpoint["id"].as_str().unwrap().to_owned();
+    let first = a.publish(&tenant, json!({"type": "t.x", "data": {}})).await;
+    let first = first["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
+    a.delivery_with_status(&tenant, &first, "retrying").await;
+    let open = eventually("the circuit to open", Duration::from_secs(10), || async {
+        let c = circuit(&b, &tenant, &ep).await;
+        (c["state"] == "open").then_some(c)
+    })
+    .await;
+
+    // Published through the other instance: held behind the shared circuit.
+    let second = b.publish(&tenant, json!({"type": "t.x", "data": {"via": "b"}})).await;
+    let held = &second["deliveries"][0];
+    assert!(held["nextAttemptAt"].as_str().unwrap() > open["nextProbeAt"].as_str().unwrap(), "{held}");
+    let second = held["deliveryId"].as_str().unwrap().to_owned();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(receiver.requests().len(), 1, "only the first attempt was sent");
+
+    receiver.set_default(Reply::Status(204));
+    let retried = b.post(&format!("/v1/tenants/{tenant}/deliveries/{first}/retry"), json!({})).await;
+    assert!(retried.status < 300, "{}", retried.body);
+    a.delivery_with_status(&tenant, &first, "delivered").await;
+    let released = b.delivery_with_status(&tenant, &second, "delivered").await;
+    assert_eq!(released["attemptCount"], 1);
+    assert_eq!(circuit(&a, &tenant, &ep).await["state"], "closed");
+}
