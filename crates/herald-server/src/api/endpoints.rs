@@ -861,8 +861,8 @@ pub struct CircuitOut {
     pub failed_probes: u32,
 }
 
-/// Counts by status, success rate, attempt latency percentiles and the current backlog of one
-/// endpoint, over `[since, until)` (default: the last 24 hours).
+/// Counts by status, success rate and attempt latency percentiles of one endpoint over
+/// `[since, until)` (default: the last 24 hours), with its current backlog and circuit state.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/stats", tag = "endpoints",
     params(super::TenantParam, super::EndpointParam,
         ("since" = Option<String>, Query, description = "Start of the range (RFC 3339); default 24 hours ago"),
