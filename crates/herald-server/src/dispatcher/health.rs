@@ -73,7 +73,9 @@ impl Health {
             Gate::Pass => Decision::Send,
             Gate::Probe => Decision::Probe,
             Gate::Hold(until) => {
-                let hold_all = entry.held_to.is_none_or(|held| held < until);
+                // Hold the database's copy once per hold period (it moves the endpoint's whole
+                // backlog): when this process has not held it yet, or its last hold has run out.
+                let hold_all = entry.held_to.is_none_or(|held| held <= now);
                 if hold_all {
                     entry.held_to = Some(until);
                 }
@@ -230,5 +232,70 @@ pub async fn disable(ctx: &Context, endpoint: &Endpoint, why: &str) {
         }
         Ok(false) => {}
         Err(e) => tracing::error!(endpoint.id = %endpoint.id, error = %e, "disabling an endpoint failed"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_core::endpoint::EndpointSpec;
+
+    fn at(s: i64) -> Timestamp {
+        Timestamp::from_second(1_700_000_000 + s).unwrap()
+    }
+
+    /// An endpoint whose stored circuit is open until `probe_at`.
+    fn open_until(probe_at: Timestamp) -> Endpoint {
+        let spec: EndpointSpec =
+            serde_json::from_value(serde_json::json!({"url": "https://e.example.com/"})).unwrap();
+        Endpoint {
+            id: EndpointId::generate(),
+            tenant_id: herald_core::id::TenantId::generate(),
+            spec,
+            enabled: true,
+            disabled_reason: None,
+            sealed_credentials: vec![],
+            created_at: at(-100),
+            updated_at: at(-100),
+            health: herald_core::circuit::Health {
+                failing_since: Some(at(-60)),
+                probe_at: Some(probe_at),
+                failed_probes: 0,
+                changed_at: Some(at(-10)),
+            },
+        }
+    }
+
+    /// Holding the database's backlog moves every held row: it must happen once per hold
+    /// period, not once per delivery met.
+    #[test]
+    fn the_backlog_is_held_once_per_hold_period() {
+        let health = Health::default();
+        let probe_time = Duration::from_secs(12);
+        let endpoint = open_until(at(100));
+        let until = at(112);
+        assert_eq!(health.gate(&endpoint, at(0), probe_time), Decision::Hold { until, hold_all: true });
+        assert_eq!(health.gate(&endpoint, at(1), probe_time), Decision::Hold { until, hold_all: false });
+        // The probe goes at its time; deliveries met while it is out wait, and the database's
+        // copy, held until 112, is not moved again before then.
+        assert_eq!(health.gate(&endpoint, at(100), probe_time), Decision::Probe);
+        assert_eq!(
+            health.gate(&endpoint, at(101), probe_time),
+            Decision::Hold { until: at(113), hold_all: false }
+        );
+        assert_eq!(
+            health.gate(&endpoint, at(112), probe_time),
+            Decision::Hold { until: at(124), hold_all: true },
+            "the last hold ran out"
+        );
+    }
+
+    #[test]
+    fn a_closed_endpoint_passes_without_state() {
+        let health = Health::default();
+        let mut endpoint = open_until(at(0));
+        endpoint.health = Default::default();
+        assert_eq!(health.gate(&endpoint, at(0), Duration::from_secs(12)), Decision::Send);
+        assert!(health.lock().is_empty(), "nothing is tracked for a healthy endpoint");
     }
 }
