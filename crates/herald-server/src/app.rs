@@ -59,7 +59,7 @@ impl Application {
         let wakeup = Arc::new(Notify::new());
         let caches = Arc::new(Caches::new(config.cache_ttl.get()));
         let operational = crate::operational::Operational::setup(
-            config.operator.tenant.as_deref(),
+            &config,
             store.clone(),
             clock.clone(),
             caches.clone(),

@@ -73,6 +73,21 @@ impl Caches {
         }
     }
 
+    /// Every endpoint of the tenant, read through the cache (what publishing matches against).
+    pub async fn tenant_endpoints(
+        &self,
+        store: &dyn herald_store::Store,
+        tenant: &TenantId,
+    ) -> herald_store::Result<Arc<Vec<Arc<Endpoint>>>> {
+        if let Some(endpoints) = self.endpoints.get(tenant) {
+            return Ok(endpoints);
+        }
+        let endpoints: Arc<Vec<Arc<Endpoint>>> =
+            Arc::new(store.tenant_endpoints(tenant).await?.into_iter().map(Arc::new).collect());
+        self.endpoints.put(tenant.clone(), endpoints.clone());
+        Ok(endpoints)
+    }
+
     /// After a tenant changed or went away (its keys and endpoints with it).
     pub fn tenants_changed(&self) {
         self.tenants.clear();

@@ -100,19 +100,22 @@ struct Inner {
     clock: Arc<dyn Clock>,
     caches: Arc<Caches>,
     wakeup: Arc<Notify>,
+    /// `delivery.timeout` + 2 s: how long past a probe deliveries held by an open circuit wait.
+    probe_time: std::time::Duration,
 }
 
 impl Operational {
     /// Resolves the operator tenant (creating it when a uid names none) and registers the
     /// operational event types that the catalog lacks.
     pub async fn setup(
-        tenant: Option<&str>,
+        config: &crate::Config,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
         caches: Arc<Caches>,
         wakeup: Arc<Notify>,
     ) -> anyhow::Result<Self> {
-        let Some(raw) = tenant else { return Ok(Self::default()) };
+        let Some(raw) = config.operator.tenant.as_deref() else { return Ok(Self::default()) };
+        let probe_time = config.delivery.probe_time();
         let by = TenantRef::parse(raw).context("option `operator.tenant`")?;
         let now = clock.now();
         let tenant = match (store.tenant(&by).await?, &by) {
@@ -160,7 +163,9 @@ impl Operational {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(Self { inner: Some(Arc::new(Inner { tenant: tenant.id, store, clock, caches, wakeup })) })
+        Ok(Self {
+            inner: Some(Arc::new(Inner { tenant: tenant.id, store, clock, caches, wakeup, probe_time })),
+        })
     }
 
     /// `endpoint.created` / `endpoint.updated` / `endpoint.disabled` / `endpoint.recovered`
@@ -234,20 +239,17 @@ impl Inner {
             source: None,
             created_at: now,
         };
-        let endpoints = match self.caches.endpoints.get(&self.tenant) {
-            Some(endpoints) => endpoints,
-            None => {
-                let loaded: Arc<Vec<Arc<Endpoint>>> = Arc::new(
-                    self.store.tenant_endpoints(&self.tenant).await?.into_iter().map(Arc::new).collect(),
-                );
-                self.caches.endpoints.put(self.tenant.clone(), loaded.clone());
-                loaded
-            }
-        };
+        let endpoints = self.caches.tenant_endpoints(self.store.as_ref(), &self.tenant).await?;
         let deliveries: Vec<Delivery> = endpoints
             .iter()
             .filter(|endpoint| endpoint.subscribes(&event))
-            .map(|endpoint| Delivery::for_subscriber(&event, endpoint, now))
+            .map(|endpoint| {
+                Delivery::for_subscriber(&event, endpoint, now).held_by(
+                    &endpoint.health,
+                    now,
+                    self.probe_time,
+                )
+            })
             .collect();
         self.store.publish(&event, &deliveries, None).await?;
         if deliveries.iter().any(|d| d.status == DeliveryStatus::Pending) {

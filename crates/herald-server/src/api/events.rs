@@ -109,17 +109,6 @@ async fn catalog_entry(state: &AppState, name: &EventTypeName) -> ApiResult<Opti
     Ok(entry)
 }
 
-/// Every endpoint of the tenant (cached).
-async fn tenant_endpoints(state: &AppState, tenant: &TenantId) -> ApiResult<Arc<Vec<Arc<Endpoint>>>> {
-    if let Some(endpoints) = state.caches.endpoints.get(tenant) {
-        return Ok(endpoints);
-    }
-    let endpoints: Arc<Vec<Arc<Endpoint>>> =
-        Arc::new(state.store.tenant_endpoints(tenant).await?.into_iter().map(Arc::new).collect());
-    state.caches.endpoints.put(tenant.clone(), endpoints.clone());
-    Ok(endpoints)
-}
-
 /// Validates `data` against the event type's schema, when the catalog has one.
 async fn check_schema(
     state: &AppState,
@@ -169,7 +158,7 @@ pub async fn publish(
         source,
         created_at: now,
     };
-    let endpoints = tenant_endpoints(&state, &tenant.id).await?;
+    let endpoints = state.caches.tenant_endpoints(state.store.as_ref(), &tenant.id).await?;
     let subscribers: Vec<&Arc<Endpoint>> =
         endpoints.iter().filter(|endpoint| endpoint.subscribes(&event)).collect();
     let permits = subscribers.len().clamp(1, crate::state::PUBLISH_BUDGET) as u32;
