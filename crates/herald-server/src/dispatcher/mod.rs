@@ -159,8 +159,7 @@ pub struct Dispatcher {
     parked: HashMap<EndpointId, Parked>,
     /// Jobs in `parked`, all endpoints together.
     parked_total: usize,
-    /// Jobs to hand back to the database (beyond the park limit, or held by an open circuit),
-    /// with when they may start.
+    /// Jobs to hand back to the database (held by an open circuit), with when they may start.
     deferred: Vec<(Job, Timestamp)>,
 }
 
