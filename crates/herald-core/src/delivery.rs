@@ -1,7 +1,7 @@
 //! Deliveries (one event to one endpoint) and attempts (one HTTP request of a delivery), and the
 //! pure rule that decides what happens after an attempt.
 //!
-//! Status model (seed 003): `pending` (awaiting its first attempt, or re-queued by hand),
+//! Status model: `pending` (awaiting its first attempt, or re-queued by hand),
 //! `retrying` (failed, another attempt is scheduled), `delivered` (got a 2xx), `failed` (gave up:
 //! attempts or TTL exhausted, or the endpoint is gone — the dead-letter set).
 
@@ -223,6 +223,27 @@ pub fn after_attempt(
     Next::RetryAt(at)
 }
 
+/// The shortest wait of a delivery postponed by [`postpone`].
+pub const MIN_POSTPONE: Duration = Duration::from_secs(60);
+
+/// What follows when a delivery could not be attempted for a reason on Herald's side, not the
+/// receiver's (its endpoint's credentials cannot be opened): it waits as after a failed attempt,
+/// at least [`MIN_POSTPONE`], without being charged one, until its time to live runs out.
+pub fn postpone(
+    policy: &RetryPolicy,
+    attempts_made: u32,
+    published_at: Timestamp,
+    now: Timestamp,
+    unit: f64,
+) -> Next {
+    let delay = policy.delay(attempts_made + 1, unit).max(MIN_POSTPONE);
+    let at = add(now, delay);
+    if at > add(published_at, policy.ttl.get()) {
+        return Next::Failed(reason::TTL_EXPIRED);
+    }
+    Next::RetryAt(at)
+}
+
 /// `t + d`, saturating at the largest timestamp.
 pub fn add(t: Timestamp, d: Duration) -> Timestamp {
     let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
@@ -245,6 +266,21 @@ pub fn parse_retry_after(value: &str, now: Timestamp, max: Duration) -> Option<D
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_postponed_delivery_waits_without_being_charged_until_its_ttl() {
+        let p = RetryPolicy::default();
+        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
+        // Never a dead letter at once, even with every attempt already used: it waits at least
+        // a minute, or the schedule's next delay when that is longer.
+        assert_eq!(postpone(&p, 0, t0, t0, 0.5), Next::RetryAt(add(t0, MIN_POSTPONE)));
+        assert_eq!(
+            postpone(&p, p.max_attempts, t0, t0, 0.5),
+            Next::RetryAt(add(t0, p.delay(p.max_attempts + 1, 0.5).max(MIN_POSTPONE)))
+        );
+        let late = add(t0, p.ttl.get());
+        assert_eq!(postpone(&p, 0, t0, late, 0.5), Next::Failed(reason::TTL_EXPIRED));
+    }
 
     #[test]
     fn a_delivery_to_an_open_circuit_waits_for_the_probe() {

@@ -37,10 +37,23 @@ impl From<Duration> for HumanDuration {
 
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // One number and the largest unit that divides it: `24h`, `7d`, `90m`, `1500ms` — as
+        // the docs write durations (days from two on, so a day reads `24h`).
         if self.0.is_zero() {
             return f.write_str("0s");
         }
-        write!(f, "{}", humantime::format_duration(self.0)).map(|_| ())
+        if !self.0.subsec_nanos().is_multiple_of(1_000_000) {
+            return write!(f, "{}", humantime::format_duration(self.0));
+        }
+        let ms = self.0.as_millis();
+        const UNITS: [(&str, u128); 5] =
+            [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)];
+        for (unit, size) in UNITS {
+            if ms.is_multiple_of(size) && (unit != "d" || ms / size >= 2) {
+                return write!(f, "{}{unit}", ms / size);
+            }
+        }
+        write!(f, "{ms}ms")
     }
 }
 
@@ -80,6 +93,12 @@ mod tests {
             assert_eq!(d.get(), Duration::from_secs(secs));
             assert_eq!(HumanDuration::parse(&d.to_string()).unwrap(), d);
         }
+        for (secs, shown) in
+            [(86_400, "24h"), (172_800, "2d"), (604_800, "7d"), (5400, "90m"), (5415, "5415s"), (30, "30s")]
+        {
+            assert_eq!(HumanDuration::from_secs(secs).to_string(), shown);
+        }
+        assert_eq!(HumanDuration::from(Duration::from_millis(1500)).to_string(), "1500ms");
         assert!(HumanDuration::parse("soon").is_err());
         assert!(HumanDuration::parse("-5s").is_err());
     }

@@ -441,15 +441,33 @@ impl EndpointCredentials {
             .chain(self.retiring.iter().filter(move |r| r.expires_at > now).map(|r| &r.secret))
     }
 
-    /// Replaces the secret; the old one keeps signing until `now + grace` (not at all for zero).
+    /// Replaces the secret. The old one keeps signing until `now + grace`; a zero grace period
+    /// retires every old secret at once, leaving the new one alone. At most
+    /// [`MAX_LIVE_SECRETS`] sign at any time: beyond that, the old secrets whose grace periods
+    /// end soonest are retired early.
     pub fn rotate(&mut self, new: SigningSecret, now: Timestamp, grace: std::time::Duration) {
         self.retiring.retain(|r| r.expires_at > now);
         let old = std::mem::replace(&mut self.secret, new);
-        if !grace.is_zero() {
-            self.retiring.push(RetiringSecret { secret: old, expires_at: crate::delivery::add(now, grace) });
+        if grace.is_zero() {
+            self.retiring.clear();
+            return;
         }
+        self.retiring.push(RetiringSecret { secret: old, expires_at: crate::delivery::add(now, grace) });
+        self.retiring.sort_by_key(|r| std::cmp::Reverse(r.expires_at));
+        self.retiring.truncate(MAX_LIVE_SECRETS - 1);
+    }
+
+    /// Ends every grace period now: only the current secret signs from here on. Returns how many
+    /// old secrets were still live.
+    pub fn retire_previous(&mut self, now: Timestamp) -> usize {
+        let live = self.retiring.iter().filter(|r| r.expires_at > now).count();
+        self.retiring.clear();
+        live
     }
 }
+
+/// The most secrets an endpoint signs with at once (the current one and those in a grace period).
+pub const MAX_LIVE_SECRETS: usize = 5;
 
 impl Endpoint {
     pub fn seal_credentials(
@@ -474,6 +492,38 @@ impl Endpoint {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn rotation_keeps_at_most_five_live_secrets_and_zero_grace_retires_all() {
+        let t0 = Timestamp::from_second(1_700_000_000).unwrap();
+        let hour = std::time::Duration::from_secs(3600);
+        let mut c = EndpointCredentials {
+            secret: SigningSecret::generate(),
+            retiring: Vec::new(),
+            auth: EndpointAuth::None,
+            headers: CustomHeaders::default(),
+            client_key_pem: None,
+        };
+        let mut all = vec![c.secret.clone()];
+        for n in 1..=7u64 {
+            let new = SigningSecret::generate();
+            all.push(new.clone());
+            c.rotate(new, crate::delivery::add(t0, std::time::Duration::from_secs(n)), 24 * hour);
+        }
+        let live: Vec<_> = c.live_secrets(crate::delivery::add(t0, hour)).cloned().collect();
+        assert_eq!(live.len(), MAX_LIVE_SECRETS);
+        assert_eq!(live[0], all[7], "the current secret signs first");
+        assert!(live[1..].iter().all(|s| all[3..7].contains(s)), "the newest old secrets are kept");
+
+        // A rotation without grace leaves exactly the new secret, whatever earlier grace periods said.
+        c.rotate(SigningSecret::generate(), crate::delivery::add(t0, hour), std::time::Duration::ZERO);
+        assert_eq!(c.live_secrets(crate::delivery::add(t0, hour)).count(), 1);
+
+        c.rotate(SigningSecret::generate(), t0, hour);
+        assert_eq!(c.live_secrets(t0).count(), 2);
+        assert_eq!(c.retire_previous(t0), 1);
+        assert_eq!(c.live_secrets(t0).count(), 1);
+    }
 
     #[test]
     fn urls() {
@@ -559,7 +609,11 @@ mod tests {
         );
         let third = SigningSecret::generate();
         c.rotate(third.clone(), t0, std::time::Duration::ZERO);
-        assert_eq!(c.live_secrets(t0).cloned().collect::<Vec<_>>(), [third, first], "zero grace: at once");
+        assert_eq!(
+            c.live_secrets(t0).cloned().collect::<Vec<_>>(),
+            [third],
+            "zero grace: every old one at once"
+        );
     }
 
     #[test]

@@ -1,5 +1,5 @@
-//! The event-type catalog: what a provider publishes and customers subscribe to (seed 004's
-//! `configured-events`). Global to the instance.
+//! The event-type catalog: what a provider publishes and customers subscribe to. Global to
+//! the instance.
 
 use std::fmt;
 

@@ -38,6 +38,16 @@ pub enum Range {
     Orchid,
 }
 
+impl Range {
+    /// The indefinite article that goes before the range's name.
+    pub fn article(&self) -> &'static str {
+        match self {
+            Range::Unspecified | Range::ProtocolAssignments | Range::Orchid => "an",
+            _ => "a",
+        }
+    }
+}
+
 impl fmt::Display for Range {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
@@ -219,7 +229,7 @@ impl<'de> Deserialize<'de> for Cidr {
 /// A refused address or URL.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Blocked {
-    #[error("{0} is a {1} address, which the reachability policy does not allow")]
+    #[error("{0} is {article} {1} address, which the reachability policy does not allow", article = .1.article())]
     Address(IpAddr, Range),
     #[error("only https:// URLs are allowed by the reachability policy")]
     Scheme,

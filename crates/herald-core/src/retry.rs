@@ -11,7 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use crate::duration::HumanDuration;
 
-/// The default schedule of the SPEC: immediately, then 5s, 5m, 30m, 2h, 5h, 10h, 10h.
+/// The default retry schedule: immediately, then 5s, 5m, 30m, 2h, 5h, 10h, 10h.
 pub const DEFAULT_DELAYS_SECS: [u64; 7] = [5, 300, 1800, 7200, 18_000, 36_000, 36_000];
 pub const DEFAULT_TTL: HumanDuration = HumanDuration::from_secs(24 * 3600);
 pub const DEFAULT_JITTER: f64 = 0.2;

@@ -9,7 +9,8 @@ use crate::id::TenantId;
 use crate::metadata::Metadata;
 
 /// A caller-chosen name for a tenant, usable wherever a tenant id is: 1–128 characters of
-/// `[A-Za-z0-9_.:-]`, not starting with `ten_` (which would be ambiguous with ids).
+/// `[A-Za-z0-9_.:-]`, not starting with `ten_` (which would be ambiguous with ids), and not `.` or
+/// `..` (path segments that HTTP clients normalise away).
 #[derive(Clone, PartialEq, Eq, Hash, Serialize)]
 pub struct TenantUid(String);
 
@@ -21,6 +22,9 @@ impl TenantUid {
         }
         if s.starts_with("ten_") {
             return Err("a uid must not start with `ten_`, which is reserved for tenant ids".into());
+        }
+        if s == "." || s == ".." {
+            return Err("a uid cannot be `.` or `..`: HTTP clients remove such path segments".into());
         }
         Ok(Self(s.to_owned()))
     }
@@ -91,6 +95,8 @@ mod tests {
         assert!(TenantUid::parse("has space").is_err());
         assert!(TenantUid::parse("ten_abc").is_err());
         assert!(TenantUid::parse(&"a".repeat(129)).is_err());
+        assert!(TenantUid::parse(".").is_err() && TenantUid::parse("..").is_err());
+        assert!(TenantUid::parse("...").is_ok() && TenantUid::parse(".a").is_ok());
     }
 
     #[test]

@@ -43,7 +43,16 @@ impl Application {
         let store = open_store(&config).await?;
         store.migrate().await.context("applying database migrations")?;
         let master_key = load_master_key(&config)?;
+        check_master_key(store.as_ref(), &master_key).await?;
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        if config.delivery.enabled && store.backend() == herald_store::Backend::Sqlite {
+            // Only one process can use an SQLite database: leases left in it belong to a process
+            // that is gone, so its deliveries need not wait for them to expire.
+            let released = store.release_every_lease(clock.now()).await.context("releasing old leases")?;
+            if released > 0 {
+                tracing::info!(released, "released the leases of the previous run");
+            }
+        }
         let policy = config.outbound.policy();
         if policy.is_relaxed() {
             tracing::warn!(
@@ -149,9 +158,20 @@ impl Application {
 /// Opens the configured database, creating the data directory for the default SQLite file.
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
     let url = config.database_url();
-    if let Some(parent) = sqlite_path(&url).and_then(Path::parent).filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent)
-            .with_context(|| format!("creating the data directory {}", parent.display()))?;
+    if let Some(path) = sqlite_path(&url) {
+        if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("creating the data directory {}", parent.display()))?;
+        }
+        // The database holds hashes, sealed secrets and payloads: readable by its owner only,
+        // like master.key. SQLite gives its WAL and shared-memory files the same mode.
+        match write_private_file(path, b"") {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => {
+                return Err(e).with_context(|| format!("creating the database file {}", path.display()));
+            }
+        }
     }
     let options = ConnectOptions { max_connections: config.database.max_connections };
     herald_store::connect(&url, &options)
@@ -196,6 +216,32 @@ fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
         }
         Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
     }
+}
+
+/// Names the sealed text that proves which master key a database belongs to.
+const CANARY: &str = "master_key_canary";
+const CANARY_TEXT: &[u8] = b"herald master key canary v1";
+
+/// Makes sure `key` is the master key this database's secrets are sealed with: a canary sealed
+/// at first start must open with it (a database from before the canary is checked against an
+/// endpoint's credentials, then given one). Starting with another key would leave every stored
+/// credential unreadable, so it is refused.
+async fn check_master_key(store: &dyn Store, key: &MasterKey) -> anyhow::Result<()> {
+    let wrong_key = || {
+        anyhow::anyhow!(
+            "the master key does not open this database's sealed data: it is not the key the database \
+             was first used with. Start Herald with that key (option `master_key` / HERALD_MASTER_KEY, \
+             or the original <data_dir>/master.key); nothing was changed"
+        )
+    };
+    if let Some(sealed) = store.instance_setting(CANARY).await? {
+        return key.open(CANARY, &sealed).map(drop).map_err(|_| wrong_key());
+    }
+    if let Some((endpoint, sealed)) = store.any_sealed_credentials().await? {
+        key.open(endpoint.as_str(), &sealed).map_err(|_| wrong_key())?;
+    }
+    let stored = store.init_instance_setting(CANARY, &key.seal(CANARY, CANARY_TEXT)).await?;
+    key.open(CANARY, &stored).map(drop).map_err(|_| wrong_key())
 }
 
 fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 pub enum ConfigError {
     #[error("invalid configuration: {0}")]
     Invalid(String),
-    #[error("configuration file {path} could not be read: {source}")]
+    #[error("configuration file {path} could not be read")]
     File { path: PathBuf, source: std::io::Error },
 }
 
@@ -121,7 +121,7 @@ pub struct DeliveryConfig {
     pub drain_timeout: HumanDuration,
     /// The longest `Retry-After` (on 429 and 503) that is honoured; longer values are capped.
     pub retry_after_max: HumanDuration,
-    /// The retry policy of endpoints that set none (default: the SPEC schedule, 24 h TTL).
+    /// The retry policy of endpoints that set none (default: the default retry schedule, 24 h TTL).
     pub retry_policy: Option<RetryPolicy>,
     /// Consecutive failed attempts after which an endpoint's circuit opens: its queued
     /// deliveries wait, and one probe is sent on the retry schedule until one succeeds. 0: never.

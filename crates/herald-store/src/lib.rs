@@ -329,6 +329,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn forward_wakeups(&self, wakeup: Arc<tokio::sync::Notify>) -> Result<()>;
     /// Gives back every lease taken with this owner prefix: the deliveries are due at once.
     async fn release_leases(&self, owner: &str, now: Timestamp) -> Result<u64>;
+    /// Gives back every lease, whoever took it: for a start on SQLite, where only one process can
+    /// use the database, so any lease left belongs to a process that is gone.
+    async fn release_every_lease(&self, now: Timestamp) -> Result<u64>;
+
+    // What the instance keeps about itself.
+    async fn instance_setting(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Stores `value` under `name` unless a value is there already; returns the stored value.
+    async fn init_instance_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>>;
+    /// Some endpoint's id and sealed credentials (to check the master key of a database that has
+    /// no canary yet); `None` without endpoints.
+    async fn any_sealed_credentials(&self) -> Result<Option<(EndpointId, Vec<u8>)>>;
 
     // Idempotency keys.
     /// Registers the first use of `key` by `scope`, or says what an earlier use left. Keys older

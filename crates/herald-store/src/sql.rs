@@ -773,6 +773,50 @@ macro_rules! shared_store_impl {
                 Ok(done.rows_affected())
             }
 
+            async fn release_every_lease(&self, now: herald_core::Timestamp) -> $crate::Result<u64> {
+                let done = sqlx::query(
+                    "UPDATE deliveries SET next_attempt_at = $1, leased_until = NULL, lease_owner = NULL, updated_at = $1
+                     WHERE lease_owner IS NOT NULL AND status IN ('pending', 'retrying')",
+                )
+                .bind($crate::rows::millis(now))
+                .execute(self.writer())
+                .await?;
+                Ok(done.rows_affected())
+            }
+
+            async fn instance_setting(&self, name: &str) -> $crate::Result<Option<Vec<u8>>> {
+                let row: Option<(Vec<u8>,)> = sqlx::query_as("SELECT value FROM instance_settings WHERE name = $1")
+                    .bind(name)
+                    .fetch_optional(self.writer())
+                    .await?;
+                Ok(row.map(|(value,)| value))
+            }
+
+            async fn init_instance_setting(&self, name: &str, value: &[u8]) -> $crate::Result<Vec<u8>> {
+                let mut tx = self.writer().begin().await?;
+                sqlx::query("INSERT INTO instance_settings (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING")
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+                let (stored,): (Vec<u8>,) = sqlx::query_as("SELECT value FROM instance_settings WHERE name = $1")
+                    .bind(name)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(stored)
+            }
+
+            async fn any_sealed_credentials(
+                &self,
+            ) -> $crate::Result<Option<(herald_core::id::EndpointId, Vec<u8>)>> {
+                let row: Option<(String, Vec<u8>)> =
+                    sqlx::query_as("SELECT id, sealed_credentials FROM endpoints ORDER BY id LIMIT 1")
+                        .fetch_optional(self.reader())
+                        .await?;
+                Ok(row.and_then(|(id, sealed)| Some((herald_core::id::EndpointId::parse(&id).ok()?, sealed))))
+            }
+
             async fn idempotency_begin(
                 &self,
                 scope: &str,

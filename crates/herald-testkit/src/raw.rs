@@ -4,9 +4,6 @@ use sqlx::Connection;
 
 use super::{Backend, TestApp};
 
-const TABLES: &[&str] =
-    &["tenants", "api_keys", "event_types", "endpoints", "events", "deliveries", "attempts"];
-
 /// One text column of every row `sql` returns.
 pub async fn strings(app: &TestApp, sql: &str) -> Vec<String> {
     match app.backend {
@@ -24,7 +21,7 @@ pub async fn strings(app: &TestApp, sql: &str) -> Vec<String> {
 }
 
 /// Everything the database holds, as text: the raw SQLite files (main file and WAL), or every
-/// row of every table rendered by PostgreSQL.
+/// row of every table of the schema (whatever tables exist, not a list) rendered by PostgreSQL.
 pub async fn dump(app: &TestApp) -> String {
     match app.backend {
         Backend::Sqlite => {
@@ -39,9 +36,29 @@ pub async fn dump(app: &TestApp) -> String {
             out
         }
         Backend::Postgres => {
+            let tables = strings(
+                app,
+                "SELECT quote_ident(table_name)::text FROM information_schema.tables
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE'",
+            )
+            .await;
+            assert!(tables.iter().any(|t| t == "idempotency_keys"), "read the real schema: {tables:?}");
             let mut out = String::new();
-            for table in TABLES {
-                for row in strings(app, &format!("SELECT t::text FROM {table} t")).await {
+            for table in tables {
+                // Binary columns rendered with their printable bytes as they are (`escape`), so
+                // text stored in them is seen as text.
+                let columns = strings(
+                    app,
+                    &format!(
+                        "SELECT CASE WHEN data_type = 'bytea' THEN 'encode(' || quote_ident(column_name) || ', ''escape'')'
+                                     ELSE quote_ident(column_name) || '::text' END
+                         FROM information_schema.columns
+                         WHERE table_schema = current_schema() AND quote_ident(table_name) = '{table}'"
+                    ),
+                )
+                .await;
+                let row = format!("concat_ws(' ', {})", columns.join(", "));
+                for row in strings(app, &format!("SELECT {row} FROM {table}")).await {
                     out.push_str(&row);
                     out.push('\n');
                 }
@@ -64,4 +81,20 @@ pub async fn endpoint_row(app: &TestApp, id: &str) -> (String, Vec<u8>) {
             sqlx::query_as(sql).bind(id).fetch_one(&mut conn).await.unwrap()
         }
     }
+}
+
+/// Overwrites an endpoint's sealed credentials behind the API's back (damage, or a restore).
+pub async fn set_sealed_credentials(app: &TestApp, id: &str, sealed: &[u8]) {
+    let sql = "UPDATE endpoints SET sealed_credentials = $1 WHERE id = $2";
+    let done = match app.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query(sql).bind(sealed).bind(id).execute(&mut conn).await.unwrap().rows_affected()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query(sql).bind(sealed).bind(id).execute(&mut conn).await.unwrap().rows_affected()
+        }
+    };
+    assert_eq!(done, 1, "endpoint {id} exists");
 }

@@ -56,6 +56,12 @@ fn serve_with_no_configuration_creates_its_database_and_prints_an_admin_key_once
         .expect("the admin key is printed");
     assert!(dir.path().join("herald-data/herald.db").is_file(), "database under the default data directory");
     assert!(dir.path().join("herald-data/master.key").is_file());
+    #[cfg(unix)]
+    for file in ["herald.db", "herald.db-wal", "master.key"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(dir.path().join("herald-data").join(file)).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o600, "{file} is private to its owner");
+    }
 
     let client = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
     let url = format!("http://127.0.0.1:{port}/v1/tenants");
@@ -120,6 +126,75 @@ fn invalid_configuration_fails_at_start_naming_the_key() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "{args:?} {env:?} should fail");
         assert!(stderr.contains(key), "{args:?} {env:?}: {stderr}");
+        assert_eq!(
+            stderr.matches("No such file").count(),
+            usize::from(key == "missing.toml"),
+            "said once: {stderr}"
+        );
     }
     assert!(!dir.path().join("herald-data").exists(), "nothing created when the configuration is bad");
+}
+
+/// Waits for the process to exit by itself (a refused start), killing it after `within`.
+fn exit_within(mut child: Child, within: Duration) -> (std::process::ExitStatus, String) {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stderr = String::new();
+            std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+            return (status, stderr);
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the server kept running");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn wait_until_answers(url: &str) {
+    let client = reqwest::blocking::Client::builder().no_proxy().build().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while client.get(url).send().is_err() {
+        assert!(Instant::now() < deadline, "the server did not answer");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_start_with_another_master_key_is_refused_and_changes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let serve = |master_key: Option<&str>| {
+        let mut cmd = herald(dir.path());
+        cmd.arg("serve")
+            .env("HERALD_LISTEN", format!("127.0.0.1:{port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        if let Some(key) = master_key {
+            cmd.env("HERALD_MASTER_KEY", key);
+        }
+        cmd.spawn().unwrap()
+    };
+    let health = format!("http://127.0.0.1:{port}/health/live");
+    let first = Server(serve(None));
+    wait_until_answers(&health);
+    drop(first);
+    let key_file = dir.path().join("herald-data/master.key");
+    let original = std::fs::read_to_string(&key_file).unwrap();
+
+    let another = herald_core::seal::MasterKey::generate().to_base64();
+    let (status, stderr) = exit_within(serve(Some(&another)), Duration::from_secs(30));
+    assert!(!status.success(), "refused with HERALD_MASTER_KEY set to another key");
+    assert!(stderr.contains("master key") && stderr.contains("nothing was changed"), "{stderr}");
+
+    std::fs::write(&key_file, &another).unwrap();
+    let (status, stderr) = exit_within(serve(None), Duration::from_secs(30));
+    assert!(!status.success(), "refused with a replaced master.key");
+    assert!(stderr.contains("master key"), "{stderr}");
+
+    std::fs::write(&key_file, &original).unwrap();
+    let again = Server(serve(None));
+    wait_until_answers(&health);
+    drop(again);
 }

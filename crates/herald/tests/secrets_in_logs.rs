@@ -79,6 +79,7 @@ async fn run(format: &str) {
     child.stdout.take().unwrap().read_to_string(&mut output).unwrap();
     child.stderr.take().unwrap().read_to_string(&mut output).unwrap();
     assert!(output.contains("herald listening"), "the logs were captured: {output}");
+    assert!(!output.contains('\u{1b}'), "no terminal colour codes when stderr is a pipe: {output}");
     assert!(
         output.contains("THE REACHABILITY POLICY IS RELAXED"),
         "a relaxed policy is loud at start: {output}"

@@ -502,7 +502,10 @@ pub async fn list(
         let credentials = open(&state, &endpoint)?;
         items.push(out(endpoint, &credentials));
     }
-    Ok(Json(ListResponse { data: items, next_cursor: page.next_cursor }))
+    Ok(Json(ListResponse {
+        data: items,
+        next_cursor: page.next_cursor.as_deref().map(super::extract::encode_cursor),
+    }))
 }
 
 /// Get one endpoint.
@@ -754,7 +757,9 @@ const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RotateIn {
     /// How long the current secret keeps signing alongside the new one (default 24h, at most
-    /// 7d; `0s` retires it at once).
+    /// 7d). `0s` retires every old secret at once, including those still in the grace period of
+    /// an earlier rotation. At most 5 secrets sign at once: beyond that, the old secrets whose
+    /// grace periods end soonest are retired early.
     pub grace_period: Option<HumanDuration>,
     /// The new secret; generated when absent.
     pub secret: Option<SigningSecret>,
@@ -768,6 +773,9 @@ pub struct RotateOut {
     /// Until when the previous secret also signs (absent with a zero grace period).
     #[schema(value_type = Option<String>, format = DateTime)]
     pub previous_expires_at: Option<Timestamp>,
+    /// The new secret's public key (`whpk_…`, `v1a` endpoints only): what receivers verify with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
 }
 
 /// Rotate the signing secret. During the grace period every attempt carries one signature per
@@ -800,7 +808,27 @@ pub async fn rotate(
     credentials.rotate(new.clone(), now, grace);
     let previous_expires_at = (!grace.is_zero()).then(|| herald_core::delivery::add(now, grace));
     save(&state, endpoint, &credentials, false).await?;
-    Ok(Json(RotateOut { secret: new, previous_expires_at }))
+    Ok(Json(RotateOut { public_key: new.public_key(), secret: new, previous_expires_at }))
+}
+
+/// End every grace period now: only the current signing secret signs from here on (after a
+/// rotation, once every receiver has switched to the new secret).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/secret/retire-previous", tag = "endpoints",
+    params(super::TenantParam, super::EndpointParam),
+    responses((status = 204, description = "Only the current secret signs now.")))]
+pub async fn retire_previous(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let mut credentials = open(&state, &endpoint)?;
+    let stored_any = !credentials.retiring.is_empty();
+    credentials.retire_previous(state.clock.now());
+    if stored_any {
+        save(&state, endpoint, &credentials, false).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
 }
 
 #[derive(Debug, Serialize, ToSchema)]

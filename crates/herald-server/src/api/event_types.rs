@@ -171,7 +171,7 @@ pub struct CatalogFilter {
     pub include_deprecated: Option<String>,
 }
 
-/// The catalog, ordered by name (seed 004's `configured-events`).
+/// The catalog, ordered by name.
 #[utoipa::path(get, path = "/v1/event-types", tag = "event types", params(super::PageParams, CatalogFilter),
     responses((status = 200, body = ListResponse<EventTypeOut>)))]
 pub async fn list(

@@ -137,7 +137,8 @@ fn attribute(path: &str, value: Option<String>) -> ApiResult<Option<String>> {
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events", params(super::TenantParam),
     request_body = EventIn,
     responses((status = 201, description = "published", body = EventOut),
-              (status = 200, description = "an event with this id already existed; nothing was created", body = EventOut)))]
+              (status = 200, description = "an event with this id, type and payload already existed; nothing was created", body = EventOut),
+              (status = 409, description = "an event with this id but another type or payload already exists; nothing was created", body = super::error::Problem, content_type = "application/problem+json")))]
 pub async fn publish(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
@@ -196,6 +197,21 @@ pub async fn publish(
             Ok((StatusCode::CREATED, Json(EventOut::new(event, Some(deliveries)))))
         }
         Published::Existing(existing) => {
+            let same = existing.event_type == event.event_type
+                && existing.data == event.data
+                && existing.subject == event.subject
+                && existing.source == event.source;
+            if !same {
+                return Err(ApiError::new(
+                    StatusCode::CONFLICT,
+                    "event_id_conflict",
+                    format!(
+                        "the tenant already has an event with id `{}` and a different type or payload; \
+                         nothing was published (publish a new event under a new id)",
+                        existing.id
+                    ),
+                ));
+            }
             let deliveries = state.store.deliveries_of_event(&existing.key).await?;
             Ok((StatusCode::OK, Json(EventOut::new(existing, Some(deliveries)))))
         }

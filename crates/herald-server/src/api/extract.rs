@@ -147,19 +147,16 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJsonBody<T> {
     }
 }
 
-/// Parses a JSON document, classifying failures as malformed (400) or invalid (422).
+/// Parses a JSON document, classifying failures as malformed (400) or invalid (422). Read
+/// strictly (see [`super::strict_json`]): an array is not an object, text holds no NUL, and
+/// messages use JSON's words.
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let mut deserializer = serde_json::Deserializer::from_slice(bytes);
-    let value = serde_path_to_error::deserialize(&mut deserializer).map_err(|e| {
+    let value: serde_json::Value = serde_json::from_slice(bytes)
+        .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
+    serde_path_to_error::deserialize(super::strict_json::Strict(&value)).map_err(|e| {
         let path = pointer(e.path());
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Data => ApiError::invalid_field(path, strip_position(&inner)),
-            _ => ApiError::malformed(format!("the body is not valid JSON: {inner}")),
-        }
-    })?;
-    deserializer.end().map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
-    Ok(value)
+        ApiError::invalid_field(path, super::strict_json::humanize(&strip_position(&e.into_inner())))
+    })
 }
 
 fn strip_position(e: &serde_json::Error) -> String {
@@ -212,7 +209,30 @@ impl<S: Send + Sync> FromRequestParts<S> for Pagination {
                 })?
             }
         };
-        let cursor = params.get("cursor").filter(|c| !c.is_empty()).cloned();
+        let cursor = match params.get("cursor").filter(|c| !c.is_empty()) {
+            None => None,
+            Some(raw) => Some(decode_cursor(raw).ok_or_else(|| {
+                ApiError::invalid_field(
+                    "/cursor",
+                    "not a cursor: pass the `nextCursor` of the previous page as it is",
+                )
+            })?),
+        };
         Ok(Self(PageRequest { limit, cursor }))
     }
+}
+
+/// A page's position as shown to clients: opaque (base64url of the store's sort key).
+pub fn encode_cursor(key: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+}
+
+/// The store's sort key from a cursor; `None` unless it is one [`encode_cursor`] could have made
+/// (the sort keys are ids and names: visible ASCII).
+fn decode_cursor(cursor: &str) -> Option<String> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
+    let key = String::from_utf8(bytes).ok()?;
+    (!key.is_empty() && key.len() <= 256 && key.bytes().all(|b| b.is_ascii_graphic())).then_some(key)
 }

@@ -15,6 +15,7 @@ pub mod idempotency;
 pub mod keys;
 pub mod openapi;
 pub(crate) mod query;
+pub mod strict_json;
 pub mod tenants;
 
 use axum::Router;
@@ -40,7 +41,7 @@ pub struct ListResponse<T: ToSchema> {
 
 impl<T: ToSchema> From<Page<T>> for ListResponse<T> {
     fn from(page: Page<T>) -> Self {
-        Self { data: page.items, next_cursor: page.next_cursor }
+        Self { data: page.items, next_cursor: page.next_cursor.as_deref().map(extract::encode_cursor) }
     }
 }
 
@@ -114,6 +115,10 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{tenant}/endpoints/{endpoint}/test", post(endpoints::test))
         .route("/tenants/{tenant}/endpoints/{endpoint}/recover", post(endpoints::recover))
         .route("/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", post(endpoints::rotate))
+        .route(
+            "/tenants/{tenant}/endpoints/{endpoint}/secret/retire-previous",
+            post(endpoints::retire_previous),
+        )
         .route("/tenants/{tenant}/endpoints/{endpoint}/stats", get(endpoints::stats))
         .route("/tenants/{tenant}/events", get(events::list).post(events::publish))
         .route("/tenants/{tenant}/events/{event}", get(events::get))

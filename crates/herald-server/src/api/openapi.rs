@@ -21,7 +21,7 @@ use super::error::{FieldError, Problem};
         super::event_types::replace, super::event_types::update, super::event_types::delete,
         super::endpoints::create, super::endpoints::list, super::endpoints::get,
         super::endpoints::replace, super::endpoints::update, super::endpoints::delete,
-        super::endpoints::test, super::endpoints::recover, super::endpoints::rotate, super::endpoints::stats,
+        super::endpoints::test, super::endpoints::recover, super::endpoints::rotate, super::endpoints::retire_previous, super::endpoints::stats,
         super::events::publish, super::events::list, super::events::get,
         super::deliveries::list, super::deliveries::get, super::deliveries::retry,
     ),
@@ -29,7 +29,7 @@ use super::error::{FieldError, Problem};
     modifiers(&BearerAuth, &ProblemResponses),
     security(("bearer" = [])),
     tags(
-        (name = "tenants", description = "The provider's customers (admin keys only)."),
+        (name = "tenants", description = "The provider's customers (admin keys; a tenant key may read its own tenant)."),
         (name = "api keys", description = "Tenant-scoped API keys (admin keys only)."),
         (name = "event types", description = "The event catalog (read: any key; write: admin keys)."),
         (name = "endpoints", description = "A tenant's receivers."),
@@ -75,7 +75,7 @@ impl Modify for ProblemResponses {
             for (method, operation) in operations {
                 let Some(operation) = operation.as_mut() else { continue };
                 let admin_only = path == "/v1/tenants"
-                    || path == "/v1/tenants/{tenant}"
+                    || path == "/v1/tenants/{tenant}" && method != "get"
                     || path.contains("/keys")
                     || path.starts_with("/v1/event-types") && method != "get";
                 if method == "post" {
@@ -84,12 +84,25 @@ impl Modify for ProblemResponses {
                         .parameter_in(ParameterIn::Header)
                         .required(Required::False)
                         .description(Some(
-                            "Repeat-safe POST: the first response to this key (per caller and route) is \
-                             replayed for 24 hours; a different body with the same key is refused (422).",
+                            "Repeat-safe POST: the first successful response to this key (per caller and \
+                             route) is replayed for 24 hours; a different body with the same key is refused \
+                             (422). Error responses are not stored, so the key can be used again.",
                         ))
-                        .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                        .schema(Some(
+                            ObjectBuilder::new()
+                                .schema_type(Type::String)
+                                .min_length(Some(1))
+                                .max_length(Some(super::idempotency::MAX_KEY_LEN))
+                                .pattern(Some(super::idempotency::KEY_PATTERN)),
+                        ))
                         .build();
                     operation.parameters.get_or_insert_with(Vec::new).push(header);
+                }
+                const IN_PROGRESS: &str = "A request with the same Idempotency-Key is still being processed.";
+                if method == "post"
+                    && let Some(utoipa::openapi::RefOr::T(own)) = operation.responses.responses.get_mut("409")
+                {
+                    own.description = format!("{} Or: {IN_PROGRESS}", own.description);
                 }
                 let mut add = |status: &str, description: &str| {
                     operation
@@ -106,7 +119,7 @@ impl Modify for ProblemResponses {
                     add("404", "Not found, or not visible to this key.");
                 }
                 if method == "post" {
-                    add("409", "A request with the same Idempotency-Key is still being processed.");
+                    add("409", IN_PROGRESS);
                 }
                 if operation.request_body.is_some() {
                     add("400", "The body is not valid JSON.");
@@ -115,6 +128,15 @@ impl Modify for ProblemResponses {
                 }
                 add("422", "Invalid values; `errors` lists the failing fields.");
                 add("500", "Internal error (logged).");
+                // Every error, whoever declared it, is a problem document.
+                for (status, response) in operation.responses.responses.iter_mut() {
+                    let utoipa::openapi::RefOr::T(response) = response else { continue };
+                    if status.starts_with(['4', '5'])
+                        && let Some(content) = response.content.shift_remove("application/json")
+                    {
+                        response.content.insert("application/problem+json".to_owned(), content);
+                    }
+                }
             }
         }
     }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
-use super::extract::{Admin, JsonBody, Pagination, tenant_from_path};
+use super::extract::{Admin, JsonBody, Pagination, TenantScope, tenant_from_path};
 use super::{ListResponse, double_option};
 use crate::state::AppState;
 
@@ -111,10 +111,10 @@ pub async fn list(
     Ok(Json(state.store.list_tenants(&page).await?.map(TenantOut::from).into()))
 }
 
-/// Get a tenant by id or uid.
+/// Get a tenant by id or uid (an admin key, or the tenant's own key).
 #[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants", params(super::TenantParam),
     responses((status = 200, body = TenantOut)))]
-pub async fn get(AdminTenant(tenant): AdminTenant) -> Json<TenantOut> {
+pub async fn get(TenantScope(tenant): TenantScope) -> Json<TenantOut> {
     Json(tenant.into())
 }
 

@@ -7,7 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use herald_core::Timestamp;
 use herald_core::delivery::{
-    Attempt, ErrorKind, Next, Outcome, SentRequest, Trigger, after_attempt, parse_retry_after, reason,
+    Attempt, ErrorKind, Next, Outcome, SentRequest, Trigger, after_attempt, parse_retry_after, postpone,
+    reason,
 };
 use herald_core::endpoint::{Endpoint, EndpointAuth, EndpointCredentials, HttpMethod, is_sensitive_header};
 use herald_core::id::AttemptId;
@@ -30,7 +31,17 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
         return (None, Next::Failed(reason::ENDPOINT_DISABLED));
     }
     let Some(credentials) = credentials(ctx, endpoint) else {
-        return (None, Next::Failed("credentials_unreadable"));
+        // Not the receiver's fault, and perhaps mended soon (a restart with the right master
+        // key): the delivery waits, uncharged, rather than becoming a dead letter.
+        let policy = ctx.config.retry_policy_of(endpoint);
+        let next = postpone(
+            &policy,
+            job.delivery.attempt_count,
+            job.event.created_at,
+            ctx.clock.now(),
+            rand::random::<f64>(),
+        );
+        return (None, next);
     };
     let started_at = ctx.clock.now();
     let (outbound, shown) = build(ctx, job, endpoint, &credentials, started_at);

@@ -1,4 +1,4 @@
-//! OAuth2 client credentials for endpoints that demand them (seed 004): the token is fetched from
+//! OAuth2 client credentials for endpoints that demand them: the token is fetched from
 //! the endpoint's `tokenUrl` through the same guarded client as deliveries (the reachability
 //! policy applies), cached until shortly before it expires, and fetched anew once when the
 //! receiver answers 401.

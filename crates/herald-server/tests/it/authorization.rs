@@ -51,7 +51,7 @@ fn routes(tenant: &str, endpoint: &str, key_id: &str) -> Vec<(Method, String, Op
 
 fn is_admin_only(method: &Method, path: &str) -> bool {
     path == "/v1/tenants"
-        || (path.starts_with("/v1/tenants/") && path.matches('/').count() == 3)
+        || (path.starts_with("/v1/tenants/") && path.matches('/').count() == 3 && method != Method::GET)
         || path.contains("/keys")
         || (path.starts_with("/v1/event-types") && method != Method::GET)
 }

@@ -337,3 +337,31 @@ async fn first_attempt_is_started_by_the_publish_sqlite() {
 async fn first_attempt_is_started_by_the_publish_postgres() {
     first_attempt_is_started_by_the_publish(Backend::Postgres).await;
 }
+
+on_both_backends! {
+    async fn unreadable_credentials_postpone_a_delivery_instead_of_dead_lettering_it(app) {
+        let receiver = TestReceiver::start().await;
+        let tenant = app.tenant("Acme").await;
+        let endpoint = app.endpoint(&tenant, json!({"url": receiver.url()})).await;
+        let ep = endpoint["id"].as_str().unwrap();
+        let (_, good) = herald_testkit::raw::endpoint_row(&app, ep).await;
+        let mut damaged = good.clone();
+        *damaged.last_mut().unwrap() ^= 1;
+        herald_testkit::raw::set_sealed_credentials(&app, ep, &damaged).await;
+
+        let event = app.publish(&tenant, json!({"type": "t.x", "data": {}})).await;
+        let delivery = app.delivery_with_status(&tenant, &delivery_id(&event), "retrying").await;
+        assert_eq!(delivery["attemptCount"], 0, "no attempt is charged: {delivery}");
+        assert_eq!(delivery["attempts"], json!([]));
+        assert!(delivery["nextAttemptAt"].is_string(), "{delivery}");
+        assert!(receiver.requests().is_empty(), "nothing was sent");
+
+        // Once the credentials open again, the delivery goes out.
+        herald_testkit::raw::set_sealed_credentials(&app, ep, &good).await;
+        let r = app.post(&format!("/v1/tenants/{tenant}/deliveries/{}/retry", delivery_id(&event)), json!({})).await;
+        assert!(r.status < 300, "{}", r.body);
+        let requests = receiver.wait_for(1, WAIT).await;
+        verify(endpoint["secret"].as_str().unwrap(), &requests[0]);
+        app.delivery_with_status(&tenant, &delivery_id(&event), "delivered").await;
+    }
+}

@@ -11,7 +11,7 @@ fn certificate() -> (String, String) {
 }
 
 /// Everything an endpoint can carry.
-fn full_body() -> (Value, String, String) {
+pub(crate) fn full_body() -> (Value, String, String) {
     let (cert, key) = certificate();
     let body = json!({
         "url": "https://receiver.example.com/hooks?src=herald",

@@ -64,3 +64,95 @@ async fn oversized_body_sqlite() {
 async fn oversized_body_postgres() {
     oversized_body_is_413_and_changes_nothing(Backend::Postgres).await;
 }
+
+/// Whether `text` names a Rust type or number type instead of speaking JSON.
+fn speaks_rust(text: &str) -> bool {
+    let camel = text.split(|c: char| !c.is_ascii_alphanumeric()).any(|word| {
+        let mut chars = word.chars();
+        chars.next().is_some_and(|c| c.is_ascii_uppercase())
+            && word.chars().skip(1).any(|c| c.is_ascii_lowercase())
+            && word.chars().skip(1).any(|c| c.is_ascii_uppercase())
+    });
+    let words = ["struct", "enum", "sequence", "u32", "u64", "i64", "usize", "unit value", "map"];
+    camel
+        || text.split(|c: char| !c.is_ascii_alphanumeric() && c != ' ').any(|w| words.contains(&w))
+        || words.iter().any(|w| text.contains(&format!(" {w} ")) || text.contains(&format!("expected {w}")))
+}
+
+on_both_backends! {
+    async fn arrays_are_not_objects_and_messages_speak_json(app) {
+        let tenant = app.tenant("Acme").await;
+        let endpoint = app.endpoint(&tenant, json!({"url": "https://e.example.com/"})).await;
+        let ep = endpoint["id"].as_str().unwrap();
+        let before = raw::dump(&app).await;
+        let endpoints = format!("/v1/tenants/{tenant}/endpoints");
+        let cases: Vec<(Method, String, serde_json::Value)> = vec![
+            (Method::POST, "/v1/tenants".into(), json!(["Acme"])),
+            (Method::POST, "/v1/tenants".into(), json!({"name": ["Acme"]})),
+            (Method::POST, "/v1/event-types".into(), json!(["a.b"])),
+            (Method::POST, endpoints.clone(), json!(["https://e.example.com/"])),
+            (Method::POST, endpoints.clone(), json!({"url": "https://e.example.com/", "auth": ["bearer", "t"]})),
+            (Method::POST, endpoints.clone(), json!({"url": "https://e.example.com/", "retryPolicy": [["1m"]]})),
+            (Method::POST, endpoints.clone(), json!({"url": "https://e.example.com/", "rateLimit": [5]})),
+            (Method::POST, endpoints.clone(), json!({"url": "https://e.example.com/", "rateLimit": {"perSecond": -1}})),
+            (Method::POST, endpoints.clone(), json!({"url": "https://e.example.com/", "httpMethod": 5})),
+            (Method::POST, endpoints.clone(), json!({"url": 5})),
+            (Method::PATCH, format!("{endpoints}/{ep}"), json!([true])),
+            (Method::POST, format!("/v1/tenants/{tenant}/events"), json!(["t.x", {}])),
+            (Method::POST, format!("/v1/tenants/{tenant}/events"), json!({"type": "t.x", "data": []})),
+            (Method::POST, format!("{endpoints}/{ep}/secret/rotate"), json!(["1h"])),
+        ];
+        for (method, path, body) in cases {
+            let r = app.call(method.clone(), &path, Some(&app.admin_key), Some(&body)).await;
+            r.assert_problem(422, "validation_failed");
+            let detail = r.body["detail"].as_str().unwrap();
+            assert!(!speaks_rust(detail), "{method} {path} {body}: {detail}");
+            assert!(!speaks_rust(&r.body["errors"].to_string()), "{method} {path} {body}: {}", r.body);
+        }
+        assert_eq!(raw::dump(&app).await, before, "nothing was written");
+    }
+
+    async fn nul_characters_are_refused_everywhere(app) {
+        let tenant = app.tenant("Acme").await;
+        let before = raw::dump(&app).await;
+        let cases = [
+            ("/v1/tenants".to_owned(), json!({"name": "Ac\u{0}me"})),
+            ("/v1/tenants".to_owned(), json!({"name": "Acme", "metadata": {"k": "v\u{0}"}})),
+            ("/v1/event-types".to_owned(), json!({"name": "a.b", "description": "x\u{0}y"})),
+            (format!("/v1/tenants/{tenant}/endpoints"), json!({"url": "https://e.example.com/", "description": "\u{0}"})),
+            (format!("/v1/tenants/{tenant}/keys"), json!({"name": "k\u{0}"})),
+            (format!("/v1/tenants/{tenant}/events"), json!({"type": "t.x", "data": {"k": "\u{0}"}})),
+            (format!("/v1/tenants/{tenant}/events"), json!({"id": "e\u{0}1", "type": "t.x", "data": {}})),
+            (format!("/v1/tenants/{tenant}/events"), json!({"type": "t.x", "subject": "s\u{0}", "data": {}})),
+        ];
+        for (path, body) in cases {
+            let r = app.post(&path, body.clone()).await;
+            r.assert_problem(422, "validation_failed");
+            assert!(r.body["detail"].as_str().unwrap().contains("NUL"), "{path} {body}: {}", r.body);
+        }
+        assert_eq!(raw::dump(&app).await, before, "nothing was written");
+        for path in [format!("/v1/tenants/{tenant}/events?type=a%00b"), "/v1/tenants/a%00b".to_owned(),
+                     format!("/v1/tenants/{tenant}/events/e%001")] {
+            let r = app.get(&path).await;
+            assert!(r.status == 404 || r.status == 422, "{path}: {} {}", r.status, r.body);
+        }
+    }
+
+    async fn dot_uids_and_bad_cursors_are_refused(app) {
+        for uid in [".", ".."] {
+            let r = app.post("/v1/tenants", json!({"name": "Dots", "uid": uid})).await;
+            r.assert_problem(422, "validation_failed");
+            assert_eq!(r.error_paths(), ["/uid"]);
+        }
+        app.post("/v1/tenants", json!({"name": "A"})).await;
+        app.post("/v1/tenants", json!({"name": "B"})).await;
+        let first = app.get("/v1/tenants?limit=1").await;
+        let cursor = first.body["nextCursor"].as_str().unwrap();
+        assert_eq!(app.get(&format!("/v1/tenants?limit=1&cursor={cursor}")).await.status, 200);
+        for bad in ["not*base64", "%FF%FE", "AAAA"] {
+            let r = app.get(&format!("/v1/tenants?cursor={bad}")).await;
+            r.assert_problem(422, "validation_failed");
+            assert_eq!(r.error_paths(), ["/cursor"]);
+        }
+    }
+}

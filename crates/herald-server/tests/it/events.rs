@@ -66,13 +66,21 @@ on_both_backends! {
         assert_eq!(receiver.requests().len(), 13, "nothing for the disabled endpoint");
     }
 
-    async fn publishing_an_existing_id_returns_the_original_and_creates_nothing(app) {
+    async fn publishing_an_existing_id_returns_the_original_and_creates_nothing_or_conflicts(app) {
         let receiver = TestReceiver::start().await;
         let tenant = app.tenant("Acme").await;
         app.endpoint(&tenant, json!({"url": receiver.url()})).await;
         let first = app.post(&format!("/v1/tenants/{tenant}/events"), json!({"id": "order-1", "type": "order.paid", "data": {"n": 1}})).await;
         assert_eq!(first.status, 201, "{}", first.body);
-        let again = app.post(&format!("/v1/tenants/{tenant}/events"), json!({"id": "order-1", "type": "order.paid", "data": {"n": 2}})).await;
+        // The same id with another payload is a conflict, not silently the old event.
+        for different in [json!({"id": "order-1", "type": "order.paid", "data": {"n": 2}}),
+                          json!({"id": "order-1", "type": "order.refunded", "data": {"n": 1}}),
+                          json!({"id": "order-1", "type": "order.paid", "data": {"n": 1}, "subject": "s"})] {
+            let r = app.post(&format!("/v1/tenants/{tenant}/events"), different).await;
+            r.assert_problem(409, "event_id_conflict");
+            assert!(r.body["detail"].as_str().unwrap().contains("`order-1`"), "{}", r.body);
+        }
+        let again = app.post(&format!("/v1/tenants/{tenant}/events"), json!({"id": "order-1", "type": "order.paid", "data": {"n": 1}})).await;
         assert_eq!(again.status, 200, "{}", again.body);
         assert_eq!(again.body["data"], json!({"n": 1}), "the original event");
         assert_eq!(again.body["createdAt"], first.body["createdAt"]);

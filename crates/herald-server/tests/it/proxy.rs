@@ -1,4 +1,4 @@
-//! Deliveries through the configured outbound proxy (static egress addresses, seed 002): a local
+//! Deliveries through the configured outbound proxy (static egress addresses): a local
 //! forward proxy sees every request, absolute-form, and relays it to the receiver.
 
 use std::sync::{Arc, Mutex};
