@@ -105,9 +105,11 @@ pub enum PayloadFormat {
 pub struct RateLimit {
     /// Deliveries per second (1–100000).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 100_000)]
     pub per_second: Option<u32>,
     /// Requests in flight at once (1–1000).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1, maximum = 1000)]
     pub max_in_flight: Option<u32>,
 }
 

@@ -52,8 +52,10 @@ impl<'de> Deserialize<'de> for EventId {
 
 crate::schema::string_schema!(
     EventId,
-    "Event id: yours, or generated (`evt_…`).",
-    example = "evt_01JD3Y3M5Q8W3N8K3V9W2X7Z4A"
+    "Event id: yours (1 to 256 characters of A-Z, a-z, 0-9, `_`, `.`, `:`, `-`), or generated (`evt_…`).",
+    example = "evt_01JD3Y3M5Q8W3N8K3V9W2X7Z4A",
+    pattern = r"^[A-Za-z0-9_.:\-]{1,256}$",
+    length = 1..=256
 );
 
 /// A short free-text attribute (`subject`, `source`): 1–256 characters, no control characters.

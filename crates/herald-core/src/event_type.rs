@@ -58,7 +58,13 @@ impl<'de> Deserialize<'de> for EventTypeName {
     }
 }
 
-crate::schema::string_schema!(EventTypeName, "Dotted event-type name.", example = "contract.created");
+crate::schema::string_schema!(
+    EventTypeName,
+    "Dotted event-type name: segments of A-Z, a-z, 0-9, `_`, `-`, at most 128 characters.",
+    example = "contract.created",
+    pattern = r"^[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*$",
+    length = 1..=128
+);
 
 /// A JSON Schema that compiles: stored with the event type, used to validate published data.
 /// Compiled once, when parsed.

@@ -5,9 +5,31 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Deserializer, Serialize};
 
 /// At most 50 keys of at most 64 characters, values of at most 512 characters.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, utoipa::ToSchema)]
-#[schema(value_type = BTreeMap<String, String>)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
 pub struct Metadata(BTreeMap<String, String>);
+
+impl utoipa::PartialSchema for Metadata {
+    fn schema() -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        let value = ObjectBuilder::new().schema_type(Type::String).max_length(Some(Self::MAX_VALUE_LEN));
+        let name = ObjectBuilder::new()
+            .schema_type(Type::String)
+            .min_length(Some(1))
+            .max_length(Some(Self::MAX_KEY_LEN));
+        ObjectBuilder::new()
+            .schema_type(Type::Object)
+            .description(Some(
+                "Your own labels: at most 50 keys of 1 to 64 characters, values of at most 512.",
+            ))
+            .additional_properties(Some(value))
+            .property_names(Some(name))
+            .max_properties(Some(Self::MAX_KEYS))
+            .build()
+            .into()
+    }
+}
+
+impl utoipa::ToSchema for Metadata {}
 
 impl Metadata {
     pub const MAX_KEYS: usize = 50;

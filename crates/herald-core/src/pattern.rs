@@ -21,6 +21,9 @@ impl EventPattern {
         if s == "*" {
             return Ok(Self::All);
         }
+        if s.len() > EventTypeName::MAX_LEN {
+            return Err(format!("a pattern has at most {} characters", EventTypeName::MAX_LEN));
+        }
         if let Some(prefix) = s.strip_suffix(".*") {
             if !prefix.is_empty() && prefix.split('.').all(is_segment) {
                 return Ok(Self::Prefix(prefix.to_owned()));
@@ -82,7 +85,9 @@ impl<'de> Deserialize<'de> for EventPattern {
 crate::schema::string_schema!(
     EventPattern,
     "An event-type name, a prefix pattern (`contract.*`) or `*`.",
-    example = "contract.*"
+    example = "contract.*",
+    pattern = r"^(\*|[A-Za-z0-9_\-]+(\.[A-Za-z0-9_\-]+)*(\.\*)?)$",
+    length = 1..=128
 );
 
 #[cfg(test)]

@@ -22,8 +22,12 @@ pub const MAX_TTL: Duration = Duration::from_secs(30 * 24 * 3600);
 #[derive(Debug, Clone, PartialEq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Exponential {
+    /// The first delay.
     pub initial: HumanDuration,
+    /// Each delay is the previous one times this (1–10).
+    #[schema(minimum = 1.0, maximum = 10.0)]
     pub factor: f64,
+    /// The longest delay (at least `initial`, at most 7d).
     pub max: HumanDuration,
 }
 
@@ -44,20 +48,35 @@ pub struct RetryPolicy {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub exponential: Option<Exponential>,
     /// Total attempts including the first (1–100).
+    #[schema(minimum = 1, maximum = 100)]
     pub max_attempts: u32,
     /// Give up once this much time has passed since the event was published.
     pub ttl: HumanDuration,
     /// Random spread of each delay, as a fraction (0–1).
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub jitter: f64,
 }
 
-#[derive(Deserialize)]
+/// A retry policy as a caller writes it: every field optional. Absent fields take the default
+/// retry schedule's values (`maxAttempts` follows `delays`: one more than it lists; 30 with
+/// `exponential`).
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct RawPolicy {
+pub struct RetryPolicyIn {
+    /// Waits before attempt 2, 3, …; the last one repeats (1 to 100 delays, each at most 7d).
+    /// Exclusive with `exponential`.
+    #[schema(min_items = 1, max_items = 100)]
     delays: Option<Vec<HumanDuration>>,
+    /// Exponential backoff. Exclusive with `delays`.
     exponential: Option<Exponential>,
+    /// Total attempts including the first (1–100).
+    #[schema(minimum = 1, maximum = 100)]
     max_attempts: Option<u32>,
+    /// Give up once this much time has passed since the event was published (more than 0s, at
+    /// most 30d; default 24h).
     ttl: Option<HumanDuration>,
+    /// Random spread of each delay, as a fraction (0–1; default 0.2).
+    #[schema(minimum = 0.0, maximum = 1.0)]
     jitter: Option<f64>,
 }
 
@@ -129,7 +148,7 @@ impl RetryPolicy {
 impl<'de> Deserialize<'de> for RetryPolicy {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let raw = RawPolicy::deserialize(d)?;
+        let raw = RetryPolicyIn::deserialize(d)?;
         let defaults = RetryPolicy::default();
         if raw.delays.is_some() && raw.exponential.is_some() {
             return Err(D::Error::custom("give either `delays` or `exponential`, not both"));

@@ -46,7 +46,13 @@ impl<'de> Deserialize<'de> for TenantUid {
     }
 }
 
-crate::schema::string_schema!(TenantUid, "Caller-chosen tenant uid.", example = "acme-corp");
+crate::schema::string_schema!(
+    TenantUid,
+    "Caller-chosen tenant uid: 1 to 128 characters of A-Z, a-z, 0-9, `_`, `.`, `:`, `-`; not `.` or `..`, and not starting with `ten_`.",
+    example = "acme-corp",
+    pattern = r"^(?!ten_)(?!\.\.?$)[A-Za-z0-9_.:\-]{1,128}$",
+    length = 1..=128
+);
 
 /// How a path names a tenant: by id (`ten_…`) or by the caller's uid.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -31,7 +31,7 @@ pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    /// A unique constraint refused the write; carries what collided (e.g. `tenants.uid`).
+    /// A unique constraint refused the write; carries what collided, in words (`tenant uid`).
     #[error("conflict on {0}")]
     Conflict(String),
     /// A row that does not decode into a domain value (hand-edited database, bad migration).

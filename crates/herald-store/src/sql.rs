@@ -37,7 +37,7 @@ macro_rules! shared_store_impl {
                 .bind($crate::rows::millis(t.updated_at))
                 .execute(self.writer())
                 .await
-                .map_err($crate::conflict_as("tenants.uid"))?;
+                .map_err($crate::conflict_as("tenant uid"))?;
                 Ok(())
             }
 
@@ -85,7 +85,7 @@ macro_rules! shared_store_impl {
                 .bind($crate::rows::millis(t.updated_at))
                 .execute(self.writer())
                 .await
-                .map_err($crate::conflict_as("tenants.uid"))?;
+                .map_err($crate::conflict_as("tenant uid"))?;
                 Ok(done.rows_affected() == 1)
             }
 
@@ -110,7 +110,7 @@ macro_rules! shared_store_impl {
                 .bind($crate::rows::millis(k.created_at))
                 .execute(self.writer())
                 .await
-                .map_err($crate::conflict_as("api_keys.key_hash"))?;
+                .map_err($crate::conflict_as("API key"))?;
                 Ok(())
             }
 
@@ -186,7 +186,7 @@ macro_rules! shared_store_impl {
                 .bind($crate::rows::millis(e.updated_at))
                 .execute(self.writer())
                 .await
-                .map_err($crate::conflict_as("event_types.name"))?;
+                .map_err($crate::conflict_as("event type name"))?;
                 Ok(())
             }
 
@@ -274,7 +274,7 @@ macro_rules! shared_store_impl {
                 .bind($crate::rows::millis(e.updated_at))
                 .execute(self.writer())
                 .await
-                .map_err($crate::conflict_as("endpoints.id"))?;
+                .map_err($crate::conflict_as("endpoint id"))?;
                 Ok(())
             }
 

@@ -160,7 +160,8 @@ async fn sigkill_in_flight_loses_nothing_acknowledged(backend: Backend) {
     let install =
         Install::new(backend, &[("HERALD_DELIVERY__LEASE", "3s"), ("HERALD_DELIVERY__TIMEOUT", "2s")]).await;
     let receiver = TestReceiver::start().await;
-    receiver.set_default(Reply::Delay(Duration::from_millis(400), 204));
+    // Slow enough that the kill lands with deliveries outstanding, within the 2 s timeout.
+    receiver.set_default(Reply::Delay(Duration::from_millis(1500), 204));
     let server = install.start().await;
     let (_, tenant) =
         install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;

@@ -1,10 +1,8 @@
 //! `/v1/tenants/{tenant}/deliveries`: the delivery log — every event's journey to every endpoint,
 //! with each attempt's request and response — and manual retry.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::delivery::{Attempt, Delivery, DeliveryStatus, ErrorKind, SentRequest, Trigger};
@@ -17,7 +15,7 @@ use utoipa::ToSchema;
 use super::ListResponse;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Pagination, TenantScope};
-use super::query;
+use super::query::{QueryParams, text};
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -111,31 +109,37 @@ impl DeliveryOut {
     }
 }
 
+/// The delivery log's filters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(rename_all = "camelCase")]
-#[allow(dead_code)] // describes the query; parsed by `filter`
 pub struct DeliveryListParams {
-    endpoint_id: Option<String>,
-    event_id: Option<String>,
+    /// Only deliveries to this endpoint.
+    endpoint_id: Option<EndpointId>,
+    /// Only deliveries of this event.
+    event_id: Option<EventId>,
     /// pending, retrying, delivered or failed (`failed` is the dead-letter set).
-    status: Option<String>,
+    status: Option<DeliveryStatus>,
     /// Created at or after (RFC 3339).
-    since: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "text::timestamp")]
+    since: Option<Timestamp>,
     /// Created before (RFC 3339).
-    until: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "text::timestamp")]
+    until: Option<Timestamp>,
 }
 
-fn filter(params: &HashMap<String, String>) -> ApiResult<DeliveryFilter> {
-    Ok(DeliveryFilter {
-        endpoint_id: query::parsed(params, "endpointId", |s| {
-            EndpointId::parse(s).map_err(|e| e.to_string())
-        })?,
-        event_id: query::parsed(params, "eventId", EventId::parse)?,
-        status: query::parsed(params, "status", str::parse)?,
-        since: query::timestamp(params, "since")?,
-        until: query::timestamp(params, "until")?,
-    })
+impl From<DeliveryListParams> for DeliveryFilter {
+    fn from(p: DeliveryListParams) -> Self {
+        Self {
+            endpoint_id: p.endpoint_id,
+            event_id: p.event_id,
+            status: p.status,
+            since: p.since,
+            until: p.until,
+        }
+    }
 }
 
 /// The delivery log, newest first.
@@ -146,10 +150,9 @@ pub async fn list(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     Pagination(page): Pagination,
-    Query(params): Query<HashMap<String, String>>,
+    QueryParams(params): QueryParams<DeliveryListParams>,
 ) -> ApiResult<Json<ListResponse<DeliveryOut>>> {
-    let filter = filter(&params)?;
-    let page = state.store.list_deliveries(&tenant.id, &filter, &page).await?;
+    let page = state.store.list_deliveries(&tenant.id, &params.into(), &page).await?;
     Ok(Json(page.map(|d| DeliveryOut::new(d, None)).into()))
 }
 

@@ -4,10 +4,10 @@
 //! write-only: they are sealed with the master key before they reach the store, and responses
 //! show only that they are set (the secret itself appears once, in the create response).
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::delivery::{DeliveryStatus, Trigger};
@@ -32,6 +32,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{JsonBody, OptionalJsonBody, Pagination, TenantScope};
+use super::query::QueryParams;
 use super::{ListResponse, double_option};
 use crate::state::AppState;
 
@@ -78,6 +79,7 @@ pub struct EndpointIn {
     #[serde(default)]
     pub headers: CustomHeaders,
     pub tls: Option<TlsIn>,
+    #[schema(value_type = Option<herald_core::retry::RetryPolicyIn>)]
     pub retry_policy: Option<RetryPolicy>,
     pub rate_limit: Option<RateLimit>,
     #[serde(default)]
@@ -109,7 +111,7 @@ pub struct EndpointPatch {
     #[schema(value_type = Option<TlsIn>)]
     pub tls: Option<Option<TlsIn>>,
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<RetryPolicy>)]
+    #[schema(value_type = Option<herald_core::retry::RetryPolicyIn>)]
     pub retry_policy: Option<Option<RetryPolicy>>,
     #[serde(default, deserialize_with = "double_option")]
     #[schema(value_type = Option<RateLimit>)]
@@ -121,7 +123,7 @@ pub struct EndpointPatch {
 /// Outbound authentication, as sent (documentation of the accepted shapes).
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)] // describes the request shape in the OpenAPI document; `EndpointAuth` parses it
-#[serde(tag = "type", rename_all = "camelCase")]
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
 pub enum AuthIn {
     None,
     #[serde(rename_all = "camelCase")]
@@ -889,23 +891,35 @@ pub struct CircuitOut {
     pub failed_probes: u32,
 }
 
+/// The range of an endpoint's stats.
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct StatsParams {
+    /// Start of the range (RFC 3339); default 24 hours before `until`.
+    #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "super::query::text::timestamp")]
+    since: Option<Timestamp>,
+    /// End of the range (RFC 3339); default now.
+    #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "super::query::text::timestamp")]
+    until: Option<Timestamp>,
+}
+
 /// Counts by status, success rate and attempt latency percentiles of one endpoint over
 /// `[since, until)` (default: the last 24 hours), with its current backlog and circuit state.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/stats", tag = "endpoints",
-    params(super::TenantParam, super::EndpointParam,
-        ("since" = Option<String>, Query, description = "Start of the range (RFC 3339); default 24 hours ago"),
-        ("until" = Option<String>, Query, description = "End of the range (RFC 3339); default now")),
+    params(super::TenantParam, super::EndpointParam, StatsParams),
     responses((status = 200, body = StatsOut)))]
 pub async fn stats(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     Path((_, id)): Path<(String, String)>,
-    Query(params): Query<HashMap<String, String>>,
+    QueryParams(params): QueryParams<StatsParams>,
 ) -> ApiResult<Json<StatsOut>> {
     let endpoint = existing(&state, &tenant.id, &id).await?;
     let now = state.clock.now();
-    let until = super::query::timestamp(&params, "until")?.unwrap_or(now);
-    let since = match super::query::timestamp(&params, "since")? {
+    let until = params.until.unwrap_or(now);
+    let since = match params.since {
         Some(since) => since,
         None => Timestamp::from_millisecond(until.as_millisecond() - 24 * 3600 * 1000).unwrap_or(until),
     };

@@ -136,7 +136,7 @@ impl ApiError {
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
         match e {
-            StoreError::Conflict(what) => Self::conflict(format!("another resource already has this {what}")),
+            StoreError::Conflict(what) => Self::conflict(format!("this {what} is already taken")),
             other => Self::internal(&other),
         }
     }

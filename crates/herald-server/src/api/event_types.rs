@@ -1,10 +1,8 @@
 //! `/v1/event-types`: the catalog of what the provider publishes. Any key may read it (it is what
 //! a customer chooses from); only admin keys may change it.
 
-use std::collections::HashMap;
-
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::event_type::{EventSchema, EventType, EventTypeName};
@@ -14,6 +12,7 @@ use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, JsonBody, Pagination, Principal};
+use super::query::QueryParams;
 use super::{ListResponse, double_option};
 use crate::state::AppState;
 
@@ -24,8 +23,11 @@ const MAX_DESCRIPTION: usize = 4096;
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventTypeIn {
     pub name: EventTypeName,
-    /// A friendly name; defaults to `name`.
+    /// A friendly name (1 to 256 characters, not only spaces); defaults to `name`.
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub label: Option<String>,
+    /// At most 4096 characters.
+    #[schema(max_length = 4096)]
     #[serde(default)]
     pub description: String,
     /// JSON Schema that published `data` must satisfy.
@@ -41,7 +43,11 @@ pub struct EventTypeIn {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventTypeReplace {
+    /// A friendly name (1 to 256 characters, not only spaces); defaults to `name`.
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub label: Option<String>,
+    /// At most 4096 characters.
+    #[schema(max_length = 4096)]
     #[serde(default)]
     pub description: String,
     pub schema: Option<EventSchema>,
@@ -54,7 +60,11 @@ pub struct EventTypeReplace {
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventTypePatch {
+    /// A friendly name (1 to 256 characters, not only spaces); defaults to `name`.
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub label: Option<String>,
+    /// At most 4096 characters.
+    #[schema(max_length = 4096)]
     pub description: Option<String>,
     /// A new schema, or `null` to remove it.
     #[serde(default, deserialize_with = "double_option")]
@@ -168,7 +178,8 @@ pub async fn create(
 pub struct CatalogFilter {
     /// Include deprecated types (default false).
     #[param(value_type = Option<bool>)]
-    pub include_deprecated: Option<String>,
+    #[serde(default, deserialize_with = "super::query::text::flag")]
+    pub include_deprecated: Option<bool>,
 }
 
 /// The catalog, ordered by name.
@@ -178,13 +189,9 @@ pub async fn list(
     State(state): State<AppState>,
     _: Principal,
     Pagination(page): Pagination,
-    Query(query): Query<HashMap<String, String>>,
+    QueryParams(filter): QueryParams<CatalogFilter>,
 ) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
-    let include_deprecated = match query.get("includeDeprecated").map(String::as_str) {
-        None | Some("false") => false,
-        Some("true") => true,
-        Some(_) => return Err(ApiError::invalid_field("/includeDeprecated", "must be true or false")),
-    };
+    let include_deprecated = filter.include_deprecated.unwrap_or(false);
     let page = state.store.list_event_types(&page, include_deprecated).await?;
     Ok(Json(page.map(EventTypeOut::from).into()))
 }

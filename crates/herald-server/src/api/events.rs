@@ -4,11 +4,10 @@
 //! wakes the dispatcher; a 2xx means all of it is committed. An event `id` the tenant already
 //! used returns that event (200) and creates nothing.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::delivery::{Delivery, DeliveryStatus};
@@ -25,7 +24,7 @@ use utoipa::ToSchema;
 use super::ListResponse;
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{JsonBody, Pagination, TenantScope};
-use super::query;
+use super::query::{QueryParams, text};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -218,26 +217,28 @@ pub async fn publish(
     }
 }
 
+/// The event log's filters.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // describes the query; parsed by `filter`
 pub struct EventListParams {
     /// Only events of this type.
     #[serde(rename = "type")]
     #[param(rename = "type")]
-    event_type: Option<String>,
+    event_type: Option<EventTypeName>,
     /// Only events published at or after this time (RFC 3339).
-    since: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "text::timestamp")]
+    since: Option<Timestamp>,
     /// Only events published before this time (RFC 3339).
-    until: Option<String>,
+    #[param(value_type = Option<String>, format = DateTime)]
+    #[serde(default, deserialize_with = "text::timestamp")]
+    until: Option<Timestamp>,
 }
 
-fn filter(params: &HashMap<String, String>) -> ApiResult<EventFilter> {
-    Ok(EventFilter {
-        event_type: query::parsed(params, "type", EventTypeName::parse)?,
-        since: query::timestamp(params, "since")?,
-        until: query::timestamp(params, "until")?,
-    })
+impl From<EventListParams> for EventFilter {
+    fn from(p: EventListParams) -> Self {
+        Self { event_type: p.event_type, since: p.since, until: p.until }
+    }
 }
 
 /// The tenant's events, newest first.
@@ -248,10 +249,9 @@ pub async fn list(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     Pagination(page): Pagination,
-    Query(params): Query<HashMap<String, String>>,
+    QueryParams(params): QueryParams<EventListParams>,
 ) -> ApiResult<Json<ListResponse<EventOut>>> {
-    let filter = filter(&params)?;
-    let page = state.store.list_events(&tenant.id, &filter, &page).await?;
+    let page = state.store.list_events(&tenant.id, &params.into(), &page).await?;
     Ok(Json(page.map(|e| EventOut::new(e, None)).into()))
 }
 

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use herald_core::api_key::{KeyHash, Scope};
@@ -12,7 +12,8 @@ use herald_core::tenant::{Tenant, TenantRef};
 use herald_store::PageRequest;
 use serde::de::DeserializeOwned;
 
-use super::error::{ApiError, FieldError};
+use super::error::ApiError;
+use super::query::QueryParams;
 use crate::state::AppState;
 
 /// Who is calling: the scope of the presented API key.
@@ -128,7 +129,7 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     }
 }
 
-/// A JSON body that may be absent (no body at all): `None` then.
+/// A JSON body that may be absent (no body at all, or `null`): `None` then.
 #[derive(Debug)]
 pub struct OptionalJsonBody<T>(pub Option<T>);
 
@@ -143,7 +144,8 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJsonBody<T> {
         if empty {
             return Ok(Self(None));
         }
-        JsonBody::from_request(req, state).await.map(|JsonBody(value)| Self(Some(value)))
+        // A JSON `null` is no body too, as the document's `oneOf [null, …]` says.
+        JsonBody::<Option<T>>::from_request(req, state).await.map(|JsonBody(value)| Self(value))
     }
 }
 
@@ -153,7 +155,13 @@ impl<T: DeserializeOwned> FromRequest<AppState> for OptionalJsonBody<T> {
 pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let value: serde_json::Value = serde_json::from_slice(bytes)
         .map_err(|e| ApiError::malformed(format!("the body is not valid JSON: {e}")))?;
-    serde_path_to_error::deserialize(super::strict_json::Strict(&value)).map_err(|e| {
+    read_value(&value)
+}
+
+/// Reads a parsed JSON value (a body, or a query string as an object of strings) into `T`; a
+/// failure is a 422 naming the field.
+pub fn read_value<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, ApiError> {
+    serde_path_to_error::deserialize(super::strict_json::Strict(value)).map_err(|e| {
         let path = pointer(e.path());
         ApiError::invalid_field(path, super::strict_json::humanize(&strip_position(&e.into_inner())))
     })
@@ -195,44 +203,22 @@ impl<S: Send + Sync> FromRequestParts<S> for Pagination {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
-        let Query(params) = Query::<HashMap<String, String>>::from_request_parts(parts, state)
-            .await
-            .map_err(|e| ApiError::malformed(format!("bad query string: {e}")))?;
-        let limit = match params.get("limit") {
-            None => DEFAULT_LIMIT,
-            Some(raw) => {
-                raw.parse::<u32>().ok().filter(|n| (1..=MAX_LIMIT).contains(n)).ok_or_else(|| {
-                    ApiError::invalid(vec![FieldError::new(
-                        "/limit",
-                        format!("limit must be a whole number from 1 to {MAX_LIMIT}"),
-                    )])
-                })?
-            }
-        };
-        let cursor = match params.get("cursor").filter(|c| !c.is_empty()) {
-            None => None,
-            Some(raw) => Some(decode_cursor(raw).ok_or_else(|| {
-                ApiError::invalid_field(
-                    "/cursor",
-                    "not a cursor: pass the `nextCursor` of the previous page as it is",
-                )
-            })?),
-        };
-        Ok(Self(PageRequest { limit, cursor }))
+        let QueryParams(params) = QueryParams::<super::PageParams>::from_request_parts(parts, state).await?;
+        Ok(Self(PageRequest { limit: params.limit.unwrap_or(DEFAULT_LIMIT), cursor: params.cursor }))
     }
 }
 
-/// A page's position as shown to clients: opaque (base64url of the store's sort key).
+/// The documented form of a cursor: what every list's sort key (an id or a name) looks like.
+pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_.:-]{1,256}$";
+
+/// A page's position as shown to clients (treat it as opaque: it is the last item's sort key).
 pub fn encode_cursor(key: &str) -> String {
-    use base64::Engine;
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key)
+    key.to_owned()
 }
 
-/// The store's sort key from a cursor; `None` unless it is one [`encode_cursor`] could have made
-/// (the sort keys are ids and names: visible ASCII).
-fn decode_cursor(cursor: &str) -> Option<String> {
-    use base64::Engine;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(cursor).ok()?;
-    let key = String::from_utf8(bytes).ok()?;
-    (!key.is_empty() && key.len() <= 256 && key.bytes().all(|b| b.is_ascii_graphic())).then_some(key)
+/// The store's sort key from a cursor; `None` unless it has the form of [`CURSOR_PATTERN`].
+pub(crate) fn decode_cursor(cursor: &str) -> Option<String> {
+    let valid = (1..=256).contains(&cursor.len())
+        && cursor.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
+    valid.then(|| cursor.to_owned())
 }

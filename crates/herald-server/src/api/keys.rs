@@ -20,7 +20,8 @@ use crate::state::AppState;
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ApiKeyIn {
-    /// What the key is for (shown in lists).
+    /// What the key is for (shown in lists): 1 to 256 characters, not only spaces (trimmed).
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub name: Option<String>,
 }
 

@@ -14,7 +14,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod openapi;
-pub(crate) mod query;
+pub mod query;
 pub mod strict_json;
 pub mod tenants;
 
@@ -54,15 +54,18 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-/// `?limit=&cursor=` on every list.
-#[derive(Debug, IntoParams)]
+/// `?limit=&cursor=` on every list (read by [`extract::Pagination`]).
+#[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
-#[allow(dead_code)] // describes the query for the OpenAPI document; parsed by `Pagination`
 pub struct PageParams {
     /// Items per page, 1–250 (default 50).
-    limit: Option<u32>,
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 250)]
+    #[serde(default, deserialize_with = "query::text::limit")]
+    pub limit: Option<u32>,
     /// The `nextCursor` of the previous page.
-    cursor: Option<String>,
+    #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9_.:-]{1,256}$")]
+    #[serde(default, deserialize_with = "query::text::cursor")]
+    pub cursor: Option<String>,
 }
 
 /// The `{tenant}` path segment.

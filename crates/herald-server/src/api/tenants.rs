@@ -21,6 +21,8 @@ use crate::state::AppState;
 pub struct TenantIn {
     /// Your own identifier for this tenant; usable in paths instead of the id.
     pub uid: Option<TenantUid>,
+    /// A name shown to people: 1 to 256 characters, not only spaces (trimmed).
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub name: String,
     #[serde(default)]
     pub metadata: Metadata,
@@ -31,8 +33,10 @@ pub struct TenantIn {
 pub struct TenantPatch {
     /// A new uid, or `null` to remove it.
     #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<String>)]
+    #[schema(value_type = Option<TenantUid>)]
     pub uid: Option<Option<TenantUid>>,
+    /// A name shown to people: 1 to 256 characters, not only spaces (trimmed).
+    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub name: Option<String>,
     pub metadata: Option<Metadata>,
 }
