@@ -306,6 +306,19 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
+    #[test]
+    fn refusals_read_as_english() {
+        let ip: IpAddr = "0.0.0.0".parse().unwrap();
+        assert_eq!(
+            Blocked::Address(ip, Range::Unspecified).to_string(),
+            "0.0.0.0 is an unspecified address, which the reachability policy does not allow"
+        );
+        let ip: IpAddr = "10.0.0.1".parse().unwrap();
+        assert!(
+            Blocked::Address(ip, Range::Private).to_string().starts_with("10.0.0.1 is a private address")
+        );
+    }
+
     fn v4(s: &str) -> IpAddr {
         s.parse().unwrap()
     }
