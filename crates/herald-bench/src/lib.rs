@@ -1,4 +1,4 @@
-//! Herald's benchmark harness (`herald bench`): starts everything on loopback — a fast receiver,
+//! Herald's benchmark harness (the `herald-bench` binary): starts everything on loopback — a fast receiver,
 //! a `herald serve` child process on SQLite or PostgreSQL, a publisher — and measures the raw
 //! ceiling and five scenarios. Results are a markdown table and JSON; nothing is asserted about
 //! speed. With `--check` it fails unless every published event reached the receiver exactly as
@@ -44,11 +44,11 @@ pub enum Scenario {
     Isolation,
 }
 
-/// What to run (see `herald bench --help`).
+/// What to run (see `herald-bench --help`).
 #[derive(Debug, Clone, clap::Args)]
 pub struct Options {
     /// Database backend of the server under test.
-    #[arg(long, value_enum, default_value = "sqlite")]
+    #[arg(long, default_value = "sqlite")]
     pub backend: Backend,
     /// Scenarios to run (repeatable); default: all. `raw` is always measured for the ratios.
     #[arg(long = "scenario", value_enum)]

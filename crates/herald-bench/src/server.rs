@@ -9,12 +9,7 @@ use herald_core::api_key::ApiKeySecret;
 use herald_core::seal::MasterKey;
 use serde_json::Value;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use herald_store::Backend;
 
 #[derive(Debug)]
 pub struct Server {

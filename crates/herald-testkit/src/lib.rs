@@ -22,11 +22,7 @@ use reqwest::Method;
 use serde_json::Value;
 use tokio::sync::oneshot;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Backend {
-    Sqlite,
-    Postgres,
-}
+pub use herald_store::Backend;
 
 /// Declares each test once and runs it against both backends.
 #[macro_export]

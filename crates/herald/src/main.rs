@@ -29,9 +29,6 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
-    /// Benchmark this build: a receiver, a publisher and `herald serve` on loopback
-    /// (see docs/benchmarks.md).
-    Bench(herald_bench::Options),
 }
 
 fn init_logging(config: &Config) {
@@ -65,7 +62,6 @@ fn fail(error: &anyhow::Error) -> ExitCode {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
-        Command::Bench(options) => bench(options).await,
         Command::Serve => {
             let config = load(cli.config.as_deref())?;
             serve(config).await
@@ -85,17 +81,6 @@ fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
     let config = Config::load(file)?;
     init_logging(&config);
     Ok(config)
-}
-
-/// `herald bench`: this very binary is the server under test.
-async fn bench(options: herald_bench::Options) -> anyhow::Result<()> {
-    let herald = std::env::current_exe().context("locating this binary")?;
-    let report = herald_bench::run(options, herald).await?;
-    #[allow(clippy::print_stdout)] // the report is the command's output
-    {
-        println!("{}", herald_bench::markdown(&report));
-    }
-    Ok(())
 }
 
 async fn serve(config: Config) -> anyhow::Result<()> {

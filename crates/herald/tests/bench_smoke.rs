@@ -2,18 +2,27 @@
 //! only that the run completes and that every published event reached the receiver exactly as
 //! expected (`--check`), with every signature verified (`--verify`) — never any timing.
 
-use std::process::Command;
+use clap::Parser;
 
-fn smoke(backend: &str) {
+/// The benchmark's own command line, parsed as `herald-bench` parses it.
+#[derive(Parser)]
+struct Args {
+    #[command(flatten)]
+    options: herald_bench::Options,
+}
+
+async fn smoke(backend: &str) {
     let dir = tempfile::tempdir().unwrap();
     let json = dir.path().join("bench.json");
-    let out = Command::new(env!("CARGO_BIN_EXE_herald"))
-        .args(["bench", "--smoke", "--check", "--verify", "--backend", backend, "--json"])
-        .arg(&json)
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(out.status.success(), "bench failed:\n{stderr}");
+    let Args { options } = Args::parse_from(
+        ["herald-bench", "--smoke", "--check", "--verify", "--backend", backend, "--json"]
+            .into_iter()
+            .chain([json.to_str().unwrap()]),
+    );
+    // The server under test is the real `herald` binary, as `herald-bench` runs it.
+    let report = herald_bench::run(options, env!("CARGO_BIN_EXE_herald").into()).await;
+    let report = report.unwrap_or_else(|e| panic!("bench failed: {e:#}"));
+    let table = herald_bench::markdown(&report);
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
     let outcomes = report["outcomes"].as_array().unwrap();
     let names: Vec<&str> = outcomes.iter().map(|o| o["scenario"].as_str().unwrap()).collect();
@@ -35,16 +44,15 @@ fn smoke(backend: &str) {
         assert_eq!(o["bad_signatures"], 0);
         assert!(o["deliveries"].as_u64().unwrap() > 0);
     }
-    let table = String::from_utf8_lossy(&out.stdout);
     assert!(table.contains("| scenario |") && table.contains("| throughput |"), "{table}");
 }
 
-#[test]
-fn bench_smoke_sqlite() {
-    smoke("sqlite");
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_smoke_sqlite() {
+    smoke("sqlite").await;
 }
 
-#[test]
-fn bench_smoke_postgres() {
-    smoke("postgres");
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_smoke_postgres() {
+    smoke("postgres").await;
 }
