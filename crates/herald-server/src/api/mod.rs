@@ -110,19 +110,22 @@ pub fn router(state: AppState) -> Router {
                 .patch(event_types::update)
                 .delete(event_types::delete),
         )
-        .route("/tenants/{tenant}/endpoints", get(endpoints::list).post(endpoints::create))
+        .route("/tenants/{tenant}/endpoints", get(endpoints::crud::list).post(endpoints::crud::create))
         .route(
             "/tenants/{tenant}/endpoints/{endpoint}",
-            get(endpoints::get).put(endpoints::replace).patch(endpoints::update).delete(endpoints::delete),
+            get(endpoints::crud::get)
+                .put(endpoints::crud::replace)
+                .patch(endpoints::crud::update)
+                .delete(endpoints::crud::delete),
         )
-        .route("/tenants/{tenant}/endpoints/{endpoint}/test", post(endpoints::test))
-        .route("/tenants/{tenant}/endpoints/{endpoint}/recover", post(endpoints::recover))
-        .route("/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", post(endpoints::rotate))
+        .route("/tenants/{tenant}/endpoints/{endpoint}/test", post(endpoints::test::test))
+        .route("/tenants/{tenant}/endpoints/{endpoint}/recover", post(endpoints::recover::recover))
+        .route("/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", post(endpoints::secret::rotate))
         .route(
             "/tenants/{tenant}/endpoints/{endpoint}/secret/retire-previous",
-            post(endpoints::retire_previous),
+            post(endpoints::secret::retire_previous),
         )
-        .route("/tenants/{tenant}/endpoints/{endpoint}/stats", get(endpoints::stats))
+        .route("/tenants/{tenant}/endpoints/{endpoint}/stats", get(endpoints::stats::stats))
         .route("/tenants/{tenant}/events", get(events::list).post(events::publish))
         .route("/tenants/{tenant}/events/{event}", get(events::get))
         .route("/tenants/{tenant}/deliveries", get(deliveries::list))

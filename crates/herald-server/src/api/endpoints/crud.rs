@@ -1,0 +1,420 @@
+//! Create, list, get, replace, update and delete endpoints; their request types and checks.
+
+use super::*;
+
+const MAX_DESCRIPTION: usize = 1024;
+const MAX_PATTERNS: usize = 100;
+const MAX_PEM: usize = 64 * 1024;
+
+/// TLS settings for one endpoint.
+#[derive(Debug, Clone, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TlsIn {
+    /// Trust this CA (PEM) when connecting to this endpoint.
+    pub ca_cert_pem: Option<String>,
+    /// Client certificate chain (PEM) for mutual TLS; needs `clientKeyPem`.
+    pub client_cert_pem: Option<String>,
+    /// Client private key (PEM) for mutual TLS. Write-only.
+    pub client_key_pem: Option<String>,
+}
+
+/// An endpoint as created (POST) or replaced (PUT).
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointIn {
+    pub url: EndpointUrl,
+    #[serde(default)]
+    pub description: String,
+    /// Event-type patterns (`contract.created`, `contract.*`, `*`); empty or absent: all types.
+    #[serde(default)]
+    pub events: Vec<EventPattern>,
+    pub filter: Option<PayloadFilter>,
+    #[serde(default)]
+    pub http_method: HttpMethod,
+    #[serde(default = "enabled_by_default")]
+    pub enabled: bool,
+    /// `whsec_…` (or `whsk_…` for `v1a`); generated when absent (create only: use
+    /// `secret/rotate` afterwards).
+    pub secret: Option<SigningSecret>,
+    /// `v1` (HMAC-SHA256, the default) or `v1a` (ed25519: receivers verify with `publicKey`).
+    /// Chosen at creation.
+    pub signature_scheme: Option<SignatureScheme>,
+    #[serde(default)]
+    #[schema(value_type = Option<AuthIn>)]
+    pub auth: EndpointAuth,
+    #[serde(default)]
+    pub headers: CustomHeaders,
+    pub tls: Option<TlsIn>,
+    #[schema(value_type = Option<herald_core::retry::RetryPolicyIn>)]
+    pub retry_policy: Option<RetryPolicy>,
+    pub rate_limit: Option<RateLimit>,
+    #[serde(default)]
+    pub payload_format: PayloadFormat,
+    #[serde(default)]
+    pub metadata: Metadata,
+}
+
+fn enabled_by_default() -> bool {
+    true
+}
+
+/// Fields to change; absent fields stay as they are, `null` clears the nullable ones.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EndpointPatch {
+    pub url: Option<EndpointUrl>,
+    pub description: Option<String>,
+    pub events: Option<Vec<EventPattern>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<PayloadFilter>)]
+    pub filter: Option<Option<PayloadFilter>>,
+    pub http_method: Option<HttpMethod>,
+    pub enabled: Option<bool>,
+    #[schema(value_type = Option<AuthIn>)]
+    pub auth: Option<EndpointAuth>,
+    pub headers: Option<CustomHeaders>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<TlsIn>)]
+    pub tls: Option<Option<TlsIn>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<herald_core::retry::RetryPolicyIn>)]
+    pub retry_policy: Option<Option<RetryPolicy>>,
+    #[serde(default, deserialize_with = "double_option")]
+    #[schema(value_type = Option<RateLimit>)]
+    pub rate_limit: Option<Option<RateLimit>>,
+    pub payload_format: Option<PayloadFormat>,
+    pub metadata: Option<Metadata>,
+}
+
+/// Outbound authentication, as sent (documentation of the accepted shapes).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)] // describes the request shape in the OpenAPI document; `EndpointAuth` parses it
+#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
+pub enum AuthIn {
+    None,
+    #[serde(rename_all = "camelCase")]
+    Basic {
+        username: String,
+        password: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    Bearer {
+        token: String,
+    },
+    #[serde(rename_all = "camelCase")]
+    ApiKey {
+        key_name: String,
+        key_value: String,
+        #[serde(rename = "in")]
+        location: Option<KeyLocation>,
+    },
+    #[serde(rename_all = "camelCase")]
+    Oauth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret: String,
+        scope: Option<String>,
+        audience: Option<String>,
+    },
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointCreated {
+    #[serde(flatten)]
+    pub endpoint: EndpointOut,
+    /// The signing secret. Shown only in this response (and on rotation).
+    pub secret: SigningSecret,
+}
+
+fn check_description(description: &str) -> Result<(), FieldError> {
+    if description.chars().count() > MAX_DESCRIPTION {
+        return Err(FieldError::new("/description", format!("at most {MAX_DESCRIPTION} characters")));
+    }
+    Ok(())
+}
+
+fn check_patterns(patterns: &[EventPattern]) -> Result<(), FieldError> {
+    if patterns.len() > MAX_PATTERNS {
+        return Err(FieldError::new("/events", format!("at most {MAX_PATTERNS} patterns")));
+    }
+    Ok(())
+}
+
+/// `tls` checked: PEM that parses, client key and certificate together. Absent: all unset.
+fn check_tls(tls: Option<TlsIn>) -> Result<TlsIn, Vec<FieldError>> {
+    let Some(tls) = tls else { return Ok(TlsIn::default()) };
+    let mut errors = Vec::new();
+    let mut check = |field: &str, value: &Option<String>, parse: fn(&str, &str) -> Result<(), String>| {
+        if let Some(pem) = value {
+            if pem.len() > MAX_PEM {
+                errors.push(FieldError::new(format!("/tls/{field}"), "at most 64 KiB of PEM"));
+            } else if let Err(e) = parse(field, pem) {
+                errors.push(FieldError::new(format!("/tls/{field}"), e));
+            }
+        }
+    };
+    check("caCertPem", &tls.ca_cert_pem, parse_certificates_pem);
+    check("clientCertPem", &tls.client_cert_pem, parse_certificates_pem);
+    check("clientKeyPem", &tls.client_key_pem, parse_private_key_pem);
+    if tls.client_cert_pem.is_some() != tls.client_key_pem.is_some() {
+        errors.push(FieldError::new("/tls", "clientCertPem and clientKeyPem go together"));
+    }
+    if errors.is_empty() { Ok(tls) } else { Err(errors) }
+}
+
+/// What the reachability policy can refuse at registration: the scheme, and IP-literal hosts (of
+/// the URL and of an OAuth2 token URL). Names are checked at every attempt, once resolved.
+fn check_reachable(policy: &Policy, url: &EndpointUrl, auth: &EndpointAuth) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    if let Err(blocked) = policy.check_url(url.as_url()) {
+        errors.push(FieldError::new("/url", blocked.to_string()));
+    }
+    if let EndpointAuth::Oauth2ClientCredentials { token_url, .. } = auth
+        && let Ok(token_url) = url::Url::parse(token_url)
+        && let Err(blocked) = policy.check_url(&token_url)
+    {
+        errors.push(FieldError::new("/auth/tokenUrl", blocked.to_string()));
+    }
+    errors
+}
+
+/// Builds spec and credentials from a full body, collecting every field error.
+fn from_input(
+    policy: &Policy,
+    input: EndpointIn,
+    secret: SigningSecret,
+) -> ApiResult<(EndpointSpec, EndpointCredentials, bool)> {
+    let mut errors: Vec<FieldError> = check_reachable(policy, &input.url, &input.auth);
+    let signature_scheme = secret.scheme();
+    if input.signature_scheme.is_some_and(|asked| asked != signature_scheme) {
+        errors.push(FieldError::new(
+            "/signatureScheme",
+            "the signature scheme is chosen at creation (and must match the secret's kind)",
+        ));
+    }
+    errors.extend(check_description(&input.description).err());
+    errors.extend(check_patterns(&input.events).err());
+    let tls = check_tls(input.tls).unwrap_or_else(|e| {
+        errors.extend(e);
+        TlsIn::default()
+    });
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let spec = EndpointSpec {
+        url: input.url,
+        description: input.description,
+        events: input.events,
+        filter: input.filter,
+        http_method: input.http_method,
+        retry_policy: input.retry_policy,
+        rate_limit: input.rate_limit,
+        payload_format: input.payload_format,
+        metadata: input.metadata,
+        ca_cert_pem: tls.ca_cert_pem,
+        client_cert_pem: tls.client_cert_pem,
+        signature_scheme,
+    };
+    let credentials = EndpointCredentials {
+        secret,
+        retiring: Vec::new(),
+        auth: input.auth,
+        headers: input.headers,
+        client_key_pem: tls.client_key_pem,
+    };
+    Ok((spec, credentials, input.enabled))
+}
+
+/// Create an endpoint. The response carries the signing secret, shown only here.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints", tag = "endpoints", params(crate::api::TenantParam),
+    request_body = EndpointIn, responses((status = 201, body = EndpointCreated)))]
+pub async fn create(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    JsonBody(mut input): JsonBody<EndpointIn>,
+) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
+    let scheme = input.signature_scheme.unwrap_or_default();
+    let secret = input.secret.take().unwrap_or_else(|| SigningSecret::generate_for(scheme));
+    if secret.scheme() != scheme {
+        return Err(ApiError::invalid_field(
+            "/secret",
+            "a v1 endpoint takes a whsec_ secret, a v1a endpoint a whsk_ ed25519 key",
+        ));
+    }
+    let (spec, credentials, enabled) = from_input(&state.config.outbound.policy(), input, secret)?;
+    let id = EndpointId::generate();
+    let now = state.clock.now();
+    let endpoint = Endpoint {
+        sealed_credentials: Endpoint::seal_credentials(&state.master_key, &id, &credentials),
+        id,
+        tenant_id: tenant.id,
+        spec,
+        enabled,
+        disabled_reason: None,
+        created_at: now,
+        updated_at: now,
+        health: Default::default(),
+    };
+    let inserted = state.store.insert_endpoint(&endpoint).await;
+    state.caches.endpoints.clear();
+    inserted?;
+    state.operational.endpoint("endpoint.created", &endpoint, announced(&endpoint)).await;
+    let secret = credentials.secret.clone();
+    Ok((StatusCode::CREATED, Json(EndpointCreated { endpoint: out(endpoint, &credentials), secret })))
+}
+
+/// List the tenant's endpoints, newest first.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints", tag = "endpoints", params(crate::api::TenantParam, crate::api::PageParams),
+    responses((status = 200, body = ListResponse<EndpointOut>)))]
+pub async fn list(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Pagination(page): Pagination,
+) -> ApiResult<Json<ListResponse<EndpointOut>>> {
+    let page = state.store.list_endpoints(&tenant.id, &page).await?;
+    let mut items = Vec::with_capacity(page.items.len());
+    for endpoint in page.items {
+        let credentials = open(&state, &endpoint)?;
+        items.push(out(endpoint, &credentials));
+    }
+    Ok(Json(ListResponse {
+        data: items,
+        next_cursor: page.next_cursor.as_deref().map(crate::api::extract::encode_cursor),
+    }))
+}
+
+/// Get one endpoint.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
+    params(crate::api::TenantParam, crate::api::EndpointParam), responses((status = 200, body = EndpointOut)))]
+pub async fn get(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<Json<EndpointOut>> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let credentials = open(&state, &endpoint)?;
+    Ok(Json(out(endpoint, &credentials)))
+}
+
+/// Replace an endpoint's configuration. The signing secret is kept (rotate it separately);
+/// write-only fields not sent are cleared, as every other absent field is.
+#[utoipa::path(put, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
+    params(crate::api::TenantParam, crate::api::EndpointParam), request_body = EndpointIn,
+    responses((status = 200, body = EndpointOut)))]
+pub async fn replace(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(input): JsonBody<EndpointIn>,
+) -> ApiResult<Json<EndpointOut>> {
+    let current = existing(&state, &tenant.id, &id).await?;
+    if input.secret.is_some() {
+        return Err(ApiError::invalid_field(
+            "/secret",
+            "the secret cannot be replaced here: use POST …/secret/rotate",
+        ));
+    }
+    let kept = open(&state, &current)?;
+    let (spec, mut credentials, enabled) = from_input(&state.config.outbound.policy(), input, kept.secret)?;
+    credentials.retiring = kept.retiring;
+    let disabled_reason = if enabled { None } else { current.disabled_reason.clone() };
+    let health_reset = (enabled && !current.enabled) || spec.url != current.spec.url;
+    save(&state, Endpoint { spec, enabled, disabled_reason, ..current }, &credentials, health_reset)
+        .await
+        .map(Json)
+}
+
+/// Change some of an endpoint's fields. `{"enabled": true}` re-enables a disabled endpoint.
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
+    params(crate::api::TenantParam, crate::api::EndpointParam), request_body = EndpointPatch,
+    responses((status = 200, body = EndpointOut)))]
+pub async fn update(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(patch): JsonBody<EndpointPatch>,
+) -> ApiResult<Json<EndpointOut>> {
+    let mut endpoint = existing(&state, &tenant.id, &id).await?;
+    let (was_enabled, old_url) = (endpoint.enabled, endpoint.spec.url.clone());
+    let mut credentials = open(&state, &endpoint)?;
+    let mut errors = Vec::new();
+    let spec = &mut endpoint.spec;
+    if let Some(url) = patch.url {
+        spec.url = url;
+    }
+    if let Some(description) = patch.description {
+        errors.extend(check_description(&description).err());
+        spec.description = description;
+    }
+    if let Some(events) = patch.events {
+        errors.extend(check_patterns(&events).err());
+        spec.events = events;
+    }
+    if let Some(filter) = patch.filter {
+        spec.filter = filter;
+    }
+    if let Some(method) = patch.http_method {
+        spec.http_method = method;
+    }
+    if let Some(retry_policy) = patch.retry_policy {
+        spec.retry_policy = retry_policy;
+    }
+    if let Some(rate_limit) = patch.rate_limit {
+        spec.rate_limit = rate_limit;
+    }
+    if let Some(format) = patch.payload_format {
+        spec.payload_format = format;
+    }
+    if let Some(metadata) = patch.metadata {
+        spec.metadata = metadata;
+    }
+    if let Some(tls) = patch.tls {
+        match check_tls(tls) {
+            Ok(tls) => {
+                spec.ca_cert_pem = tls.ca_cert_pem;
+                spec.client_cert_pem = tls.client_cert_pem;
+                credentials.client_key_pem = tls.client_key_pem;
+            }
+            Err(e) => errors.extend(e),
+        }
+    }
+    if let Some(auth) = patch.auth {
+        credentials.auth = auth;
+    }
+    if let Some(headers) = patch.headers {
+        credentials.headers = headers;
+    }
+    if let Some(enabled) = patch.enabled {
+        endpoint.enabled = enabled;
+        if enabled {
+            endpoint.disabled_reason = None;
+        }
+    }
+    if errors.is_empty() {
+        errors = check_reachable(&state.config.outbound.policy(), &endpoint.spec.url, &credentials.auth);
+    }
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
+    let health_reset = (endpoint.enabled && !was_enabled) || endpoint.spec.url != old_url;
+    save(&state, endpoint, &credentials, health_reset).await.map(Json)
+}
+
+/// Delete an endpoint. Its delivery log stays readable.
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
+    params(crate::api::TenantParam, crate::api::EndpointParam), responses((status = 204, description = "deleted")))]
+pub async fn delete(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let id = EndpointId::parse(&id).map_err(|_| ApiError::not_found("endpoint"))?;
+    let deleted = state.store.delete_endpoint(&tenant.id, &id).await;
+    state.caches.endpoints.clear();
+    if !deleted? {
+        return Err(ApiError::not_found("endpoint"));
+    }
+    state.operational.endpoint_deleted(&tenant.id, &id).await;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,236 @@
+//! `/v1/tenants/{tenant}/endpoints`: a tenant's receivers, one file per concern (CRUD, secret
+//! and rotation, test send, recover, stats); the shown form of an endpoint lives here.
+//!
+//! Credentials (the signing secret, `auth` secrets, custom header values, the TLS client key) are
+//! write-only: they are sealed with the master key before they reach the store, and responses
+//! show only that they are set (the secret itself appears once, in the create response).
+
+pub mod crud;
+pub mod recover;
+pub mod secret;
+pub mod stats;
+pub mod test;
+
+use std::collections::BTreeMap;
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use herald_core::Timestamp;
+use herald_core::delivery::{DeliveryStatus, Trigger};
+use herald_core::duration::HumanDuration;
+use herald_core::endpoint::{
+    CustomHeaders, Endpoint, EndpointAuth, EndpointCredentials, EndpointSpec, EndpointUrl, HttpMethod,
+    KeyLocation, PayloadFormat, RateLimit, is_sensitive_header, parse_certificates_pem,
+    parse_private_key_pem,
+};
+use herald_core::event::{Event, EventId};
+use herald_core::event_type::EventTypeName;
+use herald_core::filter::PayloadFilter;
+use herald_core::id::{DeliveryId, EndpointId, GeneratedEventId, TenantId};
+use herald_core::metadata::Metadata;
+use herald_core::pattern::EventPattern;
+use herald_core::reachability::Policy;
+use herald_core::retry::RetryPolicy;
+use herald_core::secret::{SignatureScheme, SigningSecret};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use utoipa::ToSchema;
+
+use super::error::{ApiError, ApiResult, FieldError};
+use super::extract::{JsonBody, OptionalJsonBody, Pagination, TenantScope};
+use super::query::QueryParams;
+use super::{ListResponse, double_option};
+use crate::state::AppState;
+
+/// Outbound authentication as shown: non-secret parts, and which secrets are set.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(tag = "type", rename_all = "camelCase")]
+pub enum AuthOut {
+    None,
+    #[serde(rename_all = "camelCase")]
+    Basic {
+        username: String,
+        password_set: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    Bearer {
+        token_set: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    ApiKey {
+        key_name: String,
+        #[serde(rename = "in")]
+        location: KeyLocation,
+        key_value_set: bool,
+    },
+    #[serde(rename_all = "camelCase")]
+    Oauth2ClientCredentials {
+        token_url: String,
+        client_id: String,
+        client_secret_set: bool,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        scope: Option<String>,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        audience: Option<String>,
+    },
+}
+
+impl From<&EndpointAuth> for AuthOut {
+    fn from(auth: &EndpointAuth) -> Self {
+        match auth.clone() {
+            EndpointAuth::None => Self::None,
+            EndpointAuth::Basic { username, .. } => Self::Basic { username, password_set: true },
+            EndpointAuth::Bearer { .. } => Self::Bearer { token_set: true },
+            EndpointAuth::ApiKey { key_name, location, .. } => {
+                Self::ApiKey { key_name, location, key_value_set: true }
+            }
+            EndpointAuth::Oauth2ClientCredentials { token_url, client_id, scope, audience, .. } => {
+                Self::Oauth2ClientCredentials {
+                    token_url,
+                    client_id,
+                    client_secret_set: true,
+                    scope,
+                    audience,
+                }
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TlsOut {
+    pub ca_cert_pem: Option<String>,
+    pub client_cert_pem: Option<String>,
+    pub client_key_set: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct EndpointOut {
+    pub id: EndpointId,
+    pub tenant_id: TenantId,
+    pub url: EndpointUrl,
+    pub description: String,
+    pub events: Vec<EventPattern>,
+    pub filter: Option<PayloadFilter>,
+    pub http_method: HttpMethod,
+    pub enabled: bool,
+    /// Why the endpoint was disabled, when Herald disabled it.
+    pub disabled_reason: Option<String>,
+    pub auth: AuthOut,
+    /// Custom headers; values that look like credentials are shown as `********`.
+    pub headers: BTreeMap<String, String>,
+    pub tls: Option<TlsOut>,
+    pub retry_policy: Option<RetryPolicy>,
+    pub rate_limit: Option<RateLimit>,
+    pub payload_format: PayloadFormat,
+    pub metadata: Metadata,
+    pub signature_scheme: SignatureScheme,
+    /// For `v1a` endpoints: the `whpk_…` key receivers verify signatures with.
+    pub public_key: Option<String>,
+    #[schema(value_type = String, format = DateTime)]
+    pub created_at: Timestamp,
+    #[schema(value_type = String, format = DateTime)]
+    pub updated_at: Timestamp,
+}
+
+const REDACTED: &str = "********";
+
+fn out(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
+    let spec = endpoint.spec;
+    let tls = (spec.ca_cert_pem.is_some()
+        || spec.client_cert_pem.is_some()
+        || credentials.client_key_pem.is_some())
+    .then(|| TlsOut {
+        ca_cert_pem: spec.ca_cert_pem.clone(),
+        client_cert_pem: spec.client_cert_pem.clone(),
+        client_key_set: credentials.client_key_pem.is_some(),
+    });
+    let headers = credentials
+        .headers
+        .iter()
+        .map(|(name, value)| {
+            let shown = if is_sensitive_header(name) { REDACTED.to_owned() } else { value.clone() };
+            (name.clone(), shown)
+        })
+        .collect();
+    EndpointOut {
+        id: endpoint.id,
+        tenant_id: endpoint.tenant_id,
+        url: spec.url,
+        description: spec.description,
+        events: spec.events,
+        filter: spec.filter,
+        http_method: spec.http_method,
+        enabled: endpoint.enabled,
+        disabled_reason: endpoint.disabled_reason,
+        auth: AuthOut::from(&credentials.auth),
+        headers,
+        tls,
+        retry_policy: spec.retry_policy,
+        rate_limit: spec.rate_limit,
+        payload_format: spec.payload_format,
+        metadata: spec.metadata,
+        signature_scheme: spec.signature_scheme,
+        public_key: credentials.secret.public_key(),
+        created_at: endpoint.created_at,
+        updated_at: endpoint.updated_at,
+    }
+}
+
+fn open(state: &AppState, endpoint: &Endpoint) -> ApiResult<EndpointCredentials> {
+    endpoint.open_credentials(&state.master_key).map_err(|e| ApiError::internal(&e))
+}
+
+async fn existing(state: &AppState, tenant: &TenantId, raw_id: &str) -> ApiResult<Endpoint> {
+    let id = EndpointId::parse(raw_id).map_err(|_| ApiError::not_found("endpoint"))?;
+    state.store.endpoint(tenant, &id).await?.ok_or_else(|| ApiError::not_found("endpoint"))
+}
+
+/// Seals the credentials and stores the endpoint (update), answering with its shown form.
+async fn save(
+    state: &AppState,
+    mut endpoint: Endpoint,
+    credentials: &EndpointCredentials,
+    health_reset: bool,
+) -> ApiResult<EndpointOut> {
+    endpoint.sealed_credentials = Endpoint::seal_credentials(&state.master_key, &endpoint.id, credentials);
+    endpoint.updated_at = state.clock.now();
+    let updated = state.store.update_endpoint(&endpoint).await;
+    state.caches.endpoints.clear();
+    if !updated? {
+        return Err(ApiError::not_found("endpoint"));
+    }
+    if health_reset {
+        reset_health(state, &mut endpoint).await?;
+    }
+    state.operational.endpoint("endpoint.updated", &endpoint, announced(&endpoint)).await;
+    Ok(out(endpoint, credentials))
+}
+
+/// What `endpoint.created` / `endpoint.updated` carry besides the ids and the URL.
+fn announced(endpoint: &Endpoint) -> Value {
+    serde_json::json!({"enabled": endpoint.enabled, "description": endpoint.spec.description})
+}
+
+/// Closes the endpoint's circuit and forgets its failures (re-enabled, or sent elsewhere): what
+/// the circuit held is due at once.
+async fn reset_health(state: &AppState, endpoint: &mut Endpoint) -> ApiResult<()> {
+    let now = state.clock.now();
+    let Some(probe_at) = endpoint.health.probe_at.or(endpoint.health.failing_since.map(|_| now)) else {
+        return Ok(());
+    };
+    let up_to = herald_core::delivery::add(probe_at, state.config.delivery.probe_time());
+    let closed = herald_core::circuit::Health { changed_at: Some(now), ..Default::default() };
+    let released = state
+        .store
+        .set_endpoint_health(&endpoint.id, &closed, herald_store::Shift::Release { up_to }, now)
+        .await;
+    state.caches.endpoints.clear();
+    released?;
+    state.wakeup.notify_one();
+    endpoint.health = closed;
+    Ok(())
+}

@@ -1,0 +1,44 @@
+//! Recover: queue again an endpoint's failed deliveries of a time range.
+
+use super::*;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RecoverIn {
+    /// Re-queue failed deliveries created at or after this time (RFC 3339).
+    #[schema(value_type = String, format = DateTime)]
+    pub since: Timestamp,
+    /// …and before this time (default: now).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub until: Option<Timestamp>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RecoverOut {
+    /// How many failed deliveries were queued again.
+    pub recovered: u64,
+}
+
+/// Queue again every failed delivery of this endpoint created in `[since, until)`.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/recover", tag = "endpoints",
+    params(crate::api::TenantParam, crate::api::EndpointParam), request_body = RecoverIn,
+    responses((status = 202, description = "queued", body = RecoverOut)))]
+pub async fn recover(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    JsonBody(input): JsonBody<RecoverIn>,
+) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let now = state.clock.now();
+    let until = input.until.unwrap_or(now);
+    if input.since >= until {
+        return Err(ApiError::invalid_field("/since", "since must be before until"));
+    }
+    let recovered = state.store.recover_endpoint(&tenant.id, &endpoint.id, input.since, until, now).await?;
+    if recovered > 0 {
+        state.wakeup.notify_one();
+    }
+    Ok((StatusCode::ACCEPTED, Json(RecoverOut { recovered })))
+}

@@ -1,0 +1,84 @@
+//! The signing secret: rotation with a grace period, and ending grace periods early.
+
+use super::*;
+
+/// Longest grace period of a rotation.
+const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
+
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RotateIn {
+    /// How long the current secret keeps signing alongside the new one (default 24h, at most
+    /// 7d). `0s` retires every old secret at once, including those still in the grace period of
+    /// an earlier rotation. At most 5 secrets sign at once: beyond that, the old secrets whose
+    /// grace periods end soonest are retired early.
+    pub grace_period: Option<HumanDuration>,
+    /// The new secret; generated when absent.
+    pub secret: Option<SigningSecret>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct RotateOut {
+    /// The new signing secret. Shown only in this response.
+    pub secret: SigningSecret,
+    /// Until when the previous secret also signs (absent with a zero grace period).
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub previous_expires_at: Option<Timestamp>,
+    /// The new secret's public key (`whpk_…`, `v1a` endpoints only): what receivers verify with.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+}
+
+/// Rotate the signing secret. During the grace period every attempt carries one signature per
+/// live secret, so receivers can switch to the new secret at their own pace.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", tag = "endpoints",
+    params(crate::api::TenantParam, crate::api::EndpointParam), request_body(content = Option<RotateIn>),
+    responses((status = 200, body = RotateOut)))]
+pub async fn rotate(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    body: OptionalJsonBody<RotateIn>,
+) -> ApiResult<Json<RotateOut>> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let input = body.0.unwrap_or_default();
+    let grace = input.grace_period.map_or(std::time::Duration::from_secs(24 * 3600), |g| g.get());
+    if grace > MAX_GRACE {
+        return Err(ApiError::invalid_field("/gracePeriod", "at most 7d"));
+    }
+    let mut credentials = open(&state, &endpoint)?;
+    let scheme = credentials.secret.scheme();
+    let new = input.secret.unwrap_or_else(|| SigningSecret::generate_for(scheme));
+    if new.scheme() != scheme {
+        return Err(ApiError::invalid_field(
+            "/secret",
+            "the new secret must be of the endpoint's signature scheme",
+        ));
+    }
+    let now = state.clock.now();
+    credentials.rotate(new.clone(), now, grace);
+    let previous_expires_at = (!grace.is_zero()).then(|| herald_core::delivery::add(now, grace));
+    save(&state, endpoint, &credentials, false).await?;
+    Ok(Json(RotateOut { public_key: new.public_key(), secret: new, previous_expires_at }))
+}
+
+/// End every grace period now: only the current signing secret signs from here on (after a
+/// rotation, once every receiver has switched to the new secret).
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/secret/retire-previous", tag = "endpoints",
+    params(crate::api::TenantParam, crate::api::EndpointParam),
+    responses((status = 204, description = "Only the current secret signs now.")))]
+pub async fn retire_previous(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let mut credentials = open(&state, &endpoint)?;
+    let stored_any = !credentials.retiring.is_empty();
+    credentials.retire_previous(state.clock.now());
+    if stored_any {
+        save(&state, endpoint, &credentials, false).await?;
+    }
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,69 @@
+//! Test sends: one event to one endpoint, whatever it subscribes to.
+
+use super::*;
+
+/// What to send as a test.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TestIn {
+    /// Send this type's catalog example. Absent: a `herald.ping` event.
+    pub event_type: Option<EventTypeName>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TestOut {
+    pub event_id: EventId,
+    pub delivery_id: DeliveryId,
+}
+
+/// Send a test event to this endpoint only (even when disabled): the event type's example, or a
+/// `herald.ping`. It is a real event in the log, attempted with trigger `test`.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/test", tag = "endpoints",
+    params(crate::api::TenantParam, crate::api::EndpointParam), request_body(content = Option<TestIn>),
+    responses((status = 202, description = "queued", body = TestOut)))]
+pub async fn test(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+    Path((_, id)): Path<(String, String)>,
+    body: OptionalJsonBody<TestIn>,
+) -> ApiResult<(StatusCode, Json<TestOut>)> {
+    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let input = body.0.unwrap_or_default();
+    let (event_type, data) = match input.event_type {
+        Some(name) => {
+            let known = state.store.event_type(&name).await?;
+            match known.and_then(|t| t.example) {
+                Some(Value::Object(example)) => (name, example),
+                _ => {
+                    return Err(ApiError::invalid_field(
+                        "/eventType",
+                        format!("event type `{name}` has no example in the catalog"),
+                    ));
+                }
+            }
+        }
+        None => {
+            let mut data = Map::new();
+            data.insert("message".into(), Value::String("A test event from Herald.".into()));
+            data.insert("endpointId".into(), Value::String(endpoint.id.to_string()));
+            (EventTypeName::ping(), data)
+        }
+    };
+    let now = state.clock.now();
+    let key = GeneratedEventId::generate();
+    let event = Event {
+        id: EventId::generated(&key),
+        key,
+        tenant_id: tenant.id,
+        event_type,
+        data,
+        subject: None,
+        source: None,
+        created_at: now,
+    };
+    let delivery = herald_core::delivery::Delivery::new(&event, &endpoint.id, Trigger::Test, now);
+    state.store.publish(&event, std::slice::from_ref(&delivery), None).await?;
+    state.wakeup.notify_one();
+    Ok((StatusCode::ACCEPTED, Json(TestOut { event_id: event.id, delivery_id: delivery.id })))
+}
