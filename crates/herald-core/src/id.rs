@@ -15,12 +15,14 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 static GENERATOR: Mutex<Option<ulid::Generator>> = Mutex::new(None);
 
-/// Returns a new ULID, strictly greater than any returned before by this process.
-fn next_ulid() -> ulid::Ulid {
+/// Returns a new ULID whose time part is `at` (now when `None`), strictly greater than any
+/// returned before by this process (an `at` earlier than the last one continues from it).
+fn next_ulid(at: Option<crate::Timestamp>) -> ulid::Ulid {
     let mut guard = GENERATOR.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     let generator = guard.get_or_insert_with(ulid::Generator::new);
+    let at = at.map_or_else(std::time::SystemTime::now, std::time::SystemTime::from);
     // Overflow needs 2^80 ids within one millisecond; fall back to a fresh random ULID.
-    generator.generate().unwrap_or_else(|_| ulid::Ulid::new())
+    generator.generate_from_datetime(at).unwrap_or_else(|_| ulid::Ulid::from_datetime(at))
 }
 
 /// The error for a string that is not an id of the expected kind.
@@ -41,7 +43,13 @@ macro_rules! prefixed_id {
 
             /// A new id, later than every id this process made before.
             pub fn generate() -> Self {
-                Self(Arc::from(format!("{}_{}", $prefix, next_ulid())))
+                Self(Arc::from(format!("{}_{}", $prefix, next_ulid(None))))
+            }
+
+            /// A new id stamped with `at` (the caller's clock), later than every id this
+            /// process made before.
+            pub fn generate_at(at: crate::Timestamp) -> Self {
+                Self(Arc::from(format!("{}_{}", $prefix, next_ulid(Some(at)))))
             }
 
             /// Parses `s`, which must carry this kind's prefix and a valid ULID.
@@ -132,6 +140,16 @@ prefixed_id!(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn ids_take_their_time_from_the_given_clock() {
+        // Far ahead of any id made with the real clock, so monotonicity cannot move it.
+        let at = crate::Timestamp::from_second(4_000_000_000).unwrap();
+        let id = EndpointId::generate_at(at);
+        let ulid = ulid::Ulid::from_string(&id.as_str()[3..]).unwrap();
+        assert_eq!(ulid.timestamp_ms(), 4_000_000_000_000);
+        assert!(EndpointId::generate_at(at) > id, "still strictly increasing");
+    }
 
     #[test]
     fn generated_ids_parse_and_sort_by_creation() {

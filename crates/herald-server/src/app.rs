@@ -67,15 +67,25 @@ impl Application {
         let master_key = Arc::new(master_key);
         let wakeup = Arc::new(Notify::new());
         let caches = Arc::new(Caches::new(config.cache_ttl.get()));
-        let operational = crate::operational::Operational::setup(
-            &config,
+        let (local, inbox) = match config.delivery.enabled {
+            true => {
+                let (local, inbox) = dispatcher::LocalQueue::channel(config.delivery.lease.get());
+                (Some(local), Some(inbox))
+            }
+            false => (None, None),
+        };
+        let publisher = crate::publish::Publisher::new(
             store.clone(),
             clock.clone(),
             caches.clone(),
             wakeup.clone(),
-        )
-        .await?;
-        let (dispatcher, local) = if config.delivery.enabled {
+            local,
+            config.delivery.probe_time(),
+        );
+        let operational =
+            crate::operational::Operational::setup(&config, store.clone(), clock.clone(), publisher.clone())
+                .await?;
+        let dispatcher = if let Some(inbox) = inbox {
             let services = dispatcher::Services {
                 store: store.clone(),
                 clock: clock.clone(),
@@ -87,10 +97,9 @@ impl Application {
             let sender = Sender::new(config.outbound.policy(), config.outbound.proxy.as_deref())
                 .context("building the HTTP client (option `outbound.proxy`?)")?;
             let ctx = dispatcher::Context::new(services, config.delivery.clone(), sender);
-            let (dispatcher, local) = Dispatcher::new(ctx);
-            (Some(dispatcher), Some(local))
+            Some(Dispatcher::new(ctx, inbox))
         } else {
-            (None, None)
+            None
         };
         let state = AppState::new(Shared {
             store,
@@ -99,9 +108,8 @@ impl Application {
             config: Arc::new(config),
             clock,
             wakeup,
-            local,
+            publisher,
             operational,
-            publish_budget: Arc::new(tokio::sync::Semaphore::new(crate::state::PUBLISH_BUDGET)),
         });
         Ok(Self { listener, state, dispatcher, generated_admin_key })
     }

@@ -13,6 +13,7 @@ pub mod clock;
 pub mod config;
 pub mod dispatcher;
 pub mod operational;
+pub mod publish;
 pub mod state;
 
 pub use app::Application;

@@ -18,19 +18,17 @@
 use std::sync::Arc;
 
 use anyhow::Context as _;
-use herald_core::Timestamp;
-use herald_core::delivery::{Delivery, DeliveryStatus};
+use herald_core::delivery::Delivery;
 use herald_core::endpoint::Endpoint;
-use herald_core::event::{Event, EventId};
+use herald_core::event::Event;
 use herald_core::event_type::{EventSchema, EventType, EventTypeName};
-use herald_core::id::{GeneratedEventId, TenantId};
+use herald_core::id::TenantId;
 use herald_core::tenant::{Tenant, TenantRef};
 use herald_store::{Store, StoreError};
 use serde_json::{Map, Value, json};
-use tokio::sync::Notify;
 
-use crate::cache::Caches;
 use crate::clock::Clock;
+use crate::publish::{NewEvent, Publisher};
 
 /// The operational event types, with what they mean and the schema of their data.
 fn catalog() -> Vec<(&'static str, &'static str, Value)> {
@@ -96,12 +94,7 @@ pub struct Operational {
 #[derive(Debug)]
 struct Inner {
     tenant: TenantId,
-    store: Arc<dyn Store>,
-    clock: Arc<dyn Clock>,
-    caches: Arc<Caches>,
-    wakeup: Arc<Notify>,
-    /// `delivery.timeout` + 2 s: how long past a probe deliveries held by an open circuit wait.
-    probe_time: std::time::Duration,
+    publisher: Publisher,
 }
 
 impl Operational {
@@ -111,18 +104,16 @@ impl Operational {
         config: &crate::Config,
         store: Arc<dyn Store>,
         clock: Arc<dyn Clock>,
-        caches: Arc<Caches>,
-        wakeup: Arc<Notify>,
+        publisher: Publisher,
     ) -> anyhow::Result<Self> {
         let Some(raw) = config.operator.tenant.as_deref() else { return Ok(Self::default()) };
-        let probe_time = config.delivery.probe_time();
         let by = TenantRef::parse(raw).context("option `operator.tenant`")?;
         let now = clock.now();
         let tenant = match (store.tenant(&by).await?, &by) {
             (Some(tenant), _) => tenant,
             (None, TenantRef::Uid(uid)) => {
                 let tenant = Tenant {
-                    id: TenantId::generate(),
+                    id: TenantId::generate_at(now),
                     uid: Some(uid.clone()),
                     name: "Herald operations".into(),
                     metadata: Default::default(),
@@ -163,9 +154,7 @@ impl Operational {
                 Err(e) => return Err(e.into()),
             }
         }
-        Ok(Self {
-            inner: Some(Arc::new(Inner { tenant: tenant.id, store, clock, caches, wakeup, probe_time })),
-        })
+        Ok(Self { inner: Some(Arc::new(Inner { tenant: tenant.id, publisher })) })
     }
 
     /// `endpoint.created` / `endpoint.updated` / `endpoint.disabled` / `endpoint.recovered`
@@ -227,34 +216,15 @@ impl Operational {
 
 impl Inner {
     async fn publish(&self, event_type: &str, subject: &str, data: Map<String, Value>) -> anyhow::Result<()> {
-        let now: Timestamp = self.clock.now();
-        let key = GeneratedEventId::generate();
-        let event = Event {
-            id: EventId::generated(&key),
-            key,
-            tenant_id: self.tenant.clone(),
+        let new = NewEvent {
+            tenant: self.tenant.clone(),
+            id: None,
             event_type: EventTypeName::parse(event_type).map_err(anyhow::Error::msg)?,
             data,
             subject: Some(subject.to_owned()),
             source: None,
-            created_at: now,
         };
-        let endpoints = self.caches.tenant_endpoints(self.store.as_ref(), &self.tenant).await?;
-        let deliveries: Vec<Delivery> = endpoints
-            .iter()
-            .filter(|endpoint| endpoint.subscribes(&event))
-            .map(|endpoint| {
-                Delivery::for_subscriber(&event, endpoint, now).held_by(
-                    &endpoint.health,
-                    now,
-                    self.probe_time,
-                )
-            })
-            .collect();
-        self.store.publish(&event, &deliveries, None).await?;
-        if deliveries.iter().any(|d| d.status == DeliveryStatus::Pending) {
-            self.wakeup.notify_one();
-        }
+        self.publisher.publish(new).await?;
         Ok(())
     }
 }

@@ -191,6 +191,6 @@ pub async fn retry(
         .requeue_delivery(&tenant.id, &delivery.id, Trigger::Manual, state.clock.now())
         .await?
         .ok_or_else(|| ApiError::not_found("delivery"))?;
-    state.wakeup.notify_one();
+    state.publisher.wake();
     Ok((StatusCode::ACCEPTED, Json(DeliveryOut::new(queued, None))))
 }

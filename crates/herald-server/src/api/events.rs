@@ -11,12 +11,11 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::delivery::{Delivery, DeliveryStatus};
-use herald_core::endpoint::Endpoint;
 use herald_core::event::{Event, EventId, parse_attribute};
 use herald_core::event_type::EventType;
 use herald_core::event_type::EventTypeName;
-use herald_core::id::{DeliveryId, EndpointId, GeneratedEventId, TenantId};
-use herald_store::{EventFilter, Job, Published};
+use herald_core::id::{DeliveryId, EndpointId, TenantId};
+use herald_store::EventFilter;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::ToSchema;
@@ -25,6 +24,7 @@ use super::ListResponse;
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{JsonBody, Pagination, TenantScope};
 use super::query::{QueryParams, text};
+use crate::publish::{NewEvent, Published};
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -146,73 +146,35 @@ pub async fn publish(
     let subject = attribute("/subject", input.subject)?;
     let source = attribute("/source", input.source)?;
     check_schema(&state, &input.event_type, &input.data).await?;
-    let now = state.clock.now();
-    let key = GeneratedEventId::generate();
-    let event = Event {
-        id: input.id.unwrap_or_else(|| EventId::generated(&key)),
-        key,
-        tenant_id: tenant.id.clone(),
+    let new = NewEvent {
+        tenant: tenant.id,
+        id: input.id,
         event_type: input.event_type,
         data: input.data,
         subject,
         source,
-        created_at: now,
     };
-    let endpoints = state.caches.tenant_endpoints(state.store.as_ref(), &tenant.id).await?;
-    let subscribers: Vec<&Arc<Endpoint>> =
-        endpoints.iter().filter(|endpoint| endpoint.subscribes(&event)).collect();
-    let permits = subscribers.len().clamp(1, crate::state::PUBLISH_BUDGET) as u32;
-    let _budget = state.publish_budget.acquire_many(permits).await.map_err(|e| ApiError::internal(&e))?;
-    let probe_time = state.config.delivery.probe_time();
-    let deliveries: Vec<Delivery> = subscribers
-        .iter()
-        .map(|endpoint| {
-            Delivery::for_subscriber(&event, endpoint, now).held_by(&endpoint.health, now, probe_time)
-        })
-        .collect();
-    // Hand the deliveries due now straight to this process's dispatcher when it has room (the
-    // store leases only those).
-    let due_now = |d: &Delivery| d.status == DeliveryStatus::Pending && d.next_attempt_at == Some(now);
-    let active = deliveries.iter().filter(|d| due_now(d)).count();
-    let reservation = state.local.as_ref().and_then(|local| local.reserve(active, now));
-    let lease = reservation.as_ref().map(|r| r.lease.clone());
-    match state.store.publish(&event, &deliveries, lease.as_ref()).await? {
-        Published::Created => {
-            match (reservation, lease) {
-                (Some(reservation), Some(lease)) => {
-                    let shared = Arc::new(event.clone());
-                    let jobs = deliveries.iter().zip(&subscribers).filter(|(d, _)| due_now(d));
-                    reservation.hand_over(jobs.map(|(delivery, endpoint)| Job {
-                        delivery: delivery.clone(),
-                        event: shared.clone(),
-                        endpoint: Some(Arc::clone(endpoint)),
-                        lease: lease.token.clone(),
-                        lease_until: lease.until,
-                    }));
-                }
-                _ if active > 0 => state.wakeup.notify_one(),
-                _ => {}
-            }
+    // What the caller asked for, to compare with an event already published under this id.
+    let asked = (new.event_type.clone(), new.data.clone(), new.subject.clone(), new.source.clone());
+    match state.publisher.publish(new).await? {
+        Published::Created { event, deliveries } => {
             Ok((StatusCode::CREATED, Json(EventOut::new(event, Some(deliveries)))))
         }
-        Published::Existing(existing) => {
-            let same = existing.event_type == event.event_type
-                && existing.data == event.data
-                && existing.subject == event.subject
-                && existing.source == event.source;
-            if !same {
+        Published::Existing { event, deliveries } => {
+            if (&event.event_type, &event.data, &event.subject, &event.source)
+                != (&asked.0, &asked.1, &asked.2, &asked.3)
+            {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "event_id_conflict",
                     format!(
                         "the tenant already has an event with id `{}` and a different type or payload; \
                          nothing was published (publish a new event under a new id)",
-                        existing.id
+                        event.id
                     ),
                 ));
             }
-            let deliveries = state.store.deliveries_of_event(&existing.key).await?;
-            Ok((StatusCode::OK, Json(EventOut::new(existing, Some(deliveries)))))
+            Ok((StatusCode::OK, Json(EventOut::new(event, Some(deliveries)))))
         }
     }
 }

@@ -115,7 +115,23 @@ pub struct Reservation<'a> {
     pub lease: Lease,
 }
 
+/// The receiving side of the hand-over queue, for [`Dispatcher::new`].
+#[derive(Debug)]
+pub struct Inbox {
+    owner: String,
+    receiver: mpsc::Receiver<Job>,
+}
+
 impl LocalQueue {
+    /// A dispatcher's hand-over queue, made before the dispatcher (the publish service needs the
+    /// sending side, and the dispatcher the services): deliveries handed over are leased for
+    /// `lease` to the dispatcher that will take the [`Inbox`].
+    pub fn channel(lease: Duration) -> (Self, Inbox) {
+        let owner = herald_core::id::GeneratedEventId::generate().to_string().replacen("evt_", "worker_", 1);
+        let (sender, receiver) = mpsc::channel(LOCAL_QUEUE);
+        (Self { sender, token: format!("{owner}:local"), lease }, Inbox { owner, receiver })
+    }
+
     /// Reserves room for `n` jobs and the lease to create them under; `None` when full.
     pub fn reserve(&self, n: usize, now: Timestamp) -> Option<Reservation<'_>> {
         if n == 0 {
@@ -164,20 +180,16 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
-    /// A dispatcher and the queue through which this process's publishes hand it work.
-    pub fn new(ctx: Context) -> (Self, LocalQueue) {
-        let owner = herald_core::id::GeneratedEventId::generate().to_string().replacen("evt_", "worker_", 1);
-        let (sender, local) = mpsc::channel(LOCAL_QUEUE);
-        let queue = LocalQueue { sender, token: format!("{owner}:local"), lease: ctx.config.lease.get() };
-        let dispatcher = Self {
+    /// A dispatcher taking the work handed over through `inbox` (see [`LocalQueue::channel`]).
+    pub fn new(ctx: Context, inbox: Inbox) -> Self {
+        Self {
             ctx: Arc::new(ctx),
-            owner,
-            local,
+            owner: inbox.owner,
+            local: inbox.receiver,
             parked: HashMap::new(),
             parked_total: 0,
             deferred: Vec::new(),
-        };
-        (dispatcher, queue)
+        }
     }
 
     /// Runs until `stop` turns true, then drains.

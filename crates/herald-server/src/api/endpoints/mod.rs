@@ -17,17 +17,17 @@ use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use herald_core::Timestamp;
-use herald_core::delivery::{DeliveryStatus, Trigger};
+use herald_core::delivery::DeliveryStatus;
 use herald_core::duration::HumanDuration;
 use herald_core::endpoint::{
     CustomHeaders, Endpoint, EndpointAuth, EndpointCredentials, EndpointSpec, EndpointUrl, HttpMethod,
     KeyLocation, PayloadFormat, RateLimit, is_sensitive_header, parse_certificates_pem,
     parse_private_key_pem,
 };
-use herald_core::event::{Event, EventId};
+use herald_core::event::EventId;
 use herald_core::event_type::EventTypeName;
 use herald_core::filter::PayloadFilter;
-use herald_core::id::{DeliveryId, EndpointId, GeneratedEventId, TenantId};
+use herald_core::id::{DeliveryId, EndpointId, TenantId};
 use herald_core::metadata::Metadata;
 use herald_core::pattern::EventPattern;
 use herald_core::reachability::Policy;
@@ -230,7 +230,7 @@ async fn reset_health(state: &AppState, endpoint: &mut Endpoint) -> ApiResult<()
         .await;
     state.caches.endpoints.clear();
     released?;
-    state.wakeup.notify_one();
+    state.publisher.wake();
     endpoint.health = closed;
     Ok(())
 }

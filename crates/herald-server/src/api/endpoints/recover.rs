@@ -38,7 +38,7 @@ pub async fn recover(
     }
     let recovered = state.store.recover_endpoint(&tenant.id, &endpoint.id, input.since, until, now).await?;
     if recovered > 0 {
-        state.wakeup.notify_one();
+        state.publisher.wake();
     }
     Ok((StatusCode::ACCEPTED, Json(RecoverOut { recovered })))
 }

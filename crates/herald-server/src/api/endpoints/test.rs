@@ -50,20 +50,7 @@ pub async fn test(
             (EventTypeName::ping(), data)
         }
     };
-    let now = state.clock.now();
-    let key = GeneratedEventId::generate();
-    let event = Event {
-        id: EventId::generated(&key),
-        key,
-        tenant_id: tenant.id,
-        event_type,
-        data,
-        subject: None,
-        source: None,
-        created_at: now,
-    };
-    let delivery = herald_core::delivery::Delivery::new(&event, &endpoint.id, Trigger::Test, now);
-    state.store.publish(&event, std::slice::from_ref(&delivery), None).await?;
-    state.wakeup.notify_one();
+    let (event, delivery) =
+        state.publisher.test_send(std::sync::Arc::new(endpoint), event_type, data).await?;
     Ok((StatusCode::ACCEPTED, Json(TestOut { event_id: event.id, delivery_id: delivery.id })))
 }
