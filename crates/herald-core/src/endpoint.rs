@@ -418,6 +418,9 @@ pub struct Endpoint {
     pub sealed_credentials: Vec<u8>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// Counts changes of the configuration (1 at creation): an update applies only to the
+    /// version it was computed from.
+    pub version: u64,
     /// The circuit breaker's stored state (changed by the dispatcher, not by updates).
     pub health: crate::circuit::Health,
 }

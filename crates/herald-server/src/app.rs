@@ -101,6 +101,15 @@ impl Application {
         } else {
             None
         };
+        let endpoints = crate::endpoints::Endpoints::new(
+            store.clone(),
+            master_key.clone(),
+            clock.clone(),
+            caches.clone(),
+            operational.clone(),
+            publisher.clone(),
+            config.delivery.probe_time(),
+        );
         let state = AppState::new(Shared {
             store,
             master_key,
@@ -109,6 +118,7 @@ impl Application {
             clock,
             wakeup,
             publisher,
+            endpoints,
             operational,
         });
         Ok(Self { listener, state, dispatcher, generated_admin_key })

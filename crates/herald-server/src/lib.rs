@@ -12,6 +12,7 @@ pub mod cache;
 pub mod clock;
 pub mod config;
 pub mod dispatcher;
+pub mod endpoints;
 pub mod operational;
 pub mod publish;
 pub mod state;

@@ -38,6 +38,8 @@ pub struct Shared {
     pub caches: Arc<Caches>,
     /// The one way events are published (API, test sends, operational events).
     pub publisher: crate::publish::Publisher,
+    /// Every change to an endpoint made through the API.
+    pub endpoints: crate::endpoints::Endpoints,
     /// Publishes operational events to the operator tenant, when one is configured.
     pub operational: crate::operational::Operational,
 }

@@ -189,6 +189,17 @@ pub enum Shift {
     },
 }
 
+/// What a conditional endpoint update came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndpointUpdate {
+    /// Stored as this version.
+    Updated { version: u64 },
+    /// The endpoint changed since it was read: nothing was written.
+    Stale,
+    /// There is no such endpoint.
+    Missing,
+}
+
 /// What a repeated `Idempotency-Key` finds.
 #[derive(Debug, Clone, PartialEq)]
 pub enum IdempotencyState {
@@ -241,7 +252,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn insert_endpoint(&self, endpoint: &Endpoint) -> Result<()>;
     async fn endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>>;
     async fn list_endpoints(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Endpoint>>;
-    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<bool>;
+    /// Replaces the endpoint's configuration if it is still at `endpoint.version` (the version
+    /// it was read at), making it the next version.
+    async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<EndpointUpdate>;
     async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool>;
     /// Disables an enabled endpoint, recording why; false when it was not enabled (or is gone).
     async fn disable_endpoint(

@@ -138,6 +138,7 @@ pub(crate) struct EndpointRow {
     sealed_credentials: Vec<u8>,
     created_at: i64,
     updated_at: i64,
+    version: i64,
     failing_since: Option<i64>,
     circuit_probe_at: Option<i64>,
     circuit_failed_probes: i64,
@@ -157,6 +158,7 @@ impl TryFrom<EndpointRow> for Endpoint {
             sealed_credentials: r.sealed_credentials,
             created_at: timestamp(T, r.created_at)?,
             updated_at: timestamp(T, r.updated_at)?,
+            version: u64::try_from(r.version).map_err(|e| corrupt(T, e))?,
             health: herald_core::circuit::Health {
                 failing_since: r.failing_since.map(|ms| timestamp(T, ms)).transpose()?,
                 probe_at: r.circuit_probe_at.map(|ms| timestamp(T, ms)).transpose()?,

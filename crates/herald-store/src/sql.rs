@@ -315,11 +315,15 @@ macro_rules! shared_store_impl {
                 ))
             }
 
-            async fn update_endpoint(&self, e: &herald_core::endpoint::Endpoint) -> $crate::Result<bool> {
+            async fn update_endpoint(
+                &self,
+                e: &herald_core::endpoint::Endpoint,
+            ) -> $crate::Result<$crate::EndpointUpdate> {
+                let read_at = i64::try_from(e.version).unwrap_or(i64::MAX);
                 let done = sqlx::query(
                     "UPDATE endpoints SET spec = $3, enabled = $4, disabled_reason = $5,
-                       sealed_credentials = $6, updated_at = $7
-                     WHERE tenant_id = $1 AND id = $2",
+                       sealed_credentials = $6, updated_at = $7, version = version + 1
+                     WHERE tenant_id = $1 AND id = $2 AND version = $8",
                 )
                 .bind(e.tenant_id.as_str())
                 .bind(e.id.as_str())
@@ -328,9 +332,22 @@ macro_rules! shared_store_impl {
                 .bind(e.disabled_reason.as_deref())
                 .bind(&e.sealed_credentials)
                 .bind($crate::rows::millis(e.updated_at))
+                .bind(read_at)
                 .execute(self.writer())
                 .await?;
-                Ok(done.rows_affected() == 1)
+                if done.rows_affected() == 1 {
+                    return Ok($crate::EndpointUpdate::Updated { version: e.version + 1 });
+                }
+                let exists: Option<(i64,)> =
+                    sqlx::query_as("SELECT version FROM endpoints WHERE tenant_id = $1 AND id = $2")
+                        .bind(e.tenant_id.as_str())
+                        .bind(e.id.as_str())
+                        .fetch_optional(self.writer())
+                        .await?;
+                Ok(match exists {
+                    Some(_) => $crate::EndpointUpdate::Stale,
+                    None => $crate::EndpointUpdate::Missing,
+                })
             }
 
             async fn delete_endpoint(
@@ -353,7 +370,8 @@ macro_rules! shared_store_impl {
                 now: herald_core::Timestamp,
             ) -> $crate::Result<bool> {
                 let done = sqlx::query(
-                    "UPDATE endpoints SET enabled = FALSE, disabled_reason = $3, updated_at = $4
+                    "UPDATE endpoints SET enabled = FALSE, disabled_reason = $3, updated_at = $4,
+                       version = version + 1
                      WHERE tenant_id = $1 AND id = $2 AND enabled",
                 )
                 .bind(tenant.as_str())

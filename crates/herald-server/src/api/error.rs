@@ -142,6 +142,28 @@ impl From<StoreError> for ApiError {
     }
 }
 
+impl From<crate::endpoints::EndpointError> for ApiError {
+    fn from(e: crate::endpoints::EndpointError) -> Self {
+        use crate::endpoints::EndpointError;
+        match e {
+            EndpointError::NotFound => Self::not_found("endpoint"),
+            EndpointError::PreconditionFailed { current } => Self::new(
+                StatusCode::PRECONDITION_FAILED,
+                "precondition_failed",
+                format!(
+                    "the endpoint is at version \"{current}\", not one that If-Match names: read it again \
+                     and decide on the current state"
+                ),
+            ),
+            EndpointError::Contended => {
+                Self::conflict("the endpoint kept changing meanwhile; send the request again")
+            }
+            EndpointError::Store(e) => e.into(),
+            other @ EndpointError::Unreadable(_) => Self::internal(&other),
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let body = serde_json::to_vec(&self.problem()).unwrap_or_default();

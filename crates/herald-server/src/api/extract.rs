@@ -222,3 +222,82 @@ pub(crate) fn decode_cursor(cursor: &str) -> Option<String> {
         && cursor.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
     valid.then(|| cursor.to_owned())
 }
+
+/// `If-Match` on a write: the versions (strong `ETag`s such as `"3"`) the caller expects the
+/// resource to be at, or `None` without the header (or with `*`): then the write applies to
+/// whatever the resource is now. A write to any other version is refused with 412. Weak tags
+/// (`W/"3"`) and tags that name no version match nothing, as RFC 9110 says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IfMatch(pub Option<Vec<u64>>);
+
+impl IfMatch {
+    fn parse(values: &[&str]) -> Self {
+        if values.is_empty() {
+            return Self(None);
+        }
+        let mut versions = Vec::new();
+        for tag in values.iter().flat_map(|v| v.split(',')).map(str::trim) {
+            if tag == "*" {
+                return Self(None);
+            }
+            if let Some(version) =
+                tag.strip_prefix('"').and_then(|t| t.strip_suffix('"')).and_then(|t| t.parse().ok())
+            {
+                versions.push(version);
+            }
+        }
+        Self(Some(versions))
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for IfMatch {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let values: Vec<&str> = parts
+            .headers
+            .get_all(header::IF_MATCH)
+            .iter()
+            .map(|v| {
+                v.to_str().map_err(|_| ApiError::invalid_field("/If-Match", "entity tags such as \"3\""))
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self::parse(&values))
+    }
+}
+
+impl utoipa::IntoParams for IfMatch {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        vec![
+            ParameterBuilder::new()
+                .name("If-Match")
+                .parameter_in(ParameterIn::Header)
+                .description(Some(
+                    "Apply the write only if the endpoint is still at this version (the `ETag` of \
+                     a previous response, e.g. `\"3\"`); otherwise 412. Absent: apply it to the \
+                     endpoint as it is now.",
+                ))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String)))
+                .build(),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IfMatch;
+
+    #[test]
+    fn if_match_reads_strong_tags() {
+        assert_eq!(IfMatch::parse(&[]), IfMatch(None));
+        assert_eq!(IfMatch::parse(&["*"]), IfMatch(None));
+        assert_eq!(IfMatch::parse(&["\"3\""]), IfMatch(Some(vec![3])));
+        assert_eq!(IfMatch::parse(&["\"3\", \"5\"", "\"7\""]), IfMatch(Some(vec![3, 5, 7])));
+        assert_eq!(IfMatch::parse(&["W/\"3\""]), IfMatch(Some(vec![])), "weak tags match nothing");
+        assert_eq!(IfMatch::parse(&["3", "\"x\""]), IfMatch(Some(vec![])));
+    }
+}

@@ -97,6 +97,7 @@ mod tests {
                 ..spec
             },
             enabled: true,
+            version: 1,
             disabled_reason: None,
             sealed_credentials: vec![],
             created_at: herald_core::Timestamp::UNIX_EPOCH,

@@ -257,6 +257,7 @@ mod tests {
             sealed_credentials: vec![],
             created_at: at(-100),
             updated_at: at(-100),
+            version: 1,
             health: herald_core::circuit::Health {
                 failing_since: Some(at(-60)),
                 probe_at: Some(probe_at),

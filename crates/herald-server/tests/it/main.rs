@@ -22,3 +22,4 @@ mod reachability;
 mod secrets;
 mod startup;
 mod tenants;
+mod versions;

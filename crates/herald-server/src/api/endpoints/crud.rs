@@ -228,12 +228,12 @@ fn from_input(
 
 /// Create an endpoint. The response carries the signing secret, shown only here.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints", tag = "endpoints", params(crate::api::TenantParam),
-    request_body = EndpointIn, responses((status = 201, body = EndpointCreated)))]
+    request_body = EndpointIn, responses((status = 201, body = EndpointCreated, headers(("ETag" = String, description = "The endpoint's version, for If-Match")))))]
 pub async fn create(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     JsonBody(mut input): JsonBody<EndpointIn>,
-) -> ApiResult<(StatusCode, Json<EndpointCreated>)> {
+) -> ApiResult<(StatusCode, HeaderMap, Json<EndpointCreated>)> {
     let scheme = input.signature_scheme.unwrap_or_default();
     let secret = input.secret.take().unwrap_or_else(|| SigningSecret::generate_for(scheme));
     if secret.scheme() != scheme {
@@ -243,25 +243,14 @@ pub async fn create(
         ));
     }
     let (spec, credentials, enabled) = from_input(&state.config.outbound.policy(), input, secret)?;
-    let id = EndpointId::generate();
-    let now = state.clock.now();
-    let endpoint = Endpoint {
-        sealed_credentials: Endpoint::seal_credentials(&state.master_key, &id, &credentials),
-        id,
-        tenant_id: tenant.id,
-        spec,
-        enabled,
-        disabled_reason: None,
-        created_at: now,
-        updated_at: now,
-        health: Default::default(),
-    };
-    let inserted = state.store.insert_endpoint(&endpoint).await;
-    state.caches.endpoints.clear();
-    inserted?;
-    state.operational.endpoint("endpoint.created", &endpoint, announced(&endpoint)).await;
+    let endpoint = state.endpoints.create(tenant.id, spec, &credentials, enabled).await?;
     let secret = credentials.secret.clone();
-    Ok((StatusCode::CREATED, Json(EndpointCreated { endpoint: out(endpoint, &credentials), secret })))
+    let headers = etag(endpoint.version);
+    Ok((
+        StatusCode::CREATED,
+        headers,
+        Json(EndpointCreated { endpoint: out(endpoint, &credentials), secret }),
+    ))
 }
 
 /// List the tenant's endpoints, newest first.
@@ -286,91 +275,116 @@ pub async fn list(
 
 /// Get one endpoint.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam), responses((status = 200, body = EndpointOut)))]
+    params(crate::api::TenantParam, crate::api::EndpointParam), responses((status = 200, body = EndpointOut, headers(("ETag" = String, description = "The endpoint's version, for If-Match")))))]
 pub async fn get(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     Path((_, id)): Path<(String, String)>,
-) -> ApiResult<Json<EndpointOut>> {
+) -> ApiResult<(HeaderMap, Json<EndpointOut>)> {
     let endpoint = existing(&state, &tenant.id, &id).await?;
     let credentials = open(&state, &endpoint)?;
-    Ok(Json(out(endpoint, &credentials)))
+    Ok(tagged(endpoint, &credentials))
 }
 
 /// Replace an endpoint's configuration. The signing secret is kept (rotate it separately);
 /// write-only fields not sent are cleared, as every other absent field is.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam), request_body = EndpointIn,
-    responses((status = 200, body = EndpointOut)))]
+    params(crate::api::TenantParam, crate::api::EndpointParam, IfMatch), request_body = EndpointIn,
+    responses((status = 200, body = EndpointOut, headers(("ETag" = String, description = "The endpoint's version, for If-Match"))), (status = 412, description = "The endpoint is no longer at a version If-Match names; nothing changed.", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn replace(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     Path((_, id)): Path<(String, String)>,
+    IfMatch(expected): IfMatch,
     JsonBody(input): JsonBody<EndpointIn>,
-) -> ApiResult<Json<EndpointOut>> {
-    let current = existing(&state, &tenant.id, &id).await?;
+) -> ApiResult<(HeaderMap, Json<EndpointOut>)> {
     if input.secret.is_some() {
         return Err(ApiError::invalid_field(
             "/secret",
             "the secret cannot be replaced here: use POST …/secret/rotate",
         ));
     }
-    let kept = open(&state, &current)?;
-    let (spec, mut credentials, enabled) = from_input(&state.config.outbound.policy(), input, kept.secret)?;
-    credentials.retiring = kept.retiring;
-    let disabled_reason = if enabled { None } else { current.disabled_reason.clone() };
-    let health_reset = (enabled && !current.enabled) || spec.url != current.spec.url;
-    save(&state, Endpoint { spec, enabled, disabled_reason, ..current }, &credentials, health_reset)
-        .await
-        .map(Json)
+    // The new configuration, checked once; the secrets it keeps are the stored ones.
+    let placeholder = SigningSecret::generate();
+    let (spec, template, enabled) = from_input(&state.config.outbound.policy(), input, placeholder)?;
+    let changed = state
+        .endpoints
+        .change(&tenant.id, &id, expected.as_deref(), |endpoint, credentials| {
+            let kept = std::mem::replace(credentials, template.clone());
+            credentials.secret = kept.secret;
+            credentials.retiring = kept.retiring;
+            if enabled {
+                endpoint.disabled_reason = None;
+            }
+            endpoint.spec = spec.clone();
+            endpoint.enabled = enabled;
+            Ok::<_, ApiError>(())
+        })
+        .await?;
+    Ok(tagged(changed.endpoint, &changed.credentials))
 }
 
 /// Change some of an endpoint's fields. `{"enabled": true}` re-enables a disabled endpoint.
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam), request_body = EndpointPatch,
-    responses((status = 200, body = EndpointOut)))]
+    params(crate::api::TenantParam, crate::api::EndpointParam, IfMatch), request_body = EndpointPatch,
+    responses((status = 200, body = EndpointOut, headers(("ETag" = String, description = "The endpoint's version, for If-Match"))), (status = 412, description = "The endpoint is no longer at a version If-Match names; nothing changed.", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     Path((_, id)): Path<(String, String)>,
+    IfMatch(expected): IfMatch,
     JsonBody(patch): JsonBody<EndpointPatch>,
-) -> ApiResult<Json<EndpointOut>> {
-    let mut endpoint = existing(&state, &tenant.id, &id).await?;
-    let (was_enabled, old_url) = (endpoint.enabled, endpoint.spec.url.clone());
-    let mut credentials = open(&state, &endpoint)?;
+) -> ApiResult<(HeaderMap, Json<EndpointOut>)> {
+    let policy = state.config.outbound.policy();
+    let changed = state
+        .endpoints
+        .change(&tenant.id, &id, expected.as_deref(), |endpoint, credentials| {
+            apply(&patch, &policy, endpoint, credentials)
+        })
+        .await?;
+    Ok(tagged(changed.endpoint, &changed.credentials))
+}
+
+/// Applies a PATCH to an endpoint as read (again, when another change came first).
+fn apply(
+    patch: &EndpointPatch,
+    policy: &Policy,
+    endpoint: &mut Endpoint,
+    credentials: &mut EndpointCredentials,
+) -> ApiResult<()> {
     let mut errors = Vec::new();
     let spec = &mut endpoint.spec;
-    if let Some(url) = patch.url {
-        spec.url = url;
+    if let Some(url) = &patch.url {
+        spec.url = url.clone();
     }
-    if let Some(description) = patch.description {
-        errors.extend(check_description(&description).err());
-        spec.description = description;
+    if let Some(description) = &patch.description {
+        errors.extend(check_description(description).err());
+        spec.description = description.clone();
     }
-    if let Some(events) = patch.events {
-        errors.extend(check_patterns(&events).err());
-        spec.events = events;
+    if let Some(events) = &patch.events {
+        errors.extend(check_patterns(events).err());
+        spec.events = events.clone();
     }
-    if let Some(filter) = patch.filter {
-        spec.filter = filter;
+    if let Some(filter) = &patch.filter {
+        spec.filter = filter.clone();
     }
     if let Some(method) = patch.http_method {
         spec.http_method = method;
     }
-    if let Some(retry_policy) = patch.retry_policy {
-        spec.retry_policy = retry_policy;
+    if let Some(retry_policy) = &patch.retry_policy {
+        spec.retry_policy = retry_policy.clone();
     }
-    if let Some(rate_limit) = patch.rate_limit {
-        spec.rate_limit = rate_limit;
+    if let Some(rate_limit) = &patch.rate_limit {
+        spec.rate_limit = rate_limit.clone();
     }
     if let Some(format) = patch.payload_format {
         spec.payload_format = format;
     }
-    if let Some(metadata) = patch.metadata {
-        spec.metadata = metadata;
+    if let Some(metadata) = &patch.metadata {
+        spec.metadata = metadata.clone();
     }
-    if let Some(tls) = patch.tls {
-        match check_tls(tls) {
+    if let Some(tls) = &patch.tls {
+        match check_tls(tls.clone()) {
             Ok(tls) => {
                 spec.ca_cert_pem = tls.ca_cert_pem;
                 spec.client_cert_pem = tls.client_cert_pem;
@@ -379,11 +393,11 @@ pub async fn update(
             Err(e) => errors.extend(e),
         }
     }
-    if let Some(auth) = patch.auth {
-        credentials.auth = auth;
+    if let Some(auth) = &patch.auth {
+        credentials.auth = auth.clone();
     }
-    if let Some(headers) = patch.headers {
-        credentials.headers = headers;
+    if let Some(headers) = &patch.headers {
+        credentials.headers = headers.clone();
     }
     if let Some(enabled) = patch.enabled {
         endpoint.enabled = enabled;
@@ -392,13 +406,12 @@ pub async fn update(
         }
     }
     if errors.is_empty() {
-        errors = check_reachable(&state.config.outbound.policy(), &endpoint.spec.url, &credentials.auth);
+        errors = check_reachable(policy, &endpoint.spec.url, &credentials.auth);
     }
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
-    let health_reset = (endpoint.enabled && !was_enabled) || endpoint.spec.url != old_url;
-    save(&state, endpoint, &credentials, health_reset).await.map(Json)
+    Ok(())
 }
 
 /// Delete an endpoint. Its delivery log stays readable.
@@ -409,12 +422,6 @@ pub async fn delete(
     TenantScope(tenant): TenantScope,
     Path((_, id)): Path<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    let id = EndpointId::parse(&id).map_err(|_| ApiError::not_found("endpoint"))?;
-    let deleted = state.store.delete_endpoint(&tenant.id, &id).await;
-    state.caches.endpoints.clear();
-    if !deleted? {
-        return Err(ApiError::not_found("endpoint"));
-    }
-    state.operational.endpoint_deleted(&tenant.id, &id).await;
+    state.endpoints.delete(&tenant.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -15,7 +15,8 @@ use std::collections::BTreeMap;
 
 use axum::Json;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::header::ETAG;
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use herald_core::Timestamp;
 use herald_core::delivery::DeliveryStatus;
 use herald_core::duration::HumanDuration;
@@ -38,7 +39,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{JsonBody, OptionalJsonBody, Pagination, TenantScope};
+use super::extract::{IfMatch, JsonBody, OptionalJsonBody, Pagination, TenantScope};
 use super::query::QueryParams;
 use super::{ListResponse, double_option};
 use crate::state::AppState;
@@ -181,56 +182,23 @@ fn out(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
 }
 
 fn open(state: &AppState, endpoint: &Endpoint) -> ApiResult<EndpointCredentials> {
-    endpoint.open_credentials(&state.master_key).map_err(|e| ApiError::internal(&e))
+    Ok(state.endpoints.open(endpoint)?)
 }
 
 async fn existing(state: &AppState, tenant: &TenantId, raw_id: &str) -> ApiResult<Endpoint> {
-    let id = EndpointId::parse(raw_id).map_err(|_| ApiError::not_found("endpoint"))?;
-    state.store.endpoint(tenant, &id).await?.ok_or_else(|| ApiError::not_found("endpoint"))
+    Ok(state.endpoints.find(tenant, raw_id).await?)
 }
 
-/// Seals the credentials and stores the endpoint (update), answering with its shown form.
-async fn save(
-    state: &AppState,
-    mut endpoint: Endpoint,
-    credentials: &EndpointCredentials,
-    health_reset: bool,
-) -> ApiResult<EndpointOut> {
-    endpoint.sealed_credentials = Endpoint::seal_credentials(&state.master_key, &endpoint.id, credentials);
-    endpoint.updated_at = state.clock.now();
-    let updated = state.store.update_endpoint(&endpoint).await;
-    state.caches.endpoints.clear();
-    if !updated? {
-        return Err(ApiError::not_found("endpoint"));
+/// An endpoint's shown form with its version as the `ETag` (see `IfMatch`).
+fn tagged(endpoint: Endpoint, credentials: &EndpointCredentials) -> (HeaderMap, Json<EndpointOut>) {
+    (etag(endpoint.version), Json(out(endpoint, credentials)))
+}
+
+/// The `ETag` header naming an endpoint version.
+fn etag(version: u64) -> HeaderMap {
+    let mut headers = HeaderMap::new();
+    if let Ok(value) = HeaderValue::from_str(&format!("\"{version}\"")) {
+        headers.insert(ETAG, value);
     }
-    if health_reset {
-        reset_health(state, &mut endpoint).await?;
-    }
-    state.operational.endpoint("endpoint.updated", &endpoint, announced(&endpoint)).await;
-    Ok(out(endpoint, credentials))
-}
-
-/// What `endpoint.created` / `endpoint.updated` carry besides the ids and the URL.
-fn announced(endpoint: &Endpoint) -> Value {
-    serde_json::json!({"enabled": endpoint.enabled, "description": endpoint.spec.description})
-}
-
-/// Closes the endpoint's circuit and forgets its failures (re-enabled, or sent elsewhere): what
-/// the circuit held is due at once.
-async fn reset_health(state: &AppState, endpoint: &mut Endpoint) -> ApiResult<()> {
-    let now = state.clock.now();
-    let Some(probe_at) = endpoint.health.probe_at.or(endpoint.health.failing_since.map(|_| now)) else {
-        return Ok(());
-    };
-    let up_to = herald_core::delivery::add(probe_at, state.config.delivery.probe_time());
-    let closed = herald_core::circuit::Health { changed_at: Some(now), ..Default::default() };
-    let released = state
-        .store
-        .set_endpoint_health(&endpoint.id, &closed, herald_store::Shift::Release { up_to }, now)
-        .await;
-    state.caches.endpoints.clear();
-    released?;
-    state.publisher.wake();
-    endpoint.health = closed;
-    Ok(())
+    headers
 }
