@@ -5,6 +5,11 @@
 //! answers each caller. Nothing is acknowledged before its commit, so durability is exactly that
 //! of one transaction per call; the cost of the commit is shared. If a batch fails as a whole,
 //! each of its writes is retried alone, so one bad write cannot fail its neighbours.
+//!
+//! The writer task is supervised: a panic while applying a batch fails that batch's callers
+//! (their replies are dropped: an error, never a false acknowledgement), is logged, and the task
+//! goes on with the next batch, so one bad batch cannot stop every later write.
+//! [`Writer::is_running`] tells readiness whether writes can still be taken.
 
 use herald_core::Timestamp;
 use herald_core::delivery::{Attempt, Delivery, Next};
@@ -55,13 +60,13 @@ pub(crate) enum Applied {
 
 impl Write {
     pub(crate) fn fail(self, error: &crate::StoreError) {
-        let message = crate::StoreError::Batch(error.to_string());
+        let error = error.for_another();
         match self {
             Write::Publish { reply, .. } => {
-                let _ = reply.send(Err(message));
+                let _ = reply.send(Err(error));
             }
             Write::Settle { reply, .. } | Write::Defer { reply, .. } => {
-                let _ = reply.send(Err(message));
+                let _ = reply.send(Err(error));
             }
         }
     }
@@ -80,17 +85,78 @@ impl Writer {
         F: Fn(Vec<Write>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
     {
+        use futures::FutureExt;
         let (queue, mut rx) = mpsc::channel::<Write>(MAX_BATCH * 4);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
-                apply(std::mem::take(&mut batch)).await;
+                let applied = std::panic::AssertUnwindSafe(apply(std::mem::take(&mut batch))).catch_unwind();
+                if applied.await.is_err() {
+                    tracing::error!(
+                        "the database writer panicked applying a batch; its writes failed, it goes on"
+                    );
+                }
             }
         });
         Self { queue }
     }
 
+    /// Whether the writer task still takes writes.
+    pub(crate) fn is_running(&self) -> bool {
+        !self.queue.is_closed()
+    }
+
     pub(crate) async fn send(&self, write: Write) -> Result<()> {
         self.queue.send(write).await.map_err(|_| crate::StoreError::Batch("the writer has stopped".into()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use super::*;
+
+    fn defer() -> (Write, oneshot::Receiver<Result<()>>) {
+        let (reply, answer) = oneshot::channel();
+        let until = Timestamp::from_second(1_700_000_000).unwrap();
+        (Write::Defer { lease: "l".into(), delivery: DeliveryId::generate(), until, reply }, answer)
+    }
+
+    #[tokio::test]
+    async fn a_panicking_batch_fails_its_callers_and_the_writer_goes_on() {
+        let batches = Arc::new(AtomicUsize::new(0));
+        let seen = batches.clone();
+        let writer = Writer::spawn(move |writes| {
+            let n = seen.fetch_add(1, Ordering::SeqCst);
+            async move {
+                assert!(n > 0, "the first batch blows up");
+                for write in writes {
+                    if let Write::Defer { reply, .. } = write {
+                        let _ = reply.send(Ok(()));
+                    }
+                }
+            }
+        });
+        let (write, answer) = defer();
+        writer.send(write).await.unwrap();
+        assert!(answer.await.is_err(), "the caller of the failed batch hears of it, never a success");
+        assert!(writer.is_running(), "the writer survived");
+        let (write, answer) = defer();
+        writer.send(write).await.unwrap();
+        assert!(matches!(answer.await, Ok(Ok(()))), "later writes are applied");
+        assert_eq!(batches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_failed_write_reports_its_cause() {
+        let (write, answer) = defer();
+        write.fail(&crate::StoreError::Conflict("tenant uid".into()));
+        let error = answer.await.unwrap().unwrap_err();
+        assert!(
+            matches!(&error, crate::StoreError::Conflict(what) if what == "tenant uid"),
+            "a conflict stays a conflict: {error}"
+        );
     }
 }

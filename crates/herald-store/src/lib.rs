@@ -48,6 +48,20 @@ pub enum StoreError {
     UnsupportedUrl(String),
 }
 
+impl StoreError {
+    /// The same error for another caller that shared the failed write: what can be copied
+    /// keeps its kind (a conflict stays a conflict); a database error becomes its text.
+    pub(crate) fn for_another(&self) -> Self {
+        match self {
+            Self::Conflict(what) => Self::Conflict(what.clone()),
+            Self::Corrupt { table, detail } => Self::Corrupt { table, detail: detail.clone() },
+            Self::Batch(text) => Self::Batch(text.clone()),
+            Self::UnsupportedUrl(url) => Self::UnsupportedUrl(url.clone()),
+            other => Self::Batch(other.to_string()),
+        }
+    }
+}
+
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
 /// Which database a store speaks to.
@@ -223,6 +237,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether the database answers (for readiness).
     async fn ping(&self) -> Result<()>;
+
+    /// Whether the group-commit writer still takes writes (for readiness).
+    fn writer_running(&self) -> bool;
 
     // Tenants.
     async fn insert_tenant(&self, tenant: &Tenant) -> Result<()>;

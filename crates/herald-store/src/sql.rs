@@ -19,6 +19,10 @@ macro_rules! shared_store_impl {
                 Ok(())
             }
 
+            fn writer_running(&self) -> bool {
+                self.queue.is_running()
+            }
+
             async fn ping(&self) -> $crate::Result<()> {
                 sqlx::query("SELECT 1").execute(self.reader()).await?;
                 Ok(())

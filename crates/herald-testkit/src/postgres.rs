@@ -64,6 +64,27 @@ pub fn drop_database(url: &str) {
     .join();
 }
 
+/// Makes a test database unavailable (`false`: new connections refused, open ones cut) or
+/// available again, as an outage would.
+pub async fn set_available(url: &str, available: bool) {
+    let name =
+        url.rsplit('/').next().map(|n| n.split('?').next().unwrap_or(n).to_owned()).unwrap_or_default();
+    assert!(name.starts_with("herald_test_"), "only test databases: {name}");
+    let mut conn = PgConnection::connect(server_url()).await.expect("the test server answers");
+    sqlx::query(&format!("ALTER DATABASE {name} ALLOW_CONNECTIONS {available}"))
+        .execute(&mut conn)
+        .await
+        .expect("alter the test database");
+    if !available {
+        sqlx::query("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1")
+            .bind(&name)
+            .execute(&mut conn)
+            .await
+            .expect("cut the test database's connections");
+    }
+    conn.close().await.ok();
+}
+
 fn with_database(server: &str, name: &str) -> String {
     let mut url = url::Url::parse(server).expect("the PostgreSQL URL parses");
     url.set_path(&format!("/{name}"));

@@ -83,3 +83,27 @@ async fn the_generated_master_key_persists() {
         .unwrap();
     assert_eq!(r.status(), 200, "sealed credentials open with the persisted key");
 }
+
+/// Readiness follows the database: an outage (connections refused and cut) makes the instance
+/// not ready, with the reason, and it is ready again once the database is back — no restart.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_follows_the_database_postgres() {
+    use std::time::Duration;
+    let app = TestApp::start(Backend::Postgres).await;
+    let ready = || async { app.call(Method::GET, "/health/ready", None, None).await };
+    assert_eq!(ready().await.status, 200);
+    herald_testkit::postgres::set_available(&app.database_url, false).await;
+    let down = herald_testkit::eventually("not ready during the outage", Duration::from_secs(30), || async {
+        let r = ready().await;
+        (r.status == 503).then_some(r)
+    })
+    .await;
+    assert_eq!(down.body, serde_json::json!({"status": "unavailable", "reason": "database"}));
+    assert_eq!(app.call(Method::GET, "/health/live", None, None).await.status, 200, "still alive");
+    herald_testkit::postgres::set_available(&app.database_url, true).await;
+    herald_testkit::eventually("ready after the outage", Duration::from_secs(60), || async {
+        (ready().await.status == 200).then_some(())
+    })
+    .await;
+    assert_eq!(app.get("/v1/tenants").await.status, 200, "serving again");
+}
