@@ -28,7 +28,7 @@
 use std::time::Duration;
 
 use crate::Timestamp;
-use crate::delivery::add;
+use crate::time::add;
 
 /// The breaker's settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -15,6 +15,7 @@ use crate::Timestamp;
 use crate::event::EventId;
 use crate::id::{AttemptId, DeliveryId, EndpointId, GeneratedEventId, TenantId};
 use crate::retry::RetryPolicy;
+use crate::time::add;
 
 macro_rules! text_enum {
     ($(#[$doc:meta])* $name:ident { $($variant:ident = $text:literal),+ $(,)? }) => {
@@ -68,14 +69,26 @@ text_enum!(
     }
 );
 
-/// Why a delivery gave up, stored on the delivery.
-pub mod reason {
-    pub const ATTEMPTS_EXHAUSTED: &str = "attempts_exhausted";
-    pub const TTL_EXPIRED: &str = "ttl_expired";
-    pub const ENDPOINT_DELETED: &str = "endpoint_deleted";
-    pub const ENDPOINT_DISABLED: &str = "endpoint_disabled";
-    /// The receiver answered 410 Gone: the endpoint was disabled at once.
-    pub const ENDPOINT_GONE: &str = "endpoint_gone";
+text_enum!(
+    /// Why a delivery gave up (is `failed`). `endpoint_gone`: the receiver answered 410 Gone
+    /// and the endpoint was disabled at once. `credentials_unreadable` only appears on
+    /// deliveries failed by earlier versions (unreadable credentials now postpone a delivery).
+    FailureReason {
+        AttemptsExhausted = "attempts_exhausted",
+        TtlExpired = "ttl_expired",
+        EndpointDeleted = "endpoint_deleted",
+        EndpointDisabled = "endpoint_disabled",
+        EndpointGone = "endpoint_gone",
+        CredentialsUnreadable = "credentials_unreadable",
+    }
+);
+
+impl FailureReason {
+    /// A dead letter: the delivery itself ran out (attempts, TTL, or its receiver said it is
+    /// gone), as opposed to its endpoint having been deleted or disabled.
+    pub fn is_dead_letter(self) -> bool {
+        matches!(self, Self::AttemptsExhausted | Self::TtlExpired | Self::EndpointGone)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -91,7 +104,7 @@ pub struct Delivery {
     /// What the next attempt will be recorded as.
     pub next_trigger: Trigger,
     pub last_attempt_at: Option<Timestamp>,
-    pub failure_reason: Option<String>,
+    pub failure_reason: Option<FailureReason>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -100,7 +113,7 @@ impl Delivery {
     /// A new delivery of `event` to `endpoint`, due now.
     pub fn new(event: &crate::event::Event, endpoint: &EndpointId, trigger: Trigger, now: Timestamp) -> Self {
         Self {
-            id: DeliveryId::generate(),
+            id: DeliveryId::generate_at(now),
             tenant_id: event.tenant_id.clone(),
             event_key: event.key.clone(),
             event_id: event.id.clone(),
@@ -131,7 +144,7 @@ impl Delivery {
         Self {
             status: DeliveryStatus::Failed,
             next_attempt_at: None,
-            failure_reason: Some(reason::ENDPOINT_DISABLED.to_owned()),
+            failure_reason: Some(FailureReason::EndpointDisabled),
             ..delivery
         }
     }
@@ -194,7 +207,7 @@ pub enum Outcome {
 pub enum Next {
     Delivered,
     RetryAt(Timestamp),
-    Failed(&'static str),
+    Failed(FailureReason),
 }
 
 /// Decides what follows attempt number `attempt_no` (1 = first) of a delivery of an event
@@ -212,13 +225,13 @@ pub fn after_attempt(
         Outcome::Failure { retry_after } => retry_after,
     };
     if attempt_no >= policy.max_attempts {
-        return Next::Failed(reason::ATTEMPTS_EXHAUSTED);
+        return Next::Failed(FailureReason::AttemptsExhausted);
     }
     let delay = retry_after.unwrap_or_else(|| policy.delay(attempt_no + 1, unit));
     let deadline = add(published_at, policy.ttl.get());
     let at = add(now, delay);
     if at > deadline {
-        return Next::Failed(reason::TTL_EXPIRED);
+        return Next::Failed(FailureReason::TtlExpired);
     }
     Next::RetryAt(at)
 }
@@ -239,15 +252,9 @@ pub fn postpone(
     let delay = policy.delay(attempts_made + 1, unit).max(MIN_POSTPONE);
     let at = add(now, delay);
     if at > add(published_at, policy.ttl.get()) {
-        return Next::Failed(reason::TTL_EXPIRED);
+        return Next::Failed(FailureReason::TtlExpired);
     }
     Next::RetryAt(at)
-}
-
-/// `t + d`, saturating at the largest timestamp.
-pub fn add(t: Timestamp, d: Duration) -> Timestamp {
-    let ms = i64::try_from(d.as_millis()).unwrap_or(i64::MAX);
-    Timestamp::from_millisecond(t.as_millisecond().saturating_add(ms)).unwrap_or(Timestamp::MAX)
 }
 
 /// Parses `Retry-After` (delta-seconds or an HTTP date) relative to `now`, bounded by `max`.
@@ -279,7 +286,7 @@ mod tests {
             Next::RetryAt(add(t0, p.delay(p.max_attempts + 1, 0.5).max(MIN_POSTPONE)))
         );
         let late = add(t0, p.ttl.get());
-        assert_eq!(postpone(&p, 0, t0, late, 0.5), Next::Failed(reason::TTL_EXPIRED));
+        assert_eq!(postpone(&p, 0, t0, late, 0.5), Next::Failed(FailureReason::TtlExpired));
     }
 
     #[test]
@@ -326,7 +333,7 @@ mod tests {
         let fail = Outcome::Failure { retry_after: None };
         assert_eq!(after_attempt(&p, 1, fail, t0, t0, 0.5), Next::RetryAt(ts(1_000_000 + 60_000)));
         assert_eq!(after_attempt(&p, 2, fail, t0, t0, 0.5), Next::RetryAt(ts(1_000_000 + 300_000)));
-        assert_eq!(after_attempt(&p, 3, fail, t0, t0, 0.5), Next::Failed(reason::ATTEMPTS_EXHAUSTED));
+        assert_eq!(after_attempt(&p, 3, fail, t0, t0, 0.5), Next::Failed(FailureReason::AttemptsExhausted));
     }
 
     #[test]
@@ -336,7 +343,10 @@ mod tests {
         let fail = Outcome::Failure { retry_after: None };
         assert_eq!(after_attempt(&p, 1, fail, t0, ts(0), 0.0), Next::RetryAt(ts(600_000)));
         assert_eq!(after_attempt(&p, 3, fail, t0, ts(1_200_000), 0.0), Next::RetryAt(ts(1_800_000)));
-        assert_eq!(after_attempt(&p, 4, fail, t0, ts(1_800_000), 0.0), Next::Failed(reason::TTL_EXPIRED));
+        assert_eq!(
+            after_attempt(&p, 4, fail, t0, ts(1_800_000), 0.0),
+            Next::Failed(FailureReason::TtlExpired)
+        );
     }
 
     #[test]

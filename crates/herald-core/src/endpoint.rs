@@ -457,7 +457,7 @@ impl EndpointCredentials {
             self.retiring.clear();
             return;
         }
-        self.retiring.push(RetiringSecret { secret: old, expires_at: crate::delivery::add(now, grace) });
+        self.retiring.push(RetiringSecret { secret: old, expires_at: crate::time::add(now, grace) });
         self.retiring.sort_by_key(|r| std::cmp::Reverse(r.expires_at));
         self.retiring.truncate(MAX_LIVE_SECRETS - 1);
     }
@@ -513,16 +513,16 @@ mod tests {
         for n in 1..=7u64 {
             let new = SigningSecret::generate();
             all.push(new.clone());
-            c.rotate(new, crate::delivery::add(t0, std::time::Duration::from_secs(n)), 24 * hour);
+            c.rotate(new, crate::time::add(t0, std::time::Duration::from_secs(n)), 24 * hour);
         }
-        let live: Vec<_> = c.live_secrets(crate::delivery::add(t0, hour)).cloned().collect();
+        let live: Vec<_> = c.live_secrets(crate::time::add(t0, hour)).cloned().collect();
         assert_eq!(live.len(), MAX_LIVE_SECRETS);
         assert_eq!(live[0], all[7], "the current secret signs first");
         assert!(live[1..].iter().all(|s| all[3..7].contains(s)), "the newest old secrets are kept");
 
         // A rotation without grace leaves exactly the new secret, whatever earlier grace periods said.
-        c.rotate(SigningSecret::generate(), crate::delivery::add(t0, hour), std::time::Duration::ZERO);
-        assert_eq!(c.live_secrets(crate::delivery::add(t0, hour)).count(), 1);
+        c.rotate(SigningSecret::generate(), crate::time::add(t0, hour), std::time::Duration::ZERO);
+        assert_eq!(c.live_secrets(crate::time::add(t0, hour)).count(), 1);
 
         c.rotate(SigningSecret::generate(), t0, hour);
         assert_eq!(c.live_secrets(t0).count(), 2);

@@ -25,5 +25,6 @@ pub mod seal;
 pub mod secret;
 pub mod signing;
 pub mod tenant;
+pub mod time;
 
 pub use jiff::Timestamp;

@@ -289,7 +289,7 @@ async fn ensure_admin_key(
         None => (ApiKeySecret::generate(), true),
     };
     let key = ApiKey {
-        id: ApiKeyId::generate(),
+        id: ApiKeyId::generate_at(now),
         scope: Scope::Admin,
         name: if generated { "generated at first start" } else { "from configuration" }.to_owned(),
         prefix: secret.display_prefix(),

@@ -176,7 +176,7 @@ impl Endpoints {
         let Some(probe_at) = endpoint.health.probe_at.or(endpoint.health.failing_since.map(|_| now)) else {
             return Ok(());
         };
-        let up_to = herald_core::delivery::add(probe_at, self.probe_time);
+        let up_to = herald_core::time::add(probe_at, self.probe_time);
         let closed = Health { changed_at: Some(now), ..Default::default() };
         let released =
             self.store.set_endpoint_health(&endpoint.id, &closed, Shift::Release { up_to }, now).await;

@@ -181,7 +181,13 @@ impl Operational {
     }
 
     /// `delivery.failed`: the delivery of `event` gave up for `reason` after `attempts` attempts.
-    pub async fn delivery_failed(&self, delivery: &Delivery, event: &Event, reason: &str, attempts: u32) {
+    pub async fn delivery_failed(
+        &self,
+        delivery: &Delivery,
+        event: &Event,
+        reason: herald_core::delivery::FailureReason,
+        attempts: u32,
+    ) {
         let data = json!({
             "tenantId": delivery.tenant_id, "deliveryId": delivery.id, "eventId": delivery.event_id,
             "eventType": event.event_type, "endpointId": delivery.endpoint_id, "reason": reason,

@@ -22,11 +22,33 @@ use crate::{Published, Result};
 /// Most writes folded into one transaction.
 pub(crate) const MAX_BATCH: usize = 1000;
 
+/// Names one lease: `<owner>:<claim>`, where the owner is one dispatcher (one process) and the
+/// claim one batch it took (or `local`, its hand-over queue). A delivery moves on only while the
+/// token stored with it is the one its worker holds.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct LeaseToken(std::sync::Arc<str>);
+
+impl LeaseToken {
+    pub fn new(owner: &str, claim: &str) -> Self {
+        Self(std::sync::Arc::from(format!("{owner}:{claim}")))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for LeaseToken {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// A lease that new deliveries are created under (handed straight to the publishing process's
 /// dispatcher instead of waiting to be claimed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Lease {
-    pub token: String,
+    pub token: LeaseToken,
     pub until: Timestamp,
 }
 
@@ -39,9 +61,9 @@ pub(crate) enum Write {
         reply: oneshot::Sender<Result<Published>>,
     },
     /// Gives the delivery back, due at `until`, with no attempt and no status change.
-    Defer { lease: String, delivery: DeliveryId, until: Timestamp, reply: oneshot::Sender<Result<()>> },
+    Defer { lease: LeaseToken, delivery: DeliveryId, until: Timestamp, reply: oneshot::Sender<Result<()>> },
     Settle {
-        lease: String,
+        lease: LeaseToken,
         delivery: DeliveryId,
         attempt: Option<Box<Attempt>>,
         next: Next,
@@ -121,7 +143,8 @@ mod tests {
     fn defer() -> (Write, oneshot::Receiver<Result<()>>) {
         let (reply, answer) = oneshot::channel();
         let until = Timestamp::from_second(1_700_000_000).unwrap();
-        (Write::Defer { lease: "l".into(), delivery: DeliveryId::generate(), until, reply }, answer)
+        let lease = LeaseToken::new("worker_1", "claim_1");
+        (Write::Defer { lease, delivery: DeliveryId::generate(), until, reply }, answer)
     }
 
     #[tokio::test]

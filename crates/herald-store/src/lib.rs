@@ -25,7 +25,7 @@ mod rows;
 mod sql;
 mod sqlite;
 
-pub use batch::Lease;
+pub use batch::{Lease, LeaseToken};
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 
@@ -185,7 +185,7 @@ pub struct Job {
     pub event: Arc<Event>,
     pub endpoint: Option<Arc<Endpoint>>,
     /// The lease this job was claimed under; settling it requires the same token.
-    pub lease: String,
+    pub lease: LeaseToken,
     /// When the lease ends (and another process may take the delivery).
     pub lease_until: Timestamp,
 }
@@ -371,7 +371,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// delivery is only moved while `lease` still holds it.
     async fn settle(
         &self,
-        lease: &str,
+        lease: &LeaseToken,
         delivery: &DeliveryId,
         attempt: Option<&Attempt>,
         next: &Next,
@@ -379,7 +379,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<()>;
     /// Gives a leased delivery back, due at `until`, without an attempt and without changing its
     /// status (flow control: it may not start yet). Only while `lease` still holds it.
-    async fn defer(&self, lease: &str, delivery: &DeliveryId, until: Timestamp) -> Result<()>;
+    async fn defer(&self, lease: &LeaseToken, delivery: &DeliveryId, until: Timestamp) -> Result<()>;
     /// Calls `wakeup.notify_one()` whenever another process sharing the database announces due
     /// work; runs until the connection fails for good. Returns at once where wake-ups cannot
     /// cross processes (SQLite: one process owns the file).
@@ -437,7 +437,7 @@ pub(crate) fn assemble_jobs(
     deliveries: Vec<Delivery>,
     events: Vec<Event>,
     endpoints: Vec<Endpoint>,
-    lease: &str,
+    lease: &LeaseToken,
     lease_until: Timestamp,
 ) -> Vec<Job> {
     let events: std::collections::HashMap<GeneratedEventId, Arc<Event>> =
@@ -449,7 +449,7 @@ pub(crate) fn assemble_jobs(
         .filter_map(|delivery| {
             let event = events.get(&delivery.event_key)?.clone();
             let endpoint = endpoints.get(&delivery.endpoint_id).cloned();
-            Some(Job { delivery, event, endpoint, lease: lease.to_owned(), lease_until })
+            Some(Job { delivery, event, endpoint, lease: lease.clone(), lease_until })
         })
         .collect()
 }

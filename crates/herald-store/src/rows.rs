@@ -235,7 +235,11 @@ impl TryFrom<DeliveryRow> for herald_core::delivery::Delivery {
             next_attempt_at: r.next_attempt_at.map(|ms| timestamp(T, ms)).transpose()?,
             next_trigger: r.next_trigger.parse().map_err(|e: String| corrupt(T, e))?,
             last_attempt_at: r.last_attempt_at.map(|ms| timestamp(T, ms)).transpose()?,
-            failure_reason: r.failure_reason,
+            failure_reason: r
+                .failure_reason
+                .map(|text| text.parse())
+                .transpose()
+                .map_err(|e| corrupt(T, e))?,
             created_at: timestamp(T, r.created_at)?,
             updated_at: timestamp(T, r.updated_at)?,
         })

@@ -646,9 +646,9 @@ macro_rules! shared_store_impl {
                 lease_until: herald_core::Timestamp,
                 limit: u32,
             ) -> $crate::Result<Vec<$crate::Job>> {
-                let lease = format!("{owner}:{}", herald_core::id::AttemptId::generate());
+                let lease = $crate::LeaseToken::new(owner, herald_core::id::AttemptId::generate_at(now).as_str());
                 let ids: Vec<(String,)> = sqlx::query_as(Self::CLAIM_SQL)
-                    .bind(&lease)
+                    .bind(lease.as_str())
                     .bind($crate::rows::millis(now))
                     .bind($crate::rows::millis(lease_until))
                     .bind(i64::from(limit))
@@ -664,9 +664,9 @@ macro_rules! shared_store_impl {
                 now: herald_core::Timestamp,
                 lease_until: herald_core::Timestamp,
             ) -> $crate::Result<Option<$crate::Job>> {
-                let lease = format!("{owner}:{}", herald_core::id::AttemptId::generate());
+                let lease = $crate::LeaseToken::new(owner, herald_core::id::AttemptId::generate_at(now).as_str());
                 let ids: Vec<(String,)> = sqlx::query_as(Self::PROBE_SQL)
-                    .bind(&lease)
+                    .bind(lease.as_str())
                     .bind(endpoint.as_str())
                     .bind($crate::rows::millis(now))
                     .bind($crate::rows::millis(lease_until))
@@ -744,7 +744,7 @@ macro_rules! shared_store_impl {
 
             async fn settle(
                 &self,
-                lease: &str,
+                lease: &$crate::LeaseToken,
                 delivery: &herald_core::id::DeliveryId,
                 attempt: Option<&herald_core::delivery::Attempt>,
                 next: &herald_core::delivery::Next,
@@ -752,7 +752,7 @@ macro_rules! shared_store_impl {
             ) -> $crate::Result<()> {
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 let write = $crate::batch::Write::Settle {
-                    lease: lease.to_owned(),
+                    lease: lease.clone(),
                     delivery: delivery.clone(),
                     attempt: attempt.cloned().map(Box::new),
                     next: next.clone(),
@@ -765,13 +765,13 @@ macro_rules! shared_store_impl {
 
             async fn defer(
                 &self,
-                lease: &str,
+                lease: &$crate::LeaseToken,
                 delivery: &herald_core::id::DeliveryId,
                 until: herald_core::Timestamp,
             ) -> $crate::Result<()> {
                 let (reply, answer) = tokio::sync::oneshot::channel();
                 let write =
-                    $crate::batch::Write::Defer { lease: lease.to_owned(), delivery: delivery.clone(), until, reply };
+                    $crate::batch::Write::Defer { lease: lease.clone(), delivery: delivery.clone(), until, reply };
                 self.queue.send(write).await?;
                 answer.await.map_err(|_| $crate::StoreError::Batch("the writer dropped a deferral".into()))?
             }
@@ -941,7 +941,7 @@ macro_rules! shared_store_impl {
             async fn load_jobs(
                 &self,
                 ids: Vec<String>,
-                lease: &str,
+                lease: &$crate::LeaseToken,
                 lease_until: herald_core::Timestamp,
             ) -> $crate::Result<Vec<$crate::Job>> {
                 if ids.is_empty() {
@@ -1100,10 +1100,10 @@ macro_rules! shared_store_impl {
                             .push_bind(d.status.as_str())
                             .push_bind(i64::from(d.attempt_count))
                             .push_bind(next.map(millis))
-                            .push_bind(lease.map(|l| l.token.clone()))
+                            .push_bind(lease.map(|l| l.token.to_string()))
                             .push_bind(lease.map(|l| millis(l.until)))
                             .push_bind(d.next_trigger.as_str())
-                            .push_bind(d.failure_reason.clone())
+                            .push_bind(d.failure_reason.map(|r| r.as_str()))
                             .push_bind(millis(d.created_at))
                             .push_bind(millis(d.updated_at));
                     });
@@ -1156,10 +1156,10 @@ macro_rules! shared_store_impl {
                             let (status, next_at, reason) = match next {
                                 Next::Delivered => ("delivered", None, None),
                                 Next::RetryAt(at) => ("retrying", Some(millis(*at)), None),
-                                Next::Failed(reason) => ("failed", None, Some(*reason)),
+                                Next::Failed(reason) => ("failed", None, Some(reason.as_str())),
                             };
                             row.push_bind(delivery.to_string())
-                                .push_bind(lease.clone())
+                                .push_bind(lease.to_string())
                                 .push_bind(status)
                                 .push_bind(next_at)
                                 .push_bind(reason)
@@ -1180,7 +1180,7 @@ macro_rules! shared_store_impl {
                     );
                     q.push_values(chunk, |mut row, w| {
                         if let Write::Defer { lease, delivery, until, .. } = w {
-                            row.push_bind(delivery.to_string()).push_bind(lease.clone()).push_bind(millis(*until));
+                            row.push_bind(delivery.to_string()).push_bind(lease.to_string()).push_bind(millis(*until));
                         }
                     });
                     q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");

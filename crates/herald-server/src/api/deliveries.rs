@@ -32,7 +32,7 @@ pub struct DeliveryOut {
     #[schema(value_type = Option<String>, format = DateTime)]
     pub last_attempt_at: Option<Timestamp>,
     /// Why a failed delivery gave up: `attempts_exhausted`, `ttl_expired`, `endpoint_deleted`, …
-    pub failure_reason: Option<String>,
+    pub failure_reason: Option<herald_core::delivery::FailureReason>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]

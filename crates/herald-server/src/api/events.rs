@@ -51,7 +51,7 @@ pub struct EventDeliveryOut {
     pub attempt_count: u32,
     #[schema(value_type = Option<String>, format = DateTime)]
     pub next_attempt_at: Option<Timestamp>,
-    pub failure_reason: Option<String>,
+    pub failure_reason: Option<herald_core::delivery::FailureReason>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -63,13 +63,14 @@ pub async fn create(
         None => "unnamed".to_owned(),
     };
     let secret = ApiKeySecret::generate();
+    let now = state.clock.now();
     let key = ApiKey {
-        id: ApiKeyId::generate(),
+        id: ApiKeyId::generate_at(now),
         scope: Scope::Tenant(tenant.id.clone()),
         name,
         prefix: secret.display_prefix(),
         hash: secret.hash(),
-        created_at: state.clock.now(),
+        created_at: now,
     };
     state.store.insert_api_key(&key).await?;
     let created = ApiKeyCreated { api_key: out(key, tenant.id), key: secret.expose().to_owned() };

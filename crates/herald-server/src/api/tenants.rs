@@ -93,7 +93,7 @@ pub async fn create(
 ) -> ApiResult<(StatusCode, Json<TenantOut>)> {
     let now = state.clock.now();
     let tenant = Tenant {
-        id: TenantId::generate(),
+        id: TenantId::generate_at(now),
         uid: input.uid,
         name: name(&input.name)?,
         metadata: input.metadata,

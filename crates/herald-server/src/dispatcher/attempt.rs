@@ -7,8 +7,8 @@ use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use herald_core::Timestamp;
 use herald_core::delivery::{
-    Attempt, ErrorKind, Next, Outcome, SentRequest, Trigger, after_attempt, parse_retry_after, postpone,
-    reason,
+    Attempt, ErrorKind, FailureReason, Next, Outcome, SentRequest, Trigger, after_attempt, parse_retry_after,
+    postpone,
 };
 use herald_core::endpoint::{Endpoint, EndpointAuth, EndpointCredentials, HttpMethod, is_sensitive_header};
 use herald_core::id::AttemptId;
@@ -25,10 +25,10 @@ const REDACTED: &str = "********";
 /// Runs the job: the attempt to record (none when no request was made) and what comes next.
 pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
     let Some(endpoint) = &job.endpoint else {
-        return (None, Next::Failed(reason::ENDPOINT_DELETED));
+        return (None, Next::Failed(FailureReason::EndpointDeleted));
     };
     if !endpoint.enabled && job.delivery.next_trigger != Trigger::Test {
-        return (None, Next::Failed(reason::ENDPOINT_DISABLED));
+        return (None, Next::Failed(FailureReason::EndpointDisabled));
     }
     let Some(credentials) = credentials(ctx, endpoint) else {
         // Not the receiver's fault, and perhaps mended soon (a restart with the right master
@@ -52,7 +52,7 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
     let now = ctx.clock.now();
     let attempt_no = job.delivery.attempt_count + 1;
     let mut attempt = Attempt {
-        id: AttemptId::generate(),
+        id: AttemptId::generate_at(started_at),
         delivery_id: job.delivery.id.clone(),
         tenant_id: job.delivery.tenant_id.clone(),
         endpoint_id: endpoint.id.clone(),
@@ -103,7 +103,7 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
     if attempt.response_status == Some(410) {
         // 410 Gone: the receiver says this endpoint is no more (Standard Webhooks, CloudEvents).
         super::health::disable(ctx, endpoint, "the receiver answered 410 Gone").await;
-        return (Some(attempt), Next::Failed(reason::ENDPOINT_GONE));
+        return (Some(attempt), Next::Failed(FailureReason::EndpointGone));
     }
     let next = after_attempt(&policy, attempt_no, outcome, job.event.created_at, now, rand::random::<f64>());
     (Some(attempt), next)

@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use herald_core::Timestamp;
 use herald_core::circuit::{Breaker, Change, Gate};
-use herald_core::delivery::add;
 use herald_core::endpoint::Endpoint;
 use herald_core::id::EndpointId;
+use herald_core::time::add;
 use herald_store::Shift;
 
 use super::Context;

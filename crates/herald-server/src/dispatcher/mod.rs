@@ -29,11 +29,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use herald_core::Timestamp;
-use herald_core::delivery::{Next, add};
+use herald_core::delivery::Next;
 use herald_core::endpoint::EndpointCredentials;
 use herald_core::id::EndpointId;
 use herald_core::seal::MasterKey;
-use herald_store::{Job, Lease, Store};
+use herald_core::time::add;
+use herald_store::{Job, Lease, LeaseToken, Store};
 use tokio::sync::{Notify, Semaphore, mpsc, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
@@ -104,7 +105,7 @@ impl Context {
 #[derive(Debug, Clone)]
 pub struct LocalQueue {
     sender: mpsc::Sender<Job>,
-    token: String,
+    token: LeaseToken,
     lease: Duration,
 }
 
@@ -129,7 +130,7 @@ impl LocalQueue {
     pub fn channel(lease: Duration) -> (Self, Inbox) {
         let owner = herald_core::id::GeneratedEventId::generate().to_string().replacen("evt_", "worker_", 1);
         let (sender, receiver) = mpsc::channel(LOCAL_QUEUE);
-        (Self { sender, token: format!("{owner}:local"), lease }, Inbox { owner, receiver })
+        (Self { sender, token: LeaseToken::new(&owner, "local"), lease }, Inbox { owner, receiver })
     }
 
     /// Reserves room for `n` jobs and the lease to create them under; `None` when full.
@@ -498,7 +499,9 @@ async fn run_job(ctx: &Context, job: Job, probe: bool) {
     // already disabled it) — whether or not recording the attempt worked: the request was made.
     // A probe that made no request gives its turn back.
     match (&attempt, &job.endpoint) {
-        (Some(_), Some(endpoint)) if next != Next::Failed(herald_core::delivery::reason::ENDPOINT_GONE) => {
+        (Some(_), Some(endpoint))
+            if next != Next::Failed(herald_core::delivery::FailureReason::EndpointGone) =>
+        {
             let succeeded = next == Next::Delivered;
             if let Some(change) = ctx.health.record(ctx, endpoint, succeeded, probe, now) {
                 health::store_change(ctx, endpoint, change).await;
@@ -523,13 +526,12 @@ async fn run_job(ctx: &Context, job: Job, probe: bool) {
             ctx.wakeup.notify_one();
         }
         Next::Failed(reason) => {
-            tracing::info!(delivery.id = %job.delivery.id, attempt.no = attempt_no, reason, "delivery failed");
+            tracing::info!(delivery.id = %job.delivery.id, attempt.no = attempt_no, reason = %reason, "delivery failed");
             // A dead letter (not the consequences of a deleted or disabled endpoint, which are
             // announced once, as such).
-            use herald_core::delivery::reason::{ATTEMPTS_EXHAUSTED, ENDPOINT_GONE, TTL_EXPIRED};
-            if [ATTEMPTS_EXHAUSTED, TTL_EXPIRED, ENDPOINT_GONE].contains(reason) {
+            if reason.is_dead_letter() {
                 let attempts = attempt_no.unwrap_or(job.delivery.attempt_count);
-                ctx.operational.delivery_failed(&job.delivery, &job.event, reason, attempts).await;
+                ctx.operational.delivery_failed(&job.delivery, &job.event, *reason, attempts).await;
             }
         }
     }

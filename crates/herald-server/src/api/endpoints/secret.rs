@@ -67,7 +67,7 @@ pub async fn rotate(
         })
         .await?;
     let secret = new_secret.ok_or_else(|| ApiError::internal(&EndpointError::Contended))?;
-    let previous_expires_at = (!grace.is_zero()).then(|| herald_core::delivery::add(now, grace));
+    let previous_expires_at = (!grace.is_zero()).then(|| herald_core::time::add(now, grace));
     let headers = etag(changed.endpoint.version);
     Ok((headers, Json(RotateOut { public_key: secret.public_key(), secret, previous_expires_at })))
 }
