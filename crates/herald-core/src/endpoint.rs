@@ -145,7 +145,7 @@ pub enum KeyLocation {
 
 /// How Herald authenticates to the receiver, besides signing. Credentials are write-only.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", try_from = "RawAuth")]
+#[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", try_from = "AuthIn")]
 pub enum EndpointAuth {
     #[default]
     None,
@@ -173,9 +173,10 @@ pub enum EndpointAuth {
     },
 }
 
-#[derive(Deserialize)]
+/// Outbound authentication as a caller writes it; checked into an [`EndpointAuth`].
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(tag = "type", rename_all = "camelCase", rename_all_fields = "camelCase", deny_unknown_fields)]
-enum RawAuth {
+pub enum AuthIn {
     None,
     Basic {
         username: String,
@@ -199,6 +200,12 @@ enum RawAuth {
     },
 }
 
+impl fmt::Debug for AuthIn {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("AuthIn(<redacted>)")
+    }
+}
+
 fn non_empty(field: &str, value: &str, max: usize) -> Result<(), String> {
     if value.is_empty() || value.len() > max {
         return Err(format!("{field} must have 1 to {max} characters"));
@@ -209,12 +216,12 @@ fn non_empty(field: &str, value: &str, max: usize) -> Result<(), String> {
     Ok(())
 }
 
-impl TryFrom<RawAuth> for EndpointAuth {
+impl TryFrom<AuthIn> for EndpointAuth {
     type Error = String;
-    fn try_from(raw: RawAuth) -> Result<Self, String> {
+    fn try_from(raw: AuthIn) -> Result<Self, String> {
         Ok(match raw {
-            RawAuth::None => Self::None,
-            RawAuth::Basic { username, password } => {
+            AuthIn::None => Self::None,
+            AuthIn::Basic { username, password } => {
                 non_empty("username", &username, 256)?;
                 if username.contains(':') {
                     return Err("a basic-auth username must not contain `:`".into());
@@ -222,18 +229,18 @@ impl TryFrom<RawAuth> for EndpointAuth {
                 non_empty("password", &password, 1024)?;
                 Self::Basic { username, password }
             }
-            RawAuth::Bearer { token } => {
+            AuthIn::Bearer { token } => {
                 non_empty("token", &token, 4096)?;
                 Self::Bearer { token }
             }
-            RawAuth::ApiKey { key_name, key_value, location } => {
+            AuthIn::ApiKey { key_name, key_value, location } => {
                 check_header_name(&key_name)?;
                 http::HeaderValue::from_str(&key_value)
                     .map_err(|_| "keyValue is not a valid header value".to_owned())?;
                 non_empty("keyValue", &key_value, 4096)?;
                 Self::ApiKey { key_name, key_value, location }
             }
-            RawAuth::Oauth2ClientCredentials { token_url, client_id, client_secret, scope, audience } => {
+            AuthIn::Oauth2ClientCredentials { token_url, client_id, client_secret, scope, audience } => {
                 EndpointUrl::parse(&token_url).map_err(|e| format!("tokenUrl: {e}"))?;
                 non_empty("clientId", &client_id, 1024)?;
                 non_empty("clientSecret", &client_secret, 4096)?;

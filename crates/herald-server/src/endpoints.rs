@@ -102,11 +102,9 @@ impl Endpoints {
         Ok(endpoint)
     }
 
-    /// The endpoint `raw_id` of `tenant`; not found for anything else (another tenant's, or not
-    /// an id at all).
-    pub async fn find(&self, tenant: &TenantId, raw_id: &str) -> Result<Endpoint, EndpointError> {
-        let id = EndpointId::parse(raw_id).map_err(|_| EndpointError::NotFound)?;
-        self.store.endpoint(tenant, &id).await?.ok_or(EndpointError::NotFound)
+    /// The endpoint `id` of `tenant` (another tenant's is not found).
+    pub async fn find(&self, tenant: &TenantId, id: &EndpointId) -> Result<Endpoint, EndpointError> {
+        self.store.endpoint(tenant, id).await?.ok_or(EndpointError::NotFound)
     }
 
     pub fn open(&self, endpoint: &Endpoint) -> Result<EndpointCredentials, EndpointError> {
@@ -119,12 +117,12 @@ impl Endpoints {
     pub async fn change<E: From<EndpointError>>(
         &self,
         tenant: &TenantId,
-        raw_id: &str,
+        id: &EndpointId,
         expected: Option<&[u64]>,
         mut apply: impl FnMut(&mut Endpoint, &mut EndpointCredentials) -> Result<(), E>,
     ) -> Result<Changed, E> {
         for _ in 0..ATTEMPTS {
-            let read = self.find(tenant, raw_id).await?;
+            let read = self.find(tenant, id).await?;
             if let Some(expected) = expected
                 && !expected.contains(&read.version)
             {
@@ -142,7 +140,7 @@ impl Endpoints {
                 EndpointUpdate::Updated { version } => endpoint.version = version,
                 EndpointUpdate::Missing => return Err(EndpointError::NotFound.into()),
                 EndpointUpdate::Stale if expected.is_some() => {
-                    let current = self.find(tenant, raw_id).await?.version;
+                    let current = self.find(tenant, id).await?.version;
                     return Err(EndpointError::PreconditionFailed { current }.into());
                 }
                 EndpointUpdate::Stale => continue,
@@ -158,14 +156,13 @@ impl Endpoints {
     }
 
     /// Deletes the endpoint; its delivery log stays readable.
-    pub async fn delete(&self, tenant: &TenantId, raw_id: &str) -> Result<(), EndpointError> {
-        let id = EndpointId::parse(raw_id).map_err(|_| EndpointError::NotFound)?;
-        let deleted = self.store.delete_endpoint(tenant, &id).await;
+    pub async fn delete(&self, tenant: &TenantId, id: &EndpointId) -> Result<(), EndpointError> {
+        let deleted = self.store.delete_endpoint(tenant, id).await;
         self.caches.endpoints.clear();
         if !deleted? {
             return Err(EndpointError::NotFound);
         }
-        self.operational.endpoint_deleted(tenant, &id).await;
+        self.operational.endpoint_deleted(tenant, id).await;
         Ok(())
     }
 

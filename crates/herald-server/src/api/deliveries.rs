@@ -2,7 +2,7 @@
 //! with each attempt's request and response — and manual retry.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::delivery::{Attempt, Delivery, DeliveryStatus, ErrorKind, SentRequest, Trigger};
@@ -16,6 +16,7 @@ use super::ListResponse;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Pagination, TenantScope};
 use super::query::{QueryParams, text};
+use crate::api::extract::InPath;
 use crate::state::AppState;
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -144,7 +145,7 @@ impl From<DeliveryListParams> for DeliveryFilter {
 
 /// The delivery log, newest first.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/deliveries", tag = "deliveries",
-    params(super::TenantParam, super::PageParams, DeliveryListParams),
+    params(TenantScope, super::PageParams, DeliveryListParams),
     responses((status = 200, body = ListResponse<DeliveryOut>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -156,21 +157,24 @@ pub async fn list(
     Ok(Json(page.map(|d| DeliveryOut::new(d, None)).into()))
 }
 
-async fn existing(state: &AppState, tenant: &herald_core::id::TenantId, raw: &str) -> ApiResult<Delivery> {
-    let id = DeliveryId::parse(raw).map_err(|_| ApiError::not_found("delivery"))?;
-    state.store.delivery(tenant, &id).await?.ok_or_else(|| ApiError::not_found("delivery"))
+async fn find_delivery(
+    state: &AppState,
+    tenant: &herald_core::id::TenantId,
+    id: &DeliveryId,
+) -> ApiResult<Delivery> {
+    state.store.delivery(tenant, id).await?.ok_or_else(|| ApiError::not_found("delivery"))
 }
 
 /// One delivery with all its attempts.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/deliveries/{delivery}", tag = "deliveries",
-    params(super::TenantParam, ("delivery" = String, Path, description = "Delivery id (`dlv_…`)")),
+    params(TenantScope, InPath<DeliveryId>),
     responses((status = 200, body = DeliveryOut)))]
 pub async fn get(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<DeliveryId>,
 ) -> ApiResult<Json<DeliveryOut>> {
-    let delivery = existing(&state, &tenant.id, &id).await?;
+    let delivery = find_delivery(&state, &tenant.id, &id).await?;
     let attempts = state.store.attempts(&delivery.id).await?;
     Ok(Json(DeliveryOut::new(delivery, Some(attempts))))
 }
@@ -178,14 +182,14 @@ pub async fn get(
 /// Attempt the delivery again now, whatever its status. A failed delivery becomes pending; if
 /// this attempt fails too and its attempts or TTL are spent, it fails again.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/deliveries/{delivery}/retry", tag = "deliveries",
-    params(super::TenantParam, ("delivery" = String, Path, description = "Delivery id (`dlv_…`)")),
+    params(TenantScope, InPath<DeliveryId>),
     responses((status = 202, description = "queued", body = DeliveryOut)))]
 pub async fn retry(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<DeliveryId>,
 ) -> ApiResult<(StatusCode, Json<DeliveryOut>)> {
-    let delivery = existing(&state, &tenant.id, &id).await?;
+    let delivery = find_delivery(&state, &tenant.id, &id).await?;
     let queued = state
         .store
         .requeue_delivery(&tenant.id, &delivery.id, Trigger::Manual, state.clock.now())

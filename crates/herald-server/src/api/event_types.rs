@@ -2,7 +2,7 @@
 //! a customer chooses from); only admin keys may change it.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::event_type::{EventSchema, EventType, EventTypeName};
@@ -14,6 +14,7 @@ use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, JsonBody, Pagination, Principal};
 use super::query::QueryParams;
 use super::{ListResponse, double_option};
+use crate::api::extract::InPath;
 use crate::state::AppState;
 
 const MAX_LABEL: usize = 256;
@@ -134,13 +135,8 @@ fn checked(event_type: EventType) -> ApiResult<EventType> {
     Ok(event_type)
 }
 
-fn name_from_path(raw: &str) -> ApiResult<EventTypeName> {
-    EventTypeName::parse(raw).map_err(|_| ApiError::not_found("event type"))
-}
-
-async fn existing(state: &AppState, raw: &str) -> ApiResult<EventType> {
-    let name = name_from_path(raw)?;
-    state.store.event_type(&name).await?.ok_or_else(|| ApiError::not_found("event type"))
+async fn find_event_type(state: &AppState, name: &EventTypeName) -> ApiResult<EventType> {
+    state.store.event_type(name).await?.ok_or_else(|| ApiError::not_found("event type"))
 }
 
 /// Add an event type to the catalog.
@@ -197,26 +193,26 @@ pub async fn list(
 }
 
 /// Get one event type.
-#[utoipa::path(get, path = "/v1/event-types/{name}", tag = "event types", params(super::EventTypeParam),
+#[utoipa::path(get, path = "/v1/event-types/{name}", tag = "event types", params(InPath<EventTypeName>),
     responses((status = 200, body = EventTypeOut)))]
 pub async fn get(
     State(state): State<AppState>,
     _: Principal,
-    Path(name): Path<String>,
+    InPath(name): InPath<EventTypeName>,
 ) -> ApiResult<Json<EventTypeOut>> {
-    Ok(Json(existing(&state, &name).await?.into()))
+    Ok(Json(find_event_type(&state, &name).await?.into()))
 }
 
 /// Replace an event type's fields.
-#[utoipa::path(put, path = "/v1/event-types/{name}", tag = "event types", params(super::EventTypeParam),
+#[utoipa::path(put, path = "/v1/event-types/{name}", tag = "event types", params(InPath<EventTypeName>),
     request_body = EventTypeReplace, responses((status = 200, body = EventTypeOut)))]
 pub async fn replace(
     State(state): State<AppState>,
     _: Admin,
-    Path(name): Path<String>,
+    InPath(name): InPath<EventTypeName>,
     JsonBody(input): JsonBody<EventTypeReplace>,
 ) -> ApiResult<Json<EventTypeOut>> {
-    let current = existing(&state, &name).await?;
+    let current = find_event_type(&state, &name).await?;
     let event_type = checked(EventType {
         label: label(input.label, &current.name)?,
         description: text("/description", &input.description, MAX_DESCRIPTION)?,
@@ -230,15 +226,15 @@ pub async fn replace(
 }
 
 /// Change some of an event type's fields.
-#[utoipa::path(patch, path = "/v1/event-types/{name}", tag = "event types", params(super::EventTypeParam),
+#[utoipa::path(patch, path = "/v1/event-types/{name}", tag = "event types", params(InPath<EventTypeName>),
     request_body = EventTypePatch, responses((status = 200, body = EventTypeOut)))]
 pub async fn update(
     State(state): State<AppState>,
     _: Admin,
-    Path(name): Path<String>,
+    InPath(name): InPath<EventTypeName>,
     JsonBody(patch): JsonBody<EventTypePatch>,
 ) -> ApiResult<Json<EventTypeOut>> {
-    let mut event_type = existing(&state, &name).await?;
+    let mut event_type = find_event_type(&state, &name).await?;
     if patch.label.is_some() {
         event_type.label = label(patch.label, &event_type.name)?;
     }
@@ -268,14 +264,13 @@ async fn save(state: &AppState, event_type: EventType) -> ApiResult<Json<EventTy
 }
 
 /// Remove an event type from the catalog. Endpoints subscribed to it keep their patterns.
-#[utoipa::path(delete, path = "/v1/event-types/{name}", tag = "event types", params(super::EventTypeParam),
+#[utoipa::path(delete, path = "/v1/event-types/{name}", tag = "event types", params(InPath<EventTypeName>),
     responses((status = 204, description = "deleted")))]
 pub async fn delete(
     State(state): State<AppState>,
     _: Admin,
-    Path(name): Path<String>,
+    InPath(name): InPath<EventTypeName>,
 ) -> ApiResult<StatusCode> {
-    let name = name_from_path(&name)?;
     let deleted = state.store.delete_event_type(&name).await;
     state.caches.event_types.clear();
     if !deleted? {

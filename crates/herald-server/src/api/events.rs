@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::delivery::{Delivery, DeliveryStatus};
@@ -24,6 +24,7 @@ use super::ListResponse;
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{JsonBody, Pagination, TenantScope};
 use super::query::{QueryParams, text};
+use crate::api::extract::InPath;
 use crate::publish::{NewEvent, Published};
 use crate::state::AppState;
 
@@ -133,7 +134,7 @@ fn attribute(path: &str, value: Option<String>) -> ApiResult<Option<String>> {
 }
 
 /// Publish an event to the tenant's subscribed endpoints.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events", params(super::TenantParam),
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events", params(TenantScope),
     request_body = EventIn,
     responses((status = 201, description = "published", body = EventOut),
               (status = 200, description = "an event with this id, type and payload already existed; nothing was created", body = EventOut),
@@ -205,7 +206,7 @@ impl From<EventListParams> for EventFilter {
 
 /// The tenant's events, newest first.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/events", tag = "events",
-    params(super::TenantParam, super::PageParams, EventListParams),
+    params(TenantScope, super::PageParams, EventListParams),
     responses((status = 200, body = ListResponse<EventOut>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -219,14 +220,13 @@ pub async fn list(
 
 /// One event with its delivery status at each endpoint.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/events/{event}", tag = "events",
-    params(super::TenantParam, ("event" = String, Path, description = "Event id")),
+    params(TenantScope, InPath<EventId>),
     responses((status = 200, body = EventOut)))]
 pub async fn get(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<EventId>,
 ) -> ApiResult<Json<EventOut>> {
-    let id = EventId::parse(&id).map_err(|_| ApiError::not_found("event"))?;
     let event = state.store.event(&tenant.id, &id).await?.ok_or_else(|| ApiError::not_found("event"))?;
     let deliveries = state.store.deliveries_of_event(&event.key).await?;
     Ok(Json(EventOut::new(event, Some(deliveries))))

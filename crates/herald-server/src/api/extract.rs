@@ -301,3 +301,82 @@ mod tests {
         assert_eq!(IfMatch::parse(&["3", "\"x\""]), IfMatch(Some(vec![])));
     }
 }
+
+/// A value that a path segment names: its segment's name in the route, what it is called in a
+/// 404, and how it parses.
+pub trait PathValue: Sized + utoipa::PartialSchema {
+    /// The segment's name in the route (`{endpoint}`).
+    const SEGMENT: &'static str;
+    /// What a 404 calls it.
+    const WHAT: &'static str;
+    fn parse(segment: &str) -> Option<Self>;
+}
+
+macro_rules! path_value {
+    ($ty:ty, $segment:literal, $what:literal) => {
+        impl PathValue for $ty {
+            const SEGMENT: &'static str = $segment;
+            const WHAT: &'static str = $what;
+            fn parse(segment: &str) -> Option<Self> {
+                <$ty>::parse(segment).ok()
+            }
+        }
+    };
+}
+path_value!(herald_core::id::EndpointId, "endpoint", "endpoint");
+path_value!(herald_core::id::DeliveryId, "delivery", "delivery");
+path_value!(herald_core::id::ApiKeyId, "key", "API key");
+path_value!(herald_core::event::EventId, "event", "event");
+path_value!(herald_core::event_type::EventTypeName, "name", "event type");
+
+/// The path segment `{T::SEGMENT}`, parsed; anything that does not parse is a 404, exactly like
+/// a well-formed id that names nothing. Also describes the parameter for the OpenAPI document.
+#[derive(Debug, Clone)]
+pub struct InPath<T>(pub T);
+
+impl<S: Send + Sync, T: PathValue> FromRequestParts<S> for InPath<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        let params = axum::extract::RawPathParams::from_request_parts(parts, state)
+            .await
+            .map_err(|_| ApiError::not_found(T::WHAT))?;
+        let segment = params.iter().find(|(name, _)| *name == T::SEGMENT).map(|(_, value)| value);
+        segment.and_then(T::parse).map(Self).ok_or_else(|| ApiError::not_found(T::WHAT))
+    }
+}
+
+impl<T: PathValue> utoipa::IntoParams for InPath<T> {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        vec![
+            ParameterBuilder::new()
+                .name(T::SEGMENT)
+                .parameter_in(ParameterIn::Path)
+                .required(utoipa::openapi::Required::True)
+                .schema(Some(T::schema()))
+                .build(),
+        ]
+    }
+}
+
+/// Documents the `{tenant}` segment that [`TenantScope`] and `AdminTenant` read.
+impl utoipa::IntoParams for TenantScope {
+    fn into_params(
+        _: impl Fn() -> Option<utoipa::openapi::path::ParameterIn>,
+    ) -> Vec<utoipa::openapi::path::Parameter> {
+        use utoipa::openapi::path::{ParameterBuilder, ParameterIn};
+        use utoipa::openapi::schema::{ObjectBuilder, Type};
+        vec![
+            ParameterBuilder::new()
+                .name("tenant")
+                .parameter_in(ParameterIn::Path)
+                .required(utoipa::openapi::Required::True)
+                .description(Some("Tenant id (`ten_…`) or uid."))
+                .schema(Some(ObjectBuilder::new().schema_type(Type::String).min_length(Some(1))))
+                .build(),
+        ]
+    }
+}

@@ -2,7 +2,7 @@
 //! returned once, on creation; only its hash is stored.
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::api_key::{ApiKey, ApiKeySecret, Scope};
@@ -15,6 +15,7 @@ use super::ListResponse;
 use super::error::{ApiError, ApiResult};
 use super::extract::{JsonBody, Pagination};
 use super::tenants::AdminTenant;
+use crate::api::extract::InPath;
 use crate::state::AppState;
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -46,12 +47,15 @@ pub struct ApiKeyCreated {
     pub key: String,
 }
 
-fn out(key: ApiKey, tenant_id: TenantId) -> ApiKeyOut {
-    ApiKeyOut { id: key.id, tenant_id, name: key.name, prefix: key.prefix, created_at: key.created_at }
+impl ApiKeyOut {
+    /// How a key is shown (never its secret text).
+    fn new(key: ApiKey, tenant_id: TenantId) -> Self {
+        ApiKeyOut { id: key.id, tenant_id, name: key.name, prefix: key.prefix, created_at: key.created_at }
+    }
 }
 
 /// Create an API key for the tenant; the key is shown once.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/keys", tag = "api keys", params(super::TenantParam),
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/keys", tag = "api keys", params(crate::api::extract::TenantScope),
     request_body = ApiKeyIn, responses((status = 201, body = ApiKeyCreated)))]
 pub async fn create(
     State(state): State<AppState>,
@@ -73,12 +77,12 @@ pub async fn create(
         created_at: now,
     };
     state.store.insert_api_key(&key).await?;
-    let created = ApiKeyCreated { api_key: out(key, tenant.id), key: secret.expose().to_owned() };
+    let created = ApiKeyCreated { api_key: ApiKeyOut::new(key, tenant.id), key: secret.expose().to_owned() };
     Ok((StatusCode::CREATED, Json(created)))
 }
 
 /// List the tenant's API keys (never the keys themselves).
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/keys", tag = "api keys", params(super::TenantParam, super::PageParams),
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/keys", tag = "api keys", params(crate::api::extract::TenantScope, super::PageParams),
     responses((status = 200, body = ListResponse<ApiKeyOut>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -86,19 +90,18 @@ pub async fn list(
     Pagination(page): Pagination,
 ) -> ApiResult<Json<ListResponse<ApiKeyOut>>> {
     let page = state.store.list_api_keys(&tenant.id, &page).await?;
-    Ok(Json(page.map(|k| out(k, tenant.id.clone())).into()))
+    Ok(Json(page.map(|k| ApiKeyOut::new(k, tenant.id.clone())).into()))
 }
 
 /// Revoke an API key: it stops working at once.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/keys/{key}", tag = "api keys",
-    params(super::TenantParam, ("key" = String, Path, description = "API key id (`key_…`)")),
+    params(crate::api::extract::TenantScope, InPath<ApiKeyId>),
     responses((status = 204, description = "revoked")))]
 pub async fn revoke(
     State(state): State<AppState>,
     AdminTenant(tenant): AdminTenant,
-    Path((_, key)): Path<(String, String)>,
+    InPath(id): InPath<ApiKeyId>,
 ) -> ApiResult<StatusCode> {
-    let id = ApiKeyId::parse(&key).map_err(|_| ApiError::not_found("API key"))?;
     let deleted = state.store.delete_api_key(&tenant.id, &id).await;
     state.caches.api_keys.clear();
     if !deleted? {

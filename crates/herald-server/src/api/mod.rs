@@ -68,33 +68,6 @@ pub struct PageParams {
     pub cursor: Option<String>,
 }
 
-/// The `{tenant}` path segment.
-#[derive(Debug, IntoParams)]
-#[into_params(names("tenant"), parameter_in = Path)]
-#[allow(dead_code)]
-pub struct TenantParam(
-    /// Tenant id (`ten_…`) or uid.
-    String,
-);
-
-/// The `{endpoint}` path segment.
-#[derive(Debug, IntoParams)]
-#[into_params(names("endpoint"), parameter_in = Path)]
-#[allow(dead_code)]
-pub struct EndpointParam(
-    /// Endpoint id (`ep_…`).
-    String,
-);
-
-/// The `{name}` path segment of an event type.
-#[derive(Debug, IntoParams)]
-#[into_params(names("name"), parameter_in = Path)]
-#[allow(dead_code)]
-pub struct EventTypeParam(
-    /// Event-type name.
-    String,
-);
-
 pub fn router(state: AppState) -> Router {
     let body_limit = state.config.max_body_bytes;
     let v1 = Router::new()

@@ -116,14 +116,14 @@ pub async fn list(
 }
 
 /// Get a tenant by id or uid (an admin key, or the tenant's own key).
-#[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants", params(super::TenantParam),
+#[utoipa::path(get, path = "/v1/tenants/{tenant}", tag = "tenants", params(TenantScope),
     responses((status = 200, body = TenantOut)))]
 pub async fn get(TenantScope(tenant): TenantScope) -> Json<TenantOut> {
     Json(tenant.into())
 }
 
 /// Update a tenant's uid, name or metadata.
-#[utoipa::path(patch, path = "/v1/tenants/{tenant}", tag = "tenants", params(super::TenantParam),
+#[utoipa::path(patch, path = "/v1/tenants/{tenant}", tag = "tenants", params(TenantScope),
     request_body = TenantPatch,
     responses((status = 200, body = TenantOut), (status = 409, description = "uid already taken", body = super::error::Problem)))]
 pub async fn update(
@@ -150,7 +150,7 @@ pub async fn update(
 }
 
 /// Delete a tenant and everything it owns (keys, endpoints, events, deliveries).
-#[utoipa::path(delete, path = "/v1/tenants/{tenant}", tag = "tenants", params(super::TenantParam),
+#[utoipa::path(delete, path = "/v1/tenants/{tenant}", tag = "tenants", params(TenantScope),
     responses((status = 204, description = "deleted")))]
 pub async fn delete(
     State(state): State<AppState>,

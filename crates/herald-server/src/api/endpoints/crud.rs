@@ -40,7 +40,7 @@ pub struct EndpointIn {
     /// Chosen at creation.
     pub signature_scheme: Option<SignatureScheme>,
     #[serde(default)]
-    #[schema(value_type = Option<AuthIn>)]
+    #[schema(value_type = Option<herald_core::endpoint::AuthIn>)]
     pub auth: EndpointAuth,
     #[serde(default)]
     pub headers: CustomHeaders,
@@ -70,7 +70,7 @@ pub struct EndpointPatch {
     pub filter: Option<Option<PayloadFilter>>,
     pub http_method: Option<HttpMethod>,
     pub enabled: Option<bool>,
-    #[schema(value_type = Option<AuthIn>)]
+    #[schema(value_type = Option<herald_core::endpoint::AuthIn>)]
     pub auth: Option<EndpointAuth>,
     pub headers: Option<CustomHeaders>,
     #[serde(default, deserialize_with = "double_option")]
@@ -84,38 +84,6 @@ pub struct EndpointPatch {
     pub rate_limit: Option<Option<RateLimit>>,
     pub payload_format: Option<PayloadFormat>,
     pub metadata: Option<Metadata>,
-}
-
-/// Outbound authentication, as sent (documentation of the accepted shapes).
-#[derive(Debug, Deserialize, ToSchema)]
-#[allow(dead_code)] // describes the request shape in the OpenAPI document; `EndpointAuth` parses it
-#[serde(tag = "type", rename_all = "camelCase", deny_unknown_fields)]
-pub enum AuthIn {
-    None,
-    #[serde(rename_all = "camelCase")]
-    Basic {
-        username: String,
-        password: String,
-    },
-    #[serde(rename_all = "camelCase")]
-    Bearer {
-        token: String,
-    },
-    #[serde(rename_all = "camelCase")]
-    ApiKey {
-        key_name: String,
-        key_value: String,
-        #[serde(rename = "in")]
-        location: Option<KeyLocation>,
-    },
-    #[serde(rename_all = "camelCase")]
-    Oauth2ClientCredentials {
-        token_url: String,
-        client_id: String,
-        client_secret: String,
-        scope: Option<String>,
-        audience: Option<String>,
-    },
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -227,7 +195,7 @@ fn from_input(
 }
 
 /// Create an endpoint. The response carries the signing secret, shown only here.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints", tag = "endpoints", params(crate::api::TenantParam),
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints", tag = "endpoints", params(TenantScope),
     request_body = EndpointIn, responses((status = 201, body = EndpointCreated, headers(("ETag" = String, description = "The endpoint's version, for If-Match")))))]
 pub async fn create(
     State(state): State<AppState>,
@@ -249,12 +217,12 @@ pub async fn create(
     Ok((
         StatusCode::CREATED,
         headers,
-        Json(EndpointCreated { endpoint: out(endpoint, &credentials), secret }),
+        Json(EndpointCreated { endpoint: shown(endpoint, &credentials), secret }),
     ))
 }
 
 /// List the tenant's endpoints, newest first.
-#[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints", tag = "endpoints", params(crate::api::TenantParam, crate::api::PageParams),
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints", tag = "endpoints", params(TenantScope, crate::api::PageParams),
     responses((status = 200, body = ListResponse<EndpointOut>)))]
 pub async fn list(
     State(state): State<AppState>,
@@ -264,8 +232,8 @@ pub async fn list(
     let page = state.store.list_endpoints(&tenant.id, &page).await?;
     let mut items = Vec::with_capacity(page.items.len());
     for endpoint in page.items {
-        let credentials = open(&state, &endpoint)?;
-        items.push(out(endpoint, &credentials));
+        let credentials = credentials_of(&state, &endpoint)?;
+        items.push(shown(endpoint, &credentials));
     }
     Ok(Json(ListResponse {
         data: items,
@@ -275,26 +243,26 @@ pub async fn list(
 
 /// Get one endpoint.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam), responses((status = 200, body = EndpointOut, headers(("ETag" = String, description = "The endpoint's version, for If-Match")))))]
+    params(TenantScope, InPath<EndpointId>), responses((status = 200, body = EndpointOut, headers(("ETag" = String, description = "The endpoint's version, for If-Match")))))]
 pub async fn get(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<EndpointId>,
 ) -> ApiResult<(HeaderMap, Json<EndpointOut>)> {
-    let endpoint = existing(&state, &tenant.id, &id).await?;
-    let credentials = open(&state, &endpoint)?;
+    let endpoint = find_endpoint(&state, &tenant.id, &id).await?;
+    let credentials = credentials_of(&state, &endpoint)?;
     Ok(tagged(endpoint, &credentials))
 }
 
 /// Replace an endpoint's configuration. The signing secret is kept (rotate it separately);
 /// write-only fields not sent are cleared, as every other absent field is.
 #[utoipa::path(put, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam, IfMatch), request_body = EndpointIn,
+    params(TenantScope, InPath<EndpointId>, IfMatch), request_body = EndpointIn,
     responses((status = 200, body = EndpointOut, headers(("ETag" = String, description = "The endpoint's version, for If-Match"))), (status = 412, description = "The endpoint is no longer at a version If-Match names; nothing changed.", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn replace(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<EndpointId>,
     IfMatch(expected): IfMatch,
     JsonBody(input): JsonBody<EndpointIn>,
 ) -> ApiResult<(HeaderMap, Json<EndpointOut>)> {
@@ -326,12 +294,12 @@ pub async fn replace(
 
 /// Change some of an endpoint's fields. `{"enabled": true}` re-enables a disabled endpoint.
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam, IfMatch), request_body = EndpointPatch,
+    params(TenantScope, InPath<EndpointId>, IfMatch), request_body = EndpointPatch,
     responses((status = 200, body = EndpointOut, headers(("ETag" = String, description = "The endpoint's version, for If-Match"))), (status = 412, description = "The endpoint is no longer at a version If-Match names; nothing changed.", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn update(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<EndpointId>,
     IfMatch(expected): IfMatch,
     JsonBody(patch): JsonBody<EndpointPatch>,
 ) -> ApiResult<(HeaderMap, Json<EndpointOut>)> {
@@ -416,11 +384,11 @@ fn apply(
 
 /// Delete an endpoint. Its delivery log stays readable.
 #[utoipa::path(delete, path = "/v1/tenants/{tenant}/endpoints/{endpoint}", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam), responses((status = 204, description = "deleted")))]
+    params(TenantScope, InPath<EndpointId>), responses((status = 204, description = "deleted")))]
 pub async fn delete(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<EndpointId>,
 ) -> ApiResult<StatusCode> {
     state.endpoints.delete(&tenant.id, &id).await?;
     Ok(StatusCode::NO_CONTENT)

@@ -14,7 +14,7 @@ pub mod test;
 use std::collections::BTreeMap;
 
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::header::ETAG;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use herald_core::Timestamp;
@@ -39,7 +39,7 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult, FieldError};
-use super::extract::{IfMatch, JsonBody, OptionalJsonBody, Pagination, TenantScope};
+use super::extract::{IfMatch, InPath, JsonBody, OptionalJsonBody, Pagination, TenantScope};
 use super::query::QueryParams;
 use super::{ListResponse, double_option};
 use crate::state::AppState;
@@ -139,7 +139,8 @@ pub struct EndpointOut {
 
 const REDACTED: &str = "********";
 
-fn out(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
+/// An endpoint as shown: its configuration, and which credentials are set (never their values).
+fn shown(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
     let spec = endpoint.spec;
     let tls = (spec.ca_cert_pem.is_some()
         || spec.client_cert_pem.is_some()
@@ -181,17 +182,17 @@ fn out(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
     }
 }
 
-fn open(state: &AppState, endpoint: &Endpoint) -> ApiResult<EndpointCredentials> {
+fn credentials_of(state: &AppState, endpoint: &Endpoint) -> ApiResult<EndpointCredentials> {
     Ok(state.endpoints.open(endpoint)?)
 }
 
-async fn existing(state: &AppState, tenant: &TenantId, raw_id: &str) -> ApiResult<Endpoint> {
-    Ok(state.endpoints.find(tenant, raw_id).await?)
+async fn find_endpoint(state: &AppState, tenant: &TenantId, id: &EndpointId) -> ApiResult<Endpoint> {
+    Ok(state.endpoints.find(tenant, id).await?)
 }
 
 /// An endpoint's shown form with its version as the `ETag` (see `IfMatch`).
 fn tagged(endpoint: Endpoint, credentials: &EndpointCredentials) -> (HeaderMap, Json<EndpointOut>) {
-    (etag(endpoint.version), Json(out(endpoint, credentials)))
+    (etag(endpoint.version), Json(shown(endpoint, credentials)))
 }
 
 /// The `ETag` header naming an endpoint version.

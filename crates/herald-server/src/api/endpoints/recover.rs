@@ -22,15 +22,15 @@ pub struct RecoverOut {
 
 /// Queue again every failed delivery of this endpoint created in `[since, until)`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/recover", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam), request_body = RecoverIn,
+    params(TenantScope, InPath<EndpointId>), request_body = RecoverIn,
     responses((status = 202, description = "queued", body = RecoverOut)))]
 pub async fn recover(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<EndpointId>,
     JsonBody(input): JsonBody<RecoverIn>,
 ) -> ApiResult<(StatusCode, Json<RecoverOut>)> {
-    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let endpoint = find_endpoint(&state, &tenant.id, &id).await?;
     let now = state.clock.now();
     let until = input.until.unwrap_or(now);
     if input.since >= until {

@@ -34,12 +34,12 @@ pub struct RotateOut {
 /// Rotate the signing secret. During the grace period every attempt carries one signature per
 /// live secret, so receivers can switch to the new secret at their own pace.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam, IfMatch), request_body(content = Option<RotateIn>),
+    params(TenantScope, InPath<EndpointId>, IfMatch), request_body(content = Option<RotateIn>),
     responses((status = 200, body = RotateOut, headers(("ETag" = String, description = "The endpoint's version, for If-Match"))), (status = 412, description = "The endpoint is no longer at a version If-Match names; nothing changed.", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn rotate(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<EndpointId>,
     IfMatch(expected): IfMatch,
     body: OptionalJsonBody<RotateIn>,
 ) -> ApiResult<(HeaderMap, Json<RotateOut>)> {
@@ -75,12 +75,12 @@ pub async fn rotate(
 /// End every grace period now: only the current signing secret signs from here on (after a
 /// rotation, once every receiver has switched to the new secret).
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/secret/retire-previous", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam, IfMatch),
+    params(TenantScope, InPath<EndpointId>, IfMatch),
     responses((status = 204, description = "Only the current secret signs now."), (status = 412, description = "The endpoint is no longer at a version If-Match names; nothing changed.", body = crate::api::error::Problem, content_type = "application/problem+json")))]
 pub async fn retire_previous(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<EndpointId>,
     IfMatch(expected): IfMatch,
 ) -> ApiResult<StatusCode> {
     let now = state.clock.now();

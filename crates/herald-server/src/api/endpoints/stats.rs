@@ -77,15 +77,15 @@ pub struct StatsParams {
 /// Counts by status, success rate and attempt latency percentiles of one endpoint over
 /// `[since, until)` (default: the last 24 hours), with its current backlog and circuit state.
 #[utoipa::path(get, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/stats", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam, StatsParams),
+    params(TenantScope, InPath<EndpointId>, StatsParams),
     responses((status = 200, body = StatsOut)))]
 pub async fn stats(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<EndpointId>,
     QueryParams(params): QueryParams<StatsParams>,
 ) -> ApiResult<Json<StatsOut>> {
-    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let endpoint = find_endpoint(&state, &tenant.id, &id).await?;
     let now = state.clock.now();
     let until = params.until.unwrap_or(now);
     let since = match params.since {

@@ -20,15 +20,15 @@ pub struct TestOut {
 /// Send a test event to this endpoint only (even when disabled): the event type's example, or a
 /// `herald.ping`. It is a real event in the log, attempted with trigger `test`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/test", tag = "endpoints",
-    params(crate::api::TenantParam, crate::api::EndpointParam), request_body(content = Option<TestIn>),
+    params(TenantScope, InPath<EndpointId>), request_body(content = Option<TestIn>),
     responses((status = 202, description = "queued", body = TestOut)))]
 pub async fn test(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
-    Path((_, id)): Path<(String, String)>,
+    InPath(id): InPath<EndpointId>,
     body: OptionalJsonBody<TestIn>,
 ) -> ApiResult<(StatusCode, Json<TestOut>)> {
-    let endpoint = existing(&state, &tenant.id, &id).await?;
+    let endpoint = find_endpoint(&state, &tenant.id, &id).await?;
     let input = body.0.unwrap_or_default();
     let (event_type, data) = match input.event_type {
         Some(name) => {
