@@ -110,7 +110,11 @@ impl Application {
             publisher.clone(),
             config.delivery.probe_time(),
         );
+        let access = crate::access::Access::new(store.clone(), caches.clone());
+        let catalog = crate::catalog::Catalog::new(store.clone(), caches.clone());
         let state = AppState::new(Shared {
+            access,
+            catalog,
             store,
             master_key,
             caches,

@@ -6,9 +6,11 @@
 //!
 //! The API never makes outbound HTTP calls: delivering is the dispatcher's job.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod cache;
+pub mod catalog;
 pub mod clock;
 pub mod config;
 pub mod dispatcher;

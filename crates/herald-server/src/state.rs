@@ -40,6 +40,10 @@ pub struct Shared {
     pub publisher: crate::publish::Publisher,
     /// Every change to an endpoint made through the API.
     pub endpoints: crate::endpoints::Endpoints,
+    /// API keys and tenants as callers and paths name them.
+    pub access: crate::access::Access,
+    /// The event-type catalog.
+    pub catalog: crate::catalog::Catalog,
     /// Publishes operational events to the operator tenant, when one is configured.
     pub operational: crate::operational::Operational,
 }

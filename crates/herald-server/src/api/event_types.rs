@@ -158,8 +158,7 @@ pub async fn create(
         created_at: now,
         updated_at: now,
     })?;
-    state.caches.event_types.clear();
-    state.store.insert_event_type(&event_type).await.map_err(|e| match e {
+    state.catalog.insert(&event_type).await.map_err(|e| match e {
         herald_store::StoreError::Conflict(_) => {
             ApiError::conflict(format!("event type `{}` already exists", event_type.name))
         }
@@ -255,8 +254,7 @@ pub async fn update(
 }
 
 async fn save(state: &AppState, event_type: EventType) -> ApiResult<Json<EventTypeOut>> {
-    let updated = state.store.update_event_type(&event_type).await;
-    state.caches.event_types.clear();
+    let updated = state.catalog.update(&event_type).await;
     if !updated? {
         return Err(ApiError::not_found("event type"));
     }
@@ -271,8 +269,7 @@ pub async fn delete(
     _: Admin,
     InPath(name): InPath<EventTypeName>,
 ) -> ApiResult<StatusCode> {
-    let deleted = state.store.delete_event_type(&name).await;
-    state.caches.event_types.clear();
+    let deleted = state.catalog.delete(&name).await;
     if !deleted? {
         return Err(ApiError::not_found("event type"));
     }

@@ -4,7 +4,6 @@
 //! wakes the dispatcher; a 2xx means all of it is committed. An event `id` the tenant already
 //! used returns that event (200) and creates nothing.
 
-use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
@@ -12,7 +11,6 @@ use axum::http::StatusCode;
 use herald_core::Timestamp;
 use herald_core::delivery::{Delivery, DeliveryStatus};
 use herald_core::event::{Event, EventId, parse_attribute};
-use herald_core::event_type::EventType;
 use herald_core::event_type::EventTypeName;
 use herald_core::id::{DeliveryId, EndpointId, TenantId};
 use herald_store::EventFilter;
@@ -99,23 +97,13 @@ impl EventOut {
     }
 }
 
-/// The catalog entry of `name`, if any (cached).
-async fn catalog_entry(state: &AppState, name: &EventTypeName) -> ApiResult<Option<Arc<EventType>>> {
-    if let Some(entry) = state.caches.event_types.get(name) {
-        return Ok(entry);
-    }
-    let entry = state.store.event_type(name).await?.map(Arc::new);
-    state.caches.event_types.put(name.clone(), entry.clone());
-    Ok(entry)
-}
-
 /// Validates `data` against the event type's schema, when the catalog has one.
 async fn check_schema(
     state: &AppState,
     event_type: &EventTypeName,
     data: &Map<String, Value>,
 ) -> ApiResult<()> {
-    let Some(known) = catalog_entry(state, event_type).await? else { return Ok(()) };
+    let Some(known) = state.catalog.entry(event_type).await? else { return Ok(()) };
     let Some(schema) = &known.schema else { return Ok(()) };
     let violations = schema.violations(&Value::Object(data.clone()));
     if violations.is_empty() {

@@ -7,8 +7,8 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
-use herald_core::api_key::{KeyHash, Scope};
-use herald_core::tenant::{Tenant, TenantRef};
+use herald_core::api_key::Scope;
+use herald_core::tenant::Tenant;
 use herald_store::PageRequest;
 use serde::de::DeserializeOwned;
 
@@ -33,13 +33,8 @@ impl FromRequestParts<AppState> for Principal {
         if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
             return Err(ApiError::unauthorized());
         }
-        let hash = KeyHash::of(token.trim());
-        if let Some(scope) = state.caches.api_keys.get(&hash.as_str().to_owned()) {
-            return Ok(Self(scope));
-        }
-        let key = state.store.api_key_by_hash(&hash).await?.ok_or_else(ApiError::unauthorized)?;
-        state.caches.api_keys.put(hash.as_str().to_owned(), key.scope.clone());
-        Ok(Self(key.scope))
+        let scope = state.access.scope_of(token.trim()).await?.ok_or_else(ApiError::unauthorized)?;
+        Ok(Self(scope))
     }
 }
 
@@ -83,13 +78,7 @@ pub async fn tenant_from_path(parts: &mut Parts, state: &AppState) -> Result<Ten
         .await
         .map_err(|_| ApiError::not_found("tenant"))?;
     let segment = params.get("tenant").ok_or_else(|| ApiError::not_found("tenant"))?;
-    if let Some(tenant) = state.caches.tenants.get(segment) {
-        return Ok(tenant);
-    }
-    let reference = TenantRef::parse(segment).ok_or_else(|| ApiError::not_found("tenant"))?;
-    let tenant = state.store.tenant(&reference).await?.ok_or_else(|| ApiError::not_found("tenant"))?;
-    state.caches.tenants.put(segment.clone(), tenant.clone());
-    Ok(tenant)
+    state.access.tenant(segment).await?.ok_or_else(|| ApiError::not_found("tenant"))
 }
 
 /// A JSON request body. Malformed JSON → 400; a value of the wrong shape or an invalid value →

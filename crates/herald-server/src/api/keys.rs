@@ -76,7 +76,7 @@ pub async fn create(
         hash: secret.hash(),
         created_at: now,
     };
-    state.store.insert_api_key(&key).await?;
+    state.access.create_key(&key).await?;
     let created = ApiKeyCreated { api_key: ApiKeyOut::new(key, tenant.id), key: secret.expose().to_owned() };
     Ok((StatusCode::CREATED, Json(created)))
 }
@@ -102,9 +102,7 @@ pub async fn revoke(
     AdminTenant(tenant): AdminTenant,
     InPath(id): InPath<ApiKeyId>,
 ) -> ApiResult<StatusCode> {
-    let deleted = state.store.delete_api_key(&tenant.id, &id).await;
-    state.caches.api_keys.clear();
-    if !deleted? {
+    if !state.access.revoke_key(&tenant.id, &id).await? {
         return Err(ApiError::not_found("API key"));
     }
     Ok(StatusCode::NO_CONTENT)

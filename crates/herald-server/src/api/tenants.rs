@@ -141,8 +141,7 @@ pub async fn update(
         tenant.metadata = metadata;
     }
     tenant.updated_at = state.clock.now();
-    let updated = state.store.update_tenant(&tenant).await;
-    state.caches.tenants_changed();
+    let updated = state.access.update_tenant(&tenant).await;
     if !updated? {
         return Err(ApiError::not_found("tenant"));
     }
@@ -156,8 +155,7 @@ pub async fn delete(
     State(state): State<AppState>,
     AdminTenant(tenant): AdminTenant,
 ) -> ApiResult<StatusCode> {
-    let deleted = state.store.delete_tenant(&tenant.id).await;
-    state.caches.tenants_changed();
+    let deleted = state.access.delete_tenant(&tenant.id).await;
     if !deleted? {
         return Err(ApiError::not_found("tenant"));
     }

@@ -1,0 +1,71 @@
+//! Access: who a caller is (API keys) and which tenant a path names, read through the caches;
+//! and the writes that change either (keys created or revoked, tenants updated or deleted),
+//! which clear those caches here rather than at every call site.
+
+use std::sync::Arc;
+
+use herald_core::api_key::{ApiKey, KeyHash, Scope};
+use herald_core::id::{ApiKeyId, TenantId};
+use herald_core::tenant::{Tenant, TenantRef};
+use herald_store::{Store, StoreError};
+
+use crate::cache::Caches;
+
+/// The access service (cheap to clone).
+#[derive(Debug, Clone)]
+pub struct Access {
+    store: Arc<dyn Store>,
+    caches: Arc<Caches>,
+}
+
+impl Access {
+    pub fn new(store: Arc<dyn Store>, caches: Arc<Caches>) -> Self {
+        Self { store, caches }
+    }
+
+    /// The scope of the API key `token`, if it is one.
+    pub async fn scope_of(&self, token: &str) -> Result<Option<Scope>, StoreError> {
+        let hash = KeyHash::of(token);
+        if let Some(scope) = self.caches.api_keys.get(&hash.as_str().to_owned()) {
+            return Ok(Some(scope));
+        }
+        let Some(key) = self.store.api_key_by_hash(&hash).await? else { return Ok(None) };
+        self.caches.api_keys.put(hash.as_str().to_owned(), key.scope.clone());
+        Ok(Some(key.scope))
+    }
+
+    /// The tenant a path segment names (id or uid), whoever asks.
+    pub async fn tenant(&self, segment: &str) -> Result<Option<Tenant>, StoreError> {
+        if let Some(tenant) = self.caches.tenants.get(&segment.to_owned()) {
+            return Ok(Some(tenant));
+        }
+        let Some(reference) = TenantRef::parse(segment) else { return Ok(None) };
+        let Some(tenant) = self.store.tenant(&reference).await? else { return Ok(None) };
+        self.caches.tenants.put(segment.to_owned(), tenant.clone());
+        Ok(Some(tenant))
+    }
+
+    pub async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError> {
+        self.store.insert_api_key(key).await
+    }
+
+    /// Revokes a tenant's key at once (in this process; other instances within `cache_ttl`).
+    pub async fn revoke_key(&self, tenant: &TenantId, id: &ApiKeyId) -> Result<bool, StoreError> {
+        let deleted = self.store.delete_api_key(tenant, id).await;
+        self.caches.api_keys.clear();
+        deleted
+    }
+
+    pub async fn update_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError> {
+        let updated = self.store.update_tenant(tenant).await;
+        self.caches.tenants_changed();
+        updated
+    }
+
+    /// Deletes the tenant with everything it owns, its keys included.
+    pub async fn delete_tenant(&self, id: &TenantId) -> Result<bool, StoreError> {
+        let deleted = self.store.delete_tenant(id).await;
+        self.caches.tenants_changed();
+        deleted
+    }
+}
