@@ -4,7 +4,6 @@
 //! wakes the dispatcher; a 2xx means all of it is committed. An event `id` the tenant already
 //! used returns that event (200) and creates nothing.
 
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;

@@ -1,10 +1,8 @@
 //! Request extractors: the authenticated principal, tenant scoping, JSON bodies that fail as
 //! problem documents, and pagination parameters.
 
-use std::collections::HashMap;
-
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::{FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{StatusCode, header};
 use herald_core::api_key::Scope;
@@ -74,10 +72,11 @@ impl FromRequestParts<AppState> for TenantScope {
 
 /// Resolves the `{tenant}` path segment, without any authorization.
 pub async fn tenant_from_path(parts: &mut Parts, state: &AppState) -> Result<Tenant, ApiError> {
-    let Path(params) = Path::<HashMap<String, String>>::from_request_parts(parts, state)
+    let params = axum::extract::RawPathParams::from_request_parts(parts, state)
         .await
         .map_err(|_| ApiError::not_found("tenant"))?;
-    let segment = params.get("tenant").ok_or_else(|| ApiError::not_found("tenant"))?;
+    let segment = params.iter().find(|(name, _)| *name == "tenant").map(|(_, value)| value);
+    let segment = segment.ok_or_else(|| ApiError::not_found("tenant"))?;
     state.access.tenant(segment).await?.ok_or_else(|| ApiError::not_found("tenant"))
 }
 
