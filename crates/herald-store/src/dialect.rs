@@ -7,9 +7,9 @@
 //!
 //! Why a macro still stamps the shared code out: sqlx's pools, transactions and query builders are
 //! concrete per database, and code generic over `sqlx::Database` needs a bound for every type it
-//! binds or decodes. [`for_each_backend!`] instead writes one `impl` block per concrete store from
+//! binds or decodes. `for_each_backend!` instead writes one `impl` block per concrete store from
 //! a single body; inside it, `Self` is [`SqliteStore`](crate::SqliteStore) or
-//! [`PostgresStore`](crate::PostgresStore), and [`DbOf<Self>`] its sqlx database.
+//! [`PostgresStore`](crate::PostgresStore), and `DbOf<Self>` its sqlx database.
 
 use std::future::Future;
 use std::sync::Arc;

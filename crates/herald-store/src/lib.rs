@@ -7,7 +7,7 @@
 //! figures), `events.rs` (events, deliveries, attempts), `queue.rs` (leases, claims, settling,
 //! holding and releasing), `settings.rs` (what the instance keeps about itself) and
 //! `idempotency.rs`; `store.rs` assembles them into `impl Store`. What differs — connecting,
-//! pragmas, the claim queries, wake-ups across processes — is the [`dialect::Dialect`] trait,
+//! pragmas, the claim queries, wake-ups across processes — is the `Dialect` trait (`dialect.rs`),
 //! implemented in `sqlite.rs` and `postgres.rs`. The group-commit writer and the application of
 //! its batches live in `batch/`; row types and column lists in `rows.rs`.
 //!

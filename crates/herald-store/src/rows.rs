@@ -2,7 +2,7 @@
 //! backends: the columns are the same in both dialects (times as Unix milliseconds, JSON as
 //! text), which is what lets the aggregate modules hold one copy of the queries.
 //!
-//! Each row struct reads exactly the columns [`columns!`] lists for its table; queries name
+//! Each row struct reads exactly the columns `columns!` lists for its table; queries name
 //! them instead of `SELECT *`, so a column added by a migration changes no query's result.
 
 use herald_core::Timestamp;
