@@ -2,8 +2,15 @@
 //! PostgreSQL backend (several instances sharing one database), with migrations per dialect
 //! embedded in the binary.
 //!
-//! Both backends run the same SQL text where the dialects agree (see `sql.rs`); what differs —
-//! connecting, pragmas, the queue's claim query — lives in `sqlite.rs` and `postgres.rs`.
+//! Both backends run the same SQL text where the dialects agree, written once per aggregate:
+//! `tenants.rs` (tenants and API keys), `event_types.rs`, `endpoints.rs` (configuration, health,
+//! figures), `events.rs` (events, deliveries, attempts), `queue.rs` (leases, claims, settling,
+//! holding and releasing), `settings.rs` (what the instance keeps about itself) and
+//! `idempotency.rs`; `store.rs` assembles them into `impl Store`. What differs — connecting,
+//! pragmas, the claim queries, wake-ups across processes — is the `Dialect` trait (`dialect.rs`),
+//! implemented in `sqlite.rs` and `postgres.rs`. The group-commit writer and the application of
+//! its batches live in `batch/`; row types and column lists in `rows.rs`.
+//!
 //! Stores hold no business rules: they persist and fetch domain values. They never make
 //! network calls other than to their database, and never hold a transaction across one.
 
@@ -20,13 +27,21 @@ use herald_core::id::{ApiKeyId, DeliveryId, EndpointId, GeneratedEventId, Tenant
 use herald_core::tenant::{Tenant, TenantRef};
 
 mod batch;
+mod dialect;
+mod endpoints;
+mod event_types;
+mod events;
+mod idempotency;
 mod postgres;
+mod queue;
 mod rows;
-mod sql;
+mod settings;
 mod sqlite;
+mod store;
+mod tenants;
 
-pub use batch::{Lease, LeaseToken};
 pub use postgres::PostgresStore;
+pub use queue::{Lease, LeaseToken};
 pub use sqlite::SqliteStore;
 
 #[derive(Debug, thiserror::Error)]
@@ -46,20 +61,6 @@ pub enum StoreError {
     Batch(String),
     #[error("unsupported database URL `{0}`: use sqlite://… or postgres://…")]
     UnsupportedUrl(String),
-}
-
-impl StoreError {
-    /// The same error for another caller that shared the failed write: what can be copied
-    /// keeps its kind (a conflict stays a conflict); a database error becomes its text.
-    pub(crate) fn for_another(&self) -> Self {
-        match self {
-            Self::Conflict(what) => Self::Conflict(what.clone()),
-            Self::Corrupt { table, detail } => Self::Corrupt { table, detail: detail.clone() },
-            Self::Batch(text) => Self::Batch(text.clone()),
-            Self::UnsupportedUrl(url) => Self::UnsupportedUrl(url.clone()),
-            other => Self::Batch(other.to_string()),
-        }
-    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -430,28 +431,6 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
     } else {
         Err(StoreError::UnsupportedUrl(url.to_owned()))
     }
-}
-
-/// Pairs claimed deliveries with their events and endpoints.
-pub(crate) fn assemble_jobs(
-    deliveries: Vec<Delivery>,
-    events: Vec<Event>,
-    endpoints: Vec<Endpoint>,
-    lease: &LeaseToken,
-    lease_until: Timestamp,
-) -> Vec<Job> {
-    let events: std::collections::HashMap<GeneratedEventId, Arc<Event>> =
-        events.into_iter().map(|e| (e.key.clone(), Arc::new(e))).collect();
-    let endpoints: std::collections::HashMap<EndpointId, Arc<Endpoint>> =
-        endpoints.into_iter().map(|e| (e.id.clone(), Arc::new(e))).collect();
-    deliveries
-        .into_iter()
-        .filter_map(|delivery| {
-            let event = events.get(&delivery.event_key)?.clone();
-            let endpoint = endpoints.get(&delivery.endpoint_id).cloned();
-            Some(Job { delivery, event, endpoint, lease: lease.clone(), lease_until })
-        })
-        .collect()
 }
 
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`.

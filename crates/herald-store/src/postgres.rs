@@ -1,28 +1,63 @@
-//! The PostgreSQL backend: any number of Herald instances share one database. Work is claimed
-//! with leases and `FOR UPDATE SKIP LOCKED`; wake-ups travel by `LISTEN/NOTIFY`.
+//! The PostgreSQL backend: any number of Herald instances share one database.
+//!
+//! Its [`Dialect`]: work is claimed with leases and `FOR UPDATE SKIP LOCKED` (concurrent
+//! instances never block one another nor lease a delivery twice); wake-ups travel between
+//! instances by `LISTEN/NOTIFY` on [`WAKEUP_CHANNEL`].
+
+use std::sync::Arc;
 
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
 use crate::batch::Writer;
+use crate::dialect::Dialect;
 use crate::{Backend, ConnectOptions, Result};
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
     pool: PgPool,
-    queue: Writer,
+    batch: Writer,
 }
 
 impl PostgresStore {
-    pub(crate) const MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
-
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let pool = PgPoolOptions::new().max_connections(options.max_connections.max(2)).connect(url).await?;
         let writer = pool.clone();
-        let queue = Writer::spawn(move |writes| Self::apply_batch(writer.clone(), writes));
-        Ok(Self { pool, queue })
+        let batch = Writer::spawn(move |writes| Self::apply_batch(writer.clone(), writes));
+        Ok(Self { pool, batch })
     }
+}
 
+/// The `LISTEN/NOTIFY` channel on which instances announce new due work.
+pub const WAKEUP_CHANNEL: &str = "herald_work";
+
+impl Dialect for PostgresStore {
+    type Db = sqlx::Postgres;
+
+    const BACKEND: Backend = Backend::Postgres;
+
+    const MIGRATOR: Migrator = sqlx::migrate!("./migrations/postgres");
+
+    /// Concurrent instances skip each other's locked rows instead of waiting, so claims never
+    /// block one another.
+    const CLAIM_SQL: &'static str =
+        "UPDATE deliveries SET lease_owner = $1, leased_until = $3, next_attempt_at = $3, updated_at = $2
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $2
+                      ORDER BY next_attempt_at LIMIT $4
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING id";
+
+    const PROBE_SQL: &'static str =
+        "UPDATE deliveries SET lease_owner = $1, leased_until = $4, next_attempt_at = $4, updated_at = $3
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE endpoint_id = $2 AND status IN ('pending', 'retrying')
+                        AND (leased_until IS NULL OR leased_until <= $3)
+                      ORDER BY next_attempt_at LIMIT 1
+                      FOR UPDATE SKIP LOCKED)
+         RETURNING id";
+
+    /// One pool: PostgreSQL readers never wait for the writer.
     fn reader(&self) -> &PgPool {
         &self.pool
     }
@@ -31,25 +66,9 @@ impl PostgresStore {
         &self.pool
     }
 
-    /// Leases due deliveries; concurrent instances skip each other's locked rows instead of
-    /// waiting, so claims never block one another.
-    const CLAIM_SQL: &str =
-        "UPDATE deliveries SET lease_owner = $1, leased_until = $3, next_attempt_at = $3, updated_at = $2
-         WHERE id IN (SELECT id FROM deliveries
-                      WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $2
-                      ORDER BY next_attempt_at LIMIT $4
-                      FOR UPDATE SKIP LOCKED)
-         RETURNING id";
-
-    /// Leases an endpoint's earliest waiting delivery that no one holds, due or not (a probe).
-    const PROBE_SQL: &str =
-        "UPDATE deliveries SET lease_owner = $1, leased_until = $4, next_attempt_at = $4, updated_at = $3
-         WHERE id IN (SELECT id FROM deliveries
-                      WHERE endpoint_id = $2 AND status IN ('pending', 'retrying')
-                        AND (leased_until IS NULL OR leased_until <= $3)
-                      ORDER BY next_attempt_at LIMIT 1
-                      FOR UPDATE SKIP LOCKED)
-         RETURNING id";
+    fn batch_writer(&self) -> &Writer {
+        &self.batch
+    }
 
     /// Tells every instance listening on [`WAKEUP_CHANNEL`] that work is due, when the
     /// transaction commits.
@@ -62,7 +81,7 @@ impl PostgresStore {
 
     /// Listens on [`WAKEUP_CHANNEL`]; the listener reconnects by itself after a lost connection
     /// (a wake-up missed meanwhile is caught by the dispatcher's polling).
-    async fn forward_wakeups_to(&self, wakeup: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
+    async fn forward_wakeups_to(&self, wakeup: Arc<tokio::sync::Notify>) -> Result<()> {
         let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
         listener.listen(WAKEUP_CHANNEL).await?;
         loop {
@@ -71,8 +90,3 @@ impl PostgresStore {
         }
     }
 }
-
-/// The `LISTEN/NOTIFY` channel on which instances announce new due work.
-pub const WAKEUP_CHANNEL: &str = "herald_work";
-
-crate::sql::shared_store_impl!(PostgresStore, sqlx::Postgres, Backend::Postgres);

@@ -1,6 +1,9 @@
 //! Rows as the database returns them, and their conversion to domain values. Shared by both
 //! backends: the columns are the same in both dialects (times as Unix milliseconds, JSON as
-//! text), which is what lets `sql.rs` hold one copy of the queries.
+//! text), which is what lets the aggregate modules hold one copy of the queries.
+//!
+//! Each row struct reads exactly the columns `columns!` lists for its table; queries name
+//! them instead of `SELECT *`, so a column added by a migration changes no query's result.
 
 use herald_core::Timestamp;
 use herald_core::api_key::{ApiKey, KeyHash, Scope};
@@ -29,6 +32,37 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
     // Serializing our own domain types to JSON cannot fail (string keys, no custom errors).
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_owned())
 }
+
+/// The column list of a table as its row struct reads it, as a literal for `concat!`:
+/// `concat!("SELECT ", columns!(tenants), " FROM tenants WHERE id = $1")`.
+macro_rules! columns {
+    (tenants) => {
+        "id, uid, name, metadata, created_at, updated_at"
+    };
+    (api_keys) => {
+        "id, tenant_id, name, prefix, key_hash, created_at"
+    };
+    (event_types) => {
+        "name, label, description, schema, example, deprecated, created_at, updated_at"
+    };
+    (endpoints) => {
+        "id, tenant_id, spec, enabled, disabled_reason, sealed_credentials, created_at, updated_at, version,
+         failing_since, circuit_probe_at, circuit_failed_probes, circuit_changed_at"
+    };
+    (events) => {
+        "event_key, tenant_id, id, event_type, data, subject, source, created_at"
+    };
+    (deliveries) => {
+        "id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
+         last_attempt_at, failure_reason, next_trigger, created_at, updated_at"
+    };
+    (attempts) => {
+        "id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind, started_at, duration_ms, request,
+         response_status, response_headers, response_body, error_kind, error_message"
+    };
+}
+
+pub(crate) use columns;
 
 #[derive(sqlx::FromRow)]
 pub(crate) struct TenantRow {

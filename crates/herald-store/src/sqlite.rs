@@ -2,8 +2,12 @@
 //! before it returns), foreign keys on. SQLite allows one writer at a time, so writes go through
 //! a pool of exactly one connection and reads through a separate pool: no transaction ever has to
 //! upgrade from reader to writer (which SQLite answers with SQLITE_BUSY instead of waiting).
+//!
+//! Its [`Dialect`]: a claim needs no row locks (the single writer serialises claims), and
+//! wake-ups never leave the process (one process owns the file).
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -12,18 +16,17 @@ use sqlx::sqlite::{
 };
 
 use crate::batch::Writer;
+use crate::dialect::Dialect;
 use crate::{Backend, ConnectOptions, Result};
 
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
-    queue: Writer,
+    batch: Writer,
 }
 
 impl SqliteStore {
-    pub(crate) const MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
-
     /// Opens (creating when missing) the database at `url` (`sqlite://path/to/herald.db`).
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let base = SqliteConnectOptions::from_str(url)?
@@ -38,9 +41,33 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await?;
         let pool = writer.clone();
-        let queue = Writer::spawn(move |writes| Self::apply_batch(pool.clone(), writes));
-        Ok(Self { reader, writer, queue })
+        let batch = Writer::spawn(move |writes| Self::apply_batch(pool.clone(), writes));
+        Ok(Self { reader, writer, batch })
     }
+}
+
+impl Dialect for SqliteStore {
+    type Db = sqlx::Sqlite;
+
+    const BACKEND: Backend = Backend::Sqlite;
+
+    const MIGRATOR: Migrator = sqlx::migrate!("./migrations/sqlite");
+
+    /// SQLite has a single writer, so no two claims ever race.
+    const CLAIM_SQL: &'static str =
+        "UPDATE deliveries SET lease_owner = $1, leased_until = $3, next_attempt_at = $3, updated_at = $2
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $2
+                      ORDER BY next_attempt_at LIMIT $4)
+         RETURNING id";
+
+    const PROBE_SQL: &'static str =
+        "UPDATE deliveries SET lease_owner = $1, leased_until = $4, next_attempt_at = $4, updated_at = $3
+         WHERE id IN (SELECT id FROM deliveries
+                      WHERE endpoint_id = $2 AND status IN ('pending', 'retrying')
+                        AND (leased_until IS NULL OR leased_until <= $3)
+                      ORDER BY next_attempt_at LIMIT 1)
+         RETURNING id";
 
     fn reader(&self) -> &SqlitePool {
         &self.reader
@@ -50,30 +77,16 @@ impl SqliteStore {
         &self.writer
     }
 
-    /// Leases due deliveries. SQLite has a single writer, so no two claims ever race.
-    const CLAIM_SQL: &str =
-        "UPDATE deliveries SET lease_owner = $1, leased_until = $3, next_attempt_at = $3, updated_at = $2
-         WHERE id IN (SELECT id FROM deliveries
-                      WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $2
-                      ORDER BY next_attempt_at LIMIT $4)
-         RETURNING id";
-
-    const PROBE_SQL: &str =
-        "UPDATE deliveries SET lease_owner = $1, leased_until = $4, next_attempt_at = $4, updated_at = $3
-         WHERE id IN (SELECT id FROM deliveries
-                      WHERE endpoint_id = $2 AND status IN ('pending', 'retrying')
-                        AND (leased_until IS NULL OR leased_until <= $3)
-                      ORDER BY next_attempt_at LIMIT 1)
-         RETURNING id";
-
-    async fn forward_wakeups_to(&self, _wakeup: std::sync::Arc<tokio::sync::Notify>) -> Result<()> {
-        Ok(())
+    fn batch_writer(&self) -> &Writer {
+        &self.batch
     }
 
     /// Wake-ups stay in the process with SQLite (one process owns the file).
     async fn notify_in(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _work: bool) -> Result<()> {
         Ok(())
     }
-}
 
-crate::sql::shared_store_impl!(SqliteStore, sqlx::Sqlite, Backend::Sqlite);
+    async fn forward_wakeups_to(&self, _wakeup: Arc<tokio::sync::Notify>) -> Result<()> {
+        Ok(())
+    }
+}

@@ -1,10 +1,12 @@
-//! Group commit: concurrent `publish` and `settle` calls are folded into one transaction.
+//! Group commit: concurrent `publish`, `settle` and `defer` calls are folded into one
+//! transaction.
 //!
-//! A single writer task takes every write queued while the previous transaction was committing,
-//! applies them all with a few multi-row statements, commits once (one fsync), and only then
-//! answers each caller. Nothing is acknowledged before its commit, so durability is exactly that
-//! of one transaction per call; the cost of the commit is shared. If a batch fails as a whole,
-//! each of its writes is retried alone, so one bad write cannot fail its neighbours.
+//! A single writer task ([`Writer`], here) takes every write queued while the previous
+//! transaction was committing; `apply.rs` applies them all with a few multi-row statements,
+//! commits once (one fsync), and only then answers each caller. Nothing is acknowledged before
+//! its commit, so durability is exactly that of one transaction per call; the cost of the commit
+//! is shared. If a batch fails as a whole, each of its writes is retried alone, so one bad write
+//! cannot fail its neighbours, and the bad one's caller gets the cause.
 //!
 //! The writer task is supervised: a panic while applying a batch fails that batch's callers
 //! (their replies are dropped: an error, never a false acknowledgement), is logged, and the task
@@ -17,43 +19,19 @@ use herald_core::event::Event;
 use herald_core::id::DeliveryId;
 use tokio::sync::{mpsc, oneshot};
 
+use crate::queue::{Lease, LeaseToken};
 use crate::{Published, Result};
+
+mod apply;
 
 /// Most writes folded into one transaction.
 pub(crate) const MAX_BATCH: usize = 1000;
 
-/// Names one lease: `<owner>:<claim>`, where the owner is one dispatcher (one process) and the
-/// claim one batch it took (or `local`, its hand-over queue). A delivery moves on only while the
-/// token stored with it is the one its worker holds.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct LeaseToken(std::sync::Arc<str>);
-
-impl LeaseToken {
-    pub fn new(owner: &str, claim: &str) -> Self {
-        Self(std::sync::Arc::from(format!("{owner}:{claim}")))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl std::fmt::Display for LeaseToken {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.0)
-    }
-}
-
-/// A lease that new deliveries are created under (handed straight to the publishing process's
-/// dispatcher instead of waiting to be claimed).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Lease {
-    pub token: LeaseToken,
-    pub until: Timestamp,
-}
-
+/// One caller's write, with where its answer goes (after the commit).
 #[derive(Debug)]
 pub(crate) enum Write {
+    /// Stores the event and its deliveries — or nothing, when the tenant already has an event
+    /// with this id (the answer is then that event).
     Publish {
         event: Event,
         deliveries: Vec<Delivery>,
@@ -62,6 +40,7 @@ pub(crate) enum Write {
     },
     /// Gives the delivery back, due at `until`, with no attempt and no status change.
     Defer { lease: LeaseToken, delivery: DeliveryId, until: Timestamp, reply: oneshot::Sender<Result<()>> },
+    /// Records the attempt (if any) and moves the delivery on, while `lease` still holds it.
     Settle {
         lease: LeaseToken,
         delivery: DeliveryId,
@@ -72,17 +51,10 @@ pub(crate) enum Write {
     },
 }
 
-/// What a batch's transaction decided for each write, before replies.
-#[derive(Debug)]
-pub(crate) enum Applied {
-    /// Published, or (`false`) the event id already existed: fetch it after commit.
-    Publish(bool),
-    Settle,
-}
-
 impl Write {
-    pub(crate) fn fail(self, error: &crate::StoreError) {
-        let error = error.for_another();
+    /// Answers the caller with `error`: this write's own cause, not a copy (a conflict stays a
+    /// conflict, a database error keeps its detail).
+    pub(crate) fn fail(self, error: crate::StoreError) {
         match self {
             Write::Publish { reply, .. } => {
                 let _ = reply.send(Err(error));
@@ -175,7 +147,7 @@ mod tests {
     #[tokio::test]
     async fn a_failed_write_reports_its_cause() {
         let (write, answer) = defer();
-        write.fail(&crate::StoreError::Conflict("tenant uid".into()));
+        write.fail(crate::StoreError::Conflict("tenant uid".into()));
         let error = answer.await.unwrap().unwrap_err();
         assert!(
             matches!(&error, crate::StoreError::Conflict(what) if what == "tenant uid"),

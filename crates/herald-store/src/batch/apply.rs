@@ -1,0 +1,259 @@
+//! Applying a batch of writes: one transaction with a few multi-row statements, then an answer
+//! to each caller — or, when the batch fails as a whole, each write again in a transaction of its
+//! own, so that only the write at fault fails, with its own cause.
+
+use std::collections::HashSet;
+
+use herald_core::delivery::{Attempt, Delivery, DeliveryStatus, Next};
+use herald_core::event::Event;
+
+use super::Write;
+use crate::dialect::{DbOf, Dialect, PoolOf, for_each_backend};
+use crate::rows::{millis, to_json};
+use crate::{Lease, Published, Result, StoreError, conflict_as};
+
+/// Rows per multi-row statement, for events and attempts …
+const ROWS_PER_INSERT: usize = 1000;
+/// … and for deliveries, settlements and deferrals; both keep a statement well under SQLite's
+/// 32,766 bound parameters.
+const ROWS_PER_UPDATE: usize = 500;
+
+/// What a batch's transaction decided for each write, before replies.
+#[derive(Debug)]
+enum Applied {
+    /// Published, or (`false`) the event id already existed: fetch it after commit.
+    Publish(bool),
+    /// Settled or deferred (a write whose lease no longer holds changes nothing).
+    Settle,
+}
+
+for_each_backend! {
+    /// Applies a batch of writes in one transaction and answers each; on failure, applies each
+    /// write alone, so that only the failing ones fail. Runs in the writer task (`Writer::spawn`).
+    pub(crate) async fn apply_batch(pool: PoolOf<Self>, writes: Vec<Write>) {
+        let error = match Self::apply_in_transaction(&pool, &writes).await {
+            Ok(applied) => return Self::answer(&pool, writes, applied).await,
+            Err(error) => error,
+        };
+        if writes.len() == 1 {
+            if let Some(write) = writes.into_iter().next() {
+                write.fail(error);
+            }
+            return;
+        }
+        tracing::warn!(%error, writes = writes.len(), "a write batch failed; retrying its writes one by one");
+        for write in writes {
+            Self::apply_alone(&pool, write).await;
+        }
+    }
+
+    /// Applies one write in a transaction of its own and answers it, with its own error if any.
+    async fn apply_alone(pool: &PoolOf<Self>, write: Write) {
+        let single = vec![write];
+        match Self::apply_in_transaction(pool, &single).await {
+            Ok(applied) => Self::answer(pool, single, applied).await,
+            Err(error) => {
+                if let Some(write) = single.into_iter().next() {
+                    write.fail(error);
+                }
+            }
+        }
+    }
+
+    /// Answers each caller after the commit: a publish whose event id existed gets that event.
+    async fn answer(pool: &PoolOf<Self>, writes: Vec<Write>, applied: Vec<Applied>) {
+        for (write, applied) in writes.into_iter().zip(applied) {
+            match (write, applied) {
+                (Write::Publish { reply, .. }, Applied::Publish(true)) => {
+                    let _ = reply.send(Ok(Published::Created));
+                }
+                (Write::Publish { event, reply, .. }, _) => {
+                    let result = match Self::event_by_id(pool, &event.tenant_id, &event.id).await {
+                        Ok(Some(existing)) => Ok(Published::Existing(existing)),
+                        Ok(None) => Err(StoreError::Corrupt {
+                            table: "events",
+                            detail: "an event id conflicted but no event has it".into(),
+                        }),
+                        Err(e) => Err(e),
+                    };
+                    let _ = reply.send(result);
+                }
+                (Write::Settle { reply, .. } | Write::Defer { reply, .. }, _) => {
+                    let _ = reply.send(Ok(()));
+                }
+            }
+        }
+    }
+
+    /// The batch's statements, in order: events, the deliveries of the new ones, attempts, the
+    /// settled deliveries, the deferred ones; then the wake-up, and the commit.
+    async fn apply_in_transaction(pool: &PoolOf<Self>, writes: &[Write]) -> Result<Vec<Applied>> {
+        let mut tx = pool.begin().await?;
+
+        // Events: one multi-row insert; the ones that already existed are not returned.
+        let events: Vec<&Event> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Publish { event, .. } => Some(event),
+                Write::Settle { .. } | Write::Defer { .. } => None,
+            })
+            .collect();
+        let mut inserted = HashSet::new();
+        for chunk in events.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
+                "INSERT INTO events
+                   (event_key, tenant_id, id, event_type, data, subject, source, created_at) ",
+            );
+            q.push_values(chunk, |mut row, e| {
+                row.push_bind(e.key.to_string())
+                    .push_bind(e.tenant_id.to_string())
+                    .push_bind(e.id.to_string())
+                    .push_bind(e.event_type.to_string())
+                    .push_bind(to_json(&e.data))
+                    .push_bind(e.subject.clone())
+                    .push_bind(e.source.clone())
+                    .push_bind(millis(e.created_at));
+            });
+            q.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
+            let keys: Vec<(String,)> =
+                q.build_query_as().fetch_all(&mut *tx).await.map_err(conflict_as("event key"))?;
+            inserted.extend(keys.into_iter().map(|k| k.0));
+        }
+
+        // Deliveries of the events that were new, leased to their publisher when asked.
+        let deliveries: Vec<(&Delivery, Option<&Lease>)> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Publish { event, deliveries, lease, .. } if inserted.contains(event.key.as_str()) => {
+                    Some(deliveries.iter().map(move |d| (d, lease.as_ref())))
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        let unleased =
+            deliveries.iter().any(|(d, lease)| lease.is_none() && d.status == DeliveryStatus::Pending);
+        for chunk in deliveries.chunks(ROWS_PER_UPDATE) {
+            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
+                "INSERT INTO deliveries
+                   (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
+                    lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at) ",
+            );
+            q.push_values(chunk, |mut row, (d, lease)| {
+                // Only a delivery to attempt now is leased (not a kept-failed one, nor one
+                // held behind an open circuit).
+                let lease = lease.filter(|_| {
+                    d.status == DeliveryStatus::Pending
+                        && d.next_attempt_at.is_some_and(|at| at <= d.created_at)
+                });
+                let next = lease.map(|l| l.until).or(d.next_attempt_at);
+                row.push_bind(d.id.to_string())
+                    .push_bind(d.tenant_id.to_string())
+                    .push_bind(d.event_key.to_string())
+                    .push_bind(d.event_id.to_string())
+                    .push_bind(d.endpoint_id.to_string())
+                    .push_bind(d.status.as_str())
+                    .push_bind(i64::from(d.attempt_count))
+                    .push_bind(next.map(millis))
+                    .push_bind(lease.map(|l| l.token.to_string()))
+                    .push_bind(lease.map(|l| millis(l.until)))
+                    .push_bind(d.next_trigger.as_str())
+                    .push_bind(d.failure_reason.map(|r| r.as_str()))
+                    .push_bind(millis(d.created_at))
+                    .push_bind(millis(d.updated_at));
+            });
+            q.build().execute(&mut *tx).await.map_err(conflict_as("delivery id"))?;
+        }
+
+        // Attempts, then the deliveries they settle (only while the lease still holds).
+        let settles: Vec<&Write> = writes.iter().filter(|w| matches!(w, Write::Settle { .. })).collect();
+        let attempts: Vec<&Attempt> = settles
+            .iter()
+            .filter_map(|w| match w {
+                Write::Settle { attempt: Some(a), .. } => Some(a.as_ref()),
+                _ => None,
+            })
+            .collect();
+        for chunk in attempts.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
+                "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
+                   started_at, duration_ms, request, response_status, response_headers, response_body,
+                   error_kind, error_message) ",
+            );
+            q.push_values(chunk, |mut row, a| {
+                row.push_bind(a.id.to_string())
+                    .push_bind(a.delivery_id.to_string())
+                    .push_bind(a.tenant_id.to_string())
+                    .push_bind(a.endpoint_id.to_string())
+                    .push_bind(i64::from(a.attempt_no))
+                    .push_bind(a.trigger.as_str())
+                    .push_bind(millis(a.started_at))
+                    .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
+                    .push_bind(to_json(&a.request))
+                    .push_bind(a.response_status.map(i64::from))
+                    .push_bind(to_json(&a.response_headers))
+                    .push_bind(a.response_body.clone())
+                    .push_bind(a.error_kind.map(|k| k.as_str()))
+                    .push_bind(a.error_message.clone());
+            });
+            q.build().execute(&mut *tx).await.map_err(conflict_as("attempt id"))?;
+        }
+        for chunk in settles.chunks(ROWS_PER_UPDATE) {
+            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
+                "UPDATE deliveries
+                 SET status = v.column3, next_attempt_at = v.column4, failure_reason = v.column5,
+                   attempt_count = attempt_count + v.column6,
+                   last_attempt_at = COALESCE(v.column7, last_attempt_at),
+                   next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = v.column8
+                 FROM (",
+            );
+            q.push_values(chunk, |mut row, w| {
+                if let Write::Settle { lease, delivery, attempt, next, now, .. } = w {
+                    let (status, next_at, reason) = match next {
+                        Next::Delivered => ("delivered", None, None),
+                        Next::RetryAt(at) => ("retrying", Some(millis(*at)), None),
+                        Next::Failed(reason) => ("failed", None, Some(reason.as_str())),
+                    };
+                    row.push_bind(delivery.to_string())
+                        .push_bind(lease.to_string())
+                        .push_bind(status)
+                        .push_bind(next_at)
+                        .push_bind(reason)
+                        .push_bind(i64::from(attempt.is_some()))
+                        .push_bind(attempt.as_ref().map(|a| millis(a.started_at)))
+                        .push_bind(millis(*now));
+                }
+            });
+            q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
+            q.build().execute(&mut *tx).await?;
+        }
+
+        // Deferrals: due again at their time, with no attempt and no status change.
+        let deferrals: Vec<&Write> = writes.iter().filter(|w| matches!(w, Write::Defer { .. })).collect();
+        for chunk in deferrals.chunks(ROWS_PER_UPDATE) {
+            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
+                "UPDATE deliveries SET next_attempt_at = v.column3, leased_until = NULL, lease_owner = NULL
+                 FROM (",
+            );
+            q.push_values(chunk, |mut row, w| {
+                if let Write::Defer { lease, delivery, until, .. } = w {
+                    row.push_bind(delivery.to_string())
+                        .push_bind(lease.to_string())
+                        .push_bind(millis(*until));
+                }
+            });
+            q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
+            q.build().execute(&mut *tx).await?;
+        }
+
+        Self::notify_in(&mut tx, unleased).await?;
+        tx.commit().await?;
+        Ok(writes
+            .iter()
+            .map(|w| match w {
+                Write::Publish { event, .. } => Applied::Publish(inserted.contains(event.key.as_str())),
+                Write::Settle { .. } | Write::Defer { .. } => Applied::Settle,
+            })
+            .collect())
+    }
+}

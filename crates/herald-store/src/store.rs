@@ -1,0 +1,285 @@
+//! `impl Store` for both backends, assembled from the aggregate modules.
+//!
+//! Each method hands over to the inherent method of the same name that its module writes for
+//! both stores (inherent methods take precedence over trait methods, so `self.tenant(by)` here is
+//! the one in `tenants.rs`). Read as a table of contents: which module answers which method.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use herald_core::Timestamp;
+use herald_core::api_key::{ApiKey, KeyHash};
+use herald_core::circuit::Health;
+use herald_core::delivery::{Attempt, Delivery, Next, Trigger};
+use herald_core::endpoint::Endpoint;
+use herald_core::event::{Event, EventId};
+use herald_core::event_type::{EventType, EventTypeName};
+use herald_core::id::{ApiKeyId, DeliveryId, EndpointId, GeneratedEventId, TenantId};
+use herald_core::tenant::{Tenant, TenantRef};
+
+use crate::dialect::{Dialect, for_each_backend};
+use crate::{
+    Backend, DeliveryFilter, EndpointStats, EndpointUpdate, EventFilter, IdempotencyState, Job, Lease,
+    LeaseToken, Page, PageRequest, Published, Result, Shift, Store,
+};
+
+for_each_backend! {
+    #[async_trait]
+    impl Store {
+        // The database itself (dialect.rs).
+        fn backend(&self) -> Backend {
+            Self::BACKEND
+        }
+
+        async fn migrate(&self) -> Result<()> {
+            Self::MIGRATOR.run(self.writer()).await?;
+            Ok(())
+        }
+
+        async fn ping(&self) -> Result<()> {
+            sqlx::query("SELECT 1").execute(self.reader()).await?;
+            Ok(())
+        }
+
+        fn writer_running(&self) -> bool {
+            self.batch_writer().is_running()
+        }
+
+        // tenants.rs
+        async fn insert_tenant(&self, tenant: &Tenant) -> Result<()> {
+            self.insert_tenant(tenant).await
+        }
+        async fn tenant(&self, by: &TenantRef) -> Result<Option<Tenant>> {
+            self.tenant(by).await
+        }
+        async fn list_tenants(&self, page: &PageRequest) -> Result<Page<Tenant>> {
+            self.list_tenants(page).await
+        }
+        async fn update_tenant(&self, tenant: &Tenant) -> Result<bool> {
+            self.update_tenant(tenant).await
+        }
+        async fn delete_tenant(&self, id: &TenantId) -> Result<bool> {
+            self.delete_tenant(id).await
+        }
+        async fn insert_api_key(&self, key: &ApiKey) -> Result<()> {
+            self.insert_api_key(key).await
+        }
+        async fn api_key_by_hash(&self, hash: &KeyHash) -> Result<Option<ApiKey>> {
+            self.api_key_by_hash(hash).await
+        }
+        async fn list_api_keys(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<ApiKey>> {
+            self.list_api_keys(tenant, page).await
+        }
+        async fn delete_api_key(&self, tenant: &TenantId, id: &ApiKeyId) -> Result<bool> {
+            self.delete_api_key(tenant, id).await
+        }
+        async fn count_admin_keys(&self) -> Result<u64> {
+            self.count_admin_keys().await
+        }
+
+        // event_types.rs
+        async fn insert_event_type(&self, event_type: &EventType) -> Result<()> {
+            self.insert_event_type(event_type).await
+        }
+        async fn event_type(&self, name: &EventTypeName) -> Result<Option<EventType>> {
+            self.event_type(name).await
+        }
+        async fn list_event_types(
+            &self,
+            page: &PageRequest,
+            include_deprecated: bool,
+        ) -> Result<Page<EventType>> {
+            self.list_event_types(page, include_deprecated).await
+        }
+        async fn update_event_type(&self, event_type: &EventType) -> Result<bool> {
+            self.update_event_type(event_type).await
+        }
+        async fn delete_event_type(&self, name: &EventTypeName) -> Result<bool> {
+            self.delete_event_type(name).await
+        }
+
+        // endpoints.rs
+        async fn insert_endpoint(&self, endpoint: &Endpoint) -> Result<()> {
+            self.insert_endpoint(endpoint).await
+        }
+        async fn endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<Option<Endpoint>> {
+            self.endpoint(tenant, id).await
+        }
+        async fn list_endpoints(&self, tenant: &TenantId, page: &PageRequest) -> Result<Page<Endpoint>> {
+            self.list_endpoints(tenant, page).await
+        }
+        async fn update_endpoint(&self, endpoint: &Endpoint) -> Result<EndpointUpdate> {
+            self.update_endpoint(endpoint).await
+        }
+        async fn delete_endpoint(&self, tenant: &TenantId, id: &EndpointId) -> Result<bool> {
+            self.delete_endpoint(tenant, id).await
+        }
+        async fn disable_endpoint(
+            &self,
+            tenant: &TenantId,
+            id: &EndpointId,
+            reason: &str,
+            now: Timestamp,
+        ) -> Result<bool> {
+            self.disable_endpoint(tenant, id, reason, now).await
+        }
+        async fn endpoint_stats(
+            &self,
+            endpoint: &EndpointId,
+            since: Timestamp,
+            until: Timestamp,
+        ) -> Result<EndpointStats> {
+            self.endpoint_stats(endpoint, since, until).await
+        }
+        async fn set_endpoint_health(
+            &self,
+            endpoint: &EndpointId,
+            health: &Health,
+            shift: Shift,
+            now: Timestamp,
+        ) -> Result<u64> {
+            self.set_endpoint_health(endpoint, health, shift, now).await
+        }
+        async fn tenant_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>> {
+            self.tenant_endpoints(tenant).await
+        }
+        async fn any_sealed_credentials(&self) -> Result<Option<(EndpointId, Vec<u8>)>> {
+            self.any_sealed_credentials().await
+        }
+
+        // events.rs
+        async fn publish(
+            &self,
+            event: &Event,
+            deliveries: &[Delivery],
+            lease: Option<&Lease>,
+        ) -> Result<Published> {
+            self.publish(event, deliveries, lease).await
+        }
+        async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>> {
+            self.event(tenant, id).await
+        }
+        async fn list_events(
+            &self,
+            tenant: &TenantId,
+            filter: &EventFilter,
+            page: &PageRequest,
+        ) -> Result<Page<Event>> {
+            self.list_events(tenant, filter, page).await
+        }
+        async fn deliveries_of_event(&self, event_key: &GeneratedEventId) -> Result<Vec<Delivery>> {
+            self.deliveries_of_event(event_key).await
+        }
+        async fn delivery(&self, tenant: &TenantId, id: &DeliveryId) -> Result<Option<Delivery>> {
+            self.delivery(tenant, id).await
+        }
+        async fn list_deliveries(
+            &self,
+            tenant: &TenantId,
+            filter: &DeliveryFilter,
+            page: &PageRequest,
+        ) -> Result<Page<Delivery>> {
+            self.list_deliveries(tenant, filter, page).await
+        }
+        async fn attempts(&self, delivery: &DeliveryId) -> Result<Vec<Attempt>> {
+            self.attempts(delivery).await
+        }
+
+        // queue.rs
+        async fn requeue_delivery(
+            &self,
+            tenant: &TenantId,
+            id: &DeliveryId,
+            trigger: Trigger,
+            now: Timestamp,
+        ) -> Result<Option<Delivery>> {
+            self.requeue_delivery(tenant, id, trigger, now).await
+        }
+        async fn recover_endpoint(
+            &self,
+            tenant: &TenantId,
+            endpoint: &EndpointId,
+            since: Timestamp,
+            until: Timestamp,
+            now: Timestamp,
+        ) -> Result<u64> {
+            self.recover_endpoint(tenant, endpoint, since, until, now).await
+        }
+        async fn claim_due(
+            &self,
+            owner: &str,
+            now: Timestamp,
+            lease_until: Timestamp,
+            limit: u32,
+        ) -> Result<Vec<Job>> {
+            self.claim_due(owner, now, lease_until, limit).await
+        }
+        async fn claim_probe(
+            &self,
+            owner: &str,
+            endpoint: &EndpointId,
+            now: Timestamp,
+            lease_until: Timestamp,
+        ) -> Result<Option<Job>> {
+            self.claim_probe(owner, endpoint, now, lease_until).await
+        }
+        async fn next_due_at(&self) -> Result<Option<Timestamp>> {
+            self.next_due_at().await
+        }
+        async fn settle(
+            &self,
+            lease: &LeaseToken,
+            delivery: &DeliveryId,
+            attempt: Option<&Attempt>,
+            next: &Next,
+            now: Timestamp,
+        ) -> Result<()> {
+            self.settle(lease, delivery, attempt, next, now).await
+        }
+        async fn defer(&self, lease: &LeaseToken, delivery: &DeliveryId, until: Timestamp) -> Result<()> {
+            self.defer(lease, delivery, until).await
+        }
+        async fn forward_wakeups(&self, wakeup: Arc<tokio::sync::Notify>) -> Result<()> {
+            self.forward_wakeups_to(wakeup).await
+        }
+        async fn release_leases(&self, owner: &str, now: Timestamp) -> Result<u64> {
+            self.release_leases(owner, now).await
+        }
+        async fn release_every_lease(&self, now: Timestamp) -> Result<u64> {
+            self.release_every_lease(now).await
+        }
+
+        // settings.rs
+        async fn instance_setting(&self, name: &str) -> Result<Option<Vec<u8>>> {
+            self.instance_setting(name).await
+        }
+        async fn init_instance_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
+            self.init_instance_setting(name, value).await
+        }
+
+        // idempotency.rs
+        async fn idempotency_begin(
+            &self,
+            scope: &str,
+            key: &str,
+            request_hash: &str,
+            now: Timestamp,
+            expired_before: Timestamp,
+        ) -> Result<IdempotencyState> {
+            self.idempotency_begin(scope, key, request_hash, now, expired_before).await
+        }
+        async fn idempotency_complete(
+            &self,
+            scope: &str,
+            key: &str,
+            status: u16,
+            content_type: Option<&str>,
+            body: &[u8],
+        ) -> Result<()> {
+            self.idempotency_complete(scope, key, status, content_type, body).await
+        }
+        async fn idempotency_release(&self, scope: &str, key: &str) -> Result<()> {
+            self.idempotency_release(scope, key).await
+        }
+    }
+}

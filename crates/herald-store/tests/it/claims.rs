@@ -1,0 +1,81 @@
+//! Claiming due work: earliest `next_attempt_at` first, at most `limit`, never what is not due
+//! yet nor what another claim holds; given-back leases make deliveries due again.
+
+use crate::support::*;
+
+on_both_backends! {
+    async fn claims_take_the_earliest_due_deliveries_up_to_the_limit(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        // Published in another order than they are due.
+        let third = waiting(&*store, &endpoint, t(3)).await;
+        let first = waiting(&*store, &endpoint, t(1)).await;
+        let not_yet = waiting(&*store, &endpoint, t(60)).await;
+        let second = waiting(&*store, &endpoint, t(2)).await;
+        let fourth = waiting(&*store, &endpoint, t(4)).await;
+        assert_eq!(store.next_due_at().await.unwrap(), Some(t(1)));
+
+        let claimed = store.claim_due("worker-a", t(10), t(40), 2).await.unwrap();
+        assert_eq!(sorted_ids(claimed.iter().map(|job| &job.delivery)), sorted_ids([&first, &second]));
+        assert!(claimed.iter().all(|job| job.lease == claimed[0].lease), "one claim, one token");
+        assert_eq!(ids(&store.claim_due("worker-a", t(10), t(40), 1).await.unwrap()), [third.id.to_string()]);
+        assert_eq!(
+            ids(&store.claim_due("worker-a", t(10), t(40), 1).await.unwrap()),
+            [fourth.id.to_string()]
+        );
+        assert!(
+            store.claim_due("worker-b", t(10), t(40), 10).await.unwrap().is_empty(),
+            "the rest is leased or not due yet"
+        );
+        assert_eq!(store.next_due_at().await.unwrap(), Some(t(40)), "the leases' end comes first");
+
+        let later = store.claim_due("worker-b", t(60), t(90), 10).await.unwrap();
+        assert_eq!(
+            sorted_ids(later.iter().map(|job| &job.delivery)),
+            sorted_ids([&first, &second, &third, &fourth, &not_yet]),
+            "expired leases and the delivery now due"
+        );
+    }
+
+    async fn a_claim_with_nothing_due_takes_nothing(store) {
+        assert!(store.claim_due("worker-a", t(0), t(30), 10).await.unwrap().is_empty());
+        assert_eq!(store.next_due_at().await.unwrap(), None);
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        waiting(&*store, &endpoint, t(5)).await;
+        assert!(store.claim_due("worker-a", t(4), t(30), 10).await.unwrap().is_empty());
+        assert_eq!(store.claim_due("worker-a", t(5), t(30), 0).await.unwrap().len(), 0, "limit 0");
+    }
+
+    async fn given_back_leases_make_deliveries_due_again(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        let all = [
+            waiting(&*store, &endpoint, t(0)).await,
+            waiting(&*store, &endpoint, t(0)).await,
+            waiting(&*store, &endpoint, t(0)).await,
+        ];
+        let by_a = store.claim_due("worker-a", t(1), t(100), 2).await.unwrap();
+        let by_ab = store.claim_due("worker-ab", t(1), t(100), 1).await.unwrap();
+        assert_eq!((by_a.len(), by_ab.len()), (2, 1));
+
+        // Only worker-a's leases (not those of an owner whose name merely starts the same).
+        assert_eq!(store.release_leases("worker-a", t(5)).await.unwrap(), 2);
+        for job in &by_a {
+            assert_eq!(stored(&*store, &job.delivery).await.next_attempt_at, Some(t(5)), "due at once");
+        }
+        let again = store.claim_due("worker-c", t(5), t(100), 10).await.unwrap();
+        assert_eq!(
+            sorted_ids(again.iter().map(|job| &job.delivery)),
+            sorted_ids(by_a.iter().map(|job| &job.delivery))
+        );
+        assert_eq!(store.release_leases("worker-a", t(6)).await.unwrap(), 0, "nothing left to give back");
+
+        // Every lease, whoever holds it.
+        assert_eq!(store.release_every_lease(t(7)).await.unwrap(), 3);
+        let everything = store.claim_due("worker-d", t(7), t(100), 10).await.unwrap();
+        assert_eq!(sorted_ids(everything.iter().map(|job| &job.delivery)), sorted_ids(&all));
+        assert_eq!(store.release_every_lease(t(8)).await.unwrap(), 3);
+        assert_eq!(store.release_every_lease(t(9)).await.unwrap(), 0);
+    }
+}

@@ -1,0 +1,134 @@
+//! Each aggregate reads back what it stored: the explicit column lists of its queries match its
+//! rows, on both backends.
+
+use herald_core::api_key::{ApiKey, KeyHash, Scope};
+use herald_core::delivery::{DeliveryStatus, Trigger};
+use herald_core::event_type::{EventType, EventTypeName};
+use herald_core::id::ApiKeyId;
+use herald_core::tenant::{TenantRef, TenantUid};
+use herald_store::{EndpointUpdate, IdempotencyState, PageRequest};
+
+use crate::support::*;
+
+fn all() -> PageRequest {
+    PageRequest { limit: 100, cursor: None }
+}
+
+on_both_backends! {
+    async fn tenants_and_keys_read_back(store) {
+        let mut tenant = add_tenant(&*store).await;
+        tenant.uid = Some(TenantUid::parse("acme").unwrap());
+        assert!(store.update_tenant(&tenant).await.unwrap());
+        assert_eq!(store.tenant(&TenantRef::Id(tenant.id.clone())).await.unwrap().as_ref(), Some(&tenant));
+        let by_uid = TenantRef::Uid(TenantUid::parse("acme").unwrap());
+        assert_eq!(store.tenant(&by_uid).await.unwrap().as_ref(), Some(&tenant));
+        assert_eq!(store.list_tenants(&all()).await.unwrap().items, [tenant.clone()]);
+
+        let key = ApiKey {
+            id: ApiKeyId::generate_at(t(0)),
+            scope: Scope::Tenant(tenant.id.clone()),
+            name: "ci".into(),
+            prefix: "hk_abcd".into(),
+            hash: KeyHash::of("hk_abcdefgh"),
+            created_at: t(0),
+        };
+        store.insert_api_key(&key).await.unwrap();
+        let admin = ApiKey {
+            id: ApiKeyId::generate_at(t(0)),
+            scope: Scope::Admin,
+            hash: KeyHash::of("hk_admin"),
+            ..key.clone()
+        };
+        store.insert_api_key(&admin).await.unwrap();
+        assert_eq!(store.api_key_by_hash(&key.hash).await.unwrap().as_ref(), Some(&key));
+        assert_eq!(store.api_key_by_hash(&admin.hash).await.unwrap().as_ref(), Some(&admin));
+        let keys = store.list_api_keys(&tenant.id, &all()).await.unwrap().items;
+        assert_eq!(keys, std::slice::from_ref(&key));
+        assert_eq!(store.count_admin_keys().await.unwrap(), 1);
+        assert!(store.delete_api_key(&tenant.id, &key.id).await.unwrap());
+        assert!(store.delete_tenant(&tenant.id).await.unwrap());
+        assert!(store.tenant(&by_uid).await.unwrap().is_none());
+    }
+
+    async fn event_types_read_back(store) {
+        let event_type = EventType {
+            name: EventTypeName::parse("order.created").unwrap(),
+            label: "Order created".into(),
+            description: "An order was placed.".into(),
+            schema: None,
+            example: Some(serde_json::json!({"order": 1})),
+            deprecated: false,
+            created_at: t(0),
+            updated_at: t(0),
+        };
+        store.insert_event_type(&event_type).await.unwrap();
+        assert_eq!(store.event_type(&event_type.name).await.unwrap().as_ref(), Some(&event_type));
+        let deprecated = EventType { deprecated: true, updated_at: t(1), ..event_type.clone() };
+        assert!(store.update_event_type(&deprecated).await.unwrap());
+        assert!(store.list_event_types(&all(), false).await.unwrap().items.is_empty());
+        assert_eq!(store.list_event_types(&all(), true).await.unwrap().items, [deprecated]);
+    }
+
+    async fn endpoints_read_back(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        assert_eq!(store.endpoint(&tenant.id, &endpoint.id).await.unwrap().as_ref(), Some(&endpoint));
+        let listed = store.list_endpoints(&tenant.id, &all()).await.unwrap().items;
+        assert_eq!(listed, std::slice::from_ref(&endpoint));
+        assert_eq!(store.tenant_endpoints(&tenant.id).await.unwrap(), std::slice::from_ref(&endpoint));
+        let sealed = store.any_sealed_credentials().await.unwrap();
+        assert_eq!(sealed, Some((endpoint.id.clone(), endpoint.sealed_credentials.clone())));
+
+        let changed =
+            herald_core::endpoint::Endpoint { enabled: false, updated_at: t(1), ..endpoint.clone() };
+        assert_eq!(store.update_endpoint(&changed).await.unwrap(), EndpointUpdate::Updated { version: 2 });
+        assert_eq!(store.update_endpoint(&changed).await.unwrap(), EndpointUpdate::Stale);
+        let now = store.endpoint(&tenant.id, &endpoint.id).await.unwrap().unwrap();
+        assert_eq!(now, herald_core::endpoint::Endpoint { version: 2, ..changed });
+        assert!(store.delete_endpoint(&tenant.id, &endpoint.id).await.unwrap());
+        let gone = new_endpoint(&tenant);
+        assert_eq!(store.update_endpoint(&gone).await.unwrap(), EndpointUpdate::Missing);
+    }
+
+    async fn a_requeued_delivery_reads_back_as_updated(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        let delivery = waiting(&*store, &endpoint, t(60)).await;
+        let requeued = store.requeue_delivery(&tenant.id, &delivery.id, Trigger::Manual, t(5)).await.unwrap();
+        let expected = herald_core::delivery::Delivery {
+            next_attempt_at: Some(t(5)),
+            next_trigger: Trigger::Manual,
+            status: DeliveryStatus::Pending,
+            updated_at: t(5),
+            ..delivery.clone()
+        };
+        assert_eq!(requeued.as_ref(), Some(&expected));
+        assert_eq!(stored(&*store, &delivery).await, expected);
+        assert_eq!(store.deliveries_of_event(&delivery.event_key).await.unwrap(), [expected]);
+    }
+
+    async fn idempotency_keys_and_settings_read_back(store) {
+        let begin = |key: &'static str, hash: &'static str| {
+            let store = store.clone();
+            async move { store.idempotency_begin("tenant-a", key, hash, t(0), t(-86_400)).await.unwrap() }
+        };
+        assert_eq!(begin("k1", "h1").await, IdempotencyState::New);
+        assert_eq!(begin("k1", "h1").await, IdempotencyState::InProgress);
+        assert_eq!(begin("k1", "h2").await, IdempotencyState::Mismatch);
+        store.idempotency_complete("tenant-a", "k1", 201, Some("application/json"), b"{}").await.unwrap();
+        let replay = IdempotencyState::Replay {
+            status: 201,
+            content_type: Some("application/json".into()),
+            body: b"{}".to_vec(),
+        };
+        assert_eq!(begin("k1", "h1").await, replay);
+        assert_eq!(begin("k2", "h1").await, IdempotencyState::New);
+        store.idempotency_release("tenant-a", "k2").await.unwrap();
+        assert_eq!(begin("k2", "h1").await, IdempotencyState::New, "released: a first use again");
+
+        assert_eq!(store.instance_setting("canary").await.unwrap(), None);
+        assert_eq!(store.init_instance_setting("canary", b"one").await.unwrap(), b"one");
+        assert_eq!(store.init_instance_setting("canary", b"two").await.unwrap(), b"one", "kept");
+        assert_eq!(store.instance_setting("canary").await.unwrap().as_deref(), Some(&b"one"[..]));
+    }
+}
