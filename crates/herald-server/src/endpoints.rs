@@ -107,7 +107,8 @@ impl Endpoints {
         self.store.endpoint(tenant, id).await?.ok_or(EndpointError::NotFound)
     }
 
-    pub fn open(&self, endpoint: &Endpoint) -> Result<EndpointCredentials, EndpointError> {
+    /// The endpoint's credentials, opened with the master key.
+    pub fn credentials(&self, endpoint: &Endpoint) -> Result<EndpointCredentials, EndpointError> {
         Ok(endpoint.open_credentials(&self.master_key)?)
     }
 
@@ -128,7 +129,7 @@ impl Endpoints {
             {
                 return Err(EndpointError::PreconditionFailed { current: read.version }.into());
             }
-            let mut credentials = self.open(&read)?;
+            let mut credentials = self.credentials(&read)?;
             let mut endpoint = read.clone();
             apply(&mut endpoint, &mut credentials)?;
             endpoint.sealed_credentials =

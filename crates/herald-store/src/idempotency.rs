@@ -4,6 +4,26 @@
 
 use herald_core::Timestamp;
 
+/// A client's `Idempotency-Key`: 1 to 255 visible ASCII characters, no spaces
+/// ([`IdempotencyKey::PATTERN`]).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct IdempotencyKey(String);
+
+impl IdempotencyKey {
+    pub const MAX_LEN: usize = 255;
+    /// The key's form, as documented.
+    pub const PATTERN: &'static str = "^[!-~]{1,255}$";
+
+    pub fn parse(raw: &[u8]) -> Option<Self> {
+        let valid = (1..=Self::MAX_LEN).contains(&raw.len()) && raw.iter().all(|b| (0x21..=0x7e).contains(b));
+        valid.then(|| Self(String::from_utf8_lossy(raw).into_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 use crate::dialect::{Dialect, for_each_backend};
 use crate::rows::{IdempotencyRow, millis};
 use crate::{IdempotencyState, Result};
@@ -12,7 +32,7 @@ for_each_backend! {
     pub(crate) async fn idempotency_begin(
         &self,
         scope: &str,
-        key: &str,
+        key: &IdempotencyKey,
         request_hash: &str,
         now: Timestamp,
         expired_before: Timestamp,
@@ -20,7 +40,7 @@ for_each_backend! {
         let mut tx = self.writer().begin().await?;
         sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND created_at < $3")
             .bind(scope)
-            .bind(key)
+            .bind(key.as_str())
             .bind(millis(expired_before))
             .execute(&mut *tx)
             .await?;
@@ -29,7 +49,7 @@ for_each_backend! {
              ON CONFLICT (scope, key) DO NOTHING",
         )
         .bind(scope)
-        .bind(key)
+        .bind(key.as_str())
         .bind(request_hash)
         .bind(millis(now))
         .execute(&mut *tx)
@@ -42,7 +62,7 @@ for_each_backend! {
                  WHERE scope = $1 AND key = $2",
             )
             .bind(scope)
-            .bind(key)
+            .bind(key.as_str())
             .fetch_one(&mut *tx)
             .await?;
             match row.status {
@@ -62,7 +82,7 @@ for_each_backend! {
     pub(crate) async fn idempotency_complete(
         &self,
         scope: &str,
-        key: &str,
+        key: &IdempotencyKey,
         status: u16,
         content_type: Option<&str>,
         body: &[u8],
@@ -72,7 +92,7 @@ for_each_backend! {
              WHERE scope = $1 AND key = $2",
         )
             .bind(scope)
-            .bind(key)
+            .bind(key.as_str())
             .bind(i64::from(status))
             .bind(content_type)
             .bind(body)
@@ -81,12 +101,26 @@ for_each_backend! {
         Ok(())
     }
 
-    pub(crate) async fn idempotency_release(&self, scope: &str, key: &str) -> Result<()> {
+    pub(crate) async fn idempotency_release(&self, scope: &str, key: &IdempotencyKey) -> Result<()> {
         sqlx::query("DELETE FROM idempotency_keys WHERE scope = $1 AND key = $2 AND status IS NULL")
             .bind(scope)
-            .bind(key)
+            .bind(key.as_str())
             .execute(self.writer())
             .await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::IdempotencyKey;
+
+    #[test]
+    fn keys_are_visible_ascii_without_spaces() {
+        assert!(IdempotencyKey::parse(b"order-42_retry.1").is_some());
+        assert!(IdempotencyKey::parse(&[b'k'; 255]).is_some());
+        for bad in [&b""[..], b"a b", b"tab\there", "caf\u{e9}".as_bytes(), &[b'k'; 256]] {
+            assert!(IdempotencyKey::parse(bad).is_none(), "{bad:?}");
+        }
     }
 }

@@ -40,6 +40,7 @@ mod sqlite;
 mod store;
 mod tenants;
 
+pub use idempotency::IdempotencyKey;
 pub use postgres::PostgresStore;
 pub use queue::{Lease, LeaseToken};
 pub use sqlite::SqliteStore;
@@ -405,7 +406,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn idempotency_begin(
         &self,
         scope: &str,
-        key: &str,
+        key: &IdempotencyKey,
         request_hash: &str,
         now: Timestamp,
         expired_before: Timestamp,
@@ -413,12 +414,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn idempotency_complete(
         &self,
         scope: &str,
-        key: &str,
+        key: &IdempotencyKey,
         status: u16,
         content_type: Option<&str>,
         body: &[u8],
     ) -> Result<()>;
-    async fn idempotency_release(&self, scope: &str, key: &str) -> Result<()>;
+    async fn idempotency_release(&self, scope: &str, key: &IdempotencyKey) -> Result<()>;
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created when missing) or

@@ -261,7 +261,7 @@ for_each_backend! {
         async fn idempotency_begin(
             &self,
             scope: &str,
-            key: &str,
+            key: &crate::IdempotencyKey,
             request_hash: &str,
             now: Timestamp,
             expired_before: Timestamp,
@@ -271,14 +271,14 @@ for_each_backend! {
         async fn idempotency_complete(
             &self,
             scope: &str,
-            key: &str,
+            key: &crate::IdempotencyKey,
             status: u16,
             content_type: Option<&str>,
             body: &[u8],
         ) -> Result<()> {
             self.idempotency_complete(scope, key, status, content_type, body).await
         }
-        async fn idempotency_release(&self, scope: &str, key: &str) -> Result<()> {
+        async fn idempotency_release(&self, scope: &str, key: &crate::IdempotencyKey) -> Result<()> {
             self.idempotency_release(scope, key).await
         }
     }

@@ -221,7 +221,7 @@ pub async fn replace(
         updated_at: state.clock.now(),
         ..current
     })?;
-    save(&state, event_type).await
+    update_in_catalog(&state, event_type).await
 }
 
 /// Change some of an event type's fields.
@@ -250,10 +250,10 @@ pub async fn update(
         event_type.deprecated = deprecated;
     }
     event_type.updated_at = state.clock.now();
-    save(&state, checked(event_type)?).await
+    update_in_catalog(&state, checked(event_type)?).await
 }
 
-async fn save(state: &AppState, event_type: EventType) -> ApiResult<Json<EventTypeOut>> {
+async fn update_in_catalog(state: &AppState, event_type: EventType) -> ApiResult<Json<EventTypeOut>> {
     let updated = state.catalog.update(&event_type).await;
     if !updated? {
         return Err(ApiError::not_found("event type"));

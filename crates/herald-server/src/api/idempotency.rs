@@ -25,27 +25,10 @@ pub const HEADER: &str = "idempotency-key";
 /// Set on a replayed response.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
 const RETENTION_SECS: i64 = 24 * 3600;
-pub const MAX_KEY_LEN: usize = 255;
-/// The key's form, as documented: 1 to 255 visible ASCII characters, no spaces.
-pub const KEY_PATTERN: &str = "^[!-~]{1,255}$";
+pub use herald_store::IdempotencyKey;
 
 fn hex_sha256(bytes: &[u8]) -> String {
     Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// A client's `Idempotency-Key`, checked against [`KEY_PATTERN`].
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    pub fn parse(raw: &[u8]) -> Option<Self> {
-        let valid = (1..=MAX_KEY_LEN).contains(&raw.len()) && raw.iter().all(|b| (0x21..=0x7e).contains(b));
-        valid.then(|| Self(String::from_utf8_lossy(raw).into_owned()))
-    }
-
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
 }
 
 /// Where one stored response belongs: the caller (a hash of its credentials), the route and the
@@ -89,10 +72,8 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
     };
     let now = state.clock.now();
     let expired_before = herald_core::Timestamp::from_second(now.as_second() - RETENTION_SECS).unwrap_or(now);
-    let begun = state
-        .store
-        .idempotency_begin(&slot.scope, slot.key.as_str(), &hex_sha256(&bytes), now, expired_before)
-        .await;
+    let begun =
+        state.store.idempotency_begin(&slot.scope, &slot.key, &hex_sha256(&bytes), now, expired_before).await;
     match begun {
         Err(e) => ApiError::from(e).into_response(),
         Ok(IdempotencyState::InProgress) => ApiError::new(
@@ -130,7 +111,7 @@ pub async fn layer(State(state): State<AppState>, request: Request, next: Next) 
 async fn remember(state: &AppState, slot: &Slot, response: Response) -> Response {
     let status = response.status();
     if !status.is_success() {
-        if let Err(e) = state.store.idempotency_release(&slot.scope, slot.key.as_str()).await {
+        if let Err(e) = state.store.idempotency_release(&slot.scope, &slot.key).await {
             tracing::warn!(error = %e, "releasing an idempotency key failed");
         }
         return response;
@@ -144,24 +125,10 @@ async fn remember(state: &AppState, slot: &Slot, response: Response) -> Response
     let sealed = state.master_key.seal(&slot.sealing_owner(), &bytes);
     let stored = state
         .store
-        .idempotency_complete(&slot.scope, slot.key.as_str(), status.as_u16(), content_type, &sealed)
+        .idempotency_complete(&slot.scope, &slot.key, status.as_u16(), content_type, &sealed)
         .await;
     if let Err(e) = stored {
         tracing::warn!(error = %e, "storing an idempotent response failed");
     }
     Response::from_parts(parts, Body::from(bytes))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn keys_are_visible_ascii_without_spaces() {
-        assert!(IdempotencyKey::parse(b"order-42_retry.1").is_some());
-        assert!(IdempotencyKey::parse(&[b'k'; 255]).is_some());
-        for bad in [&b""[..], b"a b", b"tab\there", "caf\u{e9}".as_bytes(), &[b'k'; 256]] {
-            assert!(IdempotencyKey::parse(bad).is_none(), "{bad:?}");
-        }
-    }
 }

@@ -92,8 +92,8 @@ impl Modify for ProblemResponses {
                             ObjectBuilder::new()
                                 .schema_type(Type::String)
                                 .min_length(Some(1))
-                                .max_length(Some(super::idempotency::MAX_KEY_LEN))
-                                .pattern(Some(super::idempotency::KEY_PATTERN)),
+                                .max_length(Some(herald_store::IdempotencyKey::MAX_LEN))
+                                .pattern(Some(herald_store::IdempotencyKey::PATTERN)),
                         ))
                         .build();
                     operation.parameters.get_or_insert_with(Vec::new).push(header);

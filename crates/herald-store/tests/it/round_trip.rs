@@ -6,7 +6,7 @@ use herald_core::delivery::{DeliveryStatus, Trigger};
 use herald_core::event_type::{EventType, EventTypeName};
 use herald_core::id::ApiKeyId;
 use herald_core::tenant::{TenantRef, TenantUid};
-use herald_store::{EndpointUpdate, IdempotencyState, PageRequest};
+use herald_store::{EndpointUpdate, IdempotencyKey, IdempotencyState, PageRequest};
 
 use crate::support::*;
 
@@ -110,12 +110,15 @@ on_both_backends! {
     async fn idempotency_keys_and_settings_read_back(store) {
         let begin = |key: &'static str, hash: &'static str| {
             let store = store.clone();
-            async move { store.idempotency_begin("tenant-a", key, hash, t(0), t(-86_400)).await.unwrap() }
+            async move {
+                let key = IdempotencyKey::parse(key.as_bytes()).unwrap();
+                store.idempotency_begin("tenant-a", &key, hash, t(0), t(-86_400)).await.unwrap()
+            }
         };
         assert_eq!(begin("k1", "h1").await, IdempotencyState::New);
         assert_eq!(begin("k1", "h1").await, IdempotencyState::InProgress);
         assert_eq!(begin("k1", "h2").await, IdempotencyState::Mismatch);
-        store.idempotency_complete("tenant-a", "k1", 201, Some("application/json"), b"{}").await.unwrap();
+        store.idempotency_complete("tenant-a", &IdempotencyKey::parse(b"k1").unwrap(), 201, Some("application/json"), b"{}").await.unwrap();
         let replay = IdempotencyState::Replay {
             status: 201,
             content_type: Some("application/json".into()),
@@ -123,7 +126,7 @@ on_both_backends! {
         };
         assert_eq!(begin("k1", "h1").await, replay);
         assert_eq!(begin("k2", "h1").await, IdempotencyState::New);
-        store.idempotency_release("tenant-a", "k2").await.unwrap();
+        store.idempotency_release("tenant-a", &IdempotencyKey::parse(b"k2").unwrap()).await.unwrap();
         assert_eq!(begin("k2", "h1").await, IdempotencyState::New, "released: a first use again");
 
         assert_eq!(store.instance_setting("canary").await.unwrap(), None);

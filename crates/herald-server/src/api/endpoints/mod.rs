@@ -183,7 +183,7 @@ fn shown(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
 }
 
 fn credentials_of(state: &AppState, endpoint: &Endpoint) -> ApiResult<EndpointCredentials> {
-    Ok(state.endpoints.open(endpoint)?)
+    Ok(state.endpoints.credentials(endpoint)?)
 }
 
 async fn find_endpoint(state: &AppState, tenant: &TenantId, id: &EndpointId) -> ApiResult<Endpoint> {
