@@ -138,6 +138,9 @@ pub struct Outcome {
     pub latency: Percentiles,
     pub publish_api: Percentiles,
     pub server: Usage,
+    /// The server's CPU time (its whole run, set-up included) per delivery, in microseconds: what
+    /// a delivery costs, whatever the machine's speed that day.
+    pub cpu_us_per_delivery: Option<f64>,
     /// Every expected delivery arrived, none twice.
     pub complete: bool,
     pub missing: usize,
@@ -376,6 +379,7 @@ impl Bench {
             latency: Percentiles::of(latencies),
             publish_api: Percentiles::default(),
             server: Usage::default(),
+            cpu_us_per_delivery: None,
             complete: received == count,
             missing: count.saturating_sub(received),
             duplicates: received.saturating_sub(count),
@@ -444,6 +448,7 @@ impl Bench {
             }
         }
         let elapsed = last.saturating_duration_since(first).as_secs_f64().max(1e-9);
+        let usage = server.usage();
         Outcome {
             scenario: name.to_owned(),
             backend: self.options.backend,
@@ -454,7 +459,9 @@ impl Bench {
             ratio: None,
             latency: Percentiles::of(latencies),
             publish_api: Percentiles::of(sent.iter().map(|s| s.api_latency).collect()),
-            server: server.usage(),
+            server: usage,
+            cpu_us_per_delivery: (delivered > 0 && usage.cpu_seconds > 0.0)
+                .then(|| usage.cpu_seconds * 1e6 / delivered as f64),
             complete: missing == 0 && duplicates == 0,
             missing,
             duplicates,
@@ -601,12 +608,12 @@ fn git_commit() -> Option<String> {
 /// The report as a markdown table.
 pub fn markdown(report: &Report) -> String {
     let mut out = String::from(
-        "| scenario | backend | events | deliveries | deliveries/s | ratio | p50 ms | p90 ms | p99 ms | max ms | publish p50 ms | publish p99 ms | peak RSS MB | CPU s | complete |\n\
-         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
+        "| scenario | backend | events | deliveries | deliveries/s | ratio | p50 ms | p90 ms | p99 ms | max ms | publish p50 ms | publish p99 ms | peak RSS MB | CPU s | CPU µs/delivery | complete |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|\n",
     );
     for o in &report.outcomes {
         out.push_str(&format!(
-            "| {} | {:?} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {} |\n",
+            "| {} | {:?} | {} | {} | {:.0} | {} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.2} | {:.1} | {:.1} | {} | {} |\n",
             o.scenario,
             o.backend,
             o.events,
@@ -621,6 +628,7 @@ pub fn markdown(report: &Report) -> String {
             o.publish_api.p99_ms,
             o.server.peak_rss_mb,
             o.server.cpu_seconds,
+            o.cpu_us_per_delivery.map_or("–".to_owned(), |us| format!("{us:.0}")),
             if o.complete { "yes".to_owned() } else { format!("no ({} missing, {} twice)", o.missing, o.duplicates) },
         ));
     }

@@ -43,6 +43,10 @@ async fn smoke(backend: &str) {
         assert_eq!(o["duplicates"], 0);
         assert_eq!(o["bad_signatures"], 0);
         assert!(o["deliveries"].as_u64().unwrap() > 0);
+        if o["scenario"] != "raw ceiling" {
+            let cpu = o["cpu_us_per_delivery"].as_f64();
+            assert!(cpu.is_some_and(|us| us > 0.0), "the server's CPU per delivery is reported: {o}");
+        }
     }
     assert!(table.contains("| scenario |") && table.contains("| throughput |"), "{table}");
 }
