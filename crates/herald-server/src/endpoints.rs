@@ -131,7 +131,12 @@ impl Endpoints {
             }
             let mut credentials = self.credentials(&read)?;
             let mut endpoint = read.clone();
+            let before = credentials.clone();
             apply(&mut endpoint, &mut credentials)?;
+            if endpoint == read && credentials == before {
+                // Nothing to store: no new version, nothing to announce.
+                return Ok(Changed { endpoint, credentials });
+            }
             endpoint.sealed_credentials =
                 Endpoint::seal_credentials(&self.master_key, &endpoint.id, &credentials);
             endpoint.updated_at = self.clock.now();

@@ -49,7 +49,8 @@ pub enum Published {
     /// Stored with its deliveries, which are under way.
     Created { event: Event, deliveries: Vec<Delivery> },
     /// The tenant already had an event with this id: nothing was stored; this is that event.
-    Existing { event: Event, deliveries: Vec<Delivery> },
+    /// `same` tells whether it has the type, data, subject and source asked for.
+    Existing { event: Event, deliveries: Vec<Delivery>, same: bool },
 }
 
 /// The publish service (cheap to clone).
@@ -113,8 +114,12 @@ impl Publisher {
         match self.store_and_hand_over(&event, &deliveries, &subscribers, now).await? {
             herald_store::Published::Created => Ok(Published::Created { event, deliveries }),
             herald_store::Published::Existing(existing) => {
+                let same = existing.event_type == event.event_type
+                    && existing.data == event.data
+                    && existing.subject == event.subject
+                    && existing.source == event.source;
                 let deliveries = self.store.deliveries_of_event(&existing.key).await?;
-                Ok(Published::Existing { event: existing, deliveries })
+                Ok(Published::Existing { event: existing, deliveries, same })
             }
         }
     }

@@ -142,16 +142,12 @@ pub async fn publish(
         subject,
         source,
     };
-    // What the caller asked for, to compare with an event already published under this id.
-    let asked = (new.event_type.clone(), new.data.clone(), new.subject.clone(), new.source.clone());
     match state.publisher.publish(new).await? {
         Published::Created { event, deliveries } => {
             Ok((StatusCode::CREATED, Json(EventOut::new(event, Some(deliveries)))))
         }
-        Published::Existing { event, deliveries } => {
-            if (&event.event_type, &event.data, &event.subject, &event.source)
-                != (&asked.0, &asked.1, &asked.2, &asked.3)
-            {
+        Published::Existing { event, deliveries, same } => {
+            if !same {
                 return Err(ApiError::new(
                     StatusCode::CONFLICT,
                     "event_id_conflict",

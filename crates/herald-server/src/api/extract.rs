@@ -196,13 +196,9 @@ impl<S: Send + Sync> FromRequestParts<S> for Pagination {
     }
 }
 
-/// The documented form of a cursor: what every list's sort key (an id or a name) looks like.
+/// The documented form of a cursor (clients treat it as opaque: it is the last item's sort key,
+/// an id or a name).
 pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_.:-]{1,256}$";
-
-/// A page's position as shown to clients (treat it as opaque: it is the last item's sort key).
-pub fn encode_cursor(key: &str) -> String {
-    key.to_owned()
-}
 
 /// The store's sort key from a cursor; `None` unless it has the form of [`CURSOR_PATTERN`].
 pub(crate) fn decode_cursor(cursor: &str) -> Option<String> {

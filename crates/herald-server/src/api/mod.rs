@@ -41,7 +41,7 @@ pub struct ListResponse<T: ToSchema> {
 
 impl<T: ToSchema> From<Page<T>> for ListResponse<T> {
     fn from(page: Page<T>) -> Self {
-        Self { data: page.items, next_cursor: page.next_cursor.as_deref().map(extract::encode_cursor) }
+        Self { data: page.items, next_cursor: page.next_cursor }
     }
 }
 
@@ -63,7 +63,7 @@ pub struct PageParams {
     #[serde(default, deserialize_with = "query::text::limit")]
     pub limit: Option<u32>,
     /// The `nextCursor` of the previous page.
-    #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9_.:-]{1,256}$")]
+    #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9_.:-]{1,256}$")] // = extract::CURSOR_PATTERN (tested)
     #[serde(default, deserialize_with = "query::text::cursor")]
     pub cursor: Option<String>,
 }
@@ -135,4 +135,15 @@ async fn method_not_allowed() -> ApiError {
         "method_not_allowed",
         "this route does not take that method",
     )
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_documented_cursor_is_the_parsed_cursor() {
+        let document: serde_json::Value = serde_json::from_str(&super::openapi::document()).unwrap();
+        let parameters = document["paths"]["/v1/tenants"]["get"]["parameters"].as_array().unwrap().clone();
+        let cursor = parameters.iter().find(|p| p["name"] == "cursor").unwrap();
+        assert_eq!(cursor["schema"]["pattern"], super::extract::CURSOR_PATTERN);
+    }
 }

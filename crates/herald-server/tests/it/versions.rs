@@ -48,6 +48,12 @@ on_both_backends! {
 
         let fresh = send(&app, Method::PATCH, &path, Some("\"1\""), json!({"description": "fresh"})).await;
         assert_eq!((fresh.status, etag(&fresh)), (200, "\"2\"".to_owned()), "{}", fresh.body);
+        // A change that changes nothing stores nothing: same version, no announcement.
+        let same = send(&app, Method::PATCH, &path, None, json!({"description": "fresh"})).await;
+        assert_eq!((same.status, etag(&same)), (200, "\"2\"".to_owned()), "{}", same.body);
+        let retired = send(&app, Method::POST, &format!("{path}/secret/retire-previous"), None, json!({})).await;
+        assert_eq!(retired.status, 204, "{}", retired.body);
+        assert_eq!(etag(&app.get(&path).await), "\"2\"", "no old secret was live: nothing to retire");
         let any = send(&app, Method::PATCH, &path, None, json!({"description": "any"})).await;
         assert_eq!(etag(&any), "\"3\"");
         let star = send(&app, Method::PUT, &path, Some("*"), json!({"url": receiver.url(), "description": "put"})).await;

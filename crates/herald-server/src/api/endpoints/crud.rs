@@ -235,10 +235,7 @@ pub async fn list(
         let credentials = credentials_of(&state, &endpoint)?;
         items.push(shown(endpoint, &credentials));
     }
-    Ok(Json(ListResponse {
-        data: items,
-        next_cursor: page.next_cursor.as_deref().map(crate::api::extract::encode_cursor),
-    }))
+    Ok(Json(ListResponse { data: items, next_cursor: page.next_cursor }))
 }
 
 /// Get one endpoint.
