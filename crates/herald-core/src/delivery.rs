@@ -131,13 +131,17 @@ impl Delivery {
 
     /// The delivery of `event` to a subscribed endpoint: pending when it is enabled; when it is
     /// disabled, recorded but never attempted — failed with reason `endpoint_disabled`, so it
-    /// shows in the log and `recover` can send it after re-enabling.
+    /// shows in the log and `recover` can send it after re-enabling. Its id is derived from the
+    /// event and the endpoint ([`DeliveryId::of`]): fanning the event out again names it the same.
     pub fn for_subscriber(
         event: &crate::event::Event,
         endpoint: &crate::endpoint::Endpoint,
         now: Timestamp,
     ) -> Self {
-        let delivery = Self::new(event, &endpoint.id, Trigger::Scheduled, now);
+        let delivery = Self {
+            id: DeliveryId::of(&event.key, &endpoint.id),
+            ..Self::new(event, &endpoint.id, Trigger::Scheduled, now)
+        };
         if endpoint.enabled {
             return delivery;
         }

@@ -137,9 +137,44 @@ prefixed_id!(
     "evt"
 );
 
+impl DeliveryId {
+    /// The id of the delivery of `event` to `endpoint`: the event's time, then 80 bits of SHA-256
+    /// over both ids. Whoever fans an event out — its publisher, or another instance finishing a
+    /// fan-out that a crash cut short — names each of its deliveries the same, so storing one
+    /// twice is a conflict, never a second delivery.
+    pub fn of(event: &GeneratedEventId, endpoint: &EndpointId) -> Self {
+        use sha2::Digest;
+        let time = ulid::Ulid::from_string(&event.as_str()[GeneratedEventId::PREFIX.len() + 1..])
+            .map_or(0, |u| u.timestamp_ms());
+        let digest = sha2::Sha256::new()
+            .chain_update(event.as_str())
+            .chain_update([0])
+            .chain_update(endpoint.as_str())
+            .finalize();
+        let mut random = [0u8; 16];
+        random[6..].copy_from_slice(&digest[..10]);
+        let ulid = ulid::Ulid::from_parts(time, u128::from_be_bytes(random));
+        Self(Arc::from(format!("{}_{}", Self::PREFIX, ulid)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_delivery_id_is_named_by_its_event_and_endpoint() {
+        let at = crate::Timestamp::from_second(1_800_000_000).unwrap();
+        let event = GeneratedEventId::generate_at(at);
+        let (a, b) = (EndpointId::generate(), EndpointId::generate());
+        let id = DeliveryId::of(&event, &a);
+        assert_eq!(id, DeliveryId::of(&event, &a), "the same pair, the same id");
+        assert_ne!(id, DeliveryId::of(&event, &b), "another endpoint, another id");
+        assert_ne!(id, DeliveryId::of(&GeneratedEventId::generate_at(at), &a), "another event, another id");
+        assert_eq!(DeliveryId::parse(id.as_str()), Ok(id.clone()), "a valid id");
+        let ulid = ulid::Ulid::from_string(&id.as_str()[4..]).unwrap();
+        assert_eq!(ulid.timestamp_ms(), 1_800_000_000_000, "sorted by the event's time");
+    }
 
     #[test]
     fn ids_take_their_time_from_the_given_clock() {

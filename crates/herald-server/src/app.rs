@@ -81,6 +81,7 @@ impl Application {
             wakeup.clone(),
             local,
             config.delivery.probe_time(),
+            config.delivery.lease.get(),
         );
         let operational =
             crate::operational::Operational::setup(&config, store.clone(), clock.clone(), publisher.clone())
@@ -146,6 +147,10 @@ impl Application {
     /// requests and drains the dispatcher (see `dispatcher`).
     pub async fn run_until(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
         let (stop_tx, stop_rx) = watch::channel(false);
+        let fanouts = tokio::spawn(finish_fanouts(
+            self.state.publisher.clone(),
+            self.state.config.delivery.poll_interval.get(),
+        ));
         let running = if let Some(dispatcher) = self.dispatcher {
             let wakeups = tokio::spawn({
                 let store = self.state.store.clone();
@@ -168,12 +173,33 @@ impl Application {
                 let _ = stop_tx.send(true);
             })
             .await;
+        fanouts.abort();
         if let Some((run, wakeups)) = running {
             wakeups.abort();
             run.await.context("the dispatcher stopped abnormally")?;
         }
         served?;
         Ok(())
+    }
+}
+
+/// Finishes, at start and then every `interval`, the fan-outs that a stopped process left half
+/// done (their marker's lease ran out; on SQLite, every lease is released at start).
+async fn finish_fanouts(publisher: crate::publish::Publisher, interval: std::time::Duration) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        ticks.tick().await;
+        loop {
+            match publisher.finish_fanouts().await {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, "finishing fan-outs failed; trying again later");
+                    break;
+                }
+            }
+        }
     }
 }
 

@@ -6,7 +6,16 @@
 //! commit: concurrent publishes share it), and then hands the deliveries due now to this
 //! process's dispatcher — created already leased to it, so no claim query is needed — or, when
 //! its queue is full, wakes the dispatchers to claim them. Callers never build dispatcher jobs or
-//! leases. When `publish` returns, every delivery the event owes is on disk.
+//! leases.
+//!
+//! **Fan-out.** An event owed to more than [`FANOUT_INLINE`] endpoints is stored with a durable
+//! fan-out marker instead of its deliveries, and `publish` returns after that small commit; its
+//! deliveries are created by the next transaction, which removes the marker, and handed over
+//! then. The marker is leased to this process: if it dies in between, the lease runs out and any
+//! process finishes the fan-out ([`Publisher::finish_fanouts`]), creating the same deliveries
+//! under the same ids (derived from the event and the endpoint). So when `publish` returns,
+//! every delivery the event owes is on disk or owed by a marker on disk — after any crash, each
+//! is created exactly once and attempted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +26,8 @@ use herald_core::endpoint::Endpoint;
 use herald_core::event::{Event, EventId};
 use herald_core::event_type::EventTypeName;
 use herald_core::id::{GeneratedEventId, TenantId};
-use herald_store::{Job, Store, StoreError};
+use herald_core::time::add;
+use herald_store::{Job, Lease, LeaseToken, Store, StoreError};
 use serde_json::{Map, Value};
 use tokio::sync::{Notify, Semaphore};
 
@@ -30,6 +40,13 @@ use crate::dispatcher::LocalQueue;
 /// over; beyond the budget, publishes wait. This bounds the server's memory under fan-out bursts
 /// instead of letting it grow with (publishers × endpoints).
 pub const PUBLISH_BUDGET: usize = 8192;
+
+/// Most deliveries a publish stores in its own transaction; an event owed to more endpoints is
+/// stored with a fan-out marker and its deliveries follow (see the module's documentation).
+pub const FANOUT_INLINE: usize = 64;
+
+/// Fan-outs whose publisher died taken over by one [`Publisher::finish_fanouts`] call at most.
+const FANOUTS_PER_CLAIM: u32 = 16;
 
 /// An event as its publisher asks for it.
 #[derive(Debug)]
@@ -65,6 +82,9 @@ pub struct Publisher {
     budget: Arc<Semaphore>,
     /// How long past a probe deliveries held by an open circuit wait.
     probe_time: Duration,
+    /// The token this process's fan-out markers are leased under, and for how long.
+    marker: LeaseToken,
+    lease: Duration,
 }
 
 impl Publisher {
@@ -75,9 +95,12 @@ impl Publisher {
         wakeup: Arc<Notify>,
         local: Option<LocalQueue>,
         probe_time: Duration,
+        lease: Duration,
     ) -> Self {
         let budget = Arc::new(Semaphore::new(PUBLISH_BUDGET));
-        Self { store, clock, caches, wakeup, local, budget, probe_time }
+        let owner = local.as_ref().map_or_else(crate::dispatcher::new_owner, |l| l.owner().to_owned());
+        let marker = LeaseToken::new(&owner, "fanout");
+        Self { store, clock, caches, wakeup, local, budget, probe_time, marker, lease }
     }
 
     /// Publishes to every endpoint of the tenant that subscribes to the event (disabled ones
@@ -100,18 +123,25 @@ impl Publisher {
             endpoints.iter().filter(|endpoint| endpoint.subscribes(&event)).cloned().collect();
         let permits = subscribers.len().clamp(1, PUBLISH_BUDGET) as u32;
         // The semaphore is never closed; were it, publishing would go on unbounded.
-        let _budget = self.budget.acquire_many(permits).await.ok();
-        let deliveries: Vec<Delivery> = subscribers
-            .iter()
-            .map(|endpoint| {
-                Delivery::for_subscriber(&event, endpoint, now).held_by(
-                    &endpoint.health,
-                    now,
-                    self.probe_time,
-                )
-            })
-            .collect();
-        match self.store_and_hand_over(&event, &deliveries, &subscribers, now).await? {
+        let budget = self.budget.clone().acquire_many_owned(permits).await.ok();
+        let deliveries = self.deliveries_to(&event, &subscribers, now);
+        let stored = if deliveries.len() <= FANOUT_INLINE {
+            self.store_and_hand_over(&event, &deliveries, &subscribers, now).await?
+        } else {
+            let marker = Lease { token: self.marker.clone(), until: add(now, self.lease) };
+            let stored = self.store.publish_fanout(&event, &marker).await?;
+            if stored == herald_store::Published::Created {
+                // The budget is held until the deliveries are created and handed over.
+                let this = self.clone();
+                let (event, deliveries) = (event.clone(), deliveries.clone());
+                tokio::spawn(async move {
+                    this.expand(&event, deliveries, &subscribers).await;
+                    drop(budget);
+                });
+            }
+            stored
+        };
+        match stored {
             herald_store::Published::Created => Ok(Published::Created { event, deliveries }),
             herald_store::Published::Existing(existing) => {
                 let same = existing.event_type == event.event_type
@@ -122,6 +152,55 @@ impl Publisher {
                 Ok(Published::Existing { event: existing, deliveries, same })
             }
         }
+    }
+
+    /// The deliveries `event` owes its subscribers, created `now`.
+    fn deliveries_to(&self, event: &Event, subscribers: &[Arc<Endpoint>], now: Timestamp) -> Vec<Delivery> {
+        subscribers
+            .iter()
+            .map(|endpoint| {
+                Delivery::for_subscriber(event, endpoint, now).held_by(&endpoint.health, now, self.probe_time)
+            })
+            .collect()
+    }
+
+    /// Creates a fan-out's deliveries under this process's marker and hands those due now to the
+    /// dispatcher. On failure the marker stays, and its lease running out hands the fan-out on.
+    async fn expand(&self, event: &Event, deliveries: Vec<Delivery>, subscribers: &[Arc<Endpoint>]) {
+        let now = self.clock.now();
+        let marker = self.marker.clone();
+        let stored = self
+            .store_and_hand_over_with(event, &deliveries, subscribers, now, async |lease| {
+                let created =
+                    self.store.expand_fanout(&event.key, &marker, deliveries.clone(), lease).await?;
+                Ok((created, created))
+            })
+            .await;
+        if let Err(e) = stored {
+            tracing::error!(event.id = %event.id, error = %e, "creating a fan-out's deliveries failed; it will be retried when its lease runs out");
+        }
+    }
+
+    /// Finishes the fan-outs whose publisher died before creating their deliveries (their
+    /// marker's lease ran out): each event's deliveries go to the endpoints that subscribe to it
+    /// now and existed when it was published. Returns how many fan-outs it finished.
+    pub async fn finish_fanouts(&self) -> Result<usize, StoreError> {
+        let now = self.clock.now();
+        let marker = Lease { token: self.marker.clone(), until: add(now, self.lease) };
+        let events = self.store.claim_fanouts(&marker, now, FANOUTS_PER_CLAIM).await?;
+        let finished = events.len();
+        for event in events {
+            let endpoints = self.caches.tenant_endpoints(self.store.as_ref(), &event.tenant_id).await?;
+            let subscribers: Vec<Arc<Endpoint>> = endpoints
+                .iter()
+                .filter(|endpoint| endpoint.created_at <= event.created_at && endpoint.subscribes(&event))
+                .cloned()
+                .collect();
+            let deliveries = self.deliveries_to(&event, &subscribers, now);
+            tracing::info!(event.id = %event.id, deliveries = deliveries.len(), "finishing a fan-out whose publisher stopped");
+            self.expand(&event, deliveries, &subscribers).await;
+        }
+        Ok(finished)
     }
 
     /// A test send: one event of `event_type` with `data`, delivered to `endpoint` alone,
@@ -165,12 +244,31 @@ impl Publisher {
         endpoints: &[Arc<Endpoint>],
         now: Timestamp,
     ) -> Result<herald_store::Published, StoreError> {
+        self.store_and_hand_over_with(event, deliveries, endpoints, now, async |lease| {
+            let stored = self.store.publish(event, deliveries, lease).await?;
+            let created = stored == herald_store::Published::Created;
+            Ok((stored, created))
+        })
+        .await
+    }
+
+    /// Reserves room in this process's dispatcher for the deliveries due now, runs `store` with
+    /// the lease to create them under — it answers what it stored and whether that was these
+    /// deliveries — and hands them over once stored.
+    async fn store_and_hand_over_with<T>(
+        &self,
+        event: &Event,
+        deliveries: &[Delivery],
+        endpoints: &[Arc<Endpoint>],
+        now: Timestamp,
+        store: impl AsyncFnOnce(Option<&Lease>) -> Result<(T, bool), StoreError>,
+    ) -> Result<T, StoreError> {
         let due_now = |d: &Delivery| d.status == DeliveryStatus::Pending && d.next_attempt_at == Some(now);
         let active = deliveries.iter().filter(|d| due_now(d)).count();
         let reservation = self.local.as_ref().and_then(|local| local.reserve(active, now));
         let lease = reservation.as_ref().map(|r| r.lease.clone());
-        let stored = self.store.publish(event, deliveries, lease.as_ref()).await?;
-        if matches!(stored, herald_store::Published::Created) {
+        let (stored, created) = store(lease.as_ref()).await?;
+        if created {
             match (reservation, lease) {
                 (Some(reservation), Some(lease)) => {
                     let shared = Arc::new(event.clone());

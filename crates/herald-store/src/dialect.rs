@@ -43,6 +43,11 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// Returns the id leased, if any.
     const PROBE_SQL: &'static str;
 
+    /// Leases fan-outs whose lease ran out (their publisher died before creating the
+    /// deliveries): `$1` the lease token, `$2` now, `$3` the lease's end, `$4` the most to take.
+    /// Returns the event keys leased (`RETURNING event_key`); never the same one to two claims.
+    const FANOUT_CLAIM_SQL: &'static str;
+
     /// The pool for reads that may lag a commit by nothing (SQLite: read-only connections).
     fn reader(&self) -> &sqlx::Pool<Self::Db>;
 

@@ -1,15 +1,19 @@
-//! The event log and the delivery log: publishing an event with its deliveries (through the
-//! group-commit writer, `batch/`), and reading events, deliveries and their attempts. Events and
+//! The event log and the delivery log: publishing an event with its deliveries, or with a
+//! fan-out marker whose deliveries follow (`expand_fanout`; `claim_fanouts` takes over those a
+//! dead process left), through the group-commit writer (`batch/`); and reading events, deliveries and their attempts. Events and
 //! deliveries page newest first by their sortable ids; attempts list oldest first.
 
+use herald_core::Timestamp;
 use herald_core::delivery::{Attempt, Delivery};
 use herald_core::event::{Event, EventId};
 use herald_core::id::{DeliveryId, GeneratedEventId, TenantId};
 
 use crate::batch::Write;
-use crate::dialect::{Dialect, PoolOf, for_each_backend};
+use crate::dialect::{DbOf, Dialect, PoolOf, for_each_backend};
 use crate::rows::{AttemptRow, DeliveryRow, EventRow, columns, convert, millis};
-use crate::{DeliveryFilter, EventFilter, Lease, Page, PageRequest, Published, Result, StoreError};
+use crate::{
+    DeliveryFilter, EventFilter, Lease, LeaseToken, Page, PageRequest, Published, Result, StoreError,
+};
 
 for_each_backend! {
     /// Hands the event and its deliveries to the group-commit writer and waits for the commit.
@@ -24,10 +28,76 @@ for_each_backend! {
             event: event.clone(),
             deliveries: deliveries.to_vec(),
             lease: lease.cloned(),
+            fanout: None,
             reply,
         };
         self.batch_writer().send(write).await?;
         answer.await.map_err(|_| StoreError::Batch("the writer dropped a publish".into()))?
+    }
+
+    /// Hands the event and a fan-out marker leased under `marker` to the group-commit writer
+    /// and waits for the commit.
+    pub(crate) async fn publish_fanout(&self, event: &Event, marker: &Lease) -> Result<Published> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let write = Write::Publish {
+            event: event.clone(),
+            deliveries: Vec::new(),
+            lease: None,
+            fanout: Some(marker.clone()),
+            reply,
+        };
+        self.batch_writer().send(write).await?;
+        answer.await.map_err(|_| StoreError::Batch("the writer dropped a publish".into()))?
+    }
+
+    /// Hands a fan-out's deliveries to the group-commit writer and waits for the commit.
+    pub(crate) async fn expand_fanout(
+        &self,
+        event_key: &GeneratedEventId,
+        marker: &LeaseToken,
+        deliveries: Vec<Delivery>,
+        lease: Option<&Lease>,
+    ) -> Result<bool> {
+        let (reply, answer) = tokio::sync::oneshot::channel();
+        let write = Write::Expand {
+            event_key: event_key.clone(),
+            marker: marker.clone(),
+            deliveries,
+            lease: lease.cloned(),
+            reply,
+        };
+        self.batch_writer().send(write).await?;
+        answer.await.map_err(|_| StoreError::Batch("the writer dropped a fan-out".into()))?
+    }
+
+    /// Leases up to `limit` fan-outs whose lease ran out and returns their events.
+    pub(crate) async fn claim_fanouts(
+        &self,
+        marker: &Lease,
+        now: Timestamp,
+        limit: u32,
+    ) -> Result<Vec<Event>> {
+        let keys: Vec<(String,)> = sqlx::query_as(Self::FANOUT_CLAIM_SQL)
+            .bind(marker.token.as_str())
+            .bind(millis(now))
+            .bind(millis(marker.until))
+            .bind(i64::from(limit))
+            .fetch_all(self.writer())
+            .await?;
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
+        let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(concat!(
+            "SELECT ",
+            columns!(events),
+            " FROM events WHERE event_key IN ("
+        ));
+        let mut list = q.separated(", ");
+        for (key,) in keys {
+            list.push_bind(key);
+        }
+        q.push(")");
+        convert(q.build_query_as::<EventRow>().fetch_all(self.writer()).await?)
     }
 
     pub(crate) async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>> {

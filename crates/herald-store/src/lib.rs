@@ -313,6 +313,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         deliveries: &[Delivery],
         lease: Option<&Lease>,
     ) -> Result<Published>;
+    /// Stores the event with a fan-out marker leased under `marker` — or, when the tenant already
+    /// has an event with this id, nothing (that event is returned). Its deliveries are created
+    /// afterwards by `expand_fanout`; if the marker's holder dies first, its lease runs out and
+    /// `claim_fanouts` hands the event to another. Returns after the commit.
+    async fn publish_fanout(&self, event: &Event, marker: &Lease) -> Result<Published>;
+    /// Creates a fan-out's deliveries (due ones leased under `lease`, when given) and removes its
+    /// marker, in one transaction — only while `marker` still holds it (else nothing is written
+    /// and `false` comes back).
+    async fn expand_fanout(
+        &self,
+        event_key: &GeneratedEventId,
+        marker: &LeaseToken,
+        deliveries: Vec<Delivery>,
+        lease: Option<&Lease>,
+    ) -> Result<bool>;
+    /// Leases up to `limit` fan-outs whose lease ran out to `marker` and returns their events.
+    async fn claim_fanouts(&self, marker: &Lease, now: Timestamp, limit: u32) -> Result<Vec<Event>>;
     async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>>;
     async fn list_events(
         &self,
@@ -386,7 +403,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// work; runs until the connection fails for good. Returns at once where wake-ups cannot
     /// cross processes (SQLite: one process owns the file).
     async fn forward_wakeups(&self, wakeup: Arc<tokio::sync::Notify>) -> Result<()>;
-    /// Gives back every lease taken with this owner prefix: the deliveries are due at once.
+    /// Gives back every lease taken with this owner prefix (deliveries and fan-out markers): the
+    /// deliveries are due at once, the fan-outs free to be claimed.
     async fn release_leases(&self, owner: &str, now: Timestamp) -> Result<u64>;
     /// Gives back every lease, whoever took it: for a start on SQLite, where only one process can
     /// use the database, so any lease left belongs to a process that is gone.

@@ -207,20 +207,31 @@ for_each_backend! {
         .bind(millis(now))
         .execute(&mut *tx)
         .await?;
+        sqlx::query("UPDATE fanouts SET leased_until = $2, lease_owner = NULL WHERE lease_owner LIKE $1")
+            .bind(format!("{owner}:%"))
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
         Self::notify_in(&mut tx, done.rows_affected() > 0).await?;
         tx.commit().await?;
         Ok(done.rows_affected())
     }
 
     pub(crate) async fn release_every_lease(&self, now: Timestamp) -> Result<u64> {
+        let mut tx = self.writer().begin().await?;
         let done = sqlx::query(
             "UPDATE deliveries
              SET next_attempt_at = $1, leased_until = NULL, lease_owner = NULL, updated_at = $1
              WHERE lease_owner IS NOT NULL AND status IN ('pending', 'retrying')",
         )
         .bind(millis(now))
-        .execute(self.writer())
+        .execute(&mut *tx)
         .await?;
+        sqlx::query("UPDATE fanouts SET leased_until = $1, lease_owner = NULL WHERE lease_owner IS NOT NULL")
+            .bind(millis(now))
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
         Ok(done.rows_affected())
     }
 

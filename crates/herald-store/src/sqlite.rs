@@ -61,6 +61,11 @@ impl Dialect for SqliteStore {
                       ORDER BY next_attempt_at LIMIT $4)
          RETURNING id";
 
+    const FANOUT_CLAIM_SQL: &'static str = "UPDATE fanouts SET lease_owner = $1, leased_until = $3
+         WHERE event_key IN (SELECT event_key FROM fanouts WHERE leased_until <= $2
+                             ORDER BY leased_until LIMIT $4)
+         RETURNING event_key";
+
     const PROBE_SQL: &'static str =
         "UPDATE deliveries SET lease_owner = $1, leased_until = $4, next_attempt_at = $4, updated_at = $3
          WHERE id IN (SELECT id FROM deliveries

@@ -156,6 +156,21 @@ for_each_backend! {
         ) -> Result<Published> {
             self.publish(event, deliveries, lease).await
         }
+        async fn publish_fanout(&self, event: &Event, marker: &Lease) -> Result<Published> {
+            self.publish_fanout(event, marker).await
+        }
+        async fn expand_fanout(
+            &self,
+            event_key: &GeneratedEventId,
+            marker: &LeaseToken,
+            deliveries: Vec<Delivery>,
+            lease: Option<&Lease>,
+        ) -> Result<bool> {
+            self.expand_fanout(event_key, marker, deliveries, lease).await
+        }
+        async fn claim_fanouts(&self, marker: &Lease, now: Timestamp, limit: u32) -> Result<Vec<Event>> {
+            self.claim_fanouts(marker, now, limit).await
+        }
         async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>> {
             self.event(tenant, id).await
         }

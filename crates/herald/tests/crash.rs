@@ -1,5 +1,6 @@
 //! Crash safety with the real binary, on SQLite and PostgreSQL:
-//! - SIGKILL while deliveries are in flight loses nothing that was acknowledged;
+//! - SIGKILL while deliveries are in flight loses nothing that was acknowledged, nor while
+//!   fan-outs are acknowledged before their deliveries exist;
 //! - SIGTERM drains: it stops claiming, lets in-flight attempts finish, and releases the rest.
 //!
 //! Receivers and the server listen on 127.0.0.1 only.
@@ -264,6 +265,52 @@ async fn sigterm_drains(backend: Backend) {
     }
 }
 
+/// SIGKILL while fan-outs (events owed to more endpoints than a publish stores inline) are being
+/// acknowledged: after a restart every acknowledged event reaches every endpoint — including those
+/// whose deliveries were still owed by their fan-out marker when the process died.
+async fn sigkill_during_fanouts_loses_no_delivery(backend: Backend) {
+    const ENDPOINTS: usize = 80;
+    let install =
+        Install::new(backend, &[("HERALD_DELIVERY__LEASE", "3s"), ("HERALD_DELIVERY__TIMEOUT", "2s")]).await;
+    let receiver = TestReceiver::start().await;
+    let server = install.start().await;
+    let (_, tenant) =
+        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/tenants/{tenant}/endpoints");
+    for i in 0..ENDPOINTS {
+        let url = format!("{}/e{i}", receiver.url());
+        let (status, _) =
+            install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": url}))).await;
+        assert_eq!(status, 201);
+    }
+
+    let acked =
+        publish_until_killed(server.base.clone(), install.admin_key.clone(), tenant.clone(), 12).await;
+    let mut server = server;
+    server.child.kill().unwrap(); // SIGKILL, right after the last acknowledgement
+    server.child.wait().unwrap();
+    let owed = acked.len() * ENDPOINTS;
+    let before = receiver.requests().len();
+
+    let _restarted = install.start().await;
+    eventually("every acknowledged event to reach every endpoint", Duration::from_secs(90), || async {
+        let received: HashSet<(String, String)> = receiver
+            .requests()
+            .iter()
+            .filter_map(|r| Some((r.header("webhook-id")?.to_owned(), r.uri.path().to_owned())))
+            .collect();
+        let missing = acked
+            .iter()
+            .flat_map(|id| (0..ENDPOINTS).map(move |i| (id.clone(), format!("/hook/e{i}"))))
+            .filter(|pair| !received.contains(pair))
+            .count();
+        (missing == 0).then_some(())
+    })
+    .await;
+    eprintln!("fan-out kill: {before} of {owed} deliveries had arrived before the kill");
+}
+
 /// Deliveries claimed by a process that died are taken again: on PostgreSQL (where other
 /// instances may hold leases) once their lease expires; on SQLite, where only one process can use
 /// the database, at once when Herald starts again, however long the lease.
@@ -331,6 +378,16 @@ async fn sigkill_sqlite() {
 #[tokio::test(flavor = "multi_thread")]
 async fn sigkill_postgres() {
     sigkill_in_flight_loses_nothing_acknowledged(Backend::Postgres).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_fanout_sqlite() {
+    sigkill_during_fanouts_loses_no_delivery(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn sigkill_fanout_postgres() {
+    sigkill_during_fanouts_loses_no_delivery(Backend::Postgres).await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -105,6 +105,7 @@ impl Context {
 #[derive(Debug, Clone)]
 pub struct LocalQueue {
     sender: mpsc::Sender<Job>,
+    owner: Arc<str>,
     token: LeaseToken,
     lease: Duration,
 }
@@ -128,9 +129,15 @@ impl LocalQueue {
     /// sending side, and the dispatcher the services): deliveries handed over are leased for
     /// `lease` to the dispatcher that will take the [`Inbox`].
     pub fn channel(lease: Duration) -> (Self, Inbox) {
-        let owner = herald_core::id::GeneratedEventId::generate().to_string().replacen("evt_", "worker_", 1);
+        let owner = new_owner();
         let (sender, receiver) = mpsc::channel(LOCAL_QUEUE);
-        (Self { sender, token: LeaseToken::new(&owner, "local"), lease }, Inbox { owner, receiver })
+        let token = LeaseToken::new(&owner, "local");
+        (Self { sender, owner: Arc::from(owner.as_str()), token, lease }, Inbox { owner, receiver })
+    }
+
+    /// The dispatcher's name in lease tokens (`<owner>:<claim>`).
+    pub fn owner(&self) -> &str {
+        &self.owner
     }
 
     /// Reserves room for `n` jobs and the lease to create them under; `None` when full.
@@ -141,6 +148,11 @@ impl LocalQueue {
         let permits = self.sender.try_reserve_many(n).ok()?;
         Some(Reservation { permits, lease: Lease { token: self.token.clone(), until: add(now, self.lease) } })
     }
+}
+
+/// A new process-unique name for lease tokens (`worker_<ulid>`).
+pub fn new_owner() -> String {
+    herald_core::id::GeneratedEventId::generate().to_string().replacen("evt_", "worker_", 1)
 }
 
 impl Reservation<'_> {

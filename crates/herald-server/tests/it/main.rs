@@ -10,6 +10,7 @@ mod endpoints;
 mod errors;
 mod event_types;
 mod events;
+mod fanout;
 mod flow;
 mod idempotency;
 mod keys;

@@ -23,6 +23,8 @@ const ROWS_PER_UPDATE: usize = 500;
 enum Applied {
     /// Published, or (`false`) the event id already existed: fetch it after commit.
     Publish(bool),
+    /// A fan-out's deliveries created (`false`: its marker was no longer held; nothing written).
+    Expand(bool),
     /// Settled or deferred (a write whose lease no longer holds changes nothing).
     Settle,
 }
@@ -78,6 +80,9 @@ for_each_backend! {
                     };
                     let _ = reply.send(result);
                 }
+                (Write::Expand { reply, .. }, applied) => {
+                    let _ = reply.send(Ok(matches!(applied, Applied::Expand(true))));
+                }
                 (Write::Settle { reply, .. } | Write::Defer { reply, .. }, _) => {
                     let _ = reply.send(Ok(()));
                 }
@@ -85,7 +90,8 @@ for_each_backend! {
         }
     }
 
-    /// The batch's statements, in order: events, the deliveries of the new ones, attempts, the
+    /// The batch's statements, in order: events (with the fan-out markers of the new ones),
+    /// fan-outs expanded, the deliveries of new events and of expanded fan-outs, attempts, the
     /// settled deliveries, the deferred ones; then the wake-up, and the commit.
     async fn apply_in_transaction(pool: &PoolOf<Self>, writes: &[Write]) -> Result<Vec<Applied>> {
         let mut tx = pool.begin().await?;
@@ -95,7 +101,7 @@ for_each_backend! {
             .iter()
             .filter_map(|w| match w {
                 Write::Publish { event, .. } => Some(event),
-                Write::Settle { .. } | Write::Defer { .. } => None,
+                Write::Expand { .. } | Write::Settle { .. } | Write::Defer { .. } => None,
             })
             .collect();
         let mut inserted = HashSet::new();
@@ -120,16 +126,57 @@ for_each_backend! {
             inserted.extend(keys.into_iter().map(|k| k.0));
         }
 
-        // Deliveries of the events that were new, leased to their publisher when asked.
+        // Fan-out markers of the new events, leased to their publishers.
+        let markers: Vec<(&Event, &Lease)> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Publish { event, fanout: Some(marker), .. } if inserted.contains(event.key.as_str()) => {
+                    Some((event, marker))
+                }
+                _ => None,
+            })
+            .collect();
+        for chunk in markers.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
+                "INSERT INTO fanouts (event_key, lease_owner, leased_until) ",
+            );
+            q.push_values(chunk, |mut row, (event, marker)| {
+                row.push_bind(event.key.to_string())
+                    .push_bind(marker.token.to_string())
+                    .push_bind(millis(marker.until));
+            });
+            q.build().execute(&mut *tx).await?;
+        }
+
+        // Fan-outs expanded: each marker removed while its holder still holds it.
+        let mut expanded = HashSet::new();
+        for write in writes {
+            if let Write::Expand { event_key, marker, .. } = write {
+                let done = sqlx::query("DELETE FROM fanouts WHERE event_key = $1 AND lease_owner = $2")
+                    .bind(event_key.as_str())
+                    .bind(marker.as_str())
+                    .execute(&mut *tx)
+                    .await?;
+                if done.rows_affected() > 0 {
+                    expanded.insert(event_key.as_str());
+                }
+            }
+        }
+
+        // Deliveries of the events that were new and of the fan-outs expanded (only their marker's
+        // holder gets here, once), leased to their publisher when asked.
         let deliveries: Vec<(&Delivery, Option<&Lease>)> = writes
             .iter()
             .filter_map(|w| match w {
                 Write::Publish { event, deliveries, lease, .. } if inserted.contains(event.key.as_str()) => {
-                    Some(deliveries.iter().map(move |d| (d, lease.as_ref())))
+                    Some((deliveries, lease.as_ref()))
+                }
+                Write::Expand { event_key, deliveries, lease, .. } if expanded.contains(event_key.as_str()) => {
+                    Some((deliveries, lease.as_ref()))
                 }
                 _ => None,
             })
-            .flatten()
+            .flat_map(|(deliveries, lease)| deliveries.iter().map(move |d| (d, lease)))
             .collect();
         let unleased =
             deliveries.iter().any(|(d, lease)| lease.is_none() && d.status == DeliveryStatus::Pending);
@@ -252,6 +299,7 @@ for_each_backend! {
             .iter()
             .map(|w| match w {
                 Write::Publish { event, .. } => Applied::Publish(inserted.contains(event.key.as_str())),
+                Write::Expand { event_key, .. } => Applied::Expand(expanded.contains(event_key.as_str())),
                 Write::Settle { .. } | Write::Defer { .. } => Applied::Settle,
             })
             .collect())

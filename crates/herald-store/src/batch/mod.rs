@@ -1,4 +1,4 @@
-//! Group commit: concurrent `publish`, `settle` and `defer` calls are folded into one
+//! Group commit: concurrent `publish`, `expand_fanout`, `settle` and `defer` calls are folded into one
 //! transaction.
 //!
 //! A single writer task ([`Writer`], here) takes every write queued while the previous
@@ -16,7 +16,7 @@
 use herald_core::Timestamp;
 use herald_core::delivery::{Attempt, Delivery, Next};
 use herald_core::event::Event;
-use herald_core::id::DeliveryId;
+use herald_core::id::{DeliveryId, GeneratedEventId};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::queue::{Lease, LeaseToken};
@@ -32,11 +32,23 @@ pub(crate) const MAX_BATCH: usize = 1000;
 pub(crate) enum Write {
     /// Stores the event and its deliveries — or nothing, when the tenant already has an event
     /// with this id (the answer is then that event).
+    /// With a `fanout` lease, stores a fan-out marker under it instead (the deliveries are
+    /// empty and follow with an `Expand`).
     Publish {
         event: Event,
         deliveries: Vec<Delivery>,
         lease: Option<Lease>,
+        fanout: Option<Lease>,
         reply: oneshot::Sender<Result<Published>>,
+    },
+    /// Creates a fan-out's deliveries and removes its marker — only while `marker` still holds
+    /// it; the answer tells whether it did (else nothing is written).
+    Expand {
+        event_key: GeneratedEventId,
+        marker: LeaseToken,
+        deliveries: Vec<Delivery>,
+        lease: Option<Lease>,
+        reply: oneshot::Sender<Result<bool>>,
     },
     /// Gives the delivery back, due at `until`, with no attempt and no status change.
     Defer { lease: LeaseToken, delivery: DeliveryId, until: Timestamp, reply: oneshot::Sender<Result<()>> },
@@ -57,6 +69,9 @@ impl Write {
     pub(crate) fn fail(self, error: crate::StoreError) {
         match self {
             Write::Publish { reply, .. } => {
+                let _ = reply.send(Err(error));
+            }
+            Write::Expand { reply, .. } => {
                 let _ = reply.send(Err(error));
             }
             Write::Settle { reply, .. } | Write::Defer { reply, .. } => {

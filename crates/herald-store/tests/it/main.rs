@@ -7,6 +7,7 @@ mod support;
 
 mod batch;
 mod claims;
+mod fanouts;
 mod hold_release;
 mod leases;
 mod round_trip;
