@@ -1,12 +1,14 @@
 //! Herald's benchmark harness (the `herald-bench` binary): starts everything on loopback — a fast receiver,
-//! a `herald serve` child process on SQLite or PostgreSQL, a publisher — and measures the raw
-//! ceiling and five scenarios. Results are a markdown table and JSON; nothing is asserted about
-//! speed. With `--check` it fails unless every published event reached the receiver exactly as
-//! expected (what CI's smoke run uses).
+//! a `herald serve` child process on SQLite or PostgreSQL (three of them on one PostgreSQL
+//! database for `multi`), a publisher — and measures the raw ceiling and six scenarios. Results
+//! are a markdown table and JSON; nothing is asserted about speed. With `--check` it fails unless
+//! every published event reached the receiver exactly as expected (what CI's smoke run uses).
 //!
-//! Traffic stays on 127.0.0.1.
+//! Traffic stays on 127.0.0.0/8: servers and receiver listen on 127.0.0.1; the instances of
+//! `multi` send from 127.0.0.2, 127.0.0.3 and 127.0.0.4.
 
 mod backlog;
+mod multi;
 mod publisher;
 mod receiver;
 mod server;
@@ -42,6 +44,9 @@ pub enum Scenario {
     Backlog,
     /// Throughput next to an endpoint that never answers and has a deep backlog.
     Isolation,
+    /// Three instances on one PostgreSQL database: throughput, each one's share, and a run
+    /// where one is killed mid-way (PostgreSQL only).
+    Multi,
 }
 
 /// What to run (see `herald-bench --help`).
@@ -50,10 +55,12 @@ pub struct Options {
     /// Database backend of the server under test.
     #[arg(long, default_value = "sqlite")]
     pub backend: Backend,
-    /// Scenarios to run (repeatable); default: all. `raw` is always measured for the ratios.
+    /// Scenarios to run (repeatable); default: all (`multi` with PostgreSQL only). `raw` is
+    /// always measured for the ratios.
     #[arg(long = "scenario", value_enum)]
     pub scenarios: Vec<Scenario>,
-    /// Events for throughput, backlog and isolation (and requests for the raw ceiling).
+    /// Events for throughput, backlog, isolation and each multi-instance run (and requests for
+    /// the raw ceiling).
     #[arg(long, default_value_t = 100_000)]
     pub events: usize,
     /// Concurrent publishing clients (and raw-ceiling clients).
@@ -141,7 +148,8 @@ pub struct Outcome {
     /// The server's CPU time (its whole run, set-up included) per delivery, in microseconds: what
     /// a delivery costs, whatever the machine's speed that day.
     pub cpu_us_per_delivery: Option<f64>,
-    /// Every expected delivery arrived, none twice.
+    /// Every expected delivery arrived, none twice (in the multi-instance kill run, where
+    /// duplicates are expected and counted: every one arrived at least once).
     pub complete: bool,
     pub missing: usize,
     pub duplicates: usize,
@@ -161,17 +169,26 @@ pub struct Report {
 pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
     let options = options.smoke_sized();
     let scenarios = if options.scenarios.is_empty() {
-        vec![
+        let mut all = vec![
             Scenario::Raw,
             Scenario::Throughput,
             Scenario::Latency,
             Scenario::Fanout,
             Scenario::Backlog,
             Scenario::Isolation,
-        ]
+        ];
+        if options.backend == Backend::Postgres {
+            all.push(Scenario::Multi);
+        }
+        all
     } else {
         options.scenarios.clone()
     };
+    anyhow::ensure!(
+        !(scenarios.contains(&Scenario::Multi) && options.backend != Backend::Postgres),
+        "the multi scenario needs PostgreSQL (--backend postgres): several instances share one \
+         database only there — an SQLite database belongs to one process"
+    );
     let settings: Vec<(String, String)> = options
         .server_env
         .iter()
@@ -202,6 +219,7 @@ pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
                 vec![bench.latency(fixed).await?, bench.latency((max * 0.2).max(1.0)).await?]
             }
             Scenario::Fanout => bench.fanout().await?,
+            Scenario::Multi => bench.multi().await?,
             Scenario::Backlog | Scenario::Isolation => {
                 let base = match throughput {
                     Some(t) => t,
@@ -414,14 +432,16 @@ impl Bench {
         .await?;
         let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
         let arrivals = self.wait_for(&ids, 1, deadline).await;
-        Ok(self.outcome(name, server, &sent, &arrivals, 1, json!({"concurrency": self.options.concurrency})))
+        let notes = json!({"concurrency": self.options.concurrency});
+        Ok(self.outcome(name, server.usage(), &sent, &arrivals, 1, notes))
     }
 
-    /// Figures from what was sent and what arrived (each id expected `fan` times).
+    /// Figures from what was sent and what arrived (each id expected `fan` times); `usage` is
+    /// the server's.
     fn outcome(
         &self,
         name: &str,
-        server: &Server,
+        usage: Usage,
         sent: &[Sent],
         arrivals: &HashMap<String, receiver::Arrival>,
         fan: u32,
@@ -448,7 +468,6 @@ impl Bench {
             }
         }
         let elapsed = last.saturating_duration_since(first).as_secs_f64().max(1e-9);
-        let usage = server.usage();
         Outcome {
             scenario: name.to_owned(),
             backend: self.options.backend,
@@ -479,7 +498,7 @@ impl Bench {
         let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
         let arrivals = self.wait_for(&ids, 1, deadline).await;
         let name = format!("latency at {rate:.0}/s");
-        let o = self.outcome(&name, &server, &sent, &arrivals, 1, json!({"rate": rate}));
+        let o = self.outcome(&name, server.usage(), &sent, &arrivals, 1, json!({"rate": rate}));
         server.stop().await?;
         Ok(o)
     }
@@ -514,7 +533,7 @@ impl Bench {
         let arrivals = self.wait_for(&ids, fan, deadline).await;
         let mut reach = self.outcome(
             "fan-out: publish → last endpoint",
-            &server,
+            server.usage(),
             &sent,
             &arrivals,
             fan,
@@ -534,7 +553,7 @@ impl Bench {
         let arrivals = self.wait_for(&ids, fan, self.deadline()).await;
         let sustained = self.outcome(
             "fan-out: sustained",
-            &server,
+            server.usage(),
             &burst,
             &arrivals,
             fan,
@@ -629,8 +648,17 @@ pub fn markdown(report: &Report) -> String {
             o.server.peak_rss_mb,
             o.server.cpu_seconds,
             o.cpu_us_per_delivery.map_or("–".to_owned(), |us| format!("{us:.0}")),
-            if o.complete { "yes".to_owned() } else { format!("no ({} missing, {} twice)", o.missing, o.duplicates) },
+            match (o.complete, o.duplicates) {
+                (true, 0) => "yes".to_owned(),
+                (true, twice) => format!("yes ({twice} twice, allowed)"),
+                (false, twice) => format!("no ({} missing, {twice} twice)", o.missing),
+            },
         ));
+    }
+    for o in &report.outcomes {
+        if let Some(summary) = multi::summary(o) {
+            out.push_str(&format!("\n{}: {summary}\n", o.scenario));
+        }
     }
     out
 }

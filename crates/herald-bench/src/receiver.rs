@@ -1,14 +1,17 @@
 //! The benchmark receiver: HTTP/1.1 keep-alive, answers 204 at once (or never, under `/hang`),
-//! and records for every `webhook-id` how many times it arrived and when first and last.
-//! Optionally verifies each signature with the official `standardwebhooks` library.
+//! and records for every `webhook-id` how many times it arrived and when first and last, and
+//! how many requests came from each source address (which Herald instance sent them, when each
+//! sends from its own `delivery.source_address`). Optionally verifies each signature with the
+//! official `standardwebhooks` library.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, StatusCode, Uri};
 
 #[derive(Debug, Clone, Copy)]
@@ -19,8 +22,14 @@ pub struct Arrival {
 }
 
 #[derive(Default)]
+struct Tally {
+    by_id: HashMap<String, Arrival>,
+    by_source: HashMap<IpAddr, u64>,
+}
+
+#[derive(Default)]
 struct State {
-    arrivals: Mutex<HashMap<String, Arrival>>,
+    arrivals: Mutex<Tally>,
     total: AtomicU64,
     bad_signatures: AtomicU64,
     verifier: Mutex<Option<Arc<standardwebhooks::Webhook>>>,
@@ -44,12 +53,14 @@ impl Receiver {
         let addr = listener.local_addr()?;
         let state = Arc::new(State::default());
         let shared = state.clone();
-        let app = axum::Router::new().fallback(move |uri: Uri, headers: HeaderMap, body: Bytes| {
-            let state = shared.clone();
-            async move { receive(&state, uri, headers, body).await }
-        });
+        let app = axum::Router::new().fallback(
+            move |ConnectInfo(peer): ConnectInfo<SocketAddr>, uri: Uri, headers: HeaderMap, body: Bytes| {
+                let state = shared.clone();
+                async move { receive(&state, peer.ip(), uri, headers, body).await }
+            },
+        );
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
         });
         Ok(Self { addr, state })
     }
@@ -76,19 +87,24 @@ impl Receiver {
     }
 
     pub fn arrivals(&self) -> HashMap<String, Arrival> {
-        self.state.arrivals.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.state.arrivals.lock().unwrap_or_else(|p| p.into_inner()).by_id.clone()
+    }
+
+    /// Requests received, by the address they came from.
+    pub fn sources(&self) -> HashMap<IpAddr, u64> {
+        self.state.arrivals.lock().unwrap_or_else(|p| p.into_inner()).by_source.clone()
     }
 
     /// Forgets everything received, and the secret to verify with.
     pub fn reset(&self) {
-        self.state.arrivals.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        *self.state.arrivals.lock().unwrap_or_else(|p| p.into_inner()) = Tally::default();
         self.state.total.store(0, Ordering::Relaxed);
         self.state.bad_signatures.store(0, Ordering::Relaxed);
         *self.state.verifier.lock().unwrap_or_else(|p| p.into_inner()) = None;
     }
 }
 
-async fn receive(state: &State, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
+async fn receive(state: &State, peer: IpAddr, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
     if uri.path().starts_with("/hang") {
         std::future::pending::<()>().await;
     }
@@ -99,15 +115,19 @@ async fn receive(state: &State, uri: Uri, headers: HeaderMap, body: Bytes) -> St
     {
         state.bad_signatures.fetch_add(1, Ordering::Relaxed);
     }
-    if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
-        let mut arrivals = state.arrivals.lock().unwrap_or_else(|p| p.into_inner());
-        arrivals
-            .entry(id.to_owned())
-            .and_modify(|a| {
-                a.count += 1;
-                a.last = now;
-            })
-            .or_insert(Arrival { count: 1, first: now, last: now });
+    {
+        let mut tally = state.arrivals.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(id) = headers.get("webhook-id").and_then(|v| v.to_str().ok()) {
+            tally
+                .by_id
+                .entry(id.to_owned())
+                .and_modify(|a| {
+                    a.count += 1;
+                    a.last = now;
+                })
+                .or_insert(Arrival { count: 1, first: now, last: now });
+        }
+        *tally.by_source.entry(peer).or_default() += 1;
     }
     state.total.fetch_add(1, Ordering::Relaxed);
     StatusCode::NO_CONTENT

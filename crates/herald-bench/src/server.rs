@@ -1,7 +1,8 @@
 //! The Herald server under test: a child `herald serve` process on loopback, with a fresh
-//! database, and its peak resident memory and CPU time read from `/proc`.
+//! database, and its peak resident memory and CPU time read from `/proc`. On PostgreSQL, more
+//! instances can join the same database ([`Server::another_instance`]).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
@@ -33,7 +34,7 @@ pub struct Usage {
 impl Server {
     /// Starts `binary serve` on a fresh database of `backend`; `settings` are extra `HERALD_*`.
     pub async fn start(
-        binary: &PathBuf,
+        binary: &Path,
         backend: Backend,
         settings: &[(String, String)],
     ) -> anyhow::Result<Self> {
@@ -45,10 +46,8 @@ impl Server {
                 _ => herald_testkit::postgres::create_database().await,
             },
         };
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
         let admin_key = ApiKeySecret::generate().expose().to_owned();
         let mut env = vec![
-            ("HERALD_LISTEN".to_owned(), format!("127.0.0.1:{port}")),
             ("HERALD_DATABASE__URL".to_owned(), database_url.clone()),
             ("HERALD_ADMIN_KEY".to_owned(), admin_key.clone()),
             ("HERALD_MASTER_KEY".to_owned(), MasterKey::generate().to_base64()),
@@ -60,6 +59,34 @@ impl Server {
             ("HERALD_OUTBOUND__ALLOW_HTTP".to_owned(), "true".to_owned()),
         ];
         env.extend(settings.iter().cloned());
+        Self::launch(binary, env, admin_key, database_url, dir).await
+    }
+
+    /// Another `herald serve` on this one's database, with the same admin and master keys (so
+    /// it accepts the same calls and opens the same secrets), the same settings and then
+    /// `settings`, its own port and data directory. PostgreSQL only: SQLite serves one process.
+    pub async fn another_instance(&self, settings: &[(String, String)]) -> anyhow::Result<Self> {
+        anyhow::ensure!(
+            !self.database_url.starts_with("sqlite:"),
+            "only PostgreSQL can be shared by several instances"
+        );
+        let mut env = self.env.clone();
+        env.retain(|(key, _)| key != "HERALD_LISTEN");
+        env.extend(settings.iter().cloned());
+        let dir = tempfile::tempdir()?;
+        Self::launch(&self.binary, env, self.admin_key.clone(), self.database_url.clone(), dir).await
+    }
+
+    /// Starts the process on a free port (`env` minus the listen address) and waits until ready.
+    async fn launch(
+        binary: &Path,
+        mut env: Vec<(String, String)>,
+        admin_key: String,
+        database_url: String,
+        dir: tempfile::TempDir,
+    ) -> anyhow::Result<Self> {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        env.push(("HERALD_LISTEN".to_owned(), format!("127.0.0.1:{port}")));
         let child = spawn(binary, dir.path(), &env)?;
         let client = reqwest::Client::builder().no_proxy().pool_max_idle_per_host(1024).build()?;
         let server = Self {
@@ -68,12 +95,21 @@ impl Server {
             admin_key,
             database_url,
             client,
-            binary: binary.clone(),
+            binary: binary.to_owned(),
             env,
             dir,
         };
         server.wait_ready().await?;
         Ok(server)
+    }
+
+    /// Kills the process with SIGKILL — no drain, no lease released — and waits for it; returns
+    /// its resource use up to then.
+    pub fn kill(&mut self) -> anyhow::Result<Usage> {
+        let usage = self.usage();
+        self.child.kill()?;
+        self.child.wait()?;
+        Ok(usage)
     }
 
     /// Starts a stopped server again, on the same database and configuration.
@@ -149,7 +185,7 @@ impl Drop for Server {
     }
 }
 
-fn spawn(binary: &PathBuf, dir: &std::path::Path, env: &[(String, String)]) -> anyhow::Result<Child> {
+fn spawn(binary: &Path, dir: &Path, env: &[(String, String)]) -> anyhow::Result<Child> {
     let mut cmd = Command::new(binary);
     for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HERALD_")) {
         cmd.env_remove(key);

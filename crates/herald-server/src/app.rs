@@ -95,8 +95,18 @@ impl Application {
                 caches: caches.clone(),
                 operational: operational.clone(),
             };
-            let sender = Sender::new(config.outbound.policy(), config.outbound.proxy.as_deref())
-                .context("building the HTTP client (option `outbound.proxy`?)")?;
+            if let Some(address) = config.delivery.source_address {
+                // Fail at start, not at every attempt, when the address is not this machine's.
+                std::net::UdpSocket::bind((address, 0)).with_context(|| {
+                    format!("cannot send from {address} (option `delivery.source_address`)")
+                })?;
+            }
+            let sender = Sender::new(
+                config.outbound.policy(),
+                config.outbound.proxy.as_deref(),
+                config.delivery.source_address,
+            )
+            .context("building the HTTP client (option `outbound.proxy`?)")?;
             let ctx = dispatcher::Context::new(services, config.delivery.clone(), sender);
             Some(Dispatcher::new(ctx, inbox))
         } else {

@@ -2,7 +2,7 @@
 //! environment variables (nested keys with `__`: `HERALD_DATABASE__URL`). Every option is listed
 //! in docs/config.md. Invalid configuration fails at start with a message naming the key.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
@@ -106,6 +106,11 @@ pub struct DeliveryConfig {
     pub enabled: bool,
     /// How long an attempt may take, connection to last response byte.
     pub timeout: HumanDuration,
+    /// The local address outgoing delivery connections (and OAuth2 token requests) are made
+    /// from, for receivers that allow-list Herald's source address. It must be an address of
+    /// this machine; it applies to receivers of its own family (IPv4 or IPv6). Unset: the
+    /// system chooses.
+    pub source_address: Option<IpAddr>,
     /// Attempts in flight at once, across all endpoints.
     pub workers: u32,
     /// Requests in flight at once to one endpoint, unless its `rateLimit.maxInFlight` says
@@ -211,6 +216,7 @@ impl Default for DeliveryConfig {
         Self {
             enabled: true,
             timeout: HumanDuration::from_secs(10),
+            source_address: None,
             workers: 128,
             endpoint_max_in_flight: None,
             lease: HumanDuration::from_secs(60),
@@ -377,6 +383,23 @@ mod tests {
             jail.set_env("HERALD_LISTEN_PORT", "1");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("listen_port"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's signature, not ours
+    fn source_address_is_an_ip_address_from_file_or_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("h.toml", "[delivery]\nsource_address = \"::1\"\n")?;
+            let c = Config::load(Some(Path::new("h.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.delivery.source_address, Some("::1".parse().unwrap()));
+            jail.set_env("HERALD_DELIVERY__SOURCE_ADDRESS", "127.0.0.2");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(c.delivery.source_address, Some("127.0.0.2".parse().unwrap()));
+            jail.set_env("HERALD_DELIVERY__SOURCE_ADDRESS", "egress.internal");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("delivery.source_address"), "{err}");
             Ok(())
         });
     }

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
+use axum::extract::ConnectInfo;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 
@@ -35,6 +36,8 @@ pub struct Received {
     pub headers: HeaderMap,
     pub body: Bytes,
     pub at: Instant,
+    /// The address the request's connection came from.
+    pub peer: SocketAddr,
 }
 
 impl Received {
@@ -76,12 +79,19 @@ impl TestReceiver {
             peak: 0,
         }));
         let shared = state.clone();
-        let app = axum::Router::new().fallback(move |method: Method, uri: Uri, headers: HeaderMap, body: Bytes| {
-            let state = shared.clone();
-            async move { answer(&state, Received { method, uri, headers, body, at: Instant::now() }).await }
-        });
+        let app = axum::Router::new().fallback(
+            move |ConnectInfo(peer): ConnectInfo<SocketAddr>,
+                  method: Method,
+                  uri: Uri,
+                  headers: HeaderMap,
+                  body: Bytes| {
+                let state = shared.clone();
+                let request = Received { method, uri, headers, body, at: Instant::now(), peer };
+                async move { answer(&state, request).await }
+            },
+        );
         tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
+            let _ = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>()).await;
         });
         Self { addr, state }
     }

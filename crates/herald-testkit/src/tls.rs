@@ -2,8 +2,8 @@
 //! HTTPS receiver on 127.0.0.1 that can require a client certificate.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use axum::http::StatusCode;
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair};
@@ -35,12 +35,14 @@ pub fn issue(ca_name: &str, names: &[&str]) -> Issued {
     Issued { ca_pem: ca_cert.pem(), cert_pem: cert.pem(), key_pem: key.serialize_pem() }
 }
 
-/// An HTTPS receiver answering 204; counts served requests and failed handshakes.
+/// An HTTPS receiver answering 204; counts served requests and failed handshakes, and records
+/// where its connections came from.
 #[derive(Debug, Clone)]
 pub struct TlsReceiver {
     addr: SocketAddr,
     served: Arc<AtomicUsize>,
     refused_handshakes: Arc<AtomicUsize>,
+    peers: Arc<Mutex<Vec<SocketAddr>>>,
 }
 
 impl TlsReceiver {
@@ -70,9 +72,11 @@ impl TlsReceiver {
         let addr = listener.local_addr().expect("address");
         let served = Arc::new(AtomicUsize::new(0));
         let refused_handshakes = Arc::new(AtomicUsize::new(0));
-        let (count, refused) = (served.clone(), refused_handshakes.clone());
+        let peers = Arc::new(Mutex::new(Vec::new()));
+        let (count, refused, accepted) = (served.clone(), refused_handshakes.clone(), peers.clone());
         tokio::spawn(async move {
-            while let Ok((tcp, _)) = listener.accept().await {
+            while let Ok((tcp, peer)) = listener.accept().await {
+                accepted.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).push(peer);
                 let (acceptor, count, refused) = (acceptor.clone(), count.clone(), refused.clone());
                 tokio::spawn(async move {
                     let Ok(tls) = acceptor.accept(tcp).await else {
@@ -92,7 +96,7 @@ impl TlsReceiver {
                 });
             }
         });
-        Self { addr, served, refused_handshakes }
+        Self { addr, served, refused_handshakes, peers }
     }
 
     /// `https://localhost:<port>/hook`.
@@ -106,5 +110,10 @@ impl TlsReceiver {
 
     pub fn refused_handshakes(&self) -> usize {
         self.refused_handshakes.load(Ordering::SeqCst)
+    }
+
+    /// The addresses its connections came from, in the order they were accepted.
+    pub fn peers(&self) -> Vec<SocketAddr> {
+        self.peers.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).clone()
     }
 }

@@ -1,6 +1,7 @@
-//! CI's smoke run of the benchmark: every scenario at tiny sizes, on both backends. It asserts
-//! only that the run completes and that every published event reached the receiver exactly as
-//! expected (`--check`), with every signature verified (`--verify`) — never any timing.
+//! CI's smoke run of the benchmark: every scenario at tiny sizes, on both backends (`multi` on
+//! PostgreSQL only). It asserts only that the run completes and that every published event
+//! reached the receiver exactly as expected (`--check`; once at least in the run that kills an
+//! instance), with every signature verified (`--verify`) — never any timing.
 
 use clap::Parser;
 
@@ -37,10 +38,16 @@ async fn smoke(backend: &str) {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
     assert!(names.iter().filter(|n| n.starts_with("latency at")).count() == 2, "{names:?}");
+    let multi = ["multi: 3 instances", "multi: 3 instances, one killed"];
+    for expected in multi {
+        assert_eq!(names.contains(&expected), backend == "postgres", "{expected} in {names:?}");
+    }
     for o in outcomes {
         assert_eq!(o["complete"], true, "{o}");
         assert_eq!(o["missing"], 0);
-        assert_eq!(o["duplicates"], 0);
+        if o["scenario"] != multi[1] {
+            assert_eq!(o["duplicates"], 0, "{o}");
+        }
         assert_eq!(o["bad_signatures"], 0);
         assert!(o["deliveries"].as_u64().unwrap() > 0);
         if o["scenario"] != "raw ceiling" {
@@ -49,6 +56,26 @@ async fn smoke(backend: &str) {
         }
     }
     assert!(table.contains("| scenario |") && table.contains("| throughput |"), "{table}");
+    for o in outcomes.iter().filter(|o| multi.contains(&o["scenario"].as_str().unwrap())) {
+        // Every delivery came from one of the three instances' source addresses.
+        let instances = o["notes"]["instances"].as_array().unwrap();
+        assert_eq!(instances.len(), 3, "{o}");
+        assert_eq!(o["notes"]["other_sources"], 0, "{o}");
+        let counted: u64 = instances.iter().map(|i| i["deliveries"].as_u64().unwrap()).sum();
+        assert_eq!(counted, o["notes"]["requests"].as_u64().unwrap(), "{o}");
+        assert!(table.contains(&format!("{}: shares 127.0.0.2", o["scenario"].as_str().unwrap())), "{table}");
+        if o["scenario"] == multi[0] {
+            assert!(
+                instances.iter().all(|i| i["deliveries"].as_u64().unwrap() > 0),
+                "all three deliver: {o}"
+            );
+        }
+    }
+    if backend == "postgres" {
+        let killed = outcomes.iter().find(|o| o["scenario"] == multi[1]).unwrap();
+        assert_eq!(killed["notes"]["killed"]["instance"], 3, "{killed}");
+        assert!(killed["notes"]["killed"]["complete_after_kill_s"].as_f64().is_some(), "{killed}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]

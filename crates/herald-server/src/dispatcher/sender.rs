@@ -3,7 +3,7 @@
 //! as a response or a classified error.
 
 use std::collections::HashMap;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -46,6 +46,8 @@ pub struct Sender {
     client: reqwest::Client,
     policy: Policy,
     proxy: Option<reqwest::Proxy>,
+    /// The local address every connection is made from (`delivery.source_address`).
+    source_address: Option<IpAddr>,
     /// Clients of endpoints with their own TLS settings, by endpoint and version.
     tls_clients: Arc<Mutex<HashMap<EndpointId, (Timestamp, reqwest::Client)>>>,
 }
@@ -92,10 +94,15 @@ impl Sender {
     /// through the reachability guard.
     /// With `proxy`, every request goes through it; the guard then vets the proxy's address, and
     /// the proxy resolves the receivers' names (IP-literal receivers are still checked here).
-    pub fn new(policy: Policy, proxy: Option<&str>) -> Result<Self, reqwest::Error> {
+    /// With `source_address`, connections are made from that local address.
+    pub fn new(
+        policy: Policy,
+        proxy: Option<&str>,
+        source_address: Option<IpAddr>,
+    ) -> Result<Self, reqwest::Error> {
         let proxy = proxy.map(reqwest::Proxy::all).transpose()?;
-        let client = builder(&policy, proxy.as_ref()).build()?;
-        Ok(Self { client, policy, proxy, tls_clients: Arc::default() })
+        let client = builder(&policy, proxy.as_ref(), source_address).build()?;
+        Ok(Self { client, policy, proxy, source_address, tls_clients: Arc::default() })
     }
 
     /// The client for an endpoint with its own TLS settings: only its CA is trusted (when it
@@ -119,7 +126,7 @@ impl Sender {
             kind: ErrorKind::Tls,
             message: format!("the endpoint's TLS settings: {e}"),
         };
-        let mut builder = builder(&self.policy, self.proxy.as_ref());
+        let mut builder = builder(&self.policy, self.proxy.as_ref(), self.source_address);
         if let Some(ca) = &spec.ca_cert_pem {
             builder = builder.tls_built_in_root_certs(false);
             for certificate in reqwest::Certificate::from_pem_bundle(ca.as_bytes()).map_err(tls_error)? {
@@ -183,10 +190,15 @@ impl Sender {
 }
 
 /// Every client's settings: rustls, no redirects, no system proxy (only the configured one),
-/// names resolved through the reachability guard.
-fn builder(policy: &Policy, proxy: Option<&reqwest::Proxy>) -> reqwest::ClientBuilder {
+/// names resolved through the reachability guard, connections from the configured source address.
+fn builder(
+    policy: &Policy,
+    proxy: Option<&reqwest::Proxy>,
+    source_address: Option<IpAddr>,
+) -> reqwest::ClientBuilder {
     let builder = reqwest::Client::builder()
         .use_rustls_tls()
+        .local_address(source_address)
         .redirect(reqwest::redirect::Policy::none())
         .no_proxy()
         .dns_resolver(Arc::new(GuardedResolver { policy: policy.clone() }))

@@ -21,6 +21,7 @@ mod proxy;
 mod queue_plan;
 mod reachability;
 mod secrets;
+mod source_address;
 mod startup;
 mod tenants;
 mod versions;
