@@ -112,8 +112,18 @@ pub struct Delivery {
 impl Delivery {
     /// A new delivery of `event` to `endpoint`, due now.
     pub fn new(event: &crate::event::Event, endpoint: &EndpointId, trigger: Trigger, now: Timestamp) -> Self {
+        Self::with_id(DeliveryId::generate_at(now), event, endpoint, trigger, now)
+    }
+
+    fn with_id(
+        id: DeliveryId,
+        event: &crate::event::Event,
+        endpoint: &EndpointId,
+        trigger: Trigger,
+        now: Timestamp,
+    ) -> Self {
         Self {
-            id: DeliveryId::generate_at(now),
+            id,
             tenant_id: event.tenant_id.clone(),
             event_key: event.key.clone(),
             event_id: event.id.clone(),
@@ -138,10 +148,8 @@ impl Delivery {
         endpoint: &crate::endpoint::Endpoint,
         now: Timestamp,
     ) -> Self {
-        let delivery = Self {
-            id: DeliveryId::of(&event.key, &endpoint.id),
-            ..Self::new(event, &endpoint.id, Trigger::Scheduled, now)
-        };
+        let id = DeliveryId::of(&event.key, &endpoint.id);
+        let delivery = Self::with_id(id, event, &endpoint.id, Trigger::Scheduled, now);
         if endpoint.enabled {
             return delivery;
         }

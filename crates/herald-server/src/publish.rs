@@ -135,7 +135,7 @@ impl Publisher {
                 let this = self.clone();
                 let (event, deliveries) = (event.clone(), deliveries.clone());
                 tokio::spawn(async move {
-                    this.expand(&event, deliveries, &subscribers).await;
+                    this.expand(&event, deliveries, &subscribers, now).await;
                     drop(budget);
                 });
             }
@@ -164,10 +164,16 @@ impl Publisher {
             .collect()
     }
 
-    /// Creates a fan-out's deliveries under this process's marker and hands those due now to the
-    /// dispatcher. On failure the marker stays, and its lease running out hands the fan-out on.
-    async fn expand(&self, event: &Event, deliveries: Vec<Delivery>, subscribers: &[Arc<Endpoint>]) {
-        let now = self.clock.now();
+    /// Creates a fan-out's deliveries (made at `now`) under this process's marker and hands
+    /// those due to the dispatcher. On failure the marker stays, and its lease running out hands
+    /// the fan-out on.
+    async fn expand(
+        &self,
+        event: &Event,
+        deliveries: Vec<Delivery>,
+        subscribers: &[Arc<Endpoint>],
+        now: Timestamp,
+    ) {
         let marker = self.marker.clone();
         let stored = self
             .store_and_hand_over_with(event, &deliveries, subscribers, now, async |lease| {
@@ -198,7 +204,7 @@ impl Publisher {
                 .collect();
             let deliveries = self.deliveries_to(&event, &subscribers, now);
             tracing::info!(event.id = %event.id, deliveries = deliveries.len(), "finishing a fan-out whose publisher stopped");
-            self.expand(&event, deliveries, &subscribers).await;
+            self.expand(&event, deliveries, &subscribers, now).await;
         }
         Ok(finished)
     }

@@ -1,5 +1,8 @@
 //! The dispatcher: runs attempts concurrently and settles each one (attempt recorded and next
-//! state stored in one transaction, grouped with other settles by the store).
+//! state stored in one transaction, grouped with other settles by the store). A worker — and the
+//! endpoint's in-flight slot — is held for the request only: once the response is in, the next
+//! job starts while the outcome is stored (at most [`SETTLING_MAX`] outcomes wait for the
+//! database; beyond, workers wait), and the delivery's lease keeps it this job's until settled.
 //!
 //! Work reaches it two ways:
 //! - **Handed over.** A publish in this process creates its deliveries already leased to this
@@ -176,6 +179,8 @@ struct Parked {
 /// claims, until parked jobs have started. A busy endpoint's backlog thus waits untouched in the
 /// database instead of churning through it, and memory stays bounded.
 const PARKED_MAX: usize = 8192;
+/// Attempts whose outcome is being stored at most (about one full group commit).
+const SETTLING_MAX: usize = 1024;
 /// When a busy endpoint's parked jobs are looked at again if none of its requests finishes first.
 const BUSY_RECHECK: Duration = Duration::from_millis(500);
 
@@ -190,6 +195,12 @@ pub struct Dispatcher {
     parked_total: usize,
     /// Jobs to hand back to the database (held by an open circuit), with when they may start.
     deferred: Vec<(Job, Timestamp)>,
+    /// Told when an attempt's request is over — its worker is free, and its endpoint (when it
+    /// took a flow slot) may take another — while its outcome is still being stored.
+    released: (mpsc::UnboundedSender<Option<EndpointId>>, mpsc::UnboundedReceiver<Option<EndpointId>>),
+    /// Attempts whose request is over and whose outcome is being stored, at most
+    /// [`SETTLING_MAX`]: when the database falls behind, workers wait here rather than pile up.
+    settling: Arc<Semaphore>,
 }
 
 impl Dispatcher {
@@ -202,13 +213,15 @@ impl Dispatcher {
             parked: HashMap::new(),
             parked_total: 0,
             deferred: Vec::new(),
+            released: mpsc::unbounded_channel(),
+            settling: Arc::new(Semaphore::new(SETTLING_MAX)),
         }
     }
 
     /// Runs until `stop` turns true, then drains.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let workers = Arc::new(Semaphore::new(self.ctx.config.workers as usize));
-        let mut in_flight: JoinSet<Option<EndpointId>> = JoinSet::new();
+        let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut claim_at = Instant::now();
         tracing::info!(owner = %self.owner, workers = self.ctx.config.workers, "dispatcher started");
         while !*stop.borrow() {
@@ -245,7 +258,8 @@ impl Dispatcher {
             tokio::select! {
                 () = self.ctx.wakeup.notified() => claim_at = Instant::now(),
                 () = tokio::time::sleep_until(wake_at), if free > 0 => {}
-                Some(done) = in_flight.join_next(), if !in_flight.is_empty() => self.freed(done.ok().flatten()),
+                Some(endpoint) = self.released.1.recv() => self.freed(endpoint),
+                Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
                 Some(job) = self.local.recv(), if taking => {
                     if let Ok(permit) = workers.clone().try_acquire_owned() {
                         self.start(&mut in_flight, job, permit);
@@ -255,9 +269,10 @@ impl Dispatcher {
                 }
                 _ = stop.changed() => {}
             }
-            while let Some(done) = in_flight.try_join_next() {
-                self.freed(done.ok().flatten());
+            while let Ok(endpoint) = self.released.1.try_recv() {
+                self.freed(endpoint);
             }
+            while in_flight.try_join_next().is_some() {}
             self.flush_deferred();
         }
         self.flush_deferred();
@@ -267,7 +282,7 @@ impl Dispatcher {
     /// Starts the job if its endpoint's flow limits allow, else parks it; false when parked.
     fn start(
         &mut self,
-        in_flight: &mut JoinSet<Option<EndpointId>>,
+        in_flight: &mut JoinSet<()>,
         job: Job,
         permit: tokio::sync::OwnedSemaphorePermit,
     ) -> bool {
@@ -316,13 +331,19 @@ impl Dispatcher {
             },
         };
         let ctx = self.ctx.clone();
+        let (released, settling) = (self.released.0.clone(), self.settling.clone());
         in_flight.spawn(async move {
-            run_job(&ctx, job, probe).await;
+            let (attempt, next) = attempt::perform(&ctx, &job).await;
+            // Never closed; were it, settling would simply go unbounded.
+            let _settling = settling.acquire_owned().await.ok();
+            // The request is over: its worker and its endpoint's slot go to the next job while
+            // the outcome is stored (the lease keeps the delivery this job's until then).
             if let Some(endpoint) = &admitted {
                 ctx.flow.release(endpoint);
             }
             drop(permit);
-            admitted
+            let _ = released.send(admitted);
+            settle(&ctx, job, probe, attempt, next).await;
         });
         true
     }
@@ -368,7 +389,7 @@ impl Dispatcher {
 
     /// Claims the probe of each circuit this process opened whose probe time has come. With
     /// nothing waiting, the next delivery to the endpoint becomes the probe.
-    async fn claim_probes(&mut self, in_flight: &mut JoinSet<Option<EndpointId>>, workers: &Arc<Semaphore>) {
+    async fn claim_probes(&mut self, in_flight: &mut JoinSet<()>, workers: &Arc<Semaphore>) {
         let now = self.ctx.clock.now();
         for endpoint in self.ctx.health.due_probes(now) {
             let lease_until = add(now, self.ctx.config.lease.get());
@@ -415,7 +436,7 @@ impl Dispatcher {
     }
 
     /// Starts parked jobs whose endpoints are ready, while workers are free.
-    fn unpark(&mut self, in_flight: &mut JoinSet<Option<EndpointId>>, workers: &Arc<Semaphore>) {
+    fn unpark(&mut self, in_flight: &mut JoinSet<()>, workers: &Arc<Semaphore>) {
         let now = Instant::now();
         let ready: Vec<EndpointId> =
             self.parked.iter().filter(|(_, p)| p.ready_at <= now).map(|(id, _)| id.clone()).collect();
@@ -443,7 +464,7 @@ impl Dispatcher {
     /// Claims up to `free` due deliveries and starts them; `None` when claiming failed.
     async fn claim(
         &mut self,
-        in_flight: &mut JoinSet<Option<EndpointId>>,
+        in_flight: &mut JoinSet<()>,
         workers: &Arc<Semaphore>,
         free: u32,
     ) -> Option<u32> {
@@ -481,7 +502,7 @@ impl Dispatcher {
         }
     }
 
-    async fn drain(mut self, mut in_flight: JoinSet<Option<EndpointId>>) {
+    async fn drain(mut self, mut in_flight: JoinSet<()>) {
         self.local.close();
         let bound = self.ctx.config.drain_timeout.get();
         tracing::info!(in_flight = in_flight.len(), "dispatcher draining");
@@ -502,9 +523,15 @@ impl Dispatcher {
     }
 }
 
-/// Runs one job; `probe` when it is the one request of an open circuit.
-async fn run_job(ctx: &Context, job: Job, probe: bool) {
-    let (attempt, next) = attempt::perform(ctx, &job).await;
+/// Stores what a job's attempt came to and follows it up (endpoint health, wake-ups, dead-letter
+/// notices); `probe` when it was the one request of an open circuit.
+async fn settle(
+    ctx: &Context,
+    job: Job,
+    probe: bool,
+    attempt: Option<herald_core::delivery::Attempt>,
+    next: Next,
+) {
     let now = ctx.clock.now();
     let settled = ctx.store.settle(&job.lease, &job.delivery.id, attempt.as_ref(), &next, now).await;
     // The endpoint's health counts attempts that reached a verdict on the endpoint (a 410 has
