@@ -9,8 +9,14 @@ use std::sync::Arc;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::batch::Writer;
+use herald_core::delivery::{Attempt, Delivery};
+use herald_core::event::Event;
+
+use crate::batch::{Settled, Writer, created_under};
+use crate::conflict_as;
 use crate::dialect::Dialect;
+use crate::queue::Lease;
+use crate::rows::{millis, to_json};
 use crate::{Backend, ConnectOptions, Result};
 
 #[derive(Debug, Clone)]
@@ -77,6 +83,144 @@ impl Dialect for PostgresStore {
 
     /// Tells every instance listening on [`WAKEUP_CHANNEL`] that work is due, when the
     /// transaction commits.
+    async fn insert_events(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        events: &[&Event],
+    ) -> Result<Vec<String>> {
+        if events.is_empty() {
+            return Ok(Vec::new());
+        }
+        let data: Vec<String> = events.iter().map(|e| to_json(&e.data)).collect();
+        let keys: Vec<(String,)> = sqlx::query_as(
+            "INSERT INTO events (event_key, tenant_id, id, event_type, data, subject, source, created_at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                  $7::text[], $8::int8[])
+             ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key",
+        )
+        .bind(events.iter().map(|e| e.key.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.tenant_id.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
+        .bind(&data)
+        .bind(events.iter().map(|e| e.subject.as_deref()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| e.source.as_deref()).collect::<Vec<_>>())
+        .bind(events.iter().map(|e| millis(e.created_at)).collect::<Vec<_>>())
+        .fetch_all(&mut **tx)
+        .await
+        .map_err(conflict_as("event key"))?;
+        Ok(keys.into_iter().map(|(k,)| k).collect())
+    }
+
+    async fn insert_deliveries(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        deliveries: &[(&Delivery, Option<&Lease>)],
+    ) -> Result<()> {
+        if deliveries.is_empty() {
+            return Ok(());
+        }
+        let leases: Vec<Option<&Lease>> =
+            deliveries.iter().map(|(d, lease)| created_under(d, *lease)).collect();
+        let column = |f: fn(&Delivery) -> &str| deliveries.iter().map(|(d, _)| f(d)).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO deliveries
+               (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
+                lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
+                                  $7::int8[], $8::int8[], $9::text[], $10::int8[], $11::text[], $12::text[],
+                                  $13::int8[], $14::int8[])",
+        )
+        .bind(column(|d| d.id.as_str()))
+        .bind(column(|d| d.tenant_id.as_str()))
+        .bind(column(|d| d.event_key.as_str()))
+        .bind(column(|d| d.event_id.as_str()))
+        .bind(column(|d| d.endpoint_id.as_str()))
+        .bind(column(|d| d.status.as_str()))
+        .bind(deliveries.iter().map(|(d, _)| i64::from(d.attempt_count)).collect::<Vec<_>>())
+        .bind(
+            deliveries
+                .iter()
+                .zip(&leases)
+                .map(|((d, _), lease)| lease.map(|l| l.until).or(d.next_attempt_at).map(millis))
+                .collect::<Vec<_>>(),
+        )
+        .bind(leases.iter().map(|l| l.map(|l| l.token.as_str())).collect::<Vec<_>>())
+        .bind(leases.iter().map(|l| l.map(|l| millis(l.until))).collect::<Vec<_>>())
+        .bind(column(|d| d.next_trigger.as_str()))
+        .bind(deliveries.iter().map(|(d, _)| d.failure_reason.map(|r| r.as_str())).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|(d, _)| millis(d.created_at)).collect::<Vec<_>>())
+        .bind(deliveries.iter().map(|(d, _)| millis(d.updated_at)).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await
+        .map_err(conflict_as("delivery id"))?;
+        Ok(())
+    }
+
+    async fn insert_attempts(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        attempts: &[&Attempt],
+    ) -> Result<()> {
+        if attempts.is_empty() {
+            return Ok(());
+        }
+        let column = |f: fn(&Attempt) -> &str| attempts.iter().map(|a| f(a)).collect::<Vec<_>>();
+        sqlx::query(
+            "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
+               started_at, duration_ms, request, response_status, response_headers, response_body,
+               error_kind, error_message)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[],
+                                  $7::int8[], $8::int8[], $9::text[], $10::int8[], $11::text[], $12::text[],
+                                  $13::text[], $14::text[])",
+        )
+        .bind(column(|a| a.id.as_str()))
+        .bind(column(|a| a.delivery_id.as_str()))
+        .bind(column(|a| a.tenant_id.as_str()))
+        .bind(column(|a| a.endpoint_id.as_str()))
+        .bind(attempts.iter().map(|a| i64::from(a.attempt_no)).collect::<Vec<_>>())
+        .bind(column(|a| a.trigger.as_str()))
+        .bind(attempts.iter().map(|a| millis(a.started_at)).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| i64::try_from(a.duration_ms).unwrap_or(i64::MAX)).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| to_json(&a.request)).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.response_status.map(i64::from)).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| to_json(&a.response_headers)).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.response_body.as_deref()).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.error_kind.map(|k| k.as_str())).collect::<Vec<_>>())
+        .bind(attempts.iter().map(|a| a.error_message.as_deref()).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await
+        .map_err(conflict_as("attempt id"))?;
+        Ok(())
+    }
+
+    async fn settle_leased(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        settled: &[Settled<'_>],
+    ) -> Result<()> {
+        if settled.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "UPDATE deliveries
+             SET status = v.status, next_attempt_at = v.next_at, failure_reason = v.reason,
+               attempt_count = attempt_count + v.attempts,
+               last_attempt_at = COALESCE(v.attempted_at, last_attempt_at),
+               next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = v.now
+             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::int8[],
+                         $8::int8[]) AS v(id, lease, status, next_at, reason, attempts, attempted_at, now)
+             WHERE deliveries.id = v.id AND deliveries.lease_owner = v.lease",
+        )
+        .bind(settled.iter().map(|s| s.delivery).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.lease).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.status).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.next_at).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.reason).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.attempts).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.attempted_at).collect::<Vec<_>>())
+        .bind(settled.iter().map(|s| s.now).collect::<Vec<_>>())
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
+    }
+
     async fn notify_in(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, work: bool) -> Result<()> {
         if work {
             sqlx::query("SELECT pg_notify($1, '')").bind(WAKEUP_CHANNEL).execute(&mut **tx).await?;

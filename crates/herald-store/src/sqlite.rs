@@ -15,8 +15,12 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::batch::Writer;
+use herald_core::delivery::{Attempt, Delivery};
+use herald_core::event::Event;
+
+use crate::batch::{Settled, Writer};
 use crate::dialect::Dialect;
+use crate::queue::Lease;
 use crate::{Backend, ConnectOptions, Result};
 
 #[derive(Debug, Clone)]
@@ -87,6 +91,34 @@ impl Dialect for SqliteStore {
     }
 
     /// Wake-ups stay in the process with SQLite (one process owns the file).
+    async fn insert_events(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        events: &[&Event],
+    ) -> Result<Vec<String>> {
+        Self::insert_events_values(tx, events).await
+    }
+
+    async fn insert_deliveries(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        deliveries: &[(&Delivery, Option<&Lease>)],
+    ) -> Result<()> {
+        Self::insert_deliveries_values(tx, deliveries).await
+    }
+
+    async fn insert_attempts(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        attempts: &[&Attempt],
+    ) -> Result<()> {
+        Self::insert_attempts_values(tx, attempts).await
+    }
+
+    async fn settle_leased(
+        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+        settled: &[Settled<'_>],
+    ) -> Result<()> {
+        Self::settle_leased_values(tx, settled).await
+    }
+
     async fn notify_in(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _work: bool) -> Result<()> {
         Ok(())
     }

@@ -29,6 +29,50 @@ enum Applied {
     Settle,
 }
 
+/// The lease a new delivery is created under: only one to attempt now is leased (not a
+/// kept-failed one, nor one held behind an open circuit).
+pub(crate) fn created_under<'a>(delivery: &Delivery, lease: Option<&'a Lease>) -> Option<&'a Lease> {
+    lease.filter(|_| {
+        delivery.status == DeliveryStatus::Pending
+            && delivery.next_attempt_at.is_some_and(|at| at <= delivery.created_at)
+    })
+}
+
+/// A settle as the row update it makes.
+#[derive(Debug)]
+pub(crate) struct Settled<'a> {
+    pub delivery: &'a str,
+    pub lease: &'a str,
+    pub status: &'static str,
+    pub next_at: Option<i64>,
+    pub reason: Option<&'static str>,
+    /// Attempts to add to the count (0 or 1).
+    pub attempts: i64,
+    pub attempted_at: Option<i64>,
+    pub now: i64,
+}
+
+impl<'a> Settled<'a> {
+    pub(crate) fn of(write: &'a Write) -> Option<Self> {
+        let Write::Settle { lease, delivery, attempt, next, now, .. } = write else { return None };
+        let (status, next_at, reason) = match next {
+            Next::Delivered => ("delivered", None, None),
+            Next::RetryAt(at) => ("retrying", Some(millis(*at)), None),
+            Next::Failed(reason) => ("failed", None, Some(reason.as_str())),
+        };
+        Some(Self {
+            delivery: delivery.as_str(),
+            lease: lease.as_str(),
+            status,
+            next_at,
+            reason,
+            attempts: i64::from(attempt.is_some()),
+            attempted_at: attempt.as_ref().map(|a| millis(a.started_at)),
+            now: millis(*now),
+        })
+    }
+}
+
 for_each_backend! {
     /// Applies a batch of writes in one transaction and answers each; on failure, applies each
     /// write alone, so that only the failing ones fail. Runs in the writer task (`Writer::spawn`).
@@ -104,27 +148,7 @@ for_each_backend! {
                 Write::Expand { .. } | Write::Settle { .. } | Write::Defer { .. } => None,
             })
             .collect();
-        let mut inserted = HashSet::new();
-        for chunk in events.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "INSERT INTO events
-                   (event_key, tenant_id, id, event_type, data, subject, source, created_at) ",
-            );
-            q.push_values(chunk, |mut row, e| {
-                row.push_bind(e.key.to_string())
-                    .push_bind(e.tenant_id.to_string())
-                    .push_bind(e.id.to_string())
-                    .push_bind(e.event_type.to_string())
-                    .push_bind(to_json(&e.data))
-                    .push_bind(e.subject.clone())
-                    .push_bind(e.source.clone())
-                    .push_bind(millis(e.created_at));
-            });
-            q.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
-            let keys: Vec<(String,)> =
-                q.build_query_as().fetch_all(&mut *tx).await.map_err(conflict_as("event key"))?;
-            inserted.extend(keys.into_iter().map(|k| k.0));
-        }
+        let inserted: HashSet<String> = Self::insert_events(&mut tx, &events).await?.into_iter().collect();
 
         // Fan-out markers of the new events, leased to their publishers.
         let markers: Vec<(&Event, &Lease)> = writes
@@ -180,37 +204,7 @@ for_each_backend! {
             .collect();
         let unleased =
             deliveries.iter().any(|(d, lease)| lease.is_none() && d.status == DeliveryStatus::Pending);
-        for chunk in deliveries.chunks(ROWS_PER_UPDATE) {
-            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "INSERT INTO deliveries
-                   (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
-                    lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at) ",
-            );
-            q.push_values(chunk, |mut row, (d, lease)| {
-                // Only a delivery to attempt now is leased (not a kept-failed one, nor one
-                // held behind an open circuit).
-                let lease = lease.filter(|_| {
-                    d.status == DeliveryStatus::Pending
-                        && d.next_attempt_at.is_some_and(|at| at <= d.created_at)
-                });
-                let next = lease.map(|l| l.until).or(d.next_attempt_at);
-                row.push_bind(d.id.to_string())
-                    .push_bind(d.tenant_id.to_string())
-                    .push_bind(d.event_key.to_string())
-                    .push_bind(d.event_id.to_string())
-                    .push_bind(d.endpoint_id.to_string())
-                    .push_bind(d.status.as_str())
-                    .push_bind(i64::from(d.attempt_count))
-                    .push_bind(next.map(millis))
-                    .push_bind(lease.map(|l| l.token.to_string()))
-                    .push_bind(lease.map(|l| millis(l.until)))
-                    .push_bind(d.next_trigger.as_str())
-                    .push_bind(d.failure_reason.map(|r| r.as_str()))
-                    .push_bind(millis(d.created_at))
-                    .push_bind(millis(d.updated_at));
-            });
-            q.build().execute(&mut *tx).await.map_err(conflict_as("delivery id"))?;
-        }
+        Self::insert_deliveries(&mut tx, &deliveries).await?;
 
         // Attempts, then the deliveries they settle (only while the lease still holds).
         let settles: Vec<&Write> = writes.iter().filter(|w| matches!(w, Write::Settle { .. })).collect();
@@ -221,59 +215,9 @@ for_each_backend! {
                 _ => None,
             })
             .collect();
-        for chunk in attempts.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
-                   started_at, duration_ms, request, response_status, response_headers, response_body,
-                   error_kind, error_message) ",
-            );
-            q.push_values(chunk, |mut row, a| {
-                row.push_bind(a.id.to_string())
-                    .push_bind(a.delivery_id.to_string())
-                    .push_bind(a.tenant_id.to_string())
-                    .push_bind(a.endpoint_id.to_string())
-                    .push_bind(i64::from(a.attempt_no))
-                    .push_bind(a.trigger.as_str())
-                    .push_bind(millis(a.started_at))
-                    .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
-                    .push_bind(to_json(&a.request))
-                    .push_bind(a.response_status.map(i64::from))
-                    .push_bind(to_json(&a.response_headers))
-                    .push_bind(a.response_body.clone())
-                    .push_bind(a.error_kind.map(|k| k.as_str()))
-                    .push_bind(a.error_message.clone());
-            });
-            q.build().execute(&mut *tx).await.map_err(conflict_as("attempt id"))?;
-        }
-        for chunk in settles.chunks(ROWS_PER_UPDATE) {
-            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "UPDATE deliveries
-                 SET status = v.column3, next_attempt_at = v.column4, failure_reason = v.column5,
-                   attempt_count = attempt_count + v.column6,
-                   last_attempt_at = COALESCE(v.column7, last_attempt_at),
-                   next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = v.column8
-                 FROM (",
-            );
-            q.push_values(chunk, |mut row, w| {
-                if let Write::Settle { lease, delivery, attempt, next, now, .. } = w {
-                    let (status, next_at, reason) = match next {
-                        Next::Delivered => ("delivered", None, None),
-                        Next::RetryAt(at) => ("retrying", Some(millis(*at)), None),
-                        Next::Failed(reason) => ("failed", None, Some(reason.as_str())),
-                    };
-                    row.push_bind(delivery.to_string())
-                        .push_bind(lease.to_string())
-                        .push_bind(status)
-                        .push_bind(next_at)
-                        .push_bind(reason)
-                        .push_bind(i64::from(attempt.is_some()))
-                        .push_bind(attempt.as_ref().map(|a| millis(a.started_at)))
-                        .push_bind(millis(*now));
-                }
-            });
-            q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
-            q.build().execute(&mut *tx).await?;
-        }
+        Self::insert_attempts(&mut tx, &attempts).await?;
+        let settled: Vec<Settled<'_>> = settles.iter().filter_map(|w| Settled::of(w)).collect();
+        Self::settle_leased(&mut tx, &settled).await?;
 
         // Deferrals: due again at their time, with no attempt and no status change.
         let deferrals: Vec<&Write> = writes.iter().filter(|w| matches!(w, Write::Defer { .. })).collect();
@@ -303,5 +247,139 @@ for_each_backend! {
                 Write::Settle { .. } | Write::Defer { .. } => Applied::Settle,
             })
             .collect())
+    }
+}
+
+/// SQLite's group-commit statements: multi-row `VALUES` (SQLite prepares them cheaply, and has
+/// no arrays).
+impl crate::SqliteStore {
+    /// Inserts events with multi-row `VALUES`, skipping ids the tenant already used; returns the
+    /// keys of those inserted.
+    pub(crate) async fn insert_events_values(
+        tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
+        events: &[&Event],
+    ) -> Result<Vec<String>> {
+        let mut inserted = Vec::new();
+        for chunk in events.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
+                "INSERT INTO events
+                   (event_key, tenant_id, id, event_type, data, subject, source, created_at) ",
+            );
+            q.push_values(chunk, |mut row, e| {
+                row.push_bind(e.key.to_string())
+                    .push_bind(e.tenant_id.to_string())
+                    .push_bind(e.id.to_string())
+                    .push_bind(e.event_type.to_string())
+                    .push_bind(to_json(&e.data))
+                    .push_bind(e.subject.clone())
+                    .push_bind(e.source.clone())
+                    .push_bind(millis(e.created_at));
+            });
+            q.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
+            let keys: Vec<(String,)> =
+                q.build_query_as().fetch_all(&mut **tx).await.map_err(conflict_as("event key"))?;
+            inserted.extend(keys.into_iter().map(|k| k.0));
+        }
+
+        Ok(inserted)
+    }
+
+    /// Inserts deliveries (each with the lease it may be created under) with multi-row `VALUES`.
+    pub(crate) async fn insert_deliveries_values(
+        tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
+        deliveries: &[(&Delivery, Option<&Lease>)],
+    ) -> Result<()> {
+        for chunk in deliveries.chunks(ROWS_PER_UPDATE) {
+            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
+                "INSERT INTO deliveries
+                   (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
+                    lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at) ",
+            );
+            q.push_values(chunk, |mut row, (d, lease)| {
+                let lease = created_under(d, *lease);
+                let next = lease.map(|l| l.until).or(d.next_attempt_at);
+                row.push_bind(d.id.to_string())
+                    .push_bind(d.tenant_id.to_string())
+                    .push_bind(d.event_key.to_string())
+                    .push_bind(d.event_id.to_string())
+                    .push_bind(d.endpoint_id.to_string())
+                    .push_bind(d.status.as_str())
+                    .push_bind(i64::from(d.attempt_count))
+                    .push_bind(next.map(millis))
+                    .push_bind(lease.map(|l| l.token.to_string()))
+                    .push_bind(lease.map(|l| millis(l.until)))
+                    .push_bind(d.next_trigger.as_str())
+                    .push_bind(d.failure_reason.map(|r| r.as_str()))
+                    .push_bind(millis(d.created_at))
+                    .push_bind(millis(d.updated_at));
+            });
+            q.build().execute(&mut **tx).await.map_err(conflict_as("delivery id"))?;
+        }
+
+        Ok(())
+    }
+
+    /// Inserts attempts with multi-row `VALUES`.
+    pub(crate) async fn insert_attempts_values(
+        tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
+        attempts: &[&Attempt],
+    ) -> Result<()> {
+        for chunk in attempts.chunks(ROWS_PER_INSERT) {
+            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
+                "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
+                   started_at, duration_ms, request, response_status, response_headers, response_body,
+                   error_kind, error_message) ",
+            );
+            q.push_values(chunk, |mut row, a| {
+                row.push_bind(a.id.to_string())
+                    .push_bind(a.delivery_id.to_string())
+                    .push_bind(a.tenant_id.to_string())
+                    .push_bind(a.endpoint_id.to_string())
+                    .push_bind(i64::from(a.attempt_no))
+                    .push_bind(a.trigger.as_str())
+                    .push_bind(millis(a.started_at))
+                    .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
+                    .push_bind(to_json(&a.request))
+                    .push_bind(a.response_status.map(i64::from))
+                    .push_bind(to_json(&a.response_headers))
+                    .push_bind(a.response_body.clone())
+                    .push_bind(a.error_kind.map(|k| k.as_str()))
+                    .push_bind(a.error_message.clone());
+            });
+            q.build().execute(&mut **tx).await.map_err(conflict_as("attempt id"))?;
+        }
+        Ok(())
+    }
+
+    /// Moves settled deliveries on (only while their lease holds) with one `UPDATE … FROM
+    /// (VALUES …)` per chunk.
+    pub(crate) async fn settle_leased_values(
+        tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
+        settled: &[Settled<'_>],
+    ) -> Result<()> {
+        for chunk in settled.chunks(ROWS_PER_UPDATE) {
+            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
+                "UPDATE deliveries
+                 SET status = v.column3, next_attempt_at = v.column4, failure_reason = v.column5,
+                   attempt_count = attempt_count + v.column6,
+                   last_attempt_at = COALESCE(v.column7, last_attempt_at),
+                   next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = v.column8
+                 FROM (",
+            );
+            q.push_values(chunk, |mut row, s| {
+                row.push_bind(s.delivery)
+                    .push_bind(s.lease)
+                    .push_bind(s.status)
+                    .push_bind(s.next_at)
+                    .push_bind(s.reason)
+                    .push_bind(s.attempts)
+                    .push_bind(s.attempted_at)
+                    .push_bind(s.now);
+            });
+            q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
+            q.build().execute(&mut **tx).await?;
+        }
+
+        Ok(())
     }
 }

@@ -24,6 +24,8 @@ use crate::{Published, Result};
 
 mod apply;
 
+pub(crate) use apply::{Settled, created_under};
+
 /// Most writes folded into one transaction.
 pub(crate) const MAX_BATCH: usize = 1000;
 
