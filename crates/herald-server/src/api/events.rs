@@ -1,8 +1,10 @@
 //! `/v1/tenants/{tenant}/events`: publishing, and the event log.
 //!
 //! Publishing stores the event and one delivery per matching endpoint in one transaction, then
-//! wakes the dispatcher; a 2xx means all of it is committed. An event `id` the tenant already
-//! used returns that event (200) and creates nothing.
+//! wakes the dispatcher; a 2xx means all of it is committed — or, for an event owed to more than
+//! `FANOUT_INLINE` endpoints, the event and a durable fan-out marker whose deliveries (under the
+//! ids the response names) follow at once (see `publish`). An event `id` the tenant already used
+//! returns that event (200) and creates nothing.
 
 use axum::Json;
 use axum::extract::State;
@@ -121,6 +123,11 @@ fn attribute(path: &str, value: Option<String>) -> ApiResult<Option<String>> {
 }
 
 /// Publish an event to the tenant's subscribed endpoints.
+///
+/// The 201 comes back once the event is stored with what it owes every subscribed endpoint: its
+/// deliveries, or — for more than 64 endpoints — a durable fan-out marker from which they are
+/// created a moment later under the ids this response names (after a crash, by the next Herald
+/// process). Either way, every delivery listed here is made.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events", params(TenantScope),
     request_body = EventIn,
     responses((status = 201, description = "published", body = EventOut),
