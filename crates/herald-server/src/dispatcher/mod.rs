@@ -333,7 +333,9 @@ impl Dispatcher {
         let ctx = self.ctx.clone();
         let (released, settling) = (self.released.0.clone(), self.settling.clone());
         in_flight.spawn(async move {
-            let (attempt, next) = attempt::perform(&ctx, &job).await;
+            // Each phase's future is boxed: a task waiting to settle then holds only the settle's
+            // state, not room for the HTTP exchange's (tasks waiting for the database can be many).
+            let (attempt, next) = Box::pin(attempt::perform(&ctx, &job)).await;
             // Never closed; were it, settling would simply go unbounded.
             let _settling = settling.acquire_owned().await.ok();
             // The request is over: its worker and its endpoint's slot go to the next job while
@@ -343,7 +345,7 @@ impl Dispatcher {
             }
             drop(permit);
             let _ = released.send(admitted);
-            settle(&ctx, job, probe, attempt, next).await;
+            Box::pin(settle(&ctx, job, probe, attempt, next)).await;
         });
         true
     }
@@ -543,7 +545,7 @@ async fn settle(
         {
             let succeeded = next == Next::Delivered;
             if let Some(change) = ctx.health.record(ctx, endpoint, succeeded, probe, now) {
-                health::store_change(ctx, endpoint, change).await;
+                Box::pin(health::store_change(ctx, endpoint, change)).await;
             }
         }
         (_, Some(endpoint)) if probe => ctx.health.probe_abandoned(&endpoint.id),
@@ -570,7 +572,7 @@ async fn settle(
             // announced once, as such).
             if reason.is_dead_letter() {
                 let attempts = attempt_no.unwrap_or(job.delivery.attempt_count);
-                ctx.operational.delivery_failed(&job.delivery, &job.event, *reason, attempts).await;
+                Box::pin(ctx.operational.delivery_failed(&job.delivery, &job.event, *reason, attempts)).await;
             }
         }
     }
