@@ -70,6 +70,18 @@ pub enum Published {
     Existing { event: Event, deliveries: Vec<Delivery>, same: bool },
 }
 
+/// How a write takes room in this process's dispatcher for the deliveries it creates.
+#[derive(Debug, Clone, Copy)]
+enum Room {
+    /// Only if there is room now; otherwise the deliveries are stored unleased and claimed. A
+    /// publish answers its caller after the write, so it never waits for the dispatcher.
+    IfFree,
+    /// Waiting for room: a fan-out's deliveries (its publish has answered already, its marker
+    /// keeps them owed), so a burst of fan-outs goes to the dispatcher in memory instead of
+    /// through the database and claims; the publish budget still bounds what waits.
+    WaitFor,
+}
+
 /// The publish service (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Publisher {
@@ -176,7 +188,7 @@ impl Publisher {
     ) {
         let marker = self.marker.clone();
         let stored = self
-            .store_and_hand_over_with(event, &deliveries, subscribers, now, async |lease| {
+            .store_and_hand_over_with(event, &deliveries, subscribers, now, Room::WaitFor, async |lease| {
                 let created =
                     self.store.expand_fanout(&event.key, &marker, deliveries.clone(), lease).await?;
                 Ok((created, created))
@@ -250,7 +262,7 @@ impl Publisher {
         endpoints: &[Arc<Endpoint>],
         now: Timestamp,
     ) -> Result<herald_store::Published, StoreError> {
-        self.store_and_hand_over_with(event, deliveries, endpoints, now, async |lease| {
+        self.store_and_hand_over_with(event, deliveries, endpoints, now, Room::IfFree, async |lease| {
             let stored = self.store.publish(event, deliveries, lease).await?;
             let created = stored == herald_store::Published::Created;
             Ok((stored, created))
@@ -258,20 +270,25 @@ impl Publisher {
         .await
     }
 
-    /// Reserves room in this process's dispatcher for the deliveries due now, runs `store` with
-    /// the lease to create them under — it answers what it stored and whether that was these
-    /// deliveries — and hands them over once stored.
+    /// Reserves room in this process's dispatcher for the deliveries due now (as `room` says),
+    /// runs `store` with the lease to create them under — it answers what it stored and whether
+    /// that was these deliveries — and hands them over once stored.
     async fn store_and_hand_over_with<T>(
         &self,
         event: &Event,
         deliveries: &[Delivery],
         endpoints: &[Arc<Endpoint>],
         now: Timestamp,
+        room: Room,
         store: impl AsyncFnOnce(Option<&Lease>) -> Result<(T, bool), StoreError>,
     ) -> Result<T, StoreError> {
         let due_now = |d: &Delivery| d.status == DeliveryStatus::Pending && d.next_attempt_at == Some(now);
         let active = deliveries.iter().filter(|d| due_now(d)).count();
-        let reservation = self.local.as_ref().and_then(|local| local.reserve(active, now));
+        let reservation = match (&self.local, room) {
+            (None, _) => None,
+            (Some(local), Room::IfFree) => local.reserve(active, now),
+            (Some(local), Room::WaitFor) => local.reserve_waiting(active, self.clock.as_ref()).await,
+        };
         let lease = reservation.as_ref().map(|r| r.lease.clone());
         let (stored, created) = store(lease.as_ref()).await?;
         if created {

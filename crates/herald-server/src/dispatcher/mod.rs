@@ -151,6 +151,17 @@ impl LocalQueue {
         let permits = self.sender.try_reserve_many(n).ok()?;
         Some(Reservation { permits, lease: Lease { token: self.token.clone(), until: add(now, self.lease) } })
     }
+
+    /// Waits for room for `n` jobs, then reserves it with a lease from the time `clock` tells
+    /// then; `None` when `n` is more than the queue ever holds (or the dispatcher is gone).
+    pub async fn reserve_waiting(&self, n: usize, clock: &dyn Clock) -> Option<Reservation<'_>> {
+        if n == 0 || n > self.sender.max_capacity() {
+            return None;
+        }
+        let permits = self.sender.reserve_many(n).await.ok()?;
+        let until = add(clock.now(), self.lease);
+        Some(Reservation { permits, lease: Lease { token: self.token.clone(), until } })
+    }
 }
 
 /// A new process-unique name for lease tokens (`worker_<ulid>`).

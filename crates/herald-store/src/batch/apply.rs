@@ -169,7 +169,7 @@ for_each_backend! {
                     .push_bind(marker.token.to_string())
                     .push_bind(millis(marker.until));
             });
-            q.build().execute(&mut *tx).await?;
+            q.build().persistent(false).execute(&mut *tx).await?;
         }
 
         // Fan-outs expanded: each marker removed while its holder still holds it.
@@ -234,7 +234,7 @@ for_each_backend! {
                 }
             });
             q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
-            q.build().execute(&mut *tx).await?;
+            q.build().persistent(false).execute(&mut *tx).await?;
         }
 
         Self::notify_in(&mut tx, unleased).await?;
@@ -251,7 +251,9 @@ for_each_backend! {
 }
 
 /// SQLite's group-commit statements: multi-row `VALUES` (SQLite prepares them cheaply, and has
-/// no arrays).
+/// no arrays). Like every statement whose text depends on the batch's size, they are not kept in
+/// the connection's statement cache: a cached 500-row statement is a large compiled program, and
+/// every size would be one more.
 impl crate::SqliteStore {
     /// Inserts events with multi-row `VALUES`, skipping ids the tenant already used; returns the
     /// keys of those inserted.
@@ -277,7 +279,7 @@ impl crate::SqliteStore {
             });
             q.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
             let keys: Vec<(String,)> =
-                q.build_query_as().fetch_all(&mut **tx).await.map_err(conflict_as("event key"))?;
+                q.build_query_as().persistent(false).fetch_all(&mut **tx).await.map_err(conflict_as("event key"))?;
             inserted.extend(keys.into_iter().map(|k| k.0));
         }
 
@@ -313,7 +315,7 @@ impl crate::SqliteStore {
                     .push_bind(millis(d.created_at))
                     .push_bind(millis(d.updated_at));
             });
-            q.build().execute(&mut **tx).await.map_err(conflict_as("delivery id"))?;
+            q.build().persistent(false).execute(&mut **tx).await.map_err(conflict_as("delivery id"))?;
         }
 
         Ok(())
@@ -346,7 +348,7 @@ impl crate::SqliteStore {
                     .push_bind(a.error_kind.map(|k| k.as_str()))
                     .push_bind(a.error_message.clone());
             });
-            q.build().execute(&mut **tx).await.map_err(conflict_as("attempt id"))?;
+            q.build().persistent(false).execute(&mut **tx).await.map_err(conflict_as("attempt id"))?;
         }
         Ok(())
     }
@@ -377,7 +379,7 @@ impl crate::SqliteStore {
                     .push_bind(s.now);
             });
             q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
-            q.build().execute(&mut **tx).await?;
+            q.build().persistent(false).execute(&mut **tx).await?;
         }
 
         Ok(())
