@@ -278,8 +278,12 @@ impl crate::SqliteStore {
                     .push_bind(millis(e.created_at));
             });
             q.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
-            let keys: Vec<(String,)> =
-                q.build_query_as().persistent(false).fetch_all(&mut **tx).await.map_err(conflict_as("event key"))?;
+            let keys: Vec<(String,)> = q
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut **tx)
+                .await
+                .map_err(conflict_as("event key"))?;
             inserted.extend(keys.into_iter().map(|k| k.0));
         }
 
