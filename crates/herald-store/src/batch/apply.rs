@@ -268,13 +268,13 @@ impl crate::SqliteStore {
                    (event_key, tenant_id, id, event_type, data, subject, source, created_at) ",
             );
             q.push_values(chunk, |mut row, e| {
-                row.push_bind(e.key.to_string())
-                    .push_bind(e.tenant_id.to_string())
-                    .push_bind(e.id.to_string())
-                    .push_bind(e.event_type.to_string())
+                row.push_bind(e.key.as_str())
+                    .push_bind(e.tenant_id.as_str())
+                    .push_bind(e.id.as_str())
+                    .push_bind(e.event_type.as_str())
                     .push_bind(to_json(&e.data))
-                    .push_bind(e.subject.clone())
-                    .push_bind(e.source.clone())
+                    .push_bind(e.subject.as_deref())
+                    .push_bind(e.source.as_deref())
                     .push_bind(millis(e.created_at));
             });
             q.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
@@ -304,15 +304,15 @@ impl crate::SqliteStore {
             q.push_values(chunk, |mut row, (d, lease)| {
                 let lease = created_under(d, *lease);
                 let next = lease.map(|l| l.until).or(d.next_attempt_at);
-                row.push_bind(d.id.to_string())
-                    .push_bind(d.tenant_id.to_string())
-                    .push_bind(d.event_key.to_string())
-                    .push_bind(d.event_id.to_string())
-                    .push_bind(d.endpoint_id.to_string())
+                row.push_bind(d.id.as_str())
+                    .push_bind(d.tenant_id.as_str())
+                    .push_bind(d.event_key.as_str())
+                    .push_bind(d.event_id.as_str())
+                    .push_bind(d.endpoint_id.as_str())
                     .push_bind(d.status.as_str())
                     .push_bind(i64::from(d.attempt_count))
                     .push_bind(next.map(millis))
-                    .push_bind(lease.map(|l| l.token.to_string()))
+                    .push_bind(lease.map(|l| l.token.as_str()))
                     .push_bind(lease.map(|l| millis(l.until)))
                     .push_bind(d.next_trigger.as_str())
                     .push_bind(d.failure_reason.map(|r| r.as_str()))
@@ -337,10 +337,10 @@ impl crate::SqliteStore {
                    error_kind, error_message) ",
             );
             q.push_values(chunk, |mut row, a| {
-                row.push_bind(a.id.to_string())
-                    .push_bind(a.delivery_id.to_string())
-                    .push_bind(a.tenant_id.to_string())
-                    .push_bind(a.endpoint_id.to_string())
+                row.push_bind(a.id.as_str())
+                    .push_bind(a.delivery_id.as_str())
+                    .push_bind(a.tenant_id.as_str())
+                    .push_bind(a.endpoint_id.as_str())
                     .push_bind(i64::from(a.attempt_no))
                     .push_bind(a.trigger.as_str())
                     .push_bind(millis(a.started_at))
@@ -348,9 +348,9 @@ impl crate::SqliteStore {
                     .push_bind(to_json(&a.request))
                     .push_bind(a.response_status.map(i64::from))
                     .push_bind(to_json(&a.response_headers))
-                    .push_bind(a.response_body.clone())
+                    .push_bind(a.response_body.as_deref())
                     .push_bind(a.error_kind.map(|k| k.as_str()))
-                    .push_bind(a.error_message.clone());
+                    .push_bind(a.error_message.as_deref());
             });
             q.build().persistent(false).execute(&mut **tx).await.map_err(conflict_as("attempt id"))?;
         }
