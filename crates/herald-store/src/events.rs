@@ -9,11 +9,9 @@ use herald_core::event::{Event, EventId};
 use herald_core::id::{DeliveryId, GeneratedEventId, TenantId};
 
 use crate::batch::Write;
-use crate::dialect::{DbOf, Dialect, PoolOf, for_each_backend};
+use crate::dialect::{Dialect, PoolOf, for_each_backend};
 use crate::rows::{AttemptRow, DeliveryRow, EventRow, columns, convert, millis};
-use crate::{
-    DeliveryFilter, EventFilter, Lease, LeaseToken, Page, PageRequest, Published, Result, StoreError,
-};
+use crate::{DeliveryFilter, EventFilter, Lease, LeaseToken, Page, PageRequest, Published, Result};
 
 for_each_backend! {
     /// Hands the event and its deliveries to the group-commit writer and waits for the commit.
@@ -23,31 +21,31 @@ for_each_backend! {
         deliveries: &[Delivery],
         lease: Option<&Lease>,
     ) -> Result<Published> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let write = Write::Publish {
-            event: event.clone(),
-            deliveries: deliveries.to_vec(),
-            lease: lease.cloned(),
-            fanout: None,
-            reply,
-        };
-        self.batch_writer().send(write).await?;
-        answer.await.map_err(|_| StoreError::Batch("the writer dropped a publish".into()))?
+        self.publish_write(event, deliveries.to_vec(), lease, None).await
     }
 
     /// Hands the event and a fan-out marker leased under `marker` to the group-commit writer
     /// and waits for the commit.
     pub(crate) async fn publish_fanout(&self, event: &Event, marker: &Lease) -> Result<Published> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let write = Write::Publish {
-            event: event.clone(),
-            deliveries: Vec::new(),
-            lease: None,
-            fanout: Some(marker.clone()),
-            reply,
-        };
-        self.batch_writer().send(write).await?;
-        answer.await.map_err(|_| StoreError::Batch("the writer dropped a publish".into()))?
+        self.publish_write(event, Vec::new(), None, Some(marker)).await
+    }
+
+    async fn publish_write(
+        &self,
+        event: &Event,
+        deliveries: Vec<Delivery>,
+        lease: Option<&Lease>,
+        fanout: Option<&Lease>,
+    ) -> Result<Published> {
+        self.batch_writer()
+            .commit("a publish", |reply| Write::Publish {
+                event: event.clone(),
+                deliveries,
+                lease: lease.cloned(),
+                fanout: fanout.cloned(),
+                reply,
+            })
+            .await
     }
 
     /// Hands a fan-out's deliveries to the group-commit writer and waits for the commit.
@@ -58,16 +56,15 @@ for_each_backend! {
         deliveries: Vec<Delivery>,
         lease: Option<&Lease>,
     ) -> Result<bool> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let write = Write::Expand {
-            event_key: event_key.clone(),
-            marker: marker.clone(),
-            deliveries,
-            lease: lease.cloned(),
-            reply,
-        };
-        self.batch_writer().send(write).await?;
-        answer.await.map_err(|_| StoreError::Batch("the writer dropped a fan-out".into()))?
+        self.batch_writer()
+            .commit("a fan-out", |reply| Write::Expand {
+                event_key: event_key.clone(),
+                marker: marker.clone(),
+                deliveries,
+                lease: lease.cloned(),
+                reply,
+            })
+            .await
     }
 
     /// Leases up to `limit` fan-outs whose lease ran out and returns their events.
@@ -87,17 +84,8 @@ for_each_backend! {
         if keys.is_empty() {
             return Ok(Vec::new());
         }
-        let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(concat!(
-            "SELECT ",
-            columns!(events),
-            " FROM events WHERE event_key IN ("
-        ));
-        let mut list = q.separated(", ");
-        for (key,) in keys {
-            list.push_bind(key);
-        }
-        q.push(")");
-        convert(q.build_query_as::<EventRow>().fetch_all(self.writer()).await?)
+        let select = concat!("SELECT ", columns!(events), " FROM events WHERE event_key");
+        convert(Self::rows_in::<EventRow>(self.writer(), select, keys.into_iter().map(|(key,)| key)).await?)
     }
 
     pub(crate) async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>> {

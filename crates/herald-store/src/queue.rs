@@ -22,7 +22,7 @@ use herald_core::id::{AttemptId, DeliveryId, EndpointId, GeneratedEventId, Tenan
 use crate::batch::Write;
 use crate::dialect::{DbOf, Dialect, PoolOf, for_each_backend};
 use crate::rows::{DeliveryRow, EndpointRow, EventRow, columns, convert, millis};
-use crate::{Job, Result, Shift, StoreError};
+use crate::{Job, Result, Shift};
 
 /// Names one lease: `<owner>:<claim>`, where the owner is one dispatcher (one process) and the
 /// claim one batch it took (or `local`, its hand-over queue). A delivery moves on only while the
@@ -134,7 +134,7 @@ for_each_backend! {
     }
 
     /// Runs `{select} IN (values…)`: `select` ends with the column the values are matched to.
-    async fn rows_in<R>(
+    pub(crate) async fn rows_in<R>(
         pool: &PoolOf<Self>,
         select: &str,
         values: impl Iterator<Item = String>,
@@ -170,17 +170,16 @@ for_each_backend! {
         next: &Next,
         now: Timestamp,
     ) -> Result<()> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let write = Write::Settle {
-            lease: lease.clone(),
-            delivery: delivery.clone(),
-            attempt: attempt.cloned().map(Box::new),
-            next: next.clone(),
-            now,
-            reply,
-        };
-        self.batch_writer().send(write).await?;
-        answer.await.map_err(|_| StoreError::Batch("the writer dropped a settle".into()))?
+        self.batch_writer()
+            .commit("a settle", |reply| Write::Settle {
+                lease: lease.clone(),
+                delivery: delivery.clone(),
+                attempt: attempt.cloned().map(Box::new),
+                next: next.clone(),
+                now,
+                reply,
+            })
+            .await
     }
 
     /// Hands the deferral to the group-commit writer and waits for the commit.
@@ -190,10 +189,9 @@ for_each_backend! {
         delivery: &DeliveryId,
         until: Timestamp,
     ) -> Result<()> {
-        let (reply, answer) = tokio::sync::oneshot::channel();
-        let write = Write::Defer { lease: lease.clone(), delivery: delivery.clone(), until, reply };
-        self.batch_writer().send(write).await?;
-        answer.await.map_err(|_| StoreError::Batch("the writer dropped a deferral".into()))?
+        self.batch_writer()
+            .commit("a deferral", |reply| Write::Defer { lease: lease.clone(), delivery: delivery.clone(), until, reply })
+            .await
     }
 
     pub(crate) async fn release_leases(&self, owner: &str, now: Timestamp) -> Result<u64> {

@@ -120,6 +120,18 @@ impl Writer {
     pub(crate) async fn send(&self, write: Write) -> Result<()> {
         self.queue.send(write).await.map_err(|_| crate::StoreError::Batch("the writer has stopped".into()))
     }
+
+    /// Queues the write `build` makes around its reply channel and waits for the answer, which
+    /// comes after the commit; `what` names the write if the writer drops it unanswered.
+    pub(crate) async fn commit<T>(
+        &self,
+        what: &str,
+        build: impl FnOnce(oneshot::Sender<Result<T>>) -> Write,
+    ) -> Result<T> {
+        let (reply, answer) = oneshot::channel();
+        self.send(build(reply)).await?;
+        answer.await.map_err(|_| crate::StoreError::Batch(format!("the writer dropped {what}")))?
+    }
 }
 
 #[cfg(test)]
