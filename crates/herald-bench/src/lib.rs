@@ -531,13 +531,19 @@ impl Bench {
         }
         let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
         let arrivals = self.wait_for(&ids, fan, deadline).await;
+        // Where the time goes: until the first copy leaves, then until the last one arrives.
+        let first_copy = Percentiles::of(
+            sent.iter()
+                .filter_map(|s| arrivals.get(&s.id).map(|a| a.first.saturating_duration_since(s.started)))
+                .collect(),
+        );
         let mut reach = self.outcome(
             "fan-out: publish → last endpoint",
             server.usage(),
             &sent,
             &arrivals,
             fan,
-            json!({"endpoints": fan}),
+            json!({"endpoints": fan, "first_copy": first_copy}),
         );
         reach.ratio = None;
         // A burst: sustained deliveries per second.

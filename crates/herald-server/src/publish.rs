@@ -33,7 +33,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::cache::Caches;
 use crate::clock::Clock;
-use crate::dispatcher::LocalQueue;
+use crate::dispatcher::{LocalQueue, Reservation};
 
 /// How many deliveries concurrent publishes may hold in memory at once. A publish to a tenant
 /// with many endpoints takes one permit per delivery until it has committed and handed them
@@ -177,8 +177,10 @@ impl Publisher {
     }
 
     /// Creates a fan-out's deliveries (made at `now`) under this process's marker and hands
-    /// those due to the dispatcher. On failure the marker stays, and its lease running out hands
-    /// the fan-out on.
+    /// those due to the dispatcher as soon as their write is queued, without waiting for its
+    /// commit: the marker keeps them owed until then, and their outcomes are stored after it. On
+    /// failure the marker stays, and its lease running out hands the fan-out on (what was sent
+    /// meanwhile is sent again then: at least once).
     async fn expand(
         &self,
         event: &Event,
@@ -186,16 +188,31 @@ impl Publisher {
         subscribers: &[Arc<Endpoint>],
         now: Timestamp,
     ) {
-        let marker = self.marker.clone();
-        let stored = self
-            .store_and_hand_over_with(event, &deliveries, subscribers, now, Room::WaitFor, async |lease| {
-                let created =
-                    self.store.expand_fanout(&event.key, &marker, deliveries.clone(), lease).await?;
-                Ok((created, created))
-            })
-            .await;
-        if let Err(e) = stored {
-            tracing::error!(event.id = %event.id, error = %e, "creating a fan-out's deliveries failed; it will be retried when its lease runs out");
+        let active = deliveries.iter().filter(|d| due_now(d, now)).count();
+        let reservation = self.reserve(active, now, Room::WaitFor).await;
+        let lease = reservation.as_ref().map(|r| r.lease.clone());
+        let queued =
+            self.store.expand_fanout(&event.key, &self.marker, deliveries.clone(), lease.as_ref()).await;
+        let committing = match queued {
+            Ok(committing) => committing,
+            Err(e) => {
+                tracing::error!(event.id = %event.id, error = %e, "creating a fan-out's deliveries failed; it will be retried when its lease runs out");
+                return;
+            }
+        };
+        let handed_over = reservation.is_some();
+        if let (Some(reservation), Some(lease)) = (reservation, lease) {
+            reservation.hand_over(jobs(event, &deliveries, subscribers, &lease, now));
+        }
+        match committing.committed().await {
+            Ok(true) if !handed_over && active > 0 => self.wake(),
+            Ok(true) => {}
+            Ok(false) => {
+                tracing::warn!(event.id = %event.id, "a fan-out was taken over by another process before its deliveries were stored (its lease ran out)");
+            }
+            Err(e) => {
+                tracing::error!(event.id = %event.id, error = %e, "creating a fan-out's deliveries failed; it will be retried when its lease runs out");
+            }
         }
     }
 
@@ -262,47 +279,14 @@ impl Publisher {
         endpoints: &[Arc<Endpoint>],
         now: Timestamp,
     ) -> Result<herald_store::Published, StoreError> {
-        self.store_and_hand_over_with(event, deliveries, endpoints, now, Room::IfFree, async |lease| {
-            let stored = self.store.publish(event, deliveries, lease).await?;
-            let created = stored == herald_store::Published::Created;
-            Ok((stored, created))
-        })
-        .await
-    }
-
-    /// Reserves room in this process's dispatcher for the deliveries due now (as `room` says),
-    /// runs `store` with the lease to create them under — it answers what it stored and whether
-    /// that was these deliveries — and hands them over once stored.
-    async fn store_and_hand_over_with<T>(
-        &self,
-        event: &Event,
-        deliveries: &[Delivery],
-        endpoints: &[Arc<Endpoint>],
-        now: Timestamp,
-        room: Room,
-        store: impl AsyncFnOnce(Option<&Lease>) -> Result<(T, bool), StoreError>,
-    ) -> Result<T, StoreError> {
-        let due_now = |d: &Delivery| d.status == DeliveryStatus::Pending && d.next_attempt_at == Some(now);
-        let active = deliveries.iter().filter(|d| due_now(d)).count();
-        let reservation = match (&self.local, room) {
-            (None, _) => None,
-            (Some(local), Room::IfFree) => local.reserve(active, now),
-            (Some(local), Room::WaitFor) => local.reserve_waiting(active, self.clock.as_ref()).await,
-        };
+        let active = deliveries.iter().filter(|d| due_now(d, now)).count();
+        let reservation = self.reserve(active, now, Room::IfFree).await;
         let lease = reservation.as_ref().map(|r| r.lease.clone());
-        let (stored, created) = store(lease.as_ref()).await?;
-        if created {
+        let stored = self.store.publish(event, deliveries, lease.as_ref()).await?;
+        if stored == herald_store::Published::Created {
             match (reservation, lease) {
                 (Some(reservation), Some(lease)) => {
-                    let shared = Arc::new(event.clone());
-                    let jobs = deliveries.iter().zip(endpoints).filter(|(d, _)| due_now(d));
-                    reservation.hand_over(jobs.map(|(delivery, endpoint)| Job {
-                        delivery: delivery.clone(),
-                        event: shared.clone(),
-                        endpoint: Some(Arc::clone(endpoint)),
-                        lease: lease.token.clone(),
-                        lease_until: lease.until,
-                    }));
+                    reservation.hand_over(jobs(event, deliveries, endpoints, &lease, now));
                 }
                 _ if active > 0 => self.wake(),
                 _ => {}
@@ -310,4 +294,40 @@ impl Publisher {
         }
         Ok(stored)
     }
+
+    /// Room in this process's dispatcher for `active` deliveries, as `room` says, with the lease
+    /// to create them under.
+    async fn reserve(&self, active: usize, now: Timestamp, room: Room) -> Option<Reservation<'_>> {
+        match (&self.local, room) {
+            (None, _) => None,
+            (Some(local), Room::IfFree) => local.reserve(active, now),
+            (Some(local), Room::WaitFor) => local.reserve_waiting(active, self.clock.as_ref()).await,
+        }
+    }
+}
+
+/// Whether a delivery created `now` is to be attempted at once.
+fn due_now(delivery: &Delivery, now: Timestamp) -> bool {
+    delivery.status == DeliveryStatus::Pending && delivery.next_attempt_at == Some(now)
+}
+
+/// The dispatcher jobs for the deliveries due now (`endpoints[i]` is the endpoint of
+/// `deliveries[i]`), created under `lease`.
+fn jobs<'a>(
+    event: &Event,
+    deliveries: &'a [Delivery],
+    endpoints: &'a [Arc<Endpoint>],
+    lease: &'a Lease,
+    now: Timestamp,
+) -> impl Iterator<Item = Job> + 'a {
+    let shared = Arc::new(event.clone());
+    deliveries.iter().zip(endpoints).filter(move |(d, _)| due_now(d, now)).map(move |(delivery, endpoint)| {
+        Job {
+            delivery: delivery.clone(),
+            event: shared.clone(),
+            endpoint: Some(Arc::clone(endpoint)),
+            lease: lease.token.clone(),
+            lease_until: lease.until,
+        }
+    })
 }

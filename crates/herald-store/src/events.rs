@@ -11,7 +11,9 @@ use herald_core::id::{DeliveryId, GeneratedEventId, TenantId};
 use crate::batch::Write;
 use crate::dialect::{Dialect, PoolOf, for_each_backend};
 use crate::rows::{AttemptRow, DeliveryRow, EventRow, columns, convert, millis};
-use crate::{DeliveryFilter, EventFilter, Lease, LeaseToken, Page, PageRequest, Published, Result};
+use crate::{
+    Committing, DeliveryFilter, EventFilter, Lease, LeaseToken, Page, PageRequest, Published, Result,
+};
 
 for_each_backend! {
     /// Hands the event and its deliveries to the group-commit writer and waits for the commit.
@@ -55,9 +57,9 @@ for_each_backend! {
         marker: &LeaseToken,
         deliveries: Vec<Delivery>,
         lease: Option<&Lease>,
-    ) -> Result<bool> {
+    ) -> Result<Committing<bool>> {
         self.batch_writer()
-            .commit("a fan-out", |reply| Write::Expand {
+            .queue("a fan-out", |reply| Write::Expand {
                 event_key: event_key.clone(),
                 marker: marker.clone(),
                 deliveries,

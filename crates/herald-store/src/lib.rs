@@ -40,6 +40,7 @@ mod sqlite;
 mod store;
 mod tenants;
 
+pub use batch::Committing;
 pub use idempotency::IdempotencyKey;
 pub use postgres::PostgresStore;
 pub use queue::{Lease, LeaseToken};
@@ -320,14 +321,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn publish_fanout(&self, event: &Event, marker: &Lease) -> Result<Published>;
     /// Creates a fan-out's deliveries (due ones leased under `lease`, when given) and removes its
     /// marker, in one transaction — only while `marker` still holds it (else nothing is written
-    /// and `false` comes back).
+    /// and `false` comes back). Returns once the write is queued, before it commits: any write
+    /// made after that (a settle of one of these deliveries) is applied after it.
     async fn expand_fanout(
         &self,
         event_key: &GeneratedEventId,
         marker: &LeaseToken,
         deliveries: Vec<Delivery>,
         lease: Option<&Lease>,
-    ) -> Result<bool>;
+    ) -> Result<Committing<bool>>;
     /// Leases up to `limit` fan-outs whose lease ran out to `marker` and returns their events.
     async fn claim_fanouts(&self, marker: &Lease, now: Timestamp, limit: u32) -> Result<Vec<Event>>;
     async fn event(&self, tenant: &TenantId, id: &EventId) -> Result<Option<Event>>;

@@ -19,8 +19,8 @@ use herald_core::tenant::{Tenant, TenantRef};
 
 use crate::dialect::{Dialect, for_each_backend};
 use crate::{
-    Backend, DeliveryFilter, EndpointStats, EndpointUpdate, EventFilter, IdempotencyState, Job, Lease,
-    LeaseToken, Page, PageRequest, Published, Result, Shift, Store,
+    Backend, Committing, DeliveryFilter, EndpointStats, EndpointUpdate, EventFilter, IdempotencyState, Job,
+    Lease, LeaseToken, Page, PageRequest, Published, Result, Shift, Store,
 };
 
 for_each_backend! {
@@ -165,7 +165,7 @@ for_each_backend! {
             marker: &LeaseToken,
             deliveries: Vec<Delivery>,
             lease: Option<&Lease>,
-        ) -> Result<bool> {
+        ) -> Result<Committing<bool>> {
             self.expand_fanout(event_key, marker, deliveries, lease).await
         }
         async fn claim_fanouts(&self, marker: &Lease, now: Timestamp, limit: u32) -> Result<Vec<Event>> {

@@ -1,8 +1,9 @@
 //! Group commit: concurrent `publish`, `expand_fanout`, `settle` and `defer` calls are folded into one
 //! transaction.
 //!
-//! A single writer task ([`Writer`], here) takes every write queued while the previous
-//! transaction was committing; `apply.rs` applies them all with a few multi-row statements,
+//! A single writer task ([`Writer`], here) takes the writes queued while the previous
+//! transaction was committing — every publish and fan-out expansion, and attempts' outcomes up to
+//! [`OUTCOMES_PER_BATCH`]; `apply.rs` applies them all with a few multi-row statements,
 //! commits once (one fsync), and only then answers each caller. Nothing is acknowledged before
 //! its commit, so durability is exactly that of one transaction per call; the cost of the commit
 //! is shared. If a batch fails as a whole, each of its writes is retried alone, so one bad write
@@ -83,11 +84,19 @@ impl Write {
     }
 }
 
-/// The queue into the writer task.
+/// The queues into the writer task: publishes and fan-out expansions (a caller waits on each
+/// to answer its publisher) go ahead of attempts' outcomes, of which each transaction takes at
+/// most [`OUTCOMES_PER_BATCH`].
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
-    queue: mpsc::Sender<Write>,
+    urgent: mpsc::Sender<Write>,
+    outcomes: mpsc::Sender<Write>,
 }
+
+/// Settles and deferrals folded into one transaction at most: a publish arriving while a batch
+/// commits waits for that batch, so a batch is kept short enough for the publish to be answered
+/// soon, and long enough to share a commit among many outcomes.
+pub(crate) const OUTCOMES_PER_BATCH: usize = 250;
 
 impl Writer {
     /// Starts the writer task, which runs `apply` on each batch until every `Writer` is dropped.
@@ -97,10 +106,35 @@ impl Writer {
         Fut: Future<Output = ()> + Send,
     {
         use futures::FutureExt;
-        let (queue, mut rx) = mpsc::channel::<Write>(MAX_BATCH * 4);
+        let (urgent, mut urgent_rx) = mpsc::channel::<Write>(MAX_BATCH * 4);
+        let (outcomes, mut outcomes_rx) = mpsc::channel::<Write>(MAX_BATCH * 4);
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
-            while rx.recv_many(&mut batch, MAX_BATCH).await > 0 {
+            loop {
+                let mut taken = tokio::select! {
+                    biased;
+                    Some(write) = urgent_rx.recv() => {
+                        batch.push(write);
+                        0
+                    }
+                    Some(write) = outcomes_rx.recv() => {
+                        batch.push(write);
+                        1
+                    }
+                    else => break,
+                };
+                // Outcomes first, then every urgent write: a settle is queued after the write
+                // that created its delivery, so whichever batch takes the settle takes that
+                // write too, or a batch before (within a batch, creations come first).
+                while taken < OUTCOMES_PER_BATCH
+                    && let Ok(write) = outcomes_rx.try_recv()
+                {
+                    batch.push(write);
+                    taken += 1;
+                }
+                while let Ok(write) = urgent_rx.try_recv() {
+                    batch.push(write);
+                }
                 let applied = std::panic::AssertUnwindSafe(apply(std::mem::take(&mut batch))).catch_unwind();
                 if applied.await.is_err() {
                     tracing::error!(
@@ -109,28 +143,59 @@ impl Writer {
                 }
             }
         });
-        Self { queue }
+        Self { urgent, outcomes }
     }
 
     /// Whether the writer task still takes writes.
     pub(crate) fn is_running(&self) -> bool {
-        !self.queue.is_closed()
+        !self.urgent.is_closed()
     }
 
     pub(crate) async fn send(&self, write: Write) -> Result<()> {
-        self.queue.send(write).await.map_err(|_| crate::StoreError::Batch("the writer has stopped".into()))
+        let queue = match write {
+            Write::Publish { .. } | Write::Expand { .. } => &self.urgent,
+            Write::Settle { .. } | Write::Defer { .. } => &self.outcomes,
+        };
+        queue.send(write).await.map_err(|_| crate::StoreError::Batch("the writer has stopped".into()))
     }
 
     /// Queues the write `build` makes around its reply channel and waits for the answer, which
     /// comes after the commit; `what` names the write if the writer drops it unanswered.
     pub(crate) async fn commit<T>(
         &self,
-        what: &str,
+        what: &'static str,
         build: impl FnOnce(oneshot::Sender<Result<T>>) -> Write,
     ) -> Result<T> {
+        self.queue(what, build).await?.committed().await
+    }
+
+    /// Queues the write `build` makes and returns once it is queued: every write queued after it
+    /// is applied after it (in a later transaction, or later in the same one).
+    pub(crate) async fn queue<T>(
+        &self,
+        what: &'static str,
+        build: impl FnOnce(oneshot::Sender<Result<T>>) -> Write,
+    ) -> Result<Committing<T>> {
         let (reply, answer) = oneshot::channel();
         self.send(build(reply)).await?;
-        answer.await.map_err(|_| crate::StoreError::Batch(format!("the writer dropped {what}")))?
+        Ok(Committing { what, answer })
+    }
+}
+
+/// A write queued to the group-commit writer, not yet answered.
+#[derive(Debug)]
+#[must_use = "a queued write's outcome is only known once committed"]
+pub struct Committing<T> {
+    what: &'static str,
+    answer: oneshot::Receiver<Result<T>>,
+}
+
+impl<T> Committing<T> {
+    /// The write's answer, once its transaction has committed (or failed).
+    pub async fn committed(self) -> Result<T> {
+        self.answer
+            .await
+            .map_err(|_| crate::StoreError::Batch(format!("the writer dropped {}", self.what)))?
     }
 }
 
@@ -171,6 +236,72 @@ mod tests {
         writer.send(write).await.unwrap();
         assert!(matches!(answer.await, Ok(Ok(()))), "later writes are applied");
         assert_eq!(batches.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn publishes_and_expansions_go_ahead_of_queued_outcomes() {
+        // The first batch holds the writer until released; meanwhile 1,200 outcomes and then one
+        // expansion are queued.
+        let (release, held) = (Arc::new(tokio::sync::Notify::new()), Arc::new(AtomicUsize::new(0)));
+        let batches = Arc::new(std::sync::Mutex::new(Vec::<(usize, bool)>::new()));
+        let (gate, seen, first) = (release.clone(), batches.clone(), held.clone());
+        let writer = Writer::spawn(move |writes| {
+            let (gate, seen, first) = (gate.clone(), seen.clone(), first.clone());
+            async move {
+                if first.fetch_add(1, Ordering::SeqCst) == 0 {
+                    gate.notified().await;
+                }
+                let outcomes = writes.iter().filter(|w| matches!(w, Write::Defer { .. })).count();
+                let expands = writes.iter().any(|w| matches!(w, Write::Expand { .. }));
+                seen.lock().unwrap().push((outcomes, expands));
+                for write in writes {
+                    match write {
+                        Write::Defer { reply, .. } => drop(reply.send(Ok(()))),
+                        Write::Expand { reply, .. } => drop(reply.send(Ok(true))),
+                        _ => {}
+                    }
+                }
+            }
+        });
+        let (write, blocker) = defer();
+        writer.send(write).await.unwrap();
+        while held.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut answers = Vec::new();
+        for _ in 0..1200 {
+            let (write, answer) = defer();
+            writer.send(write).await.unwrap();
+            answers.push(answer);
+        }
+        let expanded = writer
+            .queue("a fan-out", |reply| Write::Expand {
+                event_key: GeneratedEventId::generate(),
+                marker: LeaseToken::new("worker_1", "fanout"),
+                deliveries: Vec::new(),
+                lease: None,
+                reply,
+            })
+            .await
+            .unwrap();
+        release.notify_one();
+        assert!(expanded.committed().await.unwrap());
+        blocker.await.unwrap().unwrap();
+        for answer in answers {
+            answer.await.unwrap().unwrap();
+        }
+        let batches = batches.lock().unwrap().clone();
+        assert_eq!(
+            batches[1],
+            (OUTCOMES_PER_BATCH, true),
+            "the expansion rode in the very next batch: {batches:?}"
+        );
+        assert!(batches.iter().all(|(outcomes, _)| *outcomes <= OUTCOMES_PER_BATCH), "{batches:?}");
+        assert_eq!(
+            batches.iter().map(|(outcomes, _)| outcomes).sum::<usize>(),
+            1201,
+            "every outcome applied once"
+        );
     }
 
     #[tokio::test]
