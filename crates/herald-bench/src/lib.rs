@@ -1,6 +1,6 @@
 //! Herald's benchmark harness (the `herald-bench` binary): starts everything on loopback — a fast receiver,
 //! a `herald serve` child process on SQLite or PostgreSQL (three of them on one PostgreSQL
-//! database for `multi`), a publisher — and measures the raw ceiling and six scenarios. Results
+//! database for `multi`), a publisher — and measures the raw ceiling and seven scenarios. Results
 //! are a markdown table and JSON; nothing is asserted about speed. With `--check` it fails unless
 //! every published event reached the receiver exactly as expected (what CI's smoke run uses).
 //!
@@ -9,6 +9,7 @@
 
 mod backlog;
 mod multi;
+mod noisy;
 mod publisher;
 mod receiver;
 mod server;
@@ -47,6 +48,9 @@ pub enum Scenario {
     /// Three instances on one PostgreSQL database: throughput, each one's share, and a run
     /// where one is killed mid-way (PostgreSQL only).
     Multi,
+    /// A quiet tenant's latency at a fixed rate, alone and next to a tenant whose many endpoints
+    /// answer slowly and have a deep backlog.
+    Noisy,
 }
 
 /// What to run (see `herald-bench --help`).
@@ -106,6 +110,18 @@ pub struct Options {
     /// Also write the results as JSON here.
     #[arg(long)]
     pub json: Option<PathBuf>,
+    /// Endpoints of the slow tenant in the noisy scenario.
+    #[arg(long, default_value_t = 20)]
+    pub noisy_endpoints: usize,
+    /// How long the slow tenant's receivers take to answer (the server's timeout is a second more).
+    #[arg(long, default_value_t = 4000)]
+    pub noisy_delay_ms: u64,
+    /// Events queued for the slow tenant (each to all its endpoints) in the noisy scenario.
+    #[arg(long, default_value_t = 300)]
+    pub noisy_backlog: usize,
+    /// The quiet tenant's events per second in the noisy scenario (for `latency_seconds`).
+    #[arg(long, default_value_t = 50.0)]
+    pub noisy_rate: f64,
     /// Extra server settings, `KEY=VALUE` (e.g. `HERALD_DELIVERY__WORKERS=128`).
     #[arg(long = "server-env")]
     pub server_env: Vec<String>,
@@ -123,6 +139,9 @@ impl Options {
             self.backlog = self.backlog.min(2000);
             self.backlog_10m = false;
             self.stuck = self.stuck.min(10);
+            self.noisy_endpoints = self.noisy_endpoints.min(3);
+            self.noisy_delay_ms = self.noisy_delay_ms.min(200);
+            self.noisy_backlog = self.noisy_backlog.min(5);
             self.max_seconds = self.max_seconds.min(60.0);
         }
         self
@@ -176,6 +195,7 @@ pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
             Scenario::Fanout,
             Scenario::Backlog,
             Scenario::Isolation,
+            Scenario::Noisy,
         ];
         if options.backend == Backend::Postgres {
             all.push(Scenario::Multi);
@@ -220,6 +240,7 @@ pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
             }
             Scenario::Fanout => bench.fanout().await?,
             Scenario::Multi => bench.multi().await?,
+            Scenario::Noisy => bench.noisy().await?,
             Scenario::Backlog | Scenario::Isolation => {
                 let base = match throughput {
                     Some(t) => t,

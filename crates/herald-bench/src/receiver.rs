@@ -1,4 +1,5 @@
-//! The benchmark receiver: HTTP/1.1 keep-alive, answers 204 at once (or never, under `/hang`),
+//! The benchmark receiver: HTTP/1.1 keep-alive, answers 204 at once (or never, under `/hang`;
+//! after `<ms>` milliseconds under `/slow/<ms>/`),
 //! and records for every `webhook-id` how many times it arrived and when first and last, and
 //! how many requests came from each source address (which Herald instance sent them, when each
 //! sends from its own `delivery.source_address`). Optionally verifies each signature with the
@@ -65,7 +66,8 @@ impl Receiver {
         Ok(Self { addr, state })
     }
 
-    /// `http://127.0.0.1:<port>/<path>`; under `/hang…` requests are never answered.
+    /// `http://127.0.0.1:<port>/<path>`; under `/hang…` requests are never answered, under
+    /// `/slow/<ms>/…` answered after `<ms>` milliseconds.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/{path}", self.addr)
     }
@@ -107,6 +109,10 @@ impl Receiver {
 async fn receive(state: &State, peer: IpAddr, uri: Uri, headers: HeaderMap, body: Bytes) -> StatusCode {
     if uri.path().starts_with("/hang") {
         std::future::pending::<()>().await;
+    }
+    if let Some(delay) = uri.path().strip_prefix("/slow/").and_then(|rest| rest.split('/').next()) {
+        let ms = delay.parse().unwrap_or(0);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
     }
     let now = Instant::now();
     let verifier = state.verifier.lock().unwrap_or_else(|p| p.into_inner()).clone();

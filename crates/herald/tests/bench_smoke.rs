@@ -34,6 +34,8 @@ async fn smoke(backend: &str) {
         "fan-out: sustained",
         "backlog",
         "isolation",
+        "noisy: quiet tenant alone",
+        "noisy: quiet tenant next to slow receivers",
     ] {
         assert!(names.contains(&expected), "{expected} missing from {names:?}");
     }
@@ -71,6 +73,10 @@ async fn smoke(backend: &str) {
             );
         }
     }
+    let noisy =
+        outcomes.iter().find(|o| o["scenario"] == "noisy: quiet tenant next to slow receivers").unwrap();
+    assert!(noisy["notes"]["p99_ratio"].as_f64().is_some_and(|r| r > 0.0), "{noisy}");
+    assert!(noisy["notes"]["alone"]["samples"].as_u64().is_some_and(|n| n > 0), "{noisy}");
     if backend == "postgres" {
         let killed = outcomes.iter().find(|o| o["scenario"] == multi[1]).unwrap();
         assert_eq!(killed["notes"]["killed"]["instance"], 3, "{killed}");
