@@ -111,12 +111,17 @@ pub struct DeliveryConfig {
     /// this machine; it applies to receivers of its own family (IPv4 or IPv6). Unset: the
     /// system chooses.
     pub source_address: Option<IpAddr>,
-    /// Attempts in flight at once, across all endpoints.
+    /// Attempts in flight at once, across all endpoints. An attempt waiting on a slow receiver
+    /// costs memory (a task and a connection), not a thread, so this can be large.
     pub workers: u32,
     /// Requests in flight at once to one endpoint, unless its `rateLimit.maxInFlight` says
     /// otherwise: a slow or hanging endpoint can then hold at most this many workers. Unset:
-    /// half of `workers`.
+    /// an eighth of `workers`.
     pub endpoint_max_in_flight: Option<u32>,
+    /// Requests in flight at once for all of one tenant's endpoints together: a tenant whose
+    /// receivers are slow holds at most this many workers, and other tenants keep the rest.
+    /// Unset: a quarter of `workers`.
+    pub tenant_max_in_flight: Option<u32>,
     /// How long a claimed delivery stays with this process before another may take it.
     pub lease: HumanDuration,
     /// The longest the dispatcher sleeps without looking for due work (a safety net: new work
@@ -144,9 +149,14 @@ impl DeliveryConfig {
         }
     }
 
-    /// The per-endpoint in-flight cap: as configured, else half of `workers`.
+    /// The per-endpoint in-flight cap: as configured, else an eighth of `workers`.
     pub fn endpoint_max_in_flight(&self) -> u32 {
-        self.endpoint_max_in_flight.unwrap_or(self.workers / 2).max(1)
+        self.endpoint_max_in_flight.unwrap_or(self.workers / 8).max(1)
+    }
+
+    /// The per-tenant in-flight cap: as configured, else a quarter of `workers`.
+    pub fn tenant_max_in_flight(&self) -> u32 {
+        self.tenant_max_in_flight.unwrap_or(self.workers / 4).max(1)
     }
 
     /// How long a circuit's probe may take: deliveries held behind it wait that much past the
@@ -217,8 +227,9 @@ impl Default for DeliveryConfig {
             enabled: true,
             timeout: HumanDuration::from_secs(10),
             source_address: None,
-            workers: 128,
+            workers: 512,
             endpoint_max_in_flight: None,
+            tenant_max_in_flight: None,
             lease: HumanDuration::from_secs(60),
             poll_interval: HumanDuration::from_secs(1),
             drain_timeout: HumanDuration::from_secs(15),
@@ -311,6 +322,9 @@ impl Config {
         }
         if d.endpoint_max_in_flight == Some(0) {
             return Err(ConfigError::key("delivery.endpoint_max_in_flight", "must be at least 1"));
+        }
+        if d.tenant_max_in_flight == Some(0) {
+            return Err(ConfigError::key("delivery.tenant_max_in_flight", "must be at least 1"));
         }
         if d.poll_interval.get().is_zero() {
             return Err(ConfigError::key("delivery.poll_interval", "must be more than 0s"));

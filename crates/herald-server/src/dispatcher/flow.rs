@@ -1,7 +1,9 @@
-//! Flow control per endpoint, in this process: at most `maxInFlight` requests at once (the
-//! endpoint's own setting, else `delivery.endpoint_max_in_flight`) and at most `perSecond` starts
-//! per second (a token bucket holding one second's worth). A delivery that may not start now
-//! waits — it is never failed and never charged an attempt.
+//! Flow control per endpoint and per tenant, in this process: at most `maxInFlight` requests at
+//! once to an endpoint (its own setting, else `delivery.endpoint_max_in_flight`), at most
+//! `perSecond` starts per second (a token bucket holding one second's worth), and at most
+//! `delivery.tenant_max_in_flight` requests at once for all of a tenant's endpoints together — so
+//! a tenant with many slow receivers holds a share of the workers, never all of them. A delivery
+//! that may not start now waits — it is never failed and never charged an attempt.
 //!
 //! With several instances on PostgreSQL each enforces the limits for the attempts it runs, so an
 //! endpoint sees at most (instances × limit); the limits hold approximately, not exactly.
@@ -11,7 +13,7 @@ use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use herald_core::endpoint::Endpoint;
-use herald_core::id::EndpointId;
+use herald_core::id::{EndpointId, TenantId};
 
 #[derive(Debug)]
 struct Flow {
@@ -26,38 +28,58 @@ pub enum Admission {
     Admitted,
     /// At its in-flight cap: wait for one of its requests to finish.
     Busy,
+    /// Its tenant is at its in-flight cap: wait for one of the tenant's requests to finish.
+    TenantBusy,
     /// Out of rate: the next start is possible after this long.
     Later(Duration),
+}
+
+/// The endpoints' and tenants' current flows.
+#[derive(Debug, Default)]
+struct Flows {
+    endpoints: HashMap<EndpointId, Flow>,
+    /// Requests in flight per tenant (tenants with none are removed).
+    tenants: HashMap<TenantId, u32>,
 }
 
 #[derive(Debug)]
 pub struct FlowControl {
     default_max_in_flight: u32,
-    flows: Mutex<HashMap<EndpointId, Flow>>,
+    tenant_max_in_flight: u32,
+    flows: Mutex<Flows>,
 }
 
 impl FlowControl {
-    pub fn new(default_max_in_flight: u32) -> Self {
-        Self { default_max_in_flight, flows: Mutex::new(HashMap::new()) }
+    pub fn new(default_max_in_flight: u32, tenant_max_in_flight: u32) -> Self {
+        Self {
+            default_max_in_flight,
+            tenant_max_in_flight: tenant_max_in_flight.max(1),
+            flows: Mutex::new(Flows::default()),
+        }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<EndpointId, Flow>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Flows> {
         self.flows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    /// Takes a slot for a request to `endpoint` if its limits allow one now.
+    /// Takes a slot for a request to `endpoint` if its and its tenant's limits allow one now.
     pub fn admit(&self, endpoint: &Endpoint, now: Instant) -> Admission {
         let limit = endpoint.spec.rate_limit.as_ref();
         let max_in_flight = limit.and_then(|l| l.max_in_flight).unwrap_or(self.default_max_in_flight).max(1);
         let per_second = limit.and_then(|l| l.per_second).map(f64::from);
         let mut flows = self.lock();
-        let flow = flows.entry(endpoint.id.clone()).or_insert_with(|| Flow {
+        let Flows { endpoints, tenants } = &mut *flows;
+        let tenant = tenants.get(&endpoint.tenant_id).copied().unwrap_or(0);
+        let flow = endpoints.entry(endpoint.id.clone()).or_insert_with(|| Flow {
             in_flight: 0,
             tokens: per_second.unwrap_or(1.0),
             refilled: now,
         });
         if flow.in_flight >= max_in_flight {
             return Admission::Busy;
+        }
+        if tenant >= self.tenant_max_in_flight {
+            return Admission::TenantBusy;
         }
         if let Some(rate) = per_second {
             let elapsed = now.saturating_duration_since(flow.refilled).as_secs_f64();
@@ -69,13 +91,21 @@ impl FlowControl {
             flow.tokens -= 1.0;
         }
         flow.in_flight += 1;
+        *tenants.entry(endpoint.tenant_id.clone()).or_default() += 1;
         Admission::Admitted
     }
 
     /// Gives the slot back when a request finished.
-    pub fn release(&self, endpoint: &EndpointId) {
-        if let Some(flow) = self.lock().get_mut(endpoint) {
+    pub fn release(&self, endpoint: &EndpointId, tenant: &TenantId) {
+        let mut flows = self.lock();
+        if let Some(flow) = flows.endpoints.get_mut(endpoint) {
             flow.in_flight = flow.in_flight.saturating_sub(1);
+        }
+        if let Some(count) = flows.tenants.get_mut(tenant) {
+            *count = count.saturating_sub(1);
+            if *count == 0 {
+                flows.tenants.remove(tenant);
+            }
         }
     }
 }
@@ -86,11 +116,15 @@ mod tests {
     use herald_core::endpoint::{EndpointSpec, EndpointUrl, RateLimit};
 
     fn endpoint(limit: Option<RateLimit>) -> Endpoint {
+        endpoint_of(TenantId::generate(), limit)
+    }
+
+    fn endpoint_of(tenant_id: TenantId, limit: Option<RateLimit>) -> Endpoint {
         let spec: EndpointSpec =
             serde_json::from_value(serde_json::json!({"url": "https://e.example.com/"})).unwrap();
         Endpoint {
             id: EndpointId::generate(),
-            tenant_id: herald_core::id::TenantId::generate(),
+            tenant_id,
             spec: EndpointSpec {
                 url: EndpointUrl::parse("https://e.example.com/").unwrap(),
                 rate_limit: limit,
@@ -108,13 +142,13 @@ mod tests {
 
     #[test]
     fn in_flight_cap() {
-        let flow = FlowControl::new(2);
+        let flow = FlowControl::new(2, 100);
         let e = endpoint(None);
         let now = Instant::now();
         assert_eq!(flow.admit(&e, now), Admission::Admitted);
         assert_eq!(flow.admit(&e, now), Admission::Admitted);
         assert_eq!(flow.admit(&e, now), Admission::Busy);
-        flow.release(&e.id);
+        flow.release(&e.id, &e.tenant_id);
         assert_eq!(flow.admit(&e, now), Admission::Admitted);
         let own = endpoint(Some(RateLimit { per_second: None, max_in_flight: Some(1) }));
         assert_eq!(flow.admit(&own, now), Admission::Admitted);
@@ -122,8 +156,25 @@ mod tests {
     }
 
     #[test]
+    fn a_tenant_holds_at_most_its_share_whatever_its_endpoints_allow() {
+        let flow = FlowControl::new(10, 3);
+        let tenant = TenantId::generate();
+        let (a, b) = (endpoint_of(tenant.clone(), None), endpoint_of(tenant.clone(), None));
+        let other = endpoint(None);
+        let now = Instant::now();
+        assert_eq!(flow.admit(&a, now), Admission::Admitted);
+        assert_eq!(flow.admit(&b, now), Admission::Admitted);
+        assert_eq!(flow.admit(&a, now), Admission::Admitted);
+        assert_eq!(flow.admit(&b, now), Admission::TenantBusy, "the tenant's three slots are taken");
+        assert_eq!(flow.admit(&other, now), Admission::Admitted, "another tenant is not held back");
+        flow.release(&a.id, &tenant);
+        assert_eq!(flow.admit(&b, now), Admission::Admitted, "a finished request frees the tenant's slot");
+        assert_eq!(flow.admit(&a, now), Admission::TenantBusy);
+    }
+
+    #[test]
     fn rate_limit_refills_over_time() {
-        let flow = FlowControl::new(100);
+        let flow = FlowControl::new(100, 100);
         let e = endpoint(Some(RateLimit { per_second: Some(2), max_in_flight: None }));
         let t0 = Instant::now();
         assert_eq!(flow.admit(&e, t0), Admission::Admitted);

@@ -34,7 +34,7 @@ use std::time::Duration;
 use herald_core::Timestamp;
 use herald_core::delivery::Next;
 use herald_core::endpoint::EndpointCredentials;
-use herald_core::id::EndpointId;
+use herald_core::id::{EndpointId, TenantId};
 use herald_core::seal::MasterKey;
 use herald_core::time::add;
 use herald_store::{Job, Lease, LeaseToken, Store};
@@ -96,7 +96,7 @@ impl Context {
             caches,
             credentials: Mutex::new(HashMap::new()),
             tokens: oauth::Tokens::default(),
-            flow: flow::FlowControl::new(config.endpoint_max_in_flight()),
+            flow: flow::FlowControl::new(config.endpoint_max_in_flight(), config.tenant_max_in_flight()),
             health: health::Health::default(),
             operational,
             config,
@@ -185,6 +185,24 @@ struct Parked {
     ready_at: Instant,
 }
 
+/// What became of a job given to [`Dispatcher::start`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Started {
+    /// Running, or needing no request now (left to its lease, or held by an open circuit).
+    Going,
+    /// Parked until its endpoint may take it.
+    Parked,
+    /// Waiting for a slot of its tenant's.
+    TenantFull,
+}
+
+/// A request that held flow slots is over: its endpoint and tenant may take another.
+#[derive(Debug)]
+struct Slot {
+    endpoint: EndpointId,
+    tenant: TenantId,
+}
+
 /// Jobs parked in memory (all endpoints) at most before the dispatcher stops taking more: it no
 /// longer reads the hand-over queue (publishes then leave their deliveries in the database) nor
 /// claims, until parked jobs have started. A busy endpoint's backlog thus waits untouched in the
@@ -202,13 +220,18 @@ pub struct Dispatcher {
     owner: String,
     local: mpsc::Receiver<Job>,
     parked: HashMap<EndpointId, Parked>,
-    /// Jobs in `parked`, all endpoints together.
+    /// Jobs whose tenant had all its slots taken, in arrival order per tenant: one goes each time
+    /// one of the tenant's requests finishes.
+    tenant_waiting: HashMap<TenantId, std::collections::VecDeque<Job>>,
+    /// Tenants with waiting jobs that have a slot free again.
+    tenants_ready: Vec<TenantId>,
+    /// Jobs in `parked` and `tenant_waiting`, all endpoints and tenants together.
     parked_total: usize,
     /// Jobs to hand back to the database (held by an open circuit), with when they may start.
     deferred: Vec<(Job, Timestamp)>,
     /// Told when an attempt's request is over — its worker is free, and its endpoint (when it
     /// took a flow slot) may take another — while its outcome is still being stored.
-    released: (mpsc::UnboundedSender<Option<EndpointId>>, mpsc::UnboundedReceiver<Option<EndpointId>>),
+    released: (mpsc::UnboundedSender<Option<Slot>>, mpsc::UnboundedReceiver<Option<Slot>>),
     /// Attempts whose request is over and whose outcome is being stored, at most
     /// [`SETTLING_MAX`]: when the database falls behind, workers wait here rather than pile up.
     settling: Arc<Semaphore>,
@@ -222,6 +245,8 @@ impl Dispatcher {
             owner: inbox.owner,
             local: inbox.receiver,
             parked: HashMap::new(),
+            tenant_waiting: HashMap::new(),
+            tenants_ready: Vec::new(),
             parked_total: 0,
             deferred: Vec::new(),
             released: mpsc::unbounded_channel(),
@@ -269,7 +294,7 @@ impl Dispatcher {
             tokio::select! {
                 () = self.ctx.wakeup.notified() => claim_at = Instant::now(),
                 () = tokio::time::sleep_until(wake_at), if free > 0 => {}
-                Some(endpoint) = self.released.1.recv() => self.freed(endpoint),
+                Some(slot) = self.released.1.recv() => self.freed(slot),
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
                 Some(job) = self.local.recv(), if taking => {
                     if let Ok(permit) = workers.clone().try_acquire_owned() {
@@ -280,8 +305,8 @@ impl Dispatcher {
                 }
                 _ = stop.changed() => {}
             }
-            while let Ok(endpoint) = self.released.1.try_recv() {
-                self.freed(endpoint);
+            while let Ok(slot) = self.released.1.try_recv() {
+                self.freed(slot);
             }
             while in_flight.try_join_next().is_some() {}
             self.flush_deferred();
@@ -290,17 +315,17 @@ impl Dispatcher {
         self.drain(in_flight).await;
     }
 
-    /// Starts the job if its endpoint's flow limits allow, else parks it; false when parked.
+    /// Starts the job if its endpoint's and tenant's flow limits allow, else parks it.
     fn start(
         &mut self,
         in_flight: &mut JoinSet<()>,
         job: Job,
         permit: tokio::sync::OwnedSemaphorePermit,
-    ) -> bool {
+    ) -> Started {
         // A job that waited so long its lease would end mid-attempt is left to be claimed again
         // when the lease runs out.
         if add(self.ctx.clock.now(), self.ctx.config.timeout.get()) >= job.lease_until {
-            return true;
+            return Started::Going;
         }
         let limited = job
             .endpoint
@@ -323,21 +348,29 @@ impl Dispatcher {
                     self.hold_endpoint(endpoint.id.clone(), until);
                 }
                 self.deferred.push((job, until));
-                return true;
+                return Started::Going;
             }
         };
         let admitted = match limited {
             None => None,             // no request will be made (deleted or disabled endpoint)
             Some(_) if probe => None, // the one request of an open circuit: no flow slot
             Some(endpoint) => match self.ctx.flow.admit(endpoint, std::time::Instant::now()) {
-                flow::Admission::Admitted => Some(endpoint.id.clone()),
+                flow::Admission::Admitted => {
+                    Some(Slot { endpoint: endpoint.id.clone(), tenant: endpoint.tenant_id.clone() })
+                }
                 flow::Admission::Busy => {
                     self.park_blocked(job, Instant::now() + BUSY_RECHECK);
-                    return false;
+                    return Started::Parked;
+                }
+                flow::Admission::TenantBusy => {
+                    let tenant = endpoint.tenant_id.clone();
+                    self.tenant_waiting.entry(tenant).or_default().push_back(job);
+                    self.parked_total += 1;
+                    return Started::TenantFull;
                 }
                 flow::Admission::Later(wait) => {
                     self.park_blocked(job, Instant::now() + wait);
-                    return false;
+                    return Started::Parked;
                 }
             },
         };
@@ -351,14 +384,14 @@ impl Dispatcher {
             let _settling = settling.acquire_owned().await.ok();
             // The request is over: its worker and its endpoint's slot go to the next job while
             // the outcome is stored (the lease keeps the delivery this job's until then).
-            if let Some(endpoint) = &admitted {
-                ctx.flow.release(endpoint);
+            if let Some(slot) = &admitted {
+                ctx.flow.release(&slot.endpoint, &slot.tenant);
             }
             drop(permit);
             let _ = released.send(admitted);
             Box::pin(settle(&ctx, job, probe, attempt, next)).await;
         });
-        true
+        Started::Going
     }
 
     /// Keeps a job in memory until its endpoint may take it (at `ready_at`, or when one of its
@@ -441,15 +474,43 @@ impl Dispatcher {
         });
     }
 
-    /// One of the endpoint's requests finished: its parked jobs may go now.
-    fn freed(&mut self, endpoint: Option<EndpointId>) {
-        if let Some(parked) = endpoint.and_then(|e| self.parked.get_mut(&e)) {
+    /// One of an endpoint's requests finished: its parked jobs may go now, and (its tenant has a
+    /// slot free) so may those of the tenant's other endpoints.
+    fn freed(&mut self, slot: Option<Slot>) {
+        let Some(slot) = slot else { return };
+        if let Some(parked) = self.parked.get_mut(&slot.endpoint) {
             parked.ready_at = Instant::now();
+        }
+        if self.tenant_waiting.contains_key(&slot.tenant) && !self.tenants_ready.contains(&slot.tenant) {
+            self.tenants_ready.push(slot.tenant);
         }
     }
 
-    /// Starts parked jobs whose endpoints are ready, while workers are free.
+    /// Starts parked jobs whose endpoints are ready, and waiting jobs of tenants with a slot
+    /// free again, while workers are free.
     fn unpark(&mut self, in_flight: &mut JoinSet<()>, workers: &Arc<Semaphore>) {
+        self.unpark_endpoints(in_flight, workers);
+        while let Some(tenant) = self.tenants_ready.pop() {
+            loop {
+                let Some(job) = self.tenant_waiting.get_mut(&tenant).and_then(|w| w.pop_front()) else {
+                    self.tenant_waiting.remove(&tenant);
+                    break;
+                };
+                self.parked_total -= 1;
+                let Ok(permit) = workers.clone().try_acquire_owned() else {
+                    self.tenant_waiting.entry(tenant.clone()).or_default().push_front(job);
+                    self.parked_total += 1;
+                    self.tenants_ready.push(tenant);
+                    return;
+                };
+                if self.start(in_flight, job, permit) == Started::TenantFull {
+                    break; // the tenant's slots are taken again
+                }
+            }
+        }
+    }
+
+    fn unpark_endpoints(&mut self, in_flight: &mut JoinSet<()>, workers: &Arc<Semaphore>) {
         let now = Instant::now();
         let ready: Vec<EndpointId> =
             self.parked.iter().filter(|(_, p)| p.ready_at <= now).map(|(id, _)| id.clone()).collect();
@@ -467,8 +528,8 @@ impl Dispatcher {
                     }
                     return;
                 };
-                if !self.start(in_flight, job, permit) {
-                    break; // parked again: the endpoint is at its limit
+                if self.start(in_flight, job, permit) != Started::Going {
+                    break; // parked again: the endpoint (or its tenant) is at its limit
                 }
             }
         }

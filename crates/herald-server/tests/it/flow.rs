@@ -1,5 +1,6 @@
 //! Flow control: per-endpoint in-flight caps and rate limits make deliveries wait — never fail,
-//! never cost an attempt — and a hanging endpoint cannot take every worker.
+//! never cost an attempt — and neither a hanging endpoint nor a tenant of hanging endpoints can
+//! take every worker.
 
 use std::time::Duration;
 
@@ -158,5 +159,40 @@ on_both_backends! {
         assert_eq!(empty.body["deliveries"]["delivered"], 0);
         app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}/stats?since=2999-01-02T00:00:00Z&until=2999-01-01T00:00:00Z")).await
             .assert_problem(422, "validation_failed");
+    }
+}
+
+// With 8 workers, a cap of 4 per endpoint and 3 per tenant, a tenant with four endpoints that
+// never answer holds at most 3 workers in all (its endpoints' caps alone would let it take all
+// 8), and another tenant keeps being served; the waiting deliveries are not charged an attempt.
+on_both_backends! {
+    async fn a_tenant_of_hanging_endpoints_holds_only_its_share(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| {
+            c.delivery.workers = 8;
+            c.delivery.endpoint_max_in_flight = Some(4);
+            c.delivery.tenant_max_in_flight = Some(3);
+        })
+        .await;
+        let hanging = TestReceiver::start().await;
+        hanging.set_default(Reply::Hang);
+        let healthy = TestReceiver::start().await;
+        let stuck = app.tenant("Stuck").await;
+        for _ in 0..4 {
+            app.endpoint(&stuck, json!({"url": hanging.url()})).await;
+        }
+        for i in 0..20 {
+            app.publish(&stuck, json!({"type": "t.x", "data": {"i": i}})).await;
+        }
+        let fine = app.tenant("Fine").await;
+        app.endpoint(&fine, json!({"url": healthy.url()})).await;
+        let ids = publish_n(&app, &fine, 10).await;
+        healthy.wait_for(10, Duration::from_secs(8)).await;
+        all_delivered_once(&app, &fine, &ids).await;
+        assert!(
+            hanging.peak_concurrency() <= 3,
+            "the hanging tenant held {} workers",
+            hanging.peak_concurrency()
+        );
+        assert!(hanging.peak_concurrency() >= 1, "the hanging tenant was still served");
     }
 }
