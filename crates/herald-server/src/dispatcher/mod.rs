@@ -504,7 +504,13 @@ impl Dispatcher {
                     return;
                 };
                 if self.start(in_flight, job, permit) == Started::TenantFull {
-                    break; // the tenant's slots are taken again
+                    // The tenant's slots are taken again: the job stays first in its line.
+                    if let Some(waiting) = self.tenant_waiting.get_mut(&tenant)
+                        && let Some(job) = waiting.pop_back()
+                    {
+                        waiting.push_front(job);
+                    }
+                    break;
                 }
             }
         }
