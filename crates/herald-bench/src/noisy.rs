@@ -1,11 +1,17 @@
-//! The noisy-neighbour scenario: does one tenant's slow receivers delay another tenant?
+//! The noisy-neighbour scenario: does one tenant's traffic delay another tenant?
 //!
-//! Tenant B has one healthy endpoint receiving events at a fixed rate. It is measured twice on
-//! the same server: alone, then while tenant A — many endpoints whose receivers answer 2xx, but
-//! only after a delay close to the delivery timeout — has a deep backlog of events. The outcome is
-//! B's publish → receipt latency next to A, with B's figures alone and the ratio of the two p99s
-//! in the notes, and how many of A's deliveries arrived meanwhile (A must still drain at the rate
-//! its receivers allow).
+//! Tenant B has one healthy endpoint receiving events at a fixed rate. In each variant it is
+//! measured twice on a fresh server: alone, then next to tenant A, which has
+//! - **slow**: many endpoints whose receivers answer 2xx, but only after a delay close to the
+//!   delivery timeout, and a deep backlog of events;
+//! - **failing**: as many endpoints, half answering 500 at once and half never answering (each
+//!   attempt runs into the timeout), and the same backlog;
+//! - **volume**: one healthy endpoint receiving a thousand times B's events, published as fast
+//!   as the publishers go while B's run lasts (B runs at a twenty-fifth of its rate here, so a
+//!   thousand times its events stay a publishable number).
+//!
+//! Each variant's outcome is B's publish → receipt latency next to A, with B's figures alone and
+//! the ratio of the two p99s in the notes, and how many of A's deliveries arrived meanwhile.
 
 use std::time::Duration;
 
@@ -15,9 +21,35 @@ use crate::publisher;
 use crate::server::Server;
 use crate::{Bench, Outcome, tenant_with_endpoint};
 
+/// What tenant A does next to B.
+#[derive(Debug, Clone, Copy)]
+enum Neighbour {
+    Slow,
+    Failing,
+    Volume,
+}
+
+impl Neighbour {
+    fn name(self) -> &'static str {
+        match self {
+            Neighbour::Slow => "slow receivers",
+            Neighbour::Failing => "failing receivers",
+            Neighbour::Volume => "1,000x volume",
+        }
+    }
+}
+
 impl Bench {
-    /// Scenario 7: tenant B alone, then next to tenant A's slow endpoints and backlog.
+    /// Scenario 7: tenant B alone, then next to tenant A, for each kind of neighbour.
     pub(crate) async fn noisy(&self) -> anyhow::Result<Vec<Outcome>> {
+        let mut outcomes = Vec::new();
+        for neighbour in [Neighbour::Slow, Neighbour::Failing, Neighbour::Volume] {
+            outcomes.extend(self.noisy_variant(neighbour).await?);
+        }
+        Ok(outcomes)
+    }
+
+    async fn noisy_variant(&self, neighbour: Neighbour) -> anyhow::Result<Vec<Outcome>> {
         let delay = Duration::from_millis(self.options.noisy_delay_ms);
         // The timeout leaves the slow receivers just enough time to answer.
         let timeout = format!("{}ms", self.options.noisy_delay_ms + 1000);
@@ -25,54 +57,77 @@ impl Bench {
         settings.extend(self.settings.iter().cloned());
         self.receiver.reset();
         let server = Server::start(&self.herald, self.options.backend, &settings).await?;
-        let (rate, seconds) = (self.options.noisy_rate, self.options.latency_seconds);
+        let seconds = self.options.latency_seconds;
+        let rate = match neighbour {
+            Neighbour::Volume => self.options.noisy_rate / 25.0,
+            Neighbour::Slow | Neighbour::Failing => self.options.noisy_rate,
+        };
 
         let (quiet, _) = tenant_with_endpoint(&server, "b", &self.receiver.url("quiet/b")).await?;
-        let alone = self.fixed_rate(&server, &quiet, "b-alone", rate, seconds).await?;
+        let mut alone = self.fixed_rate(&server, &quiet, "b-alone", rate, seconds).await?;
 
-        let a = self.slow_tenant(&server, delay).await?;
+        let a = self.noisy_tenant(&server, neighbour, delay).await?;
         let before = self.receiver.total();
-        publisher::as_fast_as_possible(
-            &server,
-            &a,
-            "a",
-            self.options.noisy_backlog,
-            self.options.concurrency,
-        )
-        .await?;
         let started = std::time::Instant::now();
-        let mut next_to = self.fixed_rate(&server, &quiet, "b-noisy", rate, seconds).await?;
+        let (mut next_to, a_events) = match neighbour {
+            Neighbour::Slow | Neighbour::Failing => {
+                let backlog = self.options.noisy_backlog;
+                publisher::as_fast_as_possible(&server, &a, "a", backlog, self.options.concurrency).await?;
+                (self.fixed_rate(&server, &quiet, "b-noisy", rate, seconds).await?, backlog)
+            }
+            Neighbour::Volume => {
+                let volume = ((rate * seconds).ceil() as usize) * 1000;
+                let (b, a) = tokio::join!(
+                    self.fixed_rate(&server, &quiet, "b-noisy", rate, seconds),
+                    publisher::as_fast_as_possible(&server, &a, "a", volume, self.options.concurrency),
+                );
+                (b?, a?.len())
+            }
+        };
         let window = started.elapsed().as_secs_f64();
         // Receipts during B's run that were not B's: A's.
         let a_delivered = (self.receiver.total() - before).saturating_sub(next_to.deliveries as u64);
         next_to.notes = json!({
+            "neighbour": neighbour.name(),
             "rate": rate,
-            "slow_endpoints": self.options.noisy_endpoints,
+            "noisy_endpoints": match neighbour { Neighbour::Volume => 1, _ => self.options.noisy_endpoints },
             "slow_delay_ms": self.options.noisy_delay_ms,
-            "slow_backlog_events": self.options.noisy_backlog,
+            "noisy_tenant_events": a_events,
             "alone": alone.latency,
             "p99_ratio": next_to.latency.p99_ms / alone.latency.p99_ms.max(1e-9),
-            "slow_tenant_deliveries": a_delivered,
-            "slow_tenant_deliveries_per_s": a_delivered as f64 / window.max(1e-9),
+            "noisy_tenant_deliveries": a_delivered,
+            "noisy_tenant_deliveries_per_s": a_delivered as f64 / window.max(1e-9),
         });
         server.stop().await?;
-        let mut alone = alone;
-        alone.scenario = "noisy: quiet tenant alone".into();
-        next_to.scenario = "noisy: quiet tenant next to slow receivers".into();
+        alone.scenario = format!("noisy ({}): quiet tenant alone", neighbour.name());
+        next_to.scenario = format!("noisy ({}): quiet tenant next to it", neighbour.name());
         Ok(vec![alone, next_to])
     }
 
-    /// Tenant A: `noisy_endpoints` endpoints whose receivers answer after `delay`.
-    async fn slow_tenant(&self, server: &Server, delay: Duration) -> anyhow::Result<String> {
+    /// Tenant A for `neighbour`: its endpoints (slow ones answer after `delay`).
+    async fn noisy_tenant(
+        &self,
+        server: &Server,
+        neighbour: Neighbour,
+        delay: Duration,
+    ) -> anyhow::Result<String> {
         let tenant = server.call(reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "a"}))).await?;
         let tenant = tenant["id"].as_str().unwrap_or_default().to_owned();
-        for n in 0..self.options.noisy_endpoints {
-            let url = self.receiver.url(&format!("slow/{}/a{n}", delay.as_millis()));
+        let paths: Vec<String> = match neighbour {
+            Neighbour::Slow => (0..self.options.noisy_endpoints)
+                .map(|n| format!("slow/{}/a{n}", delay.as_millis()))
+                .collect(),
+            Neighbour::Failing => (0..self.options.noisy_endpoints)
+                .map(|n| if n % 2 == 0 { format!("fail/a{n}") } else { format!("hang/a{n}") })
+                .collect(),
+            Neighbour::Volume => vec!["loud/a".to_owned()],
+        };
+        for path in paths {
             server
                 .call(
                     reqwest::Method::POST,
                     &format!("/v1/tenants/{tenant}/endpoints"),
-                    Some(json!({"url": url})),
+                    Some(json!({"url": self.receiver.url(&path)})),
                 )
                 .await?;
         }

@@ -1,5 +1,5 @@
 //! The benchmark receiver: HTTP/1.1 keep-alive, answers 204 at once (or never, under `/hang`;
-//! after `<ms>` milliseconds under `/slow/<ms>/`),
+//! after `<ms>` milliseconds under `/slow/<ms>/`; 500 under `/fail/`, recording nothing),
 //! and records for every `webhook-id` how many times it arrived and when first and last, and
 //! how many requests came from each source address (which Herald instance sent them, when each
 //! sends from its own `delivery.source_address`). Optionally verifies each signature with the
@@ -67,7 +67,7 @@ impl Receiver {
     }
 
     /// `http://127.0.0.1:<port>/<path>`; under `/hang…` requests are never answered, under
-    /// `/slow/<ms>/…` answered after `<ms>` milliseconds.
+    /// `/slow/<ms>/…` answered after `<ms>` milliseconds, under `/fail/…` with 500.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}/{path}", self.addr)
     }
@@ -113,6 +113,9 @@ async fn receive(state: &State, peer: IpAddr, uri: Uri, headers: HeaderMap, body
     if let Some(delay) = uri.path().strip_prefix("/slow/").and_then(|rest| rest.split('/').next()) {
         let ms = delay.parse().unwrap_or(0);
         tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+    }
+    if uri.path().starts_with("/fail/") {
+        return StatusCode::INTERNAL_SERVER_ERROR;
     }
     let now = Instant::now();
     let verifier = state.verifier.lock().unwrap_or_else(|p| p.into_inner()).clone();
