@@ -123,9 +123,11 @@ impl Application {
         );
         let access = crate::access::Access::new(store.clone(), caches.clone());
         let catalog = crate::catalog::Catalog::new(store.clone(), caches.clone());
+        let quota = crate::quota::PublishQuota::new(config.tenant_publish_per_second);
         let state = AppState::new(Shared {
             access,
             catalog,
+            quota,
             store,
             master_key,
             caches,

@@ -46,6 +46,9 @@ pub struct Config {
     /// How long looked-up API keys, tenants, endpoints and event types are reused; changes made
     /// through another instance are seen within this time (this instance's own at once).
     pub cache_ttl: HumanDuration,
+    /// Events one tenant may publish per second through this instance (one second's worth may
+    /// come at once); beyond, the publish API answers 429 with `Retry-After`. Unset: no quota.
+    pub tenant_publish_per_second: Option<u32>,
     pub database: DatabaseConfig,
     pub delivery: DeliveryConfig,
     pub outbound: OutboundConfig,
@@ -212,6 +215,7 @@ impl Default for Config {
             master_key: None,
             max_body_bytes: 1024 * 1024,
             cache_ttl: HumanDuration::from_secs(1),
+            tenant_publish_per_second: None,
             database: DatabaseConfig::default(),
             delivery: DeliveryConfig::default(),
             outbound: OutboundConfig::default(),
@@ -300,6 +304,9 @@ impl Config {
         }
         if self.max_body_bytes < 1024 {
             return Err(ConfigError::key("max_body_bytes", "must be at least 1024"));
+        }
+        if self.tenant_publish_per_second == Some(0) {
+            return Err(ConfigError::key("tenant_publish_per_second", "must be at least 1"));
         }
         if self.database.max_connections == 0 {
             return Err(ConfigError::key("database.max_connections", "must be at least 1"));

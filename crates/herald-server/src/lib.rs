@@ -17,6 +17,7 @@ pub mod dispatcher;
 pub mod endpoints;
 pub mod operational;
 pub mod publish;
+pub mod quota;
 pub mod state;
 
 pub use app::Application;

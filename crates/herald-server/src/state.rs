@@ -44,6 +44,8 @@ pub struct Shared {
     pub access: crate::access::Access,
     /// The event-type catalog.
     pub catalog: crate::catalog::Catalog,
+    /// Tenants' publish quotas.
+    pub quota: crate::quota::PublishQuota,
     /// Publishes operational events to the operator tenant, when one is configured.
     pub operational: crate::operational::Operational,
 }

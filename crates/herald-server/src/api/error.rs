@@ -45,11 +45,29 @@ pub struct ApiError {
     code: &'static str,
     detail: String,
     errors: Vec<FieldError>,
+    /// Seconds to send as `Retry-After`.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self { status, code, detail: detail.into(), errors: Vec::new() }
+        Self { status, code, detail: detail.into(), errors: Vec::new(), retry_after: None }
+    }
+
+    /// 429: the tenant's publish quota is used up for the next `wait`.
+    pub fn publish_quota(per_second: f64, wait: std::time::Duration) -> Self {
+        let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
+        Self {
+            retry_after: Some(seconds),
+            ..Self::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limited",
+                format!(
+                    "this tenant may publish {per_second} events per second and has used them up; \
+                     nothing was published — retry after {seconds} s"
+                ),
+            )
+        }
     }
 
     pub fn unauthorized() -> Self {
@@ -81,7 +99,7 @@ impl ApiError {
             [one] => format!("invalid value at `{}`: {}", one.path, one.message),
             _ => format!("{} values are invalid", errors.len()),
         };
-        Self { status: StatusCode::UNPROCESSABLE_ENTITY, code: "validation_failed", detail, errors }
+        Self { errors, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", detail) }
     }
 
     pub fn invalid_field(path: impl Into<String>, message: impl Into<String>) -> Self {
@@ -172,6 +190,9 @@ impl IntoResponse for ApiError {
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        }
+        if let Some(seconds) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }

@@ -14,12 +14,12 @@ use std::time::{Duration, Instant};
 
 use herald_core::endpoint::Endpoint;
 use herald_core::id::{EndpointId, TenantId};
+use herald_core::rate::TokenBucket;
 
 #[derive(Debug)]
 struct Flow {
     in_flight: u32,
-    tokens: f64,
-    refilled: Instant,
+    bucket: TokenBucket,
 }
 
 /// Whether a delivery to an endpoint may start now.
@@ -72,8 +72,7 @@ impl FlowControl {
         let tenant = tenants.get(&endpoint.tenant_id).copied().unwrap_or(0);
         let flow = endpoints.entry(endpoint.id.clone()).or_insert_with(|| Flow {
             in_flight: 0,
-            tokens: per_second.unwrap_or(1.0),
-            refilled: now,
+            bucket: TokenBucket::full(per_second.unwrap_or(1.0), now),
         });
         if flow.in_flight >= max_in_flight {
             return Admission::Busy;
@@ -81,14 +80,10 @@ impl FlowControl {
         if tenant >= self.tenant_max_in_flight {
             return Admission::TenantBusy;
         }
-        if let Some(rate) = per_second {
-            let elapsed = now.saturating_duration_since(flow.refilled).as_secs_f64();
-            flow.tokens = (flow.tokens + elapsed * rate).min(rate.max(1.0));
-            flow.refilled = now;
-            if flow.tokens < 1.0 {
-                return Admission::Later(Duration::from_secs_f64((1.0 - flow.tokens) / rate));
-            }
-            flow.tokens -= 1.0;
+        if let Some(rate) = per_second
+            && let Err(wait) = flow.bucket.take(rate, now)
+        {
+            return Admission::Later(wait);
         }
         flow.in_flight += 1;
         *tenants.entry(endpoint.tenant_id.clone()).or_default() += 1;

@@ -196,3 +196,33 @@ on_both_backends! {
         assert!(hanging.peak_concurrency() >= 1, "the hanging tenant was still served");
     }
 }
+
+// A tenant publishing beyond `tenant_publish_per_second` gets 429 with `Retry-After` and nothing
+// is stored; another tenant is not held back, and the quota refills.
+on_both_backends! {
+    async fn a_tenant_beyond_its_publish_quota_is_answered_429(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.tenant_publish_per_second = Some(3)).await;
+        let (busy, quiet) = (app.tenant("Busy").await, app.tenant("Quiet").await);
+        let path = format!("/v1/tenants/{busy}/events");
+        let mut refused = None;
+        for i in 0..10 {
+            let r = app.post(&path, json!({"id": format!("e{i}"), "type": "t.x", "data": {"i": i}})).await;
+            if r.status == 429 {
+                refused = Some((i, r));
+                break;
+            }
+            assert_eq!(r.status, 201, "{}", r.body);
+        }
+        let (i, r) = refused.expect("the fourth publish within a second is refused");
+        assert!(i >= 3, "a second's worth (3) goes through first, refused at {i}");
+        r.assert_problem(429, "rate_limited");
+        let wait: u64 = r.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=2).contains(&wait), "Retry-After: {wait}");
+        let stored = app.get(&format!("/v1/tenants/{busy}/events/e{i}")).await;
+        assert_eq!(stored.status, 404, "nothing of the refused publish is stored");
+        app.publish(&quiet, json!({"type": "t.x", "data": {}})).await;
+        tokio::time::sleep(Duration::from_secs(wait)).await;
+        let again = app.post(&path, json!({"id": format!("e{i}"), "type": "t.x", "data": {"i": i}})).await;
+        assert_eq!(again.status, 201, "after Retry-After the quota has refilled: {}", again.body);
+    }
+}
