@@ -146,6 +146,16 @@ async fn publish_one(targets: &Targets, id: &str, n: usize) -> anyhow::Result<Se
         let request =
             targets.client.post(&targets.urls[via]).bearer_auth(&targets.key).json(&event_body(id, n));
         match request.send().await {
+            Ok(response) if response.status() == reqwest::StatusCode::TOO_MANY_REQUESTS => {
+                // Over the tenant's publish quota: wait as told, then publish it again.
+                let wait = response
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok()?.parse::<u64>().ok())
+                    .unwrap_or(1);
+                tokio::time::sleep(Duration::from_secs(wait)).await;
+                return Box::pin(publish_one(targets, id, n)).await;
+            }
             Ok(response) => {
                 let api_latency = started.elapsed();
                 anyhow::ensure!(response.status().is_success(), "publish {id}: {}", response.status());
