@@ -141,6 +141,9 @@ pub struct DeliveryConfig {
     pub circuit_failure_threshold: u32,
     /// Disable an endpoint that has failed continuously this long. `0s`: never.
     pub disable_after: HumanDuration,
+    /// An endpoint whose attempts take this long or longer (a tenth of them or more, over the
+    /// range asked for) is flagged `slow` in its stats.
+    pub slow_threshold: HumanDuration,
 }
 
 impl DeliveryConfig {
@@ -241,6 +244,7 @@ impl Default for DeliveryConfig {
             retry_policy: None,
             circuit_failure_threshold: 5,
             disable_after: HumanDuration::from_secs(5 * 24 * 3600),
+            slow_threshold: HumanDuration::from_secs(2),
         }
     }
 }
@@ -332,6 +336,9 @@ impl Config {
         }
         if d.tenant_max_in_flight == Some(0) {
             return Err(ConfigError::key("delivery.tenant_max_in_flight", "must be at least 1"));
+        }
+        if d.slow_threshold.get().is_zero() {
+            return Err(ConfigError::key("delivery.slow_threshold", "must be more than 0s"));
         }
         if d.poll_interval.get().is_zero() {
             return Err(ConfigError::key("delivery.poll_interval", "must be more than 0s"));

@@ -152,6 +152,7 @@ on_both_backends! {
         let latency = &s["attemptLatencyMs"];
         assert!(latency["p50"].as_u64().unwrap() <= latency["max"].as_u64().unwrap());
         assert_eq!(s["backlog"], 0);
+        assert_eq!(s["slow"], false, "fast answers: not slow");
 
         let empty = app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}/stats?since=2999-01-01T00:00:00Z&until=2999-01-02T00:00:00Z")).await;
         assert_eq!(empty.body["successRate"], Value::Null);
@@ -224,5 +225,35 @@ on_both_backends! {
         tokio::time::sleep(Duration::from_secs(wait)).await;
         let again = app.post(&path, json!({"id": format!("e{i}"), "type": "t.x", "data": {"i": i}})).await;
         assert_eq!(again.status, 201, "after Retry-After the quota has refilled: {}", again.body);
+    }
+}
+
+// An endpoint whose receiver takes longer than `delivery.slow_threshold` is flagged slow in its
+// stats (it succeeds: its circuit stays closed); a fast one of the same tenant is not.
+on_both_backends! {
+    async fn an_endpoint_slower_than_the_threshold_is_flagged_slow(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| {
+            c.delivery.slow_threshold = Duration::from_millis(150).into();
+        })
+        .await;
+        let (slow, fast) = (TestReceiver::start().await, TestReceiver::start().await);
+        slow.set_default(Reply::Delay(Duration::from_millis(300), 204));
+        let tenant = app.tenant("Acme").await;
+        let slow_ep = app.endpoint(&tenant, json!({"url": slow.url(), "events": ["t.slow"]})).await;
+        let fast_ep = app.endpoint(&tenant, json!({"url": fast.url(), "events": ["t.fast"]})).await;
+        for kind in ["t.slow", "t.fast"] {
+            let mut ids = Vec::new();
+            for _ in 0..3 {
+                let event = app.publish(&tenant, json!({"type": kind, "data": {}})).await;
+                ids.push(event["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned());
+            }
+            all_delivered_once(&app, &tenant, &ids).await;
+        }
+        for (endpoint, expected) in [(&slow_ep, true), (&fast_ep, false)] {
+            let ep = endpoint["id"].as_str().unwrap();
+            let stats = app.get(&format!("/v1/tenants/{tenant}/endpoints/{ep}/stats")).await.body;
+            assert_eq!(stats["slow"], expected, "{stats}");
+            assert_eq!(stats["circuit"]["state"], "closed", "slow is not failing: {stats}");
+        }
     }
 }

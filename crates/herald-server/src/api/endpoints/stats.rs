@@ -1,4 +1,5 @@
-//! Per-endpoint stats: deliveries by status, success rate, attempt latency, backlog, circuit.
+//! Per-endpoint stats: deliveries by status, success rate, attempt latency (and whether the
+//! endpoint is slow), backlog, circuit.
 
 use super::*;
 
@@ -36,6 +37,10 @@ pub struct StatsOut {
     pub attempts_succeeded: u64,
     /// Attempt durations in the range, in milliseconds.
     pub attempt_latency_ms: Option<LatencyOut>,
+    /// Whether the endpoint is slow: a tenth or more of the range's attempts took
+    /// `delivery.slow_threshold` (default 2 s) or longer. A slow endpoint is not failing — its
+    /// circuit stays closed — but holds workers longer; its tenant's share of them bounds that.
+    pub slow: bool,
     /// Deliveries waiting now (pending or retrying).
     pub backlog: u64,
     /// The endpoint's circuit breaker, now.
@@ -112,6 +117,9 @@ pub async fn stats(
         deliveries,
         attempts: stats.attempts,
         attempts_succeeded: stats.attempts_succeeded,
+        slow: stats.duration_ms.is_some_and(|[_, p90, _, _]| {
+            u128::from(p90) >= state.config.delivery.slow_threshold.get().as_millis()
+        }),
         attempt_latency_ms: stats.duration_ms.map(|[p50, p90, p99, max]| LatencyOut { p50, p90, p99, max }),
         backlog: stats.backlog,
         circuit: CircuitOut {
