@@ -33,7 +33,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::cache::Caches;
 use crate::clock::Clock;
-use crate::dispatcher::{LocalQueue, Reservation};
+use crate::dispatcher::LocalQueue;
 
 /// How many deliveries concurrent publishes may hold in memory at once. A publish to a tenant
 /// with many endpoints takes one permit per delivery until it has committed and handed them
@@ -68,18 +68,6 @@ pub enum Published {
     /// The tenant already had an event with this id: nothing was stored; this is that event.
     /// `same` tells whether it has the type, data, subject and source asked for.
     Existing { event: Event, deliveries: Vec<Delivery>, same: bool },
-}
-
-/// How a write takes room in this process's dispatcher for the deliveries it creates.
-#[derive(Debug, Clone, Copy)]
-enum Room {
-    /// Only if there is room now; otherwise the deliveries are stored unleased and claimed. A
-    /// publish answers its caller after the write, so it never waits for the dispatcher.
-    IfFree,
-    /// Waiting for room: a fan-out's deliveries (its publish has answered already, its marker
-    /// keeps them owed), so a burst of fan-outs goes to the dispatcher in memory instead of
-    /// through the database and claims; the publish budget still bounds what waits.
-    WaitFor,
 }
 
 /// The publish service (cheap to clone).
@@ -189,10 +177,19 @@ impl Publisher {
         now: Timestamp,
     ) {
         let active = deliveries.iter().filter(|d| due_now(d, now)).count();
-        let reservation = self.reserve(active, now, Room::WaitFor).await;
+        // The publish has answered already and the marker keeps the deliveries owed, so they wait
+        // for room in the dispatcher: a burst of fan-outs goes through memory rather than through
+        // the database and claims (the publish budget bounds what waits).
+        let reservation = match &self.local {
+            Some(local) => local.reserve_waiting(active, self.clock.as_ref()).await,
+            None => None,
+        };
         let lease = reservation.as_ref().map(|r| r.lease.clone());
-        let queued =
-            self.store.expand_fanout(&event.key, &self.marker, deliveries.clone(), lease.as_ref()).await;
+        let jobs: Vec<Job> = lease
+            .as_ref()
+            .map(|lease| jobs(event, &deliveries, subscribers, lease, now).collect())
+            .unwrap_or_default();
+        let queued = self.store.expand_fanout(&event.key, &self.marker, deliveries, lease.as_ref()).await;
         let committing = match queued {
             Ok(committing) => committing,
             Err(e) => {
@@ -201,8 +198,8 @@ impl Publisher {
             }
         };
         let handed_over = reservation.is_some();
-        if let (Some(reservation), Some(lease)) = (reservation, lease) {
-            reservation.hand_over(jobs(event, &deliveries, subscribers, &lease, now));
+        if let Some(reservation) = reservation {
+            reservation.hand_over(jobs);
         }
         match committing.committed().await {
             Ok(true) if !handed_over && active > 0 => self.wake(),
@@ -280,7 +277,9 @@ impl Publisher {
         now: Timestamp,
     ) -> Result<herald_store::Published, StoreError> {
         let active = deliveries.iter().filter(|d| due_now(d, now)).count();
-        let reservation = self.reserve(active, now, Room::IfFree).await;
+        // Only if there is room now (a publish never waits for the dispatcher); otherwise the
+        // deliveries are stored unleased and claimed.
+        let reservation = self.local.as_ref().and_then(|local| local.reserve(active, now));
         let lease = reservation.as_ref().map(|r| r.lease.clone());
         let stored = self.store.publish(event, deliveries, lease.as_ref()).await?;
         if stored == herald_store::Published::Created {
@@ -293,16 +292,6 @@ impl Publisher {
             }
         }
         Ok(stored)
-    }
-
-    /// Room in this process's dispatcher for `active` deliveries, as `room` says, with the lease
-    /// to create them under.
-    async fn reserve(&self, active: usize, now: Timestamp, room: Room) -> Option<Reservation<'_>> {
-        match (&self.local, room) {
-            (None, _) => None,
-            (Some(local), Room::IfFree) => local.reserve(active, now),
-            (Some(local), Room::WaitFor) => local.reserve_waiting(active, self.clock.as_ref()).await,
-        }
     }
 }
 

@@ -90,21 +90,20 @@ impl Dialect for PostgresStore {
         if events.is_empty() {
             return Ok(Vec::new());
         }
-        let data: Vec<String> = events.iter().map(|e| to_json(&e.data)).collect();
         let keys: Vec<(String,)> = sqlx::query_as(
             "INSERT INTO events (event_key, tenant_id, id, event_type, data, subject, source, created_at)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
                                   $7::text[], $8::int8[])
              ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key",
         )
-        .bind(events.iter().map(|e| e.key.as_str()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.tenant_id.as_str()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.id.as_str()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.event_type.as_str()).collect::<Vec<_>>())
-        .bind(&data)
-        .bind(events.iter().map(|e| e.subject.as_deref()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| e.source.as_deref()).collect::<Vec<_>>())
-        .bind(events.iter().map(|e| millis(e.created_at)).collect::<Vec<_>>())
+        .bind(column(events, |e| e.key.as_str()))
+        .bind(column(events, |e| e.tenant_id.as_str()))
+        .bind(column(events, |e| e.id.as_str()))
+        .bind(column(events, |e| e.event_type.as_str()))
+        .bind(column(events, |e| to_json(&e.data)))
+        .bind(column(events, |e| e.subject.as_deref()))
+        .bind(column(events, |e| e.source.as_deref()))
+        .bind(column(events, |e| millis(e.created_at)))
         .fetch_all(&mut **tx)
         .await
         .map_err(conflict_as("event key"))?;
@@ -118,9 +117,7 @@ impl Dialect for PostgresStore {
         if deliveries.is_empty() {
             return Ok(());
         }
-        let leases: Vec<Option<&Lease>> =
-            deliveries.iter().map(|(d, lease)| created_under(d, *lease)).collect();
-        let column = |f: fn(&Delivery) -> &str| deliveries.iter().map(|(d, _)| f(d)).collect::<Vec<_>>();
+        let leases: Vec<Option<&Lease>> = column(deliveries, |(d, lease)| created_under(d, *lease));
         sqlx::query(
             "INSERT INTO deliveries
                (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
@@ -129,13 +126,13 @@ impl Dialect for PostgresStore {
                                   $7::int8[], $8::int8[], $9::text[], $10::int8[], $11::text[], $12::text[],
                                   $13::int8[], $14::int8[])",
         )
-        .bind(column(|d| d.id.as_str()))
-        .bind(column(|d| d.tenant_id.as_str()))
-        .bind(column(|d| d.event_key.as_str()))
-        .bind(column(|d| d.event_id.as_str()))
-        .bind(column(|d| d.endpoint_id.as_str()))
-        .bind(column(|d| d.status.as_str()))
-        .bind(deliveries.iter().map(|(d, _)| i64::from(d.attempt_count)).collect::<Vec<_>>())
+        .bind(column(deliveries, |(d, _)| d.id.as_str()))
+        .bind(column(deliveries, |(d, _)| d.tenant_id.as_str()))
+        .bind(column(deliveries, |(d, _)| d.event_key.as_str()))
+        .bind(column(deliveries, |(d, _)| d.event_id.as_str()))
+        .bind(column(deliveries, |(d, _)| d.endpoint_id.as_str()))
+        .bind(column(deliveries, |(d, _)| d.status.as_str()))
+        .bind(column(deliveries, |(d, _)| i64::from(d.attempt_count)))
         .bind(
             deliveries
                 .iter()
@@ -143,12 +140,12 @@ impl Dialect for PostgresStore {
                 .map(|((d, _), lease)| lease.map(|l| l.until).or(d.next_attempt_at).map(millis))
                 .collect::<Vec<_>>(),
         )
-        .bind(leases.iter().map(|l| l.map(|l| l.token.as_str())).collect::<Vec<_>>())
-        .bind(leases.iter().map(|l| l.map(|l| millis(l.until))).collect::<Vec<_>>())
-        .bind(column(|d| d.next_trigger.as_str()))
-        .bind(deliveries.iter().map(|(d, _)| d.failure_reason.map(|r| r.as_str())).collect::<Vec<_>>())
-        .bind(deliveries.iter().map(|(d, _)| millis(d.created_at)).collect::<Vec<_>>())
-        .bind(deliveries.iter().map(|(d, _)| millis(d.updated_at)).collect::<Vec<_>>())
+        .bind(column(&leases, |l| l.map(|l| l.token.as_str())))
+        .bind(column(&leases, |l| l.map(|l| millis(l.until))))
+        .bind(column(deliveries, |(d, _)| d.next_trigger.as_str()))
+        .bind(column(deliveries, |(d, _)| d.failure_reason.map(|r| r.as_str())))
+        .bind(column(deliveries, |(d, _)| millis(d.created_at)))
+        .bind(column(deliveries, |(d, _)| millis(d.updated_at)))
         .execute(&mut **tx)
         .await
         .map_err(conflict_as("delivery id"))?;
@@ -162,7 +159,6 @@ impl Dialect for PostgresStore {
         if attempts.is_empty() {
             return Ok(());
         }
-        let column = |f: fn(&Attempt) -> &str| attempts.iter().map(|a| f(a)).collect::<Vec<_>>();
         sqlx::query(
             "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
                started_at, duration_ms, request, response_status, response_headers, response_body,
@@ -171,20 +167,20 @@ impl Dialect for PostgresStore {
                                   $7::int8[], $8::int8[], $9::text[], $10::int8[], $11::text[], $12::text[],
                                   $13::text[], $14::text[])",
         )
-        .bind(column(|a| a.id.as_str()))
-        .bind(column(|a| a.delivery_id.as_str()))
-        .bind(column(|a| a.tenant_id.as_str()))
-        .bind(column(|a| a.endpoint_id.as_str()))
-        .bind(attempts.iter().map(|a| i64::from(a.attempt_no)).collect::<Vec<_>>())
-        .bind(column(|a| a.trigger.as_str()))
-        .bind(attempts.iter().map(|a| millis(a.started_at)).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| i64::try_from(a.duration_ms).unwrap_or(i64::MAX)).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| to_json(&a.request)).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.response_status.map(i64::from)).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| to_json(&a.response_headers)).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.response_body.as_deref()).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.error_kind.map(|k| k.as_str())).collect::<Vec<_>>())
-        .bind(attempts.iter().map(|a| a.error_message.as_deref()).collect::<Vec<_>>())
+        .bind(column(attempts, |a| a.id.as_str()))
+        .bind(column(attempts, |a| a.delivery_id.as_str()))
+        .bind(column(attempts, |a| a.tenant_id.as_str()))
+        .bind(column(attempts, |a| a.endpoint_id.as_str()))
+        .bind(column(attempts, |a| i64::from(a.attempt_no)))
+        .bind(column(attempts, |a| a.trigger.as_str()))
+        .bind(column(attempts, |a| millis(a.started_at)))
+        .bind(column(attempts, |a| i64::try_from(a.duration_ms).unwrap_or(i64::MAX)))
+        .bind(column(attempts, |a| to_json(&a.request)))
+        .bind(column(attempts, |a| a.response_status.map(i64::from)))
+        .bind(column(attempts, |a| to_json(&a.response_headers)))
+        .bind(column(attempts, |a| a.response_body.as_deref()))
+        .bind(column(attempts, |a| a.error_kind.map(|k| k.as_str())))
+        .bind(column(attempts, |a| a.error_message.as_deref()))
         .execute(&mut **tx)
         .await
         .map_err(conflict_as("attempt id"))?;
@@ -208,14 +204,14 @@ impl Dialect for PostgresStore {
                          $8::int8[]) AS v(id, lease, status, next_at, reason, attempts, attempted_at, now)
              WHERE deliveries.id = v.id AND deliveries.lease_owner = v.lease",
         )
-        .bind(settled.iter().map(|s| s.delivery).collect::<Vec<_>>())
-        .bind(settled.iter().map(|s| s.lease).collect::<Vec<_>>())
-        .bind(settled.iter().map(|s| s.status).collect::<Vec<_>>())
-        .bind(settled.iter().map(|s| s.next_at).collect::<Vec<_>>())
-        .bind(settled.iter().map(|s| s.reason).collect::<Vec<_>>())
-        .bind(settled.iter().map(|s| s.attempts).collect::<Vec<_>>())
-        .bind(settled.iter().map(|s| s.attempted_at).collect::<Vec<_>>())
-        .bind(settled.iter().map(|s| s.now).collect::<Vec<_>>())
+        .bind(column(settled, |s| s.delivery))
+        .bind(column(settled, |s| s.lease))
+        .bind(column(settled, |s| s.status))
+        .bind(column(settled, |s| s.next_at))
+        .bind(column(settled, |s| s.reason))
+        .bind(column(settled, |s| s.attempts))
+        .bind(column(settled, |s| s.attempted_at))
+        .bind(column(settled, |s| s.now))
         .execute(&mut **tx)
         .await?;
         Ok(())
@@ -238,4 +234,9 @@ impl Dialect for PostgresStore {
             wakeup.notify_one();
         }
     }
+}
+
+/// One array parameter of a group-commit statement: a field of every row.
+fn column<'a, T, U>(rows: &'a [T], field: impl FnMut(&'a T) -> U) -> Vec<U> {
+    rows.iter().map(field).collect()
 }
