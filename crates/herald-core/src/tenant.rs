@@ -80,12 +80,58 @@ pub fn parse_name(s: &str) -> Result<String, String> {
     Ok(trimmed.to_owned())
 }
 
+/// A tenant's own limits, where it should not have the instance's defaults: requests in flight
+/// at once for all its endpoints together (`delivery.tenant_max_in_flight` otherwise), and events
+/// published per second (`tenant_publish_per_second` otherwise). Unset: the default applies.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase", try_from = "RawTenantLimits")]
+pub struct TenantLimits {
+    /// Requests in flight at once for all the tenant's endpoints together (1–100000); `null`:
+    /// the instance's `delivery.tenant_max_in_flight`.
+    #[schema(minimum = 1, maximum = 100_000)]
+    pub max_in_flight: Option<u32>,
+    /// Events the tenant may publish per second (1–1000000); `null`: the instance's
+    /// `tenant_publish_per_second` (none when that is unset).
+    #[schema(minimum = 1, maximum = 1_000_000)]
+    pub publish_per_second: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct RawTenantLimits {
+    #[serde(default)]
+    max_in_flight: Option<u32>,
+    #[serde(default)]
+    publish_per_second: Option<u32>,
+}
+
+impl TryFrom<RawTenantLimits> for TenantLimits {
+    type Error = String;
+    fn try_from(raw: RawTenantLimits) -> Result<Self, String> {
+        if raw.max_in_flight.is_some_and(|n| !(1..=100_000).contains(&n)) {
+            return Err("maxInFlight must be between 1 and 100000".into());
+        }
+        if raw.publish_per_second.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+            return Err("publishPerSecond must be between 1 and 1000000".into());
+        }
+        Ok(Self { max_in_flight: raw.max_in_flight, publish_per_second: raw.publish_per_second })
+    }
+}
+
+impl TenantLimits {
+    /// Whether any limit of the tenant's own is set.
+    pub fn is_set(&self) -> bool {
+        self.max_in_flight.is_some() || self.publish_per_second.is_some()
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tenant {
     pub id: TenantId,
     pub uid: Option<TenantUid>,
     pub name: String,
     pub metadata: Metadata,
+    pub limits: TenantLimits,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
 }
@@ -111,5 +157,20 @@ mod tests {
         assert_eq!(TenantRef::parse(id.as_str()), Some(TenantRef::Id(id)));
         assert!(matches!(TenantRef::parse("acme"), Some(TenantRef::Uid(_))));
         assert_eq!(TenantRef::parse("ten_garbage"), None);
+    }
+
+    #[test]
+    fn limits_are_bounded_and_optional() {
+        let parse = |v: serde_json::Value| serde_json::from_value::<TenantLimits>(v);
+        assert_eq!(parse(serde_json::json!({})).unwrap(), TenantLimits::default());
+        let both = parse(serde_json::json!({"maxInFlight": 8, "publishPerSecond": 100})).unwrap();
+        assert_eq!(both, TenantLimits { max_in_flight: Some(8), publish_per_second: Some(100) });
+        assert!(both.is_set() && !TenantLimits::default().is_set());
+        assert!(parse(serde_json::json!({"maxInFlight": null})).unwrap().max_in_flight.is_none());
+        assert!(
+            parse(serde_json::json!({"maxInFlight": 0})).unwrap_err().to_string().contains("maxInFlight")
+        );
+        assert!(parse(serde_json::json!({"publishPerSecond": 1_000_001})).is_err());
+        assert!(parse(serde_json::json!({"maxInflight": 3})).is_err(), "unknown fields are refused");
     }
 }

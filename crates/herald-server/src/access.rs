@@ -10,17 +10,20 @@ use herald_core::tenant::{Tenant, TenantRef};
 use herald_store::{Store, StoreError};
 
 use crate::cache::Caches;
+use crate::dispatcher::FlowControl;
 
 /// The access service (cheap to clone).
 #[derive(Debug, Clone)]
 pub struct Access {
     store: Arc<dyn Store>,
     caches: Arc<Caches>,
+    /// Where the dispatcher reads tenants' in-flight limits.
+    flow: Arc<FlowControl>,
 }
 
 impl Access {
-    pub fn new(store: Arc<dyn Store>, caches: Arc<Caches>) -> Self {
-        Self { store, caches }
+    pub fn new(store: Arc<dyn Store>, caches: Arc<Caches>, flow: Arc<FlowControl>) -> Self {
+        Self { store, caches, flow }
     }
 
     /// The scope of the API key `token`, if it is one.
@@ -59,13 +62,24 @@ impl Access {
     pub async fn update_tenant(&self, tenant: &Tenant) -> Result<bool, StoreError> {
         let updated = self.store.update_tenant(tenant).await;
         self.caches.tenants_changed();
+        if matches!(updated, Ok(true)) {
+            self.flow.set_tenant_limits(&tenant.id, &tenant.limits);
+        }
         updated
+    }
+
+    /// Creates a tenant; its own limits apply at once.
+    pub async fn create_tenant(&self, tenant: &Tenant) -> Result<(), StoreError> {
+        self.store.insert_tenant(tenant).await?;
+        self.flow.set_tenant_limits(&tenant.id, &tenant.limits);
+        Ok(())
     }
 
     /// Deletes the tenant with everything it owns, its keys included.
     pub async fn delete_tenant(&self, id: &TenantId) -> Result<bool, StoreError> {
         let deleted = self.store.delete_tenant(id).await;
         self.caches.tenants_changed();
+        self.flow.set_tenant_limits(id, &Default::default());
         deleted
     }
 }

@@ -67,9 +67,15 @@ impl Application {
         let master_key = Arc::new(master_key);
         let wakeup = Arc::new(Notify::new());
         let caches = Arc::new(Caches::new(config.cache_ttl.get()));
+        let flow = Arc::new(dispatcher::FlowControl::new(
+            config.delivery.endpoint_max_in_flight(),
+            config.delivery.tenant_max_in_flight(),
+        ));
+        flow.replace_tenant_limits(store.tenant_limits().await.context("reading tenants' limits")?);
         let (local, inbox) = match config.delivery.enabled {
             true => {
-                let (local, inbox) = dispatcher::LocalQueue::channel(config.delivery.lease.get());
+                let (local, inbox) =
+                    dispatcher::LocalQueue::channel(config.delivery.lease.get(), flow.clone());
                 (Some(local), Some(inbox))
             }
             false => (None, None),
@@ -94,6 +100,7 @@ impl Application {
                 wakeup: wakeup.clone(),
                 caches: caches.clone(),
                 operational: operational.clone(),
+                flow: flow.clone(),
             };
             if let Some(address) = config.delivery.source_address {
                 // Fail at start, not at every attempt, when the address is not this machine's.
@@ -121,13 +128,14 @@ impl Application {
             publisher.clone(),
             config.delivery.probe_time(),
         );
-        let access = crate::access::Access::new(store.clone(), caches.clone());
+        let access = crate::access::Access::new(store.clone(), caches.clone(), flow.clone());
         let catalog = crate::catalog::Catalog::new(store.clone(), caches.clone());
         let quota = crate::quota::PublishQuota::new(config.tenant_publish_per_second);
         let state = AppState::new(Shared {
             access,
             catalog,
             quota,
+            flow,
             store,
             master_key,
             caches,
@@ -163,6 +171,11 @@ impl Application {
             self.state.publisher.clone(),
             self.state.config.delivery.poll_interval.get(),
         ));
+        let limits = tokio::spawn(reload_tenant_limits(
+            self.state.store.clone(),
+            self.state.flow.clone(),
+            self.state.config.cache_ttl.get(),
+        ));
         let running = if let Some(dispatcher) = self.dispatcher {
             let wakeups = tokio::spawn({
                 let store = self.state.store.clone();
@@ -186,6 +199,7 @@ impl Application {
             })
             .await;
         fanouts.abort();
+        limits.abort();
         if let Some((run, wakeups)) = running {
             wakeups.abort();
             run.await.context("the dispatcher stopped abnormally")?;
@@ -211,6 +225,26 @@ async fn finish_fanouts(publisher: crate::publish::Publisher, interval: std::tim
                     break;
                 }
             }
+        }
+    }
+}
+
+/// Reads the tenants' own limits again every `interval`, so that a change made through another
+/// process sharing the database reaches this one's dispatcher (changes made through this process
+/// apply at once).
+async fn reload_tenant_limits(
+    store: Arc<dyn Store>,
+    flow: Arc<dispatcher::FlowControl>,
+    interval: std::time::Duration,
+) {
+    let mut ticks = tokio::time::interval(interval);
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    ticks.tick().await; // the first tick is immediate, and the limits were read at start
+    loop {
+        ticks.tick().await;
+        match store.tenant_limits().await {
+            Ok(limits) => flow.replace_tenant_limits(limits),
+            Err(e) => tracing::warn!(error = %e, "reading tenants' limits failed; keeping the last ones"),
         }
     }
 }

@@ -117,6 +117,7 @@ impl Operational {
                     uid: Some(uid.clone()),
                     name: "Herald operations".into(),
                     metadata: Default::default(),
+                    limits: Default::default(),
                     created_at: now,
                     updated_at: now,
                 };

@@ -46,6 +46,8 @@ pub struct Shared {
     pub catalog: crate::catalog::Catalog,
     /// Tenants' publish quotas.
     pub quota: crate::quota::PublishQuota,
+    /// This process's flow control: tenants' in-flight limits and counts.
+    pub flow: Arc<crate::dispatcher::FlowControl>,
     /// Publishes operational events to the operator tenant, when one is configured.
     pub operational: crate::operational::Operational,
 }

@@ -181,6 +181,15 @@ pub struct EndpointStats {
     pub backlog: u64,
 }
 
+/// A tenant's undecided deliveries.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TenantBacklog {
+    /// Pending or retrying, whenever due (leased ones included).
+    pub backlog: u64,
+    /// Of those, due now and not leased to anyone.
+    pub due: u64,
+}
+
 /// A claimed delivery with what an attempt needs. `endpoint` is `None` when it was deleted.
 #[derive(Debug, Clone)]
 pub struct Job {
@@ -248,6 +257,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn insert_tenant(&self, tenant: &Tenant) -> Result<()>;
     async fn tenant(&self, by: &TenantRef) -> Result<Option<Tenant>>;
     async fn list_tenants(&self, page: &PageRequest) -> Result<Page<Tenant>>;
+    /// The tenant's deliveries not yet delivered or failed, and how many are due at `now`.
+    async fn tenant_backlog(&self, tenant: &TenantId, now: Timestamp) -> Result<TenantBacklog>;
+    /// Every tenant with limits of its own, with them.
+    async fn tenant_limits(&self) -> Result<Vec<(TenantId, herald_core::tenant::TenantLimits)>>;
     /// Replaces the tenant's fields; false when it does not exist.
     async fn update_tenant(&self, tenant: &Tenant) -> Result<bool>;
     /// Deletes the tenant with everything it owns; false when it does not exist.

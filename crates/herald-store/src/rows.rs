@@ -11,7 +11,7 @@ use herald_core::endpoint::{Endpoint, EndpointSpec};
 use herald_core::event_type::{EventSchema, EventType, EventTypeName};
 use herald_core::id::{ApiKeyId, EndpointId, TenantId};
 use herald_core::metadata::Metadata;
-use herald_core::tenant::{Tenant, TenantUid};
+use herald_core::tenant::{Tenant, TenantLimits, TenantUid};
 use serde_json::Value;
 
 use crate::{Result, StoreError};
@@ -37,7 +37,7 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// `concat!("SELECT ", columns!(tenants), " FROM tenants WHERE id = $1")`.
 macro_rules! columns {
     (tenants) => {
-        "id, uid, name, metadata, created_at, updated_at"
+        "id, uid, name, metadata, created_at, updated_at, max_in_flight, publish_per_second"
     };
     (api_keys) => {
         "id, tenant_id, name, prefix, key_hash, created_at"
@@ -72,6 +72,8 @@ pub(crate) struct TenantRow {
     metadata: String,
     created_at: i64,
     updated_at: i64,
+    max_in_flight: Option<i64>,
+    publish_per_second: Option<i64>,
 }
 
 impl TryFrom<TenantRow> for Tenant {
@@ -83,6 +85,14 @@ impl TryFrom<TenantRow> for Tenant {
             uid: r.uid.as_deref().map(TenantUid::parse).transpose().map_err(|e| corrupt(T, e))?,
             name: r.name,
             metadata: serde_json::from_str::<Metadata>(&r.metadata).map_err(|e| corrupt(T, e))?,
+            limits: TenantLimits {
+                max_in_flight: r.max_in_flight.map(u32::try_from).transpose().map_err(|e| corrupt(T, e))?,
+                publish_per_second: r
+                    .publish_per_second
+                    .map(u32::try_from)
+                    .transpose()
+                    .map_err(|e| corrupt(T, e))?,
+            },
             created_at: timestamp(T, r.created_at)?,
             updated_at: timestamp(T, r.updated_at)?,
         })

@@ -15,12 +15,12 @@ use herald_core::endpoint::Endpoint;
 use herald_core::event::{Event, EventId};
 use herald_core::event_type::{EventType, EventTypeName};
 use herald_core::id::{ApiKeyId, DeliveryId, EndpointId, GeneratedEventId, TenantId};
-use herald_core::tenant::{Tenant, TenantRef};
+use herald_core::tenant::{Tenant, TenantLimits, TenantRef};
 
 use crate::dialect::{Dialect, for_each_backend};
 use crate::{
     Backend, Committing, DeliveryFilter, EndpointStats, EndpointUpdate, EventFilter, IdempotencyState, Job,
-    Lease, LeaseToken, Page, PageRequest, Published, Result, Shift, Store,
+    Lease, LeaseToken, Page, PageRequest, Published, Result, Shift, Store, TenantBacklog,
 };
 
 for_each_backend! {
@@ -54,6 +54,12 @@ for_each_backend! {
         }
         async fn list_tenants(&self, page: &PageRequest) -> Result<Page<Tenant>> {
             self.list_tenants(page).await
+        }
+        async fn tenant_limits(&self) -> Result<Vec<(TenantId, TenantLimits)>> {
+            self.tenant_limits().await
+        }
+        async fn tenant_backlog(&self, tenant: &TenantId, now: Timestamp) -> Result<TenantBacklog> {
+            self.tenant_backlog(tenant, now).await
         }
         async fn update_tenant(&self, tenant: &Tenant) -> Result<bool> {
             self.update_tenant(tenant).await

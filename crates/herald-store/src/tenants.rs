@@ -3,17 +3,18 @@
 
 use herald_core::api_key::{ApiKey, KeyHash};
 use herald_core::id::{ApiKeyId, TenantId};
-use herald_core::tenant::{Tenant, TenantRef};
+use herald_core::tenant::{Tenant, TenantLimits, TenantRef};
 
 use crate::dialect::{Dialect, for_each_backend};
 use crate::rows::{ApiKeyRow, TenantRow, columns, convert, millis, scope_tenant, to_json};
-use crate::{Page, PageRequest, Result, conflict_as};
+use crate::{Page, PageRequest, Result, TenantBacklog, conflict_as};
+use herald_core::Timestamp;
 
 for_each_backend! {
     pub(crate) async fn insert_tenant(&self, t: &Tenant) -> Result<()> {
         sqlx::query(
-            "INSERT INTO tenants (id, uid, name, metadata, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6)",
+            "INSERT INTO tenants (id, uid, name, metadata, created_at, updated_at, max_in_flight, publish_per_second)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(t.id.as_str())
         .bind(t.uid.as_ref().map(|u| u.as_str()))
@@ -21,6 +22,8 @@ for_each_backend! {
         .bind(to_json(&t.metadata))
         .bind(millis(t.created_at))
         .bind(millis(t.updated_at))
+        .bind(t.limits.max_in_flight.map(i64::from))
+        .bind(t.limits.publish_per_second.map(i64::from))
         .execute(self.writer())
         .await
         .map_err(conflict_as("tenant uid"))?;
@@ -55,15 +58,46 @@ for_each_backend! {
         Ok(Page::from_overfetch(items, page.limit, |t: &Tenant| t.id.to_string()))
     }
 
+    /// The tenants that have limits of their own, with them (few: set by an operator).
+    pub(crate) async fn tenant_limits(&self) -> Result<Vec<(TenantId, TenantLimits)>> {
+        let rows = sqlx::query_as::<_, TenantRow>(concat!(
+            "SELECT ",
+            columns!(tenants),
+            " FROM tenants WHERE max_in_flight IS NOT NULL OR publish_per_second IS NOT NULL"
+        ))
+        .fetch_all(self.reader())
+        .await?;
+        Ok(convert::<_, Tenant>(rows)?.into_iter().map(|t| (t.id, t.limits)).collect())
+    }
+
+    /// The tenant's deliveries not yet delivered or failed, and how many of them are due at `now`.
+    pub(crate) async fn tenant_backlog(&self, tenant: &TenantId, now: Timestamp) -> Result<TenantBacklog> {
+        // Through the endpoints: the waiting-by-endpoint index reads only undecided deliveries.
+        let (backlog, due): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(CASE WHEN d.next_attempt_at <= $2 THEN 1 ELSE 0 END), 0)
+             FROM endpoints e JOIN deliveries d ON d.endpoint_id = e.id
+             WHERE e.tenant_id = $1 AND d.status IN ('pending', 'retrying')",
+        )
+        .bind(tenant.as_str())
+        .bind(millis(now))
+        .fetch_one(self.reader())
+        .await?;
+        Ok(TenantBacklog { backlog: backlog.max(0) as u64, due: due.max(0) as u64 })
+    }
+
     pub(crate) async fn update_tenant(&self, t: &Tenant) -> Result<bool> {
         let done = sqlx::query(
-            "UPDATE tenants SET uid = $2, name = $3, metadata = $4, updated_at = $5 WHERE id = $1",
+            "UPDATE tenants SET uid = $2, name = $3, metadata = $4, updated_at = $5, max_in_flight = $6,
+                    publish_per_second = $7
+             WHERE id = $1",
         )
         .bind(t.id.as_str())
         .bind(t.uid.as_ref().map(|u| u.as_str()))
         .bind(&t.name)
         .bind(to_json(&t.metadata))
         .bind(millis(t.updated_at))
+        .bind(t.limits.max_in_flight.map(i64::from))
+        .bind(t.limits.publish_per_second.map(i64::from))
         .execute(self.writer())
         .await
         .map_err(conflict_as("tenant uid"))?;

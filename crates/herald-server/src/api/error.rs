@@ -55,7 +55,8 @@ impl ApiError {
     }
 
     /// 429: the tenant's publish quota is used up for the next `wait`.
-    pub fn publish_quota(per_second: f64, wait: std::time::Duration) -> Self {
+    pub fn publish_quota(over: crate::quota::OverQuota) -> Self {
+        let crate::quota::OverQuota { per_second, wait } = over;
         let seconds = wait.as_secs_f64().ceil().max(1.0) as u64;
         Self {
             retry_after: Some(seconds),

@@ -73,6 +73,7 @@ pub fn router(state: AppState) -> Router {
     let v1 = Router::new()
         .route("/tenants", get(tenants::list).post(tenants::create))
         .route("/tenants/{tenant}", get(tenants::get).patch(tenants::update).delete(tenants::delete))
+        .route("/tenants/{tenant}/stats", get(tenants::stats))
         .route("/tenants/{tenant}/keys", get(keys::list).post(keys::create))
         .route("/tenants/{tenant}/keys/{key}", axum::routing::delete(keys::revoke))
         .route("/event-types", get(event_types::list).post(event_types::create))

@@ -15,7 +15,7 @@ use super::error::{FieldError, Problem};
 #[openapi(
     info(title = "Herald", description = "Webhook delivery: tenants, event types, endpoints, events, deliveries."),
     paths(
-        super::tenants::create, super::tenants::list, super::tenants::get, super::tenants::update, super::tenants::delete,
+        super::tenants::create, super::tenants::list, super::tenants::get, super::tenants::update, super::tenants::delete, super::tenants::stats,
         super::keys::create, super::keys::list, super::keys::revoke,
         super::event_types::create, super::event_types::list, super::event_types::get,
         super::event_types::replace, super::event_types::update, super::event_types::delete,

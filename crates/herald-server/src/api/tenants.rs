@@ -7,7 +7,7 @@ use axum::http::request::Parts;
 use herald_core::Timestamp;
 use herald_core::id::TenantId;
 use herald_core::metadata::Metadata;
-use herald_core::tenant::{Tenant, TenantUid, parse_name};
+use herald_core::tenant::{Tenant, TenantLimits, TenantUid, parse_name};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
@@ -26,6 +26,9 @@ pub struct TenantIn {
     pub name: String,
     #[serde(default)]
     pub metadata: Metadata,
+    /// The tenant's own limits; unset ones (and an absent object) take the instance's defaults.
+    #[serde(default)]
+    pub limits: TenantLimits,
 }
 
 #[derive(Debug, Deserialize, ToSchema)]
@@ -39,6 +42,8 @@ pub struct TenantPatch {
     #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
     pub name: Option<String>,
     pub metadata: Option<Metadata>,
+    /// Replaces the tenant's own limits: a field left out or `null` takes the instance's default.
+    pub limits: Option<TenantLimits>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -48,6 +53,8 @@ pub struct TenantOut {
     pub uid: Option<TenantUid>,
     pub name: String,
     pub metadata: Metadata,
+    /// The tenant's own limits (`null`: the instance's default applies).
+    pub limits: TenantLimits,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
@@ -61,6 +68,7 @@ impl From<Tenant> for TenantOut {
             uid: t.uid,
             name: t.name,
             metadata: t.metadata,
+            limits: t.limits,
             created_at: t.created_at,
             updated_at: t.updated_at,
         }
@@ -97,10 +105,11 @@ pub async fn create(
         uid: input.uid,
         name: name(&input.name)?,
         metadata: input.metadata,
+        limits: input.limits,
         created_at: now,
         updated_at: now,
     };
-    state.store.insert_tenant(&tenant).await?;
+    state.access.create_tenant(&tenant).await?;
     Ok((StatusCode::CREATED, Json(tenant.into())))
 }
 
@@ -122,7 +131,7 @@ pub async fn get(TenantScope(tenant): TenantScope) -> Json<TenantOut> {
     Json(tenant.into())
 }
 
-/// Update a tenant's uid, name or metadata.
+/// Update a tenant's uid, name, metadata or limits.
 #[utoipa::path(patch, path = "/v1/tenants/{tenant}", tag = "tenants", params(TenantScope),
     request_body = TenantPatch,
     responses((status = 200, body = TenantOut), (status = 409, description = "uid already taken", body = super::error::Problem)))]
@@ -140,12 +149,53 @@ pub async fn update(
     if let Some(metadata) = patch.metadata {
         tenant.metadata = metadata;
     }
+    if let Some(limits) = patch.limits {
+        tenant.limits = limits;
+    }
     tenant.updated_at = state.clock.now();
     let updated = state.access.update_tenant(&tenant).await;
     if !updated? {
         return Err(ApiError::not_found("tenant"));
     }
     Ok(Json(tenant.into()))
+}
+
+/// A tenant's deliveries right now, and the limits in effect for it.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct TenantStatsOut {
+    /// Requests to the tenant's endpoints in flight now, in the instance that answers.
+    pub in_flight: u32,
+    /// Deliveries due now that have not started: due in the database, plus those the answering
+    /// instance holds while they wait for a flow slot (the tenant's share, an endpoint's cap or
+    /// rate) or a worker.
+    pub waiting: u64,
+    /// Deliveries not yet delivered or failed (pending or retrying), whenever due.
+    pub backlog: u64,
+    /// The limits in effect: the tenant's own where set, else the instance's defaults
+    /// (`publishPerSecond` `null`: no publish quota). `maxInFlight` applies per instance.
+    pub limits: TenantLimits,
+}
+
+/// The tenant's deliveries in flight, waiting and undecided now, and its limits in effect (an
+/// admin key, or the tenant's own key). In-flight and held counts are the answering instance's.
+#[utoipa::path(get, path = "/v1/tenants/{tenant}/stats", tag = "tenants", params(TenantScope),
+    responses((status = 200, body = TenantStatsOut)))]
+pub async fn stats(
+    State(state): State<AppState>,
+    TenantScope(tenant): TenantScope,
+) -> ApiResult<Json<TenantStatsOut>> {
+    let load = state.flow.tenant_load(&tenant.id);
+    let backlog = state.store.tenant_backlog(&tenant.id, state.clock.now()).await?;
+    Ok(Json(TenantStatsOut {
+        in_flight: load.in_flight,
+        waiting: backlog.due + u64::from(load.held),
+        backlog: backlog.backlog,
+        limits: TenantLimits {
+            max_in_flight: Some(load.max_in_flight),
+            publish_per_second: tenant.limits.publish_per_second.or(state.config.tenant_publish_per_second),
+        },
+    }))
 }
 
 /// Delete a tenant and everything it owns (keys, endpoints, events, deliveries).

@@ -1,9 +1,13 @@
 //! Flow control per endpoint and per tenant, in this process: at most `maxInFlight` requests at
 //! once to an endpoint (its own setting, else `delivery.endpoint_max_in_flight`), at most
-//! `perSecond` starts per second (a token bucket holding one second's worth), and at most
-//! `delivery.tenant_max_in_flight` requests at once for all of a tenant's endpoints together — so
-//! a tenant with many slow receivers holds a share of the workers, never all of them. A delivery
-//! that may not start now waits — it is never failed and never charged an attempt.
+//! `perSecond` starts per second (a token bucket holding one second's worth), and at most the
+//! tenant's `maxInFlight` (its own limit, else `delivery.tenant_max_in_flight`) requests at once
+//! for all of a tenant's endpoints together — so a tenant with many slow receivers holds a share
+//! of the workers, never all of them. A delivery that may not start now waits — it is never
+//! failed and never charged an attempt.
+//!
+//! It also counts, per tenant, the deliveries this process holds (claimed or handed over) that
+//! have not started yet: with the requests in flight, what the tenant's stats show.
 //!
 //! With several instances on PostgreSQL each enforces the limits for the attempts it runs, so an
 //! endpoint sees at most (instances × limit); the limits hold approximately, not exactly.
@@ -15,6 +19,7 @@ use std::time::{Duration, Instant};
 use herald_core::endpoint::Endpoint;
 use herald_core::id::{EndpointId, TenantId};
 use herald_core::rate::TokenBucket;
+use herald_core::tenant::TenantLimits;
 
 #[derive(Debug)]
 struct Flow {
@@ -34,12 +39,48 @@ pub enum Admission {
     Later(Duration),
 }
 
+/// A tenant's deliveries in this process.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+struct TenantFlow {
+    /// Requests in flight.
+    in_flight: u32,
+    /// Deliveries held (claimed or handed over) that have not started.
+    held: u32,
+}
+
 /// The endpoints' and tenants' current flows.
 #[derive(Debug, Default)]
 struct Flows {
     endpoints: HashMap<EndpointId, Flow>,
-    /// Requests in flight per tenant (tenants with none are removed).
-    tenants: HashMap<TenantId, u32>,
+    /// Tenants with requests in flight or deliveries held (others are removed).
+    tenants: HashMap<TenantId, TenantFlow>,
+    /// Tenants' own in-flight limits, where they have one.
+    tenant_limits: HashMap<TenantId, u32>,
+}
+
+impl Flows {
+    /// Changes a tenant's counts, forgetting it when both are zero.
+    fn tenant(&mut self, tenant: &TenantId, change: impl FnOnce(&mut TenantFlow)) {
+        let flow = match self.tenants.get_mut(tenant) {
+            Some(flow) => flow,
+            None => self.tenants.entry(tenant.clone()).or_default(),
+        };
+        change(flow);
+        if *flow == TenantFlow::default() {
+            self.tenants.remove(tenant);
+        }
+    }
+}
+
+/// A tenant's share of this process, for its stats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TenantLoad {
+    /// Requests to its endpoints in flight now.
+    pub in_flight: u32,
+    /// Its deliveries held here (claimed or handed over) that have not started.
+    pub held: u32,
+    /// Its in-flight limit: its own, else the instance's default.
+    pub max_in_flight: u32,
 }
 
 #[derive(Debug)]
@@ -47,6 +88,8 @@ pub struct FlowControl {
     default_max_in_flight: u32,
     tenant_max_in_flight: u32,
     flows: Mutex<Flows>,
+    /// Told when a tenant's limit changed: its waiting deliveries may go now.
+    pub limits_changed: tokio::sync::Notify,
 }
 
 impl FlowControl {
@@ -55,11 +98,53 @@ impl FlowControl {
             default_max_in_flight,
             tenant_max_in_flight: tenant_max_in_flight.max(1),
             flows: Mutex::new(Flows::default()),
+            limits_changed: tokio::sync::Notify::new(),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Flows> {
         self.flows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Sets (or, with `None`, removes) a tenant's own in-flight limit.
+    pub fn set_tenant_limits(&self, tenant: &TenantId, limits: &TenantLimits) {
+        let mut flows = self.lock();
+        let before = match limits.max_in_flight {
+            Some(n) => flows.tenant_limits.insert(tenant.clone(), n.max(1)),
+            None => flows.tenant_limits.remove(tenant),
+        };
+        if before != limits.max_in_flight.map(|n| n.max(1)) {
+            self.limits_changed.notify_one();
+        }
+    }
+
+    /// Replaces every tenant's own limits with those read from the database.
+    pub fn replace_tenant_limits(&self, all: impl IntoIterator<Item = (TenantId, TenantLimits)>) {
+        let limits: HashMap<TenantId, u32> =
+            all.into_iter().filter_map(|(t, l)| Some((t, l.max_in_flight?.max(1)))).collect();
+        let mut flows = self.lock();
+        if flows.tenant_limits != limits {
+            flows.tenant_limits = limits;
+            self.limits_changed.notify_one();
+        }
+    }
+
+    /// The tenant's requests in flight and deliveries held here, and its limit.
+    pub fn tenant_load(&self, tenant: &TenantId) -> TenantLoad {
+        let flows = self.lock();
+        let flow = flows.tenants.get(tenant).copied().unwrap_or_default();
+        let max_in_flight = flows.tenant_limits.get(tenant).copied().unwrap_or(self.tenant_max_in_flight);
+        TenantLoad { in_flight: flow.in_flight, held: flow.held, max_in_flight }
+    }
+
+    /// Counts deliveries of the tenant's that this process now holds (claimed or handed over).
+    pub fn hold(&self, tenant: &TenantId, n: u32) {
+        self.lock().tenant(tenant, |flow| flow.held += n);
+    }
+
+    /// One of the tenant's held deliveries started (or was left to its lease or deferred).
+    pub fn unhold(&self, tenant: &TenantId) {
+        self.lock().tenant(tenant, |flow| flow.held = flow.held.saturating_sub(1));
     }
 
     /// Takes a slot for a request to `endpoint` if its and its tenant's limits allow one now.
@@ -68,16 +153,17 @@ impl FlowControl {
         let max_in_flight = limit.and_then(|l| l.max_in_flight).unwrap_or(self.default_max_in_flight).max(1);
         let per_second = limit.and_then(|l| l.per_second).map(f64::from);
         let mut flows = self.lock();
-        let Flows { endpoints, tenants } = &mut *flows;
-        let tenant = tenants.get(&endpoint.tenant_id).copied().unwrap_or(0);
-        let flow = endpoints.entry(endpoint.id.clone()).or_insert_with(|| Flow {
+        let tenant_max =
+            flows.tenant_limits.get(&endpoint.tenant_id).copied().unwrap_or(self.tenant_max_in_flight);
+        let tenant_in_flight = flows.tenants.get(&endpoint.tenant_id).map_or(0, |t| t.in_flight);
+        let flow = flows.endpoints.entry(endpoint.id.clone()).or_insert_with(|| Flow {
             in_flight: 0,
             bucket: TokenBucket::full(per_second.unwrap_or(1.0), now),
         });
         if flow.in_flight >= max_in_flight {
             return Admission::Busy;
         }
-        if tenant >= self.tenant_max_in_flight {
+        if tenant_in_flight >= tenant_max {
             return Admission::TenantBusy;
         }
         if let Some(rate) = per_second
@@ -86,7 +172,7 @@ impl FlowControl {
             return Admission::Later(wait);
         }
         flow.in_flight += 1;
-        *tenants.entry(endpoint.tenant_id.clone()).or_default() += 1;
+        flows.tenant(&endpoint.tenant_id, |t| t.in_flight += 1);
         Admission::Admitted
     }
 
@@ -96,11 +182,8 @@ impl FlowControl {
         if let Some(flow) = flows.endpoints.get_mut(endpoint) {
             flow.in_flight = flow.in_flight.saturating_sub(1);
         }
-        if let Some(count) = flows.tenants.get_mut(tenant) {
-            *count = count.saturating_sub(1);
-            if *count == 0 {
-                flows.tenants.remove(tenant);
-            }
+        if flows.tenants.contains_key(tenant) {
+            flows.tenant(tenant, |t| t.in_flight = t.in_flight.saturating_sub(1));
         }
     }
 }
@@ -165,6 +248,43 @@ mod tests {
         flow.release(&a.id, &tenant);
         assert_eq!(flow.admit(&b, now), Admission::Admitted, "a finished request frees the tenant's slot");
         assert_eq!(flow.admit(&a, now), Admission::TenantBusy);
+    }
+
+    #[test]
+    fn a_tenant_limit_of_its_own_replaces_the_default() {
+        let flow = FlowControl::new(10, 3);
+        let tenant = TenantId::generate();
+        let e = endpoint_of(tenant.clone(), None);
+        let now = Instant::now();
+        flow.set_tenant_limits(&tenant, &TenantLimits { max_in_flight: Some(1), publish_per_second: None });
+        assert_eq!(flow.admit(&e, now), Admission::Admitted);
+        assert_eq!(flow.admit(&e, now), Admission::TenantBusy, "its own limit of one");
+        assert_eq!(flow.tenant_load(&tenant), TenantLoad { in_flight: 1, held: 0, max_in_flight: 1 });
+        flow.replace_tenant_limits([(
+            tenant.clone(),
+            TenantLimits { max_in_flight: Some(5), publish_per_second: None },
+        )]);
+        for _ in 0..4 {
+            assert_eq!(flow.admit(&e, now), Admission::Admitted);
+        }
+        assert_eq!(flow.admit(&e, now), Admission::TenantBusy, "its raised limit of five");
+        flow.replace_tenant_limits([]);
+        assert_eq!(flow.tenant_load(&tenant).max_in_flight, 3, "back to the default");
+    }
+
+    #[test]
+    fn held_deliveries_are_counted_per_tenant_until_they_start() {
+        let flow = FlowControl::new(10, 3);
+        let (a, b) = (TenantId::generate(), TenantId::generate());
+        flow.hold(&a, 3);
+        flow.hold(&b, 1);
+        flow.unhold(&a);
+        assert_eq!(flow.tenant_load(&a).held, 2);
+        assert_eq!(flow.tenant_load(&b).held, 1);
+        flow.unhold(&b);
+        flow.unhold(&b);
+        assert_eq!(flow.tenant_load(&b), TenantLoad { in_flight: 0, held: 0, max_in_flight: 3 });
+        assert!(!flow.lock().tenants.contains_key(&b), "a tenant with nothing here is forgotten");
     }
 
     #[test]

@@ -44,6 +44,7 @@ use tokio::time::Instant;
 
 use crate::clock::Clock;
 use crate::config::DeliveryConfig;
+pub use flow::{FlowControl, TenantLoad};
 pub use sender::Sender;
 
 /// Jobs waiting in the hand-over queue at most.
@@ -66,8 +67,8 @@ pub struct Context {
     credentials: Mutex<HashMap<EndpointId, (Timestamp, Arc<EndpointCredentials>)>>,
     /// OAuth2 access tokens, by endpoint.
     tokens: oauth::Tokens,
-    /// Per-endpoint in-flight caps and rate limits.
-    flow: flow::FlowControl,
+    /// Per-endpoint and per-tenant in-flight caps and rate limits (shared with the API's stats).
+    flow: Arc<FlowControl>,
     /// Per-endpoint circuit breakers.
     health: health::Health,
     pub operational: crate::operational::Operational,
@@ -82,11 +83,12 @@ pub struct Services {
     pub wakeup: Arc<Notify>,
     pub caches: Arc<crate::cache::Caches>,
     pub operational: crate::operational::Operational,
+    pub flow: Arc<FlowControl>,
 }
 
 impl Context {
     pub fn new(services: Services, config: DeliveryConfig, sender: Sender) -> Self {
-        let Services { store, clock, master_key, wakeup, caches, operational } = services;
+        let Services { store, clock, master_key, wakeup, caches, operational, flow } = services;
         Self {
             store,
             clock,
@@ -96,7 +98,7 @@ impl Context {
             caches,
             credentials: Mutex::new(HashMap::new()),
             tokens: oauth::Tokens::default(),
-            flow: flow::FlowControl::new(config.endpoint_max_in_flight(), config.tenant_max_in_flight()),
+            flow,
             health: health::Health::default(),
             operational,
             config,
@@ -111,12 +113,15 @@ pub struct LocalQueue {
     owner: Arc<str>,
     token: LeaseToken,
     lease: Duration,
+    /// Counts the jobs handed over as held by their tenants.
+    flow: Arc<FlowControl>,
 }
 
 /// Room reserved in the hand-over queue for one publish's deliveries.
 #[derive(Debug)]
 pub struct Reservation<'a> {
     permits: mpsc::PermitIterator<'a, Job>,
+    flow: &'a FlowControl,
     pub lease: Lease,
 }
 
@@ -130,12 +135,12 @@ pub struct Inbox {
 impl LocalQueue {
     /// A dispatcher's hand-over queue, made before the dispatcher (the publish service needs the
     /// sending side, and the dispatcher the services): deliveries handed over are leased for
-    /// `lease` to the dispatcher that will take the [`Inbox`].
-    pub fn channel(lease: Duration) -> (Self, Inbox) {
+    /// `lease` to the dispatcher that will take the [`Inbox`], and counted as held in `flow`.
+    pub fn channel(lease: Duration, flow: Arc<FlowControl>) -> (Self, Inbox) {
         let owner = new_owner();
         let (sender, receiver) = mpsc::channel(LOCAL_QUEUE);
         let token = LeaseToken::new(&owner, "local");
-        (Self { sender, owner: Arc::from(owner.as_str()), token, lease }, Inbox { owner, receiver })
+        (Self { sender, owner: Arc::from(owner.as_str()), token, lease, flow }, Inbox { owner, receiver })
     }
 
     /// The dispatcher's name in lease tokens (`<owner>:<claim>`).
@@ -149,7 +154,8 @@ impl LocalQueue {
             return None;
         }
         let permits = self.sender.try_reserve_many(n).ok()?;
-        Some(Reservation { permits, lease: Lease { token: self.token.clone(), until: add(now, self.lease) } })
+        let lease = Lease { token: self.token.clone(), until: add(now, self.lease) };
+        Some(Reservation { permits, flow: &self.flow, lease })
     }
 
     /// Waits for room for `n` jobs, then reserves it with a lease from the time `clock` tells
@@ -160,7 +166,7 @@ impl LocalQueue {
         }
         let permits = self.sender.reserve_many(n).await.ok()?;
         let until = add(clock.now(), self.lease);
-        Some(Reservation { permits, lease: Lease { token: self.token.clone(), until } })
+        Some(Reservation { permits, flow: &self.flow, lease: Lease { token: self.token.clone(), until } })
     }
 }
 
@@ -173,6 +179,7 @@ impl Reservation<'_> {
     /// Hands the jobs over (after the publish committed).
     pub fn hand_over(self, jobs: impl IntoIterator<Item = Job>) {
         for (permit, job) in self.permits.zip(jobs) {
+            self.flow.hold(&job.delivery.tenant_id, 1);
             permit.send(job);
         }
     }
@@ -295,6 +302,7 @@ impl Dispatcher {
                 () = self.ctx.wakeup.notified() => claim_at = Instant::now(),
                 () = tokio::time::sleep_until(wake_at), if free > 0 => {}
                 Some(slot) = self.released.1.recv() => self.freed(slot),
+                () = self.ctx.flow.limits_changed.notified() => self.limits_changed(),
                 Some(_) = in_flight.join_next(), if !in_flight.is_empty() => {}
                 Some(job) = self.local.recv(), if taking => {
                     if let Ok(permit) = workers.clone().try_acquire_owned() {
@@ -315,8 +323,23 @@ impl Dispatcher {
         self.drain(in_flight).await;
     }
 
-    /// Starts the job if its endpoint's and tenant's flow limits allow, else parks it.
+    /// Starts the job if its endpoint's and tenant's flow limits allow, else parks it. A job
+    /// that goes on its way is no longer counted as held by its tenant.
     fn start(
+        &mut self,
+        in_flight: &mut JoinSet<()>,
+        job: Job,
+        permit: tokio::sync::OwnedSemaphorePermit,
+    ) -> Started {
+        let tenant = job.delivery.tenant_id.clone();
+        let started = self.try_start(in_flight, job, permit);
+        if started == Started::Going {
+            self.ctx.flow.unhold(&tenant);
+        }
+        started
+    }
+
+    fn try_start(
         &mut self,
         in_flight: &mut JoinSet<()>,
         job: Job,
@@ -441,6 +464,7 @@ impl Dispatcher {
             let lease_until = add(now, self.ctx.config.lease.get());
             match self.ctx.store.claim_probe(&self.owner, &endpoint, now, lease_until).await {
                 Ok(Some(job)) => {
+                    self.ctx.flow.hold(&job.delivery.tenant_id, 1);
                     let Ok(permit) = workers.clone().acquire_owned().await else { return };
                     self.start(in_flight, job, permit);
                 }
@@ -483,6 +507,16 @@ impl Dispatcher {
         }
         if self.tenant_waiting.contains_key(&slot.tenant) && !self.tenants_ready.contains(&slot.tenant) {
             self.tenants_ready.push(slot.tenant);
+        }
+    }
+
+    /// Some tenant's in-flight limit changed: every tenant with waiting jobs is looked at again
+    /// (a raised limit lets more go at once, without waiting for a request to finish).
+    fn limits_changed(&mut self) {
+        for tenant in self.tenant_waiting.keys() {
+            if !self.tenants_ready.contains(tenant) {
+                self.tenants_ready.push(tenant.clone());
+            }
         }
     }
 
@@ -553,6 +587,9 @@ impl Dispatcher {
         match self.ctx.store.claim_due(&self.owner, now, lease_until, free).await {
             Ok(jobs) => {
                 let claimed = jobs.len() as u32;
+                for job in &jobs {
+                    self.ctx.flow.hold(&job.delivery.tenant_id, 1);
+                }
                 for job in jobs {
                     let Ok(permit) = workers.clone().acquire_owned().await else { break };
                     self.start(in_flight, job, permit);

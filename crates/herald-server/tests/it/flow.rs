@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use herald_testkit::receiver::{Reply, TestReceiver};
 use herald_testkit::{TestApp, on_both_backends};
+use reqwest::Method;
 use serde_json::{Value, json};
 
 async fn publish_n(app: &TestApp, tenant: &str, n: usize) -> Vec<String> {
@@ -243,5 +244,89 @@ on_both_backends! {
             assert_eq!(stats["slow"], expected, "{stats}");
             assert_eq!(stats["circuit"]["state"], "closed", "slow is not failing: {stats}");
         }
+    }
+}
+
+// A tenant's own in-flight limit (set by an admin, not by the tenant) replaces the instance's
+// default at once — raising it lets waiting deliveries go without any request finishing — and the
+// tenant's stats show its requests in flight, its waiting deliveries and its backlog.
+on_both_backends! {
+    async fn a_tenant_limit_of_its_own_applies_at_once_and_shows_in_its_stats(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| {
+            c.delivery.workers = 16;
+            c.delivery.endpoint_max_in_flight = Some(8);
+            c.delivery.tenant_max_in_flight = Some(6);
+            c.delivery.timeout = Duration::from_secs(60).into();
+            c.delivery.lease = Duration::from_secs(120).into();
+        })
+        .await;
+        let hanging = TestReceiver::start().await;
+        hanging.set_default(Reply::Hang);
+        let created = app.post("/v1/tenants", json!({"name": "Limited", "limits": {"maxInFlight": 2}})).await;
+        assert_eq!(created.status, 201, "{}", created.body);
+        assert_eq!(created.body["limits"], json!({"maxInFlight": 2, "publishPerSecond": null}));
+        let tenant = created.body["id"].as_str().unwrap().to_owned();
+        let key = app.tenant_key(&tenant).await;
+        let own_patch = app
+            .call(Method::PATCH, &format!("/v1/tenants/{tenant}"), Some(&key), Some(&json!({"limits": {"maxInFlight": 100}})))
+            .await;
+        own_patch.assert_problem(403, "forbidden");
+        for _ in 0..3 {
+            app.endpoint(&tenant, json!({"url": hanging.url()})).await;
+        }
+        publish_n(&app, &tenant, 4).await; // 12 deliveries
+        let stats_path = format!("/v1/tenants/{tenant}/stats");
+        let settled_at = |in_flight: u64, waiting: u64| {
+            let (app, path, key) = (&app, &stats_path, &key);
+            herald_testkit::eventually("the tenant's stats to settle", Duration::from_secs(10), move || async move {
+                let r = app.call(Method::GET, path, Some(key), None).await;
+                assert_eq!(r.status, 200, "the tenant's own key reads its stats: {}", r.body);
+                (r.body["inFlight"] == in_flight && r.body["waiting"] == waiting).then_some(r.body)
+            })
+        };
+        let stats = settled_at(2, 10).await;
+        assert_eq!(stats["backlog"], 12, "{stats}");
+        assert_eq!(stats["limits"], json!({"maxInFlight": 2, "publishPerSecond": null}));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(hanging.requests().len(), 2, "its own limit of 2, not the default 6");
+
+        let raised = app.patch(&format!("/v1/tenants/{tenant}"), json!({"limits": {"maxInFlight": 5}})).await;
+        assert_eq!(raised.status, 200, "{}", raised.body);
+        settled_at(5, 7).await;
+        assert_eq!(hanging.requests().len(), 5, "three more went as soon as the limit was raised");
+
+        let cleared = app.patch(&format!("/v1/tenants/{tenant}"), json!({"limits": {}})).await;
+        assert_eq!(cleared.body["limits"], json!({"maxInFlight": null, "publishPerSecond": null}));
+        let stats = settled_at(6, 6).await;
+        assert_eq!(stats["limits"]["maxInFlight"], 6, "back to the instance's default");
+        let other = app.tenant("Default").await;
+        let stats = app.get(&format!("/v1/tenants/{other}/stats")).await.body;
+        assert_eq!(stats, json!({"inFlight": 0, "waiting": 0, "backlog": 0, "limits": {"maxInFlight": 6, "publishPerSecond": null}}));
+        let bad = app.patch(&format!("/v1/tenants/{tenant}"), json!({"limits": {"maxInFlight": 0}})).await;
+        bad.assert_problem(422, "validation_failed");
+    }
+}
+
+// A tenant's own publish quota replaces the instance's (here: none) and shows in its stats.
+on_both_backends! {
+    async fn a_publish_quota_of_its_own_applies_to_that_tenant_only(app) {
+        let created = app.post("/v1/tenants", json!({"name": "Metered", "limits": {"publishPerSecond": 2}})).await;
+        let metered = created.body["id"].as_str().unwrap().to_owned();
+        let free = app.tenant("Free").await;
+        let app = &app;
+        let publish = |tenant: &str| {
+            let path = format!("/v1/tenants/{tenant}/events");
+            async move { app.post(&path, json!({"type": "t.x", "data": {}})).await }
+        };
+        assert_eq!(publish(&metered).await.status, 201);
+        assert_eq!(publish(&metered).await.status, 201);
+        let refused = publish(&metered).await;
+        refused.assert_problem(429, "rate_limited");
+        assert!(refused.body["detail"].as_str().unwrap().contains("2 events per second"), "{}", refused.body);
+        for _ in 0..5 {
+            assert_eq!(publish(&free).await.status, 201, "no default quota for the others");
+        }
+        let stats = app.get(&format!("/v1/tenants/{metered}/stats")).await.body;
+        assert_eq!(stats["limits"]["publishPerSecond"], 2, "{stats}");
     }
 }

@@ -1,6 +1,8 @@
 //! Claiming due work: earliest `next_attempt_at` first, at most `limit`, never what is not due
 //! yet nor what another claim holds; given-back leases make deliveries due again.
 
+use herald_store::TenantBacklog;
+
 use crate::support::*;
 
 on_both_backends! {
@@ -35,6 +37,32 @@ on_both_backends! {
             sorted_ids([&first, &second, &third, &fourth, &not_yet]),
             "expired leases and the delivery now due"
         );
+    }
+
+    async fn a_tenant_backlog_counts_its_undecided_deliveries_and_those_due(store) {
+        let tenant = add_tenant(&*store).await;
+        let (one, two) = (add_endpoint(&*store, &tenant).await, add_endpoint(&*store, &tenant).await);
+        let other = add_endpoint(&*store, &add_tenant(&*store).await).await;
+        waiting(&*store, &one, t(1)).await;
+        waiting(&*store, &two, t(2)).await;
+        waiting(&*store, &two, t(60)).await;
+        waiting(&*store, &other, t(1)).await;
+        let backlog = |now| {
+            let store = store.clone();
+            let tenant = tenant.id.clone();
+            async move { store.tenant_backlog(&tenant, now).await.unwrap() }
+        };
+        assert_eq!(backlog(t(10)).await, TenantBacklog { backlog: 3, due: 2 }, "the other tenant's is not counted");
+        let claimed = store.claim_due("worker-a", t(10), t(40), 10).await.unwrap();
+        assert_eq!(claimed.len(), 3, "both tenants' due deliveries");
+        assert_eq!(backlog(t(10)).await, TenantBacklog { backlog: 3, due: 0 }, "leased ones are not due");
+        let settled = claimed.iter().find(|job| job.delivery.tenant_id == tenant.id).unwrap();
+        let attempt = new_attempt(&settled.delivery, t(11));
+        store
+            .settle(&settled.lease, &settled.delivery.id, Some(&attempt), &herald_core::delivery::Next::Delivered, t(11))
+            .await
+            .unwrap();
+        assert_eq!(backlog(t(70)).await, TenantBacklog { backlog: 2, due: 2 }, "delivered: out; leases over: due");
     }
 
     async fn a_claim_with_nothing_due_takes_nothing(store) {

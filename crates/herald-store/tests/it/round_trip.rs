@@ -5,7 +5,7 @@ use herald_core::api_key::{ApiKey, KeyHash, Scope};
 use herald_core::delivery::{DeliveryStatus, Trigger};
 use herald_core::event_type::{EventType, EventTypeName};
 use herald_core::id::ApiKeyId;
-use herald_core::tenant::{TenantRef, TenantUid};
+use herald_core::tenant::{TenantLimits, TenantRef, TenantUid};
 use herald_store::{EndpointUpdate, IdempotencyKey, IdempotencyState, PageRequest};
 
 use crate::support::*;
@@ -48,6 +48,25 @@ on_both_backends! {
         assert!(store.delete_api_key(&tenant.id, &key.id).await.unwrap());
         assert!(store.delete_tenant(&tenant.id).await.unwrap());
         assert!(store.tenant(&by_uid).await.unwrap().is_none());
+    }
+
+    async fn tenant_limits_read_back_and_only_set_ones_are_listed(store) {
+        let plain = add_tenant(&*store).await;
+        let mut limited = add_tenant(&*store).await;
+        assert!(store.tenant_limits().await.unwrap().is_empty(), "no tenant has limits of its own yet");
+        limited.limits = TenantLimits { max_in_flight: Some(7), publish_per_second: None };
+        assert!(store.update_tenant(&limited).await.unwrap());
+        assert_eq!(store.tenant_limits().await.unwrap(), [(limited.id.clone(), limited.limits)]);
+        let read = store.tenant(&TenantRef::Id(limited.id.clone())).await.unwrap().unwrap();
+        assert_eq!(read.limits, limited.limits);
+        limited.limits = TenantLimits { max_in_flight: None, publish_per_second: Some(250) };
+        assert!(store.update_tenant(&limited).await.unwrap());
+        assert_eq!(store.tenant_limits().await.unwrap(), [(limited.id.clone(), limited.limits)]);
+        limited.limits = TenantLimits::default();
+        assert!(store.update_tenant(&limited).await.unwrap());
+        assert!(store.tenant_limits().await.unwrap().is_empty(), "cleared limits are not listed");
+        let read = store.tenant(&TenantRef::Id(plain.id.clone())).await.unwrap().unwrap();
+        assert_eq!(read.limits, TenantLimits::default());
     }
 
     async fn event_types_read_back(store) {

@@ -85,6 +85,7 @@ pub async fn add_tenant(store: &dyn Store) -> Tenant {
         uid: None,
         name: "Acme".into(),
         metadata: Default::default(),
+        limits: Default::default(),
         created_at: t(0),
         updated_at: t(0),
     };
