@@ -122,6 +122,9 @@ pub struct Options {
     /// The quiet tenant's events per second in the noisy scenario (for `latency_seconds`).
     #[arg(long, default_value_t = 50.0)]
     pub noisy_rate: f64,
+    /// Which of the noisy scenario's neighbours to run (repeatable); default: all three.
+    #[arg(long = "noisy-variant", value_enum)]
+    pub noisy_variants: Vec<crate::noisy::Neighbour>,
     /// Extra server settings, `KEY=VALUE` (e.g. `HERALD_DELIVERY__WORKERS=128`).
     #[arg(long = "server-env")]
     pub server_env: Vec<String>,

@@ -22,10 +22,13 @@ use crate::server::Server;
 use crate::{Bench, Outcome, tenant_with_endpoint};
 
 /// What tenant A does next to B.
-#[derive(Debug, Clone, Copy)]
-enum Neighbour {
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Neighbour {
+    /// Many endpoints answering 2xx after a delay close to the timeout, and a deep backlog.
     Slow,
+    /// As many endpoints, half answering 500 and half never answering, and the same backlog.
     Failing,
+    /// One endpoint receiving a thousand times B's events.
     Volume,
 }
 
@@ -44,6 +47,10 @@ impl Bench {
     pub(crate) async fn noisy(&self) -> anyhow::Result<Vec<Outcome>> {
         let mut outcomes = Vec::new();
         for neighbour in [Neighbour::Slow, Neighbour::Failing, Neighbour::Volume] {
+            let chosen = &self.options.noisy_variants;
+            if !chosen.is_empty() && !chosen.contains(&neighbour) {
+                continue;
+            }
             outcomes.extend(self.noisy_variant(neighbour).await?);
         }
         Ok(outcomes)

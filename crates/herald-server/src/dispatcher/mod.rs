@@ -71,6 +71,10 @@ pub struct Context {
     flow: Arc<FlowControl>,
     /// Per-endpoint circuit breakers.
     health: health::Health,
+    /// When the dispatcher will next look for due work (Unix milliseconds): an attempt retried
+    /// later than that needs no wake-up. Without it every failed attempt woke a claim, and a
+    /// tenant whose receivers fail fast kept the database busy with claims that found nothing.
+    next_claim_ms: std::sync::atomic::AtomicI64,
     pub operational: crate::operational::Operational,
 }
 
@@ -100,6 +104,7 @@ impl Context {
             tokens: oauth::Tokens::default(),
             flow,
             health: health::Health::default(),
+            next_claim_ms: std::sync::atomic::AtomicI64::new(0),
             operational,
             config,
         }
@@ -266,6 +271,10 @@ impl Dispatcher {
         let workers = Arc::new(Semaphore::new(self.ctx.config.workers as usize));
         let mut in_flight: JoinSet<()> = JoinSet::new();
         let mut claim_at = Instant::now();
+        // A claim runs beside the loop, which meanwhile keeps starting handed-over and parked
+        // work: a slow claim (a busy database) never holds up a delivery already in hand.
+        let mut claiming: Option<std::pin::Pin<Box<dyn Future<Output = Claimed> + Send>>> = None;
+        let mut woken_while_claiming = false;
         tracing::info!(owner = %self.owner, workers = self.ctx.config.workers, "dispatcher started");
         while !*stop.borrow() {
             // Parked work whose endpoint may take more now, then handed-over work: no queries.
@@ -283,23 +292,35 @@ impl Dispatcher {
             self.claim_probes(&mut in_flight, &workers).await;
             let free = workers.available_permits() as u32;
             let taking = free > 0 && self.parked_total < PARKED_MAX;
-            if taking && Instant::now() >= claim_at {
-                claim_at = match self.claim(&mut in_flight, &workers, free).await {
-                    Some(claimed) if claimed == free => Instant::now(), // there may be more due
-                    _ => Instant::now() + self.until_next_due().await,
-                };
-                continue;
+            if taking && claiming.is_none() && Instant::now() >= claim_at {
+                claiming = Some(Box::pin(claim(self.ctx.clone(), self.owner.clone(), free)));
+                woken_while_claiming = false;
             }
             let parked_at = self.parked.values().map(|p| p.ready_at).min();
             let probe_at = self.ctx.health.next_probe().map(|at| self.instant_of(at));
-            let claim_wake = taking.then_some(claim_at);
+            let claim_wake = (taking && claiming.is_none()).then_some(claim_at);
             let wake_at = [parked_at, probe_at, claim_wake]
                 .into_iter()
                 .flatten()
                 .min()
                 .unwrap_or_else(|| Instant::now() + self.ctx.config.poll_interval.get());
             tokio::select! {
-                () = self.ctx.wakeup.notified() => claim_at = Instant::now(),
+                claimed = async {
+                    match claiming.as_mut() {
+                        Some(claim) => claim.await,
+                        None => std::future::pending().await,
+                    }
+                } => {
+                    claiming = None;
+                    claim_at = Instant::now() + if woken_while_claiming { Duration::ZERO } else { claimed.pause };
+                    self.plan_claim(claim_at);
+                    self.take_claimed(&mut in_flight, &workers, claimed.jobs);
+                }
+                () = self.ctx.wakeup.notified() => {
+                    claim_at = Instant::now();
+                    woken_while_claiming = claiming.is_some();
+                    self.plan_claim(claim_at);
+                }
                 () = tokio::time::sleep_until(wake_at), if free > 0 => {}
                 Some(slot) = self.released.1.recv() => self.freed(slot),
                 () = self.ctx.flow.limits_changed.notified() => self.limits_changed(),
@@ -474,6 +495,13 @@ impl Dispatcher {
         }
     }
 
+    /// Tells attempts when the next claim will be (see [`Context::next_claim_ms`]).
+    fn plan_claim(&self, at: Instant) {
+        let ms = self.ctx.clock.now().as_millisecond()
+            + at.saturating_duration_since(Instant::now()).as_millis() as i64;
+        self.ctx.next_claim_ms.store(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
     /// The monotonic instant of a wall-clock time (now when it is past).
     fn instant_of(&self, at: Timestamp) -> Instant {
         let ms = at.as_millisecond() - self.ctx.clock.now().as_millisecond();
@@ -575,46 +603,17 @@ impl Dispatcher {
         }
     }
 
-    /// Claims up to `free` due deliveries and starts them; `None` when claiming failed.
-    async fn claim(
-        &mut self,
-        in_flight: &mut JoinSet<()>,
-        workers: &Arc<Semaphore>,
-        free: u32,
-    ) -> Option<u32> {
-        let now = self.ctx.clock.now();
-        let lease_until = add(now, self.ctx.config.lease.get());
-        match self.ctx.store.claim_due(&self.owner, now, lease_until, free).await {
-            Ok(jobs) => {
-                let claimed = jobs.len() as u32;
-                for job in &jobs {
-                    self.ctx.flow.hold(&job.delivery.tenant_id, 1);
-                }
-                for job in jobs {
-                    let Ok(permit) = workers.clone().acquire_owned().await else { break };
+    /// Starts claimed jobs while workers are free, and parks the rest until one is.
+    fn take_claimed(&mut self, in_flight: &mut JoinSet<()>, workers: &Arc<Semaphore>, jobs: Vec<Job>) {
+        for job in &jobs {
+            self.ctx.flow.hold(&job.delivery.tenant_id, 1);
+        }
+        for job in jobs {
+            match workers.clone().try_acquire_owned() {
+                Ok(permit) => {
                     self.start(in_flight, job, permit);
                 }
-                Some(claimed)
-            }
-            Err(e) => {
-                tracing::error!(error = %e, "claiming deliveries failed");
-                None
-            }
-        }
-    }
-
-    /// How long until the earliest due delivery, at most `delivery.poll_interval`.
-    async fn until_next_due(&self) -> Duration {
-        let cap = self.ctx.config.poll_interval.get();
-        match self.ctx.store.next_due_at().await {
-            Ok(Some(at)) => {
-                let ms = at.as_millisecond() - self.ctx.clock.now().as_millisecond();
-                Duration::from_millis(ms.max(0) as u64).clamp(CONTENDED_PAUSE, cap)
-            }
-            Ok(None) => cap,
-            Err(e) => {
-                tracing::warn!(error = %e, "reading the next due time failed");
-                cap
+                Err(_) => self.park(job, Instant::now()),
             }
         }
     }
@@ -636,6 +635,44 @@ impl Dispatcher {
         match self.ctx.store.release_leases(&self.owner, self.ctx.clock.now()).await {
             Ok(released) => tracing::info!(released, "dispatcher stopped"),
             Err(e) => tracing::error!(error = %e, "releasing leases failed; they will expire"),
+        }
+    }
+}
+
+/// What a claim brought: the jobs, and how long to wait before the next one.
+struct Claimed {
+    jobs: Vec<Job>,
+    pause: Duration,
+}
+
+/// Claims up to `free` due deliveries. When it took fewer (or failed), the pause until the next
+/// claim is the time until the earliest due delivery, at most `delivery.poll_interval`.
+async fn claim(ctx: Arc<Context>, owner: String, free: u32) -> Claimed {
+    let now = ctx.clock.now();
+    let lease_until = add(now, ctx.config.lease.get());
+    let jobs = match ctx.store.claim_due(&owner, now, lease_until, free).await {
+        Ok(jobs) if jobs.len() as u32 == free => return Claimed { jobs, pause: Duration::ZERO }, // more may be due
+        Ok(jobs) => jobs,
+        Err(e) => {
+            tracing::error!(error = %e, "claiming deliveries failed");
+            Vec::new()
+        }
+    };
+    Claimed { jobs, pause: until_next_due(&ctx).await }
+}
+
+/// How long until the earliest due delivery, at most `delivery.poll_interval`.
+async fn until_next_due(ctx: &Context) -> Duration {
+    let cap = ctx.config.poll_interval.get();
+    match ctx.store.next_due_at().await {
+        Ok(Some(at)) => {
+            let ms = at.as_millisecond() - ctx.clock.now().as_millisecond();
+            Duration::from_millis(ms.max(0) as u64).clamp(CONTENDED_PAUSE, cap)
+        }
+        Ok(None) => cap,
+        Err(e) => {
+            tracing::warn!(error = %e, "reading the next due time failed");
+            cap
         }
     }
 }
@@ -678,8 +715,10 @@ async fn settle(
         }
         Next::RetryAt(at) => {
             tracing::debug!(delivery.id = %job.delivery.id, attempt.no = attempt_no, retry_at = %at, "attempt failed");
-            // Let the claim loop see the new due time.
-            ctx.wakeup.notify_one();
+            // Let the claim loop see the new due time, unless it will look before then anyway.
+            if at.as_millisecond() < ctx.next_claim_ms.load(std::sync::atomic::Ordering::Relaxed) {
+                ctx.wakeup.notify_one();
+            }
         }
         Next::Failed(reason) => {
             tracing::info!(delivery.id = %job.delivery.id, attempt.no = attempt_no, reason = %reason, "delivery failed");
