@@ -247,6 +247,8 @@ pub struct Dispatcher {
     /// Attempts whose request is over and whose outcome is being stored, at most
     /// [`SETTLING_MAX`]: when the database falls behind, workers wait here rather than pile up.
     settling: Arc<Semaphore>,
+    /// Probes claimed beside the loop (see [`Dispatcher::claim_probes`]).
+    probes: (mpsc::UnboundedSender<Job>, mpsc::UnboundedReceiver<Job>),
 }
 
 impl Dispatcher {
@@ -263,6 +265,7 @@ impl Dispatcher {
             deferred: Vec::new(),
             released: mpsc::unbounded_channel(),
             settling: Arc::new(Semaphore::new(SETTLING_MAX)),
+            probes: mpsc::unbounded_channel(),
         }
     }
 
@@ -289,7 +292,7 @@ impl Dispatcher {
                     Err(_) => break,
                 }
             }
-            self.claim_probes(&mut in_flight, &workers).await;
+            self.claim_probes();
             let free = workers.available_permits() as u32;
             let taking = free > 0 && self.parked_total < PARKED_MAX;
             if taking && claiming.is_none() && Instant::now() >= claim_at {
@@ -316,6 +319,7 @@ impl Dispatcher {
                     self.plan_claim(claim_at);
                     self.take_claimed(&mut in_flight, &workers, claimed.jobs);
                 }
+                Some(probe) = self.probes.1.recv() => self.take_claimed(&mut in_flight, &workers, vec![probe]),
                 () = self.ctx.wakeup.notified() => {
                     claim_at = Instant::now();
                     woken_while_claiming = claiming.is_some();
@@ -477,21 +481,24 @@ impl Dispatcher {
         });
     }
 
-    /// Claims the probe of each circuit this process opened whose probe time has come. With
-    /// nothing waiting, the next delivery to the endpoint becomes the probe.
-    async fn claim_probes(&mut self, in_flight: &mut JoinSet<()>, workers: &Arc<Semaphore>) {
+    /// Claims the probe of each circuit this process opened whose probe time has come, beside
+    /// the loop (the claimed probes come back through `probes`). With nothing waiting, the next
+    /// delivery to the endpoint becomes the probe.
+    fn claim_probes(&self) {
         let now = self.ctx.clock.now();
         for endpoint in self.ctx.health.due_probes(now) {
-            let lease_until = add(now, self.ctx.config.lease.get());
-            match self.ctx.store.claim_probe(&self.owner, &endpoint, now, lease_until).await {
-                Ok(Some(job)) => {
-                    self.ctx.flow.hold(&job.delivery.tenant_id, 1);
-                    let Ok(permit) = workers.clone().acquire_owned().await else { return };
-                    self.start(in_flight, job, permit);
+            let (ctx, owner, probes) = (self.ctx.clone(), self.owner.clone(), self.probes.0.clone());
+            tokio::spawn(async move {
+                let lease_until = add(now, ctx.config.lease.get());
+                match ctx.store.claim_probe(&owner, &endpoint, now, lease_until).await {
+                    Ok(Some(job)) => {
+                        // Were the dispatcher gone, the lease would simply run out.
+                        let _ = probes.send(job);
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::error!(endpoint.id = %endpoint, error = %e, "claiming a probe failed"),
                 }
-                Ok(None) => {}
-                Err(e) => tracing::error!(endpoint.id = %endpoint, error = %e, "claiming a probe failed"),
-            }
+            });
         }
     }
 
