@@ -8,6 +8,7 @@ use herald_core::endpoint::Endpoint;
 use herald_core::id::{EndpointId, TenantId};
 
 use crate::dialect::{Dialect, for_each_backend};
+use crate::queue::HOLD_CHUNK;
 use crate::rows::{EndpointRow, columns, convert, millis, to_json};
 use crate::{EndpointStats, EndpointUpdate, Page, PageRequest, Result, Shift, conflict_as};
 
@@ -166,8 +167,21 @@ for_each_backend! {
         if stored.rows_affected() == 0 {
             return Ok(0); // a newer view is stored (or the endpoint is gone)
         }
-        let moved = Self::shift_waiting(&mut tx, endpoint, shift, now).await?;
+        let moved = match shift {
+            Shift::None => 0,
+            Shift::Release { up_to } => Self::release_held(&mut tx, endpoint, up_to, now).await?,
+            // A hold moves a failing endpoint's whole backlog: in chunks, each its own
+            // transaction, so that other tenants' publishes and settles get the writer in between.
+            Shift::Hold(until) => Self::hold_chunk(&mut tx, endpoint, until, now).await?,
+        };
         tx.commit().await?;
+        let (Shift::Hold(until), mut moved, mut last) = (shift, moved, moved) else { return Ok(moved) };
+        while last == HOLD_CHUNK {
+            let mut tx = self.writer().begin().await?;
+            last = Self::hold_chunk(&mut tx, endpoint, until, now).await?;
+            tx.commit().await?;
+            moved += last;
+        }
         Ok(moved)
     }
 

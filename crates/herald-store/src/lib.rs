@@ -304,8 +304,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         until: Timestamp,
     ) -> Result<EndpointStats>;
     /// Stores the endpoint's circuit state unless a newer one is stored (by `changed_at`), and in
-    /// the same transaction moves its waiting deliveries as `shift` says; returns how many moved
-    /// (0 when the stored state was newer).
+    /// the same transaction moves its waiting deliveries as `shift` says — a hold moves them in
+    /// chunks, the first with the state and each further one in a transaction of its own, so a
+    /// deep backlog never holds the writer long; returns how many moved (0 when the stored state
+    /// was newer).
     async fn set_endpoint_health(
         &self,
         endpoint: &EndpointId,

@@ -6,7 +6,8 @@
 //! attempt and move the delivery on) or `defer` it; both go through the group-commit writer
 //! (`batch/`). Leases are given back in bulk at shutdown and start (`release_leases`,
 //! `release_every_lease`). An open circuit holds an endpoint's waiting deliveries until its probe
-//! time, and closing it releases them (`shift_waiting`, called by `set_endpoint_health`). Manual
+//! time — in chunks of `HOLD_CHUNK`, each its own transaction — and closing it releases them
+//! (`hold_chunk`, `release_held`, called by `set_endpoint_health`). Manual
 //! retries and recoveries queue deliveries again. Whatever makes work due announces it to other
 //! processes through the backend's [`Dialect::notify_in`].
 
@@ -22,7 +23,10 @@ use herald_core::id::{AttemptId, DeliveryId, EndpointId, GeneratedEventId, Tenan
 use crate::batch::Write;
 use crate::dialect::{DbOf, Dialect, PoolOf, for_each_backend};
 use crate::rows::{DeliveryRow, EndpointRow, EventRow, columns, convert, millis};
-use crate::{Job, Result, Shift};
+use crate::{Job, Result};
+
+/// Deliveries an endpoint's hold moves per transaction (see `set_endpoint_health`).
+pub(crate) const HOLD_CHUNK: u64 = 128;
 
 /// Names one lease: `<owner>:<claim>`, where the owner is one dispatcher (one process) and the
 /// claim one batch it took (or `local`, its hand-over queue). A delivery moves on only while the
@@ -233,44 +237,54 @@ for_each_backend! {
         Ok(done.rows_affected())
     }
 
-    /// Moves the endpoint's waiting deliveries that no one holds a lease on (leased ones are
-    /// settled or deferred by their holder), inside the caller's transaction: a hold makes those
-    /// due before `until` wait until it (no attempt is charged); a release makes those held until
-    /// at most `up_to` due now, and announces them. Returns how many moved.
-    pub(crate) async fn shift_waiting(
+    /// Makes the endpoint's waiting deliveries held until at most `up_to` (and not leased: leased
+    /// ones are settled or deferred by their holder) due now, inside the caller's transaction,
+    /// and announces them. Returns how many moved.
+    pub(crate) async fn release_held(
         tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
         endpoint: &EndpointId,
-        shift: Shift,
+        up_to: Timestamp,
         now: Timestamp,
     ) -> Result<u64> {
-        let moved = match shift {
-            Shift::None => 0,
-            Shift::Hold(until) => sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = $2, updated_at = $3
-                 WHERE endpoint_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at < $2
-                   AND (leased_until IS NULL OR leased_until <= $3)",
-            )
-            .bind(endpoint.as_str())
-            .bind(millis(until))
-            .bind(millis(now))
-            .execute(&mut **tx)
-            .await?
-            .rows_affected(),
-            Shift::Release { up_to } => sqlx::query(
-                "UPDATE deliveries SET next_attempt_at = $3, updated_at = $3
-                 WHERE endpoint_id = $1 AND status IN ('pending', 'retrying')
-                   AND next_attempt_at > $3 AND next_attempt_at <= $2
-                   AND (leased_until IS NULL OR leased_until <= $3)",
-            )
-            .bind(endpoint.as_str())
-            .bind(millis(up_to))
-            .bind(millis(now))
-            .execute(&mut **tx)
-            .await?
-            .rows_affected(),
-        };
-        Self::notify_in(tx, matches!(shift, Shift::Release { .. }) && moved > 0).await?;
+        let moved = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = $3, updated_at = $3
+             WHERE endpoint_id = $1 AND status IN ('pending', 'retrying')
+               AND next_attempt_at > $3 AND next_attempt_at <= $2
+               AND (leased_until IS NULL OR leased_until <= $3)",
+        )
+        .bind(endpoint.as_str())
+        .bind(millis(up_to))
+        .bind(millis(now))
+        .execute(&mut **tx)
+        .await?
+        .rows_affected();
+        Self::notify_in(tx, moved > 0).await?;
         Ok(moved)
+    }
+
+    /// Makes up to [`HOLD_CHUNK`] of the endpoint's waiting deliveries that are due before
+    /// `until` (and not leased) wait until it; returns how many moved.
+    pub(crate) async fn hold_chunk(
+        tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
+        endpoint: &EndpointId,
+        until: Timestamp,
+        now: Timestamp,
+    ) -> Result<u64> {
+        let done = sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = $2, updated_at = $3
+             WHERE id IN (
+               SELECT id FROM deliveries
+               WHERE endpoint_id = $1 AND status IN ('pending', 'retrying') AND next_attempt_at < $2
+                 AND (leased_until IS NULL OR leased_until <= $3)
+               LIMIT $4)",
+        )
+        .bind(endpoint.as_str())
+        .bind(millis(until))
+        .bind(millis(now))
+        .bind(HOLD_CHUNK as i64)
+        .execute(&mut **tx)
+        .await?;
+        Ok(done.rows_affected())
     }
 
     /// Queues the delivery for an attempt now, whatever its status (manual retry).

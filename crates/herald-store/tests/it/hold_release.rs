@@ -9,6 +9,21 @@ use herald_store::Shift;
 use crate::support::*;
 
 on_both_backends! {
+    async fn a_hold_deeper_than_one_chunk_moves_the_whole_backlog(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        // More than two chunks (128 each), published concurrently (the store groups them).
+        let published = (0..300).map(|_| waiting(&*store, &endpoint, t(0)));
+        let backlog = futures::future::join_all(published).await;
+        let open = Health { failing_since: Some(t(-100)), probe_at: Some(t(300)), failed_probes: 0, changed_at: Some(t(0)) };
+        let held = store.set_endpoint_health(&endpoint.id, &open, Shift::Hold(t(300)), t(0)).await.unwrap();
+        assert_eq!(held, 300, "every waiting delivery, across chunks");
+        for delivery in [&backlog[0], &backlog[150], &backlog[299]] {
+            assert_eq!(stored(&*store, delivery).await.next_attempt_at, Some(t(300)));
+        }
+        assert!(store.claim_due("worker-a", t(10), t(40), 500).await.unwrap().is_empty(), "none is due");
+    }
+
     async fn a_hold_delays_waiting_deliveries_and_a_release_makes_them_due(store) {
         let tenant = add_tenant(&*store).await;
         let endpoint = add_endpoint(&*store, &tenant).await;
