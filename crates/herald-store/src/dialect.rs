@@ -61,6 +61,10 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// The group-commit writer task that `publish`, `settle` and `defer` go through.
     fn batch_writer(&self) -> &Writer;
 
+    /// Taken by each transaction of a circuit's hold: however many circuits open at once, the
+    /// group commit (other tenants' publishes) waits for at most one of them.
+    fn hold_lane(&self) -> &tokio::sync::Mutex<()>;
+
     /// Inserts events inside `tx`, skipping ids their tenant already used; returns the keys of
     /// those inserted. The group commit's statements below are the hot path: each backend writes
     /// them its fastest way (SQLite: multi-row `VALUES`; PostgreSQL: one statement over arrays,

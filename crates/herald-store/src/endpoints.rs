@@ -151,6 +151,7 @@ for_each_backend! {
         shift: Shift,
         now: Timestamp,
     ) -> Result<u64> {
+        let lane = self.hold_lane().lock().await;
         let mut tx = self.writer().begin().await?;
         let stored = sqlx::query(
             "UPDATE endpoints SET failing_since = $2, circuit_probe_at = $3, circuit_failed_probes = $4,
@@ -175,8 +176,10 @@ for_each_backend! {
             Shift::Hold(until) => Self::hold_chunk(&mut tx, endpoint, until, now).await?,
         };
         tx.commit().await?;
+        drop(lane);
         let (Shift::Hold(until), mut moved, mut last) = (shift, moved, moved) else { return Ok(moved) };
         while last == HOLD_CHUNK {
+            let _lane = self.hold_lane().lock().await;
             let mut tx = self.writer().begin().await?;
             last = Self::hold_chunk(&mut tx, endpoint, until, now).await?;
             tx.commit().await?;

@@ -23,6 +23,8 @@ use crate::{Backend, ConnectOptions, Result};
 pub struct PostgresStore {
     pool: PgPool,
     batch: Writer,
+    /// Lets one circuit hold's transaction at a time compete with the group commit.
+    hold_lane: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl PostgresStore {
@@ -30,7 +32,7 @@ impl PostgresStore {
         let pool = PgPoolOptions::new().max_connections(options.max_connections.max(2)).connect(url).await?;
         let writer = pool.clone();
         let batch = Writer::spawn(move |writes| Self::apply_batch(writer.clone(), writes));
-        Ok(Self { pool, batch })
+        Ok(Self { pool, batch, hold_lane: Arc::default() })
     }
 }
 
@@ -79,6 +81,10 @@ impl Dialect for PostgresStore {
 
     fn batch_writer(&self) -> &Writer {
         &self.batch
+    }
+
+    fn hold_lane(&self) -> &tokio::sync::Mutex<()> {
+        &self.hold_lane
     }
 
     /// Tells every instance listening on [`WAKEUP_CHANNEL`] that work is due, when the

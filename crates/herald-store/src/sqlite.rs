@@ -28,6 +28,8 @@ pub struct SqliteStore {
     reader: SqlitePool,
     writer: SqlitePool,
     batch: Writer,
+    /// Lets one circuit hold's transaction at a time compete with the group commit.
+    hold_lane: Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -46,7 +48,7 @@ impl SqliteStore {
             .await?;
         let pool = writer.clone();
         let batch = Writer::spawn(move |writes| Self::apply_batch(pool.clone(), writes));
-        Ok(Self { reader, writer, batch })
+        Ok(Self { reader, writer, batch, hold_lane: Arc::default() })
     }
 }
 
@@ -88,6 +90,10 @@ impl Dialect for SqliteStore {
 
     fn batch_writer(&self) -> &Writer {
         &self.batch
+    }
+
+    fn hold_lane(&self) -> &tokio::sync::Mutex<()> {
+        &self.hold_lane
     }
 
     /// Wake-ups stay in the process with SQLite (one process owns the file).
