@@ -12,9 +12,12 @@
 //! - **Claimed.** Due deliveries (retries, manual retries, other instances' or a previous
 //!   process's work) are claimed from the store with a lease: their `next_attempt_at` moves to the
 //!   lease's end, so if the process dies they simply become due again and any instance takes them.
+//!   Claims (and an open circuit's probe claims) run beside the loop, which meanwhile keeps
+//!   starting handed-over and parked work: a claim waiting for a busy database never holds up
+//!   a delivery already in hand.
 //!
-//! Wake-ups: publishing unleased work, retry and recover wake it through an in-process
-//! [`Notify`]; on PostgreSQL a `LISTEN` connection carries other instances' wake-ups. Otherwise it
+//! Wake-ups: publishing unleased work, retries due before the next planned claim, and recover
+//! wake it through an in-process [`Notify`]; on PostgreSQL a `LISTEN` connection carries other instances' wake-ups. Otherwise it
 //! sleeps until the next due delivery, at most `delivery.poll_interval` (the safety net).
 //!
 //! Drain: on shutdown it stops taking work, gives in-flight attempts `delivery.drain_timeout`,
