@@ -124,7 +124,7 @@ pub struct Options {
     pub noisy_rate: f64,
     /// Which of the noisy scenario's neighbours to run (repeatable); default: all three.
     #[arg(long = "noisy-variant", value_enum)]
-    pub noisy_variants: Vec<crate::noisy::Neighbour>,
+    pub noisy_variants: Vec<noisy::Neighbour>,
     /// Extra server settings, `KEY=VALUE` (e.g. `HERALD_DELIVERY__WORKERS=128`).
     #[arg(long = "server-env")]
     pub server_env: Vec<String>,
