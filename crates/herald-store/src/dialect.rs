@@ -38,9 +38,14 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
 
     /// Leases due deliveries: `$1` the lease token, `$2` now, `$3` the lease's end (which also
     /// becomes their `next_attempt_at`, so an expired lease makes them due again), `$4` the most
-    /// to take, earliest `next_attempt_at` first. Returns the ids leased (`RETURNING id`).
-    /// Concurrent claims must never lease the same delivery twice.
+    /// to take, earliest `next_attempt_at` first, `$5` a JSON array of tenant ids whose
+    /// deliveries are left alone. Returns the ids leased (`RETURNING id`). Concurrent claims must
+    /// never lease the same delivery twice.
     const CLAIM_SQL: &'static str;
+
+    /// The earliest `next_attempt_at` of unfinished deliveries, those of the tenants in `$1` (a
+    /// JSON array of ids) aside.
+    const NEXT_DUE_SQL: &'static str;
 
     /// Leases an endpoint's earliest waiting delivery that no one holds, due or not (the probe of
     /// an open circuit): `$1` the lease token, `$2` the endpoint, `$3` now, `$4` the lease's end.

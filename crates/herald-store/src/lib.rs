@@ -383,14 +383,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<u64>;
 
     // The queue.
-    /// Leases up to `limit` due deliveries to `owner` until `lease_until`. A delivery whose lease
-    /// expires without being settled becomes due again.
+    /// Leases up to `limit` due deliveries to `owner` until `lease_until`, earliest first,
+    /// leaving those of the `skip` tenants (which the caller has enough of in hand) for later. A
+    /// delivery whose lease expires without being settled becomes due again.
     async fn claim_due(
         &self,
         owner: &str,
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        skip: &[TenantId],
     ) -> Result<Vec<Job>>;
     /// Leases the endpoint's earliest waiting delivery that no one holds, whether due or held
     /// (the probe of an open circuit).
@@ -401,8 +403,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         now: Timestamp,
         lease_until: Timestamp,
     ) -> Result<Option<Job>>;
-    /// When the earliest unfinished delivery is due.
-    async fn next_due_at(&self) -> Result<Option<Timestamp>>;
+    /// When the earliest unfinished delivery is due, those of the `skip` tenants aside.
+    async fn next_due_at(&self, skip: &[TenantId]) -> Result<Option<Timestamp>>;
     /// Records an attempt (if one was made) and moves the delivery on, in one transaction. The
     /// delivery is only moved while `lease` still holds it.
     async fn settle(

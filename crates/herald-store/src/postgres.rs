@@ -52,9 +52,14 @@ impl Dialect for PostgresStore {
         "UPDATE deliveries SET lease_owner = $1, leased_until = $3, next_attempt_at = $3, updated_at = $2
          WHERE id IN (SELECT id FROM deliveries
                       WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $2
+                        AND tenant_id NOT IN (SELECT jsonb_array_elements_text($5::jsonb))
                       ORDER BY next_attempt_at LIMIT $4
                       FOR UPDATE SKIP LOCKED)
          RETURNING id";
+
+    const NEXT_DUE_SQL: &'static str = "SELECT MIN(next_attempt_at) FROM deliveries
+         WHERE status IN ('pending', 'retrying')
+           AND tenant_id NOT IN (SELECT jsonb_array_elements_text($1::jsonb))";
 
     const FANOUT_CLAIM_SQL: &'static str = "UPDATE fanouts SET lease_owner = $1, leased_until = $3
          WHERE event_key IN (SELECT event_key FROM fanouts WHERE leased_until <= $2

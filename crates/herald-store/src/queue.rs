@@ -65,6 +65,7 @@ for_each_backend! {
         now: Timestamp,
         lease_until: Timestamp,
         limit: u32,
+        skip: &[TenantId],
     ) -> Result<Vec<Job>> {
         let lease = LeaseToken::new(owner, AttemptId::generate_at(now).as_str());
         let ids: Vec<(String,)> = sqlx::query_as(Self::CLAIM_SQL)
@@ -72,6 +73,7 @@ for_each_backend! {
             .bind(millis(now))
             .bind(millis(lease_until))
             .bind(i64::from(limit))
+            .bind(tenant_list(skip))
             .fetch_all(self.writer())
             .await?;
         self.load_jobs(ids.into_iter().map(|(id,)| id).collect(), &lease, lease_until).await
@@ -156,12 +158,9 @@ for_each_backend! {
         Ok(query.build_query_as::<R>().fetch_all(pool).await?)
     }
 
-    pub(crate) async fn next_due_at(&self) -> Result<Option<Timestamp>> {
-        let (ms,): (Option<i64>,) = sqlx::query_as(
-            "SELECT MIN(next_attempt_at) FROM deliveries WHERE status IN ('pending', 'retrying')",
-        )
-        .fetch_one(self.reader())
-        .await?;
+    pub(crate) async fn next_due_at(&self, skip: &[TenantId]) -> Result<Option<Timestamp>> {
+        let (ms,): (Option<i64>,) =
+            sqlx::query_as(Self::NEXT_DUE_SQL).bind(tenant_list(skip)).fetch_one(self.reader()).await?;
         Ok(ms.and_then(|ms| Timestamp::from_millisecond(ms).ok()))
     }
 
@@ -343,6 +342,13 @@ for_each_backend! {
         tx.commit().await?;
         Ok(done.rows_affected())
     }
+}
+
+/// Tenants to leave aside in a claim, as the JSON array of their ids that `CLAIM_SQL` and
+/// `NEXT_DUE_SQL` take.
+fn tenant_list(tenants: &[TenantId]) -> String {
+    serde_json::to_string(&tenants.iter().map(TenantId::as_str).collect::<Vec<_>>())
+        .unwrap_or_else(|_| "[]".into())
 }
 
 /// Pairs claimed deliveries with their events and endpoints.

@@ -64,8 +64,12 @@ impl Dialect for SqliteStore {
         "UPDATE deliveries SET lease_owner = $1, leased_until = $3, next_attempt_at = $3, updated_at = $2
          WHERE id IN (SELECT id FROM deliveries
                       WHERE status IN ('pending', 'retrying') AND next_attempt_at <= $2
+                        AND tenant_id NOT IN (SELECT value FROM json_each($5))
                       ORDER BY next_attempt_at LIMIT $4)
          RETURNING id";
+
+    const NEXT_DUE_SQL: &'static str = "SELECT MIN(next_attempt_at) FROM deliveries
+         WHERE status IN ('pending', 'retrying') AND tenant_id NOT IN (SELECT value FROM json_each($1))";
 
     const FANOUT_CLAIM_SQL: &'static str = "UPDATE fanouts SET lease_owner = $1, leased_until = $3
          WHERE event_key IN (SELECT event_key FROM fanouts WHERE leased_until <= $2

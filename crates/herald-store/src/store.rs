@@ -232,8 +232,9 @@ for_each_backend! {
             now: Timestamp,
             lease_until: Timestamp,
             limit: u32,
+            skip: &[TenantId],
         ) -> Result<Vec<Job>> {
-            self.claim_due(owner, now, lease_until, limit).await
+            self.claim_due(owner, now, lease_until, limit, skip).await
         }
         async fn claim_probe(
             &self,
@@ -244,8 +245,8 @@ for_each_backend! {
         ) -> Result<Option<Job>> {
             self.claim_probe(owner, endpoint, now, lease_until).await
         }
-        async fn next_due_at(&self) -> Result<Option<Timestamp>> {
-            self.next_due_at().await
+        async fn next_due_at(&self, skip: &[TenantId]) -> Result<Option<Timestamp>> {
+            self.next_due_at(skip).await
         }
         async fn settle(
             &self,

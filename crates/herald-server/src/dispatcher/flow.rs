@@ -137,6 +137,21 @@ impl FlowControl {
         TenantLoad { in_flight: flow.in_flight, held: flow.held, max_in_flight }
     }
 
+    /// Tenants that have at least their in-flight limit's worth of deliveries held here, waiting
+    /// to start: enough to fill every slot they may have, so claims leave their other work in
+    /// the database and take other tenants' instead.
+    pub fn saturated_tenants(&self) -> Vec<TenantId> {
+        let flows = self.lock();
+        flows
+            .tenants
+            .iter()
+            .filter(|(tenant, flow)| {
+                flow.held >= flows.tenant_limits.get(*tenant).copied().unwrap_or(self.tenant_max_in_flight)
+            })
+            .map(|(tenant, _)| tenant.clone())
+            .collect()
+    }
+
     /// Counts deliveries of the tenant's that this process now holds (claimed or handed over).
     pub fn hold(&self, tenant: &TenantId, n: u32) {
         self.lock().tenant(tenant, |flow| flow.held += n);
@@ -285,6 +300,25 @@ mod tests {
         flow.unhold(&b);
         assert_eq!(flow.tenant_load(&b), TenantLoad { in_flight: 0, held: 0, max_in_flight: 3 });
         assert!(!flow.lock().tenants.contains_key(&b), "a tenant with nothing here is forgotten");
+    }
+
+    #[test]
+    fn a_tenant_holding_its_limits_worth_is_saturated() {
+        let flow = FlowControl::new(10, 3);
+        let (a, b) = (TenantId::generate(), TenantId::generate());
+        flow.hold(&a, 2);
+        flow.hold(&b, 2);
+        flow.set_tenant_limits(&b, &TenantLimits { max_in_flight: Some(2), publish_per_second: None });
+        assert_eq!(
+            flow.saturated_tenants(),
+            std::slice::from_ref(&b),
+            "b holds its own limit's worth, a not yet"
+        );
+        flow.hold(&a, 1);
+        let both = flow.saturated_tenants();
+        assert!(both.len() == 2 && both.contains(&a) && both.contains(&b), "{both:?}");
+        flow.unhold(&a);
+        assert_eq!(flow.saturated_tenants(), [b]);
     }
 
     #[test]

@@ -655,12 +655,17 @@ struct Claimed {
     pause: Duration,
 }
 
-/// Claims up to `free` due deliveries. When it took fewer (or failed), the pause until the next
-/// claim is the time until the earliest due delivery, at most `delivery.poll_interval`.
+/// Claims up to `free` due deliveries, leaving in the database those of tenants that already
+/// have their in-flight limit's worth waiting here (they could not start them sooner anyway, and
+/// holding them would crowd out other tenants' work: [`PARKED_MAX`] bounds all jobs together).
+/// When it took fewer (or failed), the pause until the next claim is the time until the earliest
+/// due delivery of the others, at most `delivery.poll_interval` — and at most [`BUSY_RECHECK`]
+/// while some tenant is left aside, to take its work again once it has room.
 async fn claim(ctx: Arc<Context>, owner: String, free: u32) -> Claimed {
     let now = ctx.clock.now();
     let lease_until = add(now, ctx.config.lease.get());
-    let jobs = match ctx.store.claim_due(&owner, now, lease_until, free).await {
+    let skip = ctx.flow.saturated_tenants();
+    let jobs = match ctx.store.claim_due(&owner, now, lease_until, free, &skip).await {
         Ok(jobs) if jobs.len() as u32 == free => return Claimed { jobs, pause: Duration::ZERO }, // more may be due
         Ok(jobs) => jobs,
         Err(e) => {
@@ -668,13 +673,18 @@ async fn claim(ctx: Arc<Context>, owner: String, free: u32) -> Claimed {
             Vec::new()
         }
     };
-    Claimed { jobs, pause: until_next_due(&ctx).await }
+    let mut pause = until_next_due(&ctx, &skip).await;
+    if !skip.is_empty() {
+        pause = pause.min(BUSY_RECHECK);
+    }
+    Claimed { jobs, pause }
 }
 
-/// How long until the earliest due delivery, at most `delivery.poll_interval`.
-async fn until_next_due(ctx: &Context) -> Duration {
+/// How long until the earliest due delivery (those of the `skip` tenants aside), at most
+/// `delivery.poll_interval`.
+async fn until_next_due(ctx: &Context, skip: &[TenantId]) -> Duration {
     let cap = ctx.config.poll_interval.get();
-    match ctx.store.next_due_at().await {
+    match ctx.store.next_due_at(skip).await {
         Ok(Some(at)) => {
             let ms = at.as_millisecond() - ctx.clock.now().as_millisecond();
             Duration::from_millis(ms.max(0) as u64).clamp(CONTENDED_PAUSE, cap)

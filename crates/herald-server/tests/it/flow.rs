@@ -330,3 +330,39 @@ on_both_backends! {
         assert_eq!(stats["limits"]["publishPerSecond"], 2, "{stats}");
     }
 }
+
+// Claims leave a tenant's deliveries in the database while this process already holds its
+// in-flight limit's worth of them: a tenant whose 40 retries are due while its endpoint hangs
+// has its 2 requests in flight and a few more waiting in memory — not all 40 leased and parked,
+// which (in a deep enough backlog) would stop the dispatcher taking anyone else's work.
+on_both_backends! {
+    async fn claims_leave_a_saturated_tenants_backlog_in_the_database(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| {
+            c.delivery.workers = 8;
+            c.delivery.endpoint_max_in_flight = Some(8);
+            c.delivery.tenant_max_in_flight = Some(2);
+            c.delivery.circuit_failure_threshold = 0;
+            c.delivery.timeout = Duration::from_secs(60).into();
+            c.delivery.lease = Duration::from_secs(120).into();
+        })
+        .await;
+        let receiver = TestReceiver::start().await;
+        receiver.script((0..40).map(|_| Reply::Status(500)));
+        receiver.set_default(Reply::Hang);
+        let deep = app.tenant("Deep").await;
+        let policy = json!({"delays": ["300ms"], "maxAttempts": 5, "jitter": 0});
+        app.endpoint(&deep, json!({"url": receiver.url(), "retryPolicy": policy})).await;
+        publish_n(&app, &deep, 40).await;
+        // The 40 first attempts fail; their retries come due together and go through claims.
+        receiver.wait_for(42, Duration::from_secs(10)).await;
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        let sql = format!(
+            "SELECT id FROM deliveries WHERE tenant_id = '{deep}' AND status = 'retrying' AND lease_owner IS NOT NULL"
+        );
+        let leased = herald_testkit::raw::strings(&app, &sql).await.len();
+        assert!((2..=10).contains(&leased), "{leased} of the tenant's 40 retries were taken out of the database");
+        assert_eq!(receiver.requests().len(), 42, "its limit of 2 in flight");
+        let stats = app.get(&format!("/v1/tenants/{deep}/stats")).await.body;
+        assert_eq!((stats["inFlight"].as_u64(), stats["waiting"].as_u64()), (Some(2), Some(38)), "{stats}");
+    }
+}

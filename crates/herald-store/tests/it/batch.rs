@@ -140,7 +140,7 @@ on_both_backends! {
         let tenant = add_tenant(&*store).await;
         let endpoint = add_endpoint(&*store, &tenant).await;
         let delivery = waiting(&*store, &endpoint, t(0)).await;
-        let jobs = store.claim_due("worker-a", t(1), t(31), 10).await.unwrap();
+        let jobs = store.claim_due("worker-a", t(1), t(31), 10, &[]).await.unwrap();
         let lease = jobs[0].lease.clone();
         let attempt = new_attempt(&jobs[0].delivery, t(2));
         // An attempt of a delivery that does not exist: its foreign key refuses it.

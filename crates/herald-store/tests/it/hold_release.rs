@@ -21,7 +21,7 @@ on_both_backends! {
         for delivery in [&backlog[0], &backlog[150], &backlog[299]] {
             assert_eq!(stored(&*store, delivery).await.next_attempt_at, Some(t(300)));
         }
-        assert!(store.claim_due("worker-a", t(10), t(40), 500).await.unwrap().is_empty(), "none is due");
+        assert!(store.claim_due("worker-a", t(10), t(40), 500, &[]).await.unwrap().is_empty(), "none is due");
     }
 
     async fn a_hold_delays_waiting_deliveries_and_a_release_makes_them_due(store) {
@@ -29,7 +29,7 @@ on_both_backends! {
         let endpoint = add_endpoint(&*store, &tenant).await;
         let other = add_endpoint(&*store, &tenant).await;
         let leased = waiting(&*store, &endpoint, t(-10)).await;
-        assert_eq!(ids(&store.claim_due("worker-a", t(0), t(30), 1).await.unwrap()), [leased.id.to_string()]);
+        assert_eq!(ids(&store.claim_due("worker-a", t(0), t(30), 1, &[]).await.unwrap()), [leased.id.to_string()]);
         let early = waiting(&*store, &endpoint, t(0)).await;
         let soon = waiting(&*store, &endpoint, t(60)).await;
         let late = waiting(&*store, &endpoint, t(900)).await;
@@ -54,7 +54,7 @@ on_both_backends! {
         assert_eq!(stored(&*store, &elsewhere).await.next_attempt_at, Some(t(0)), "another endpoint");
         let stored_endpoint = store.endpoint(&tenant.id, &endpoint.id).await.unwrap().unwrap();
         assert_eq!(stored_endpoint.health, open);
-        let claimed = store.claim_due("worker-b", t(20), t(50), 10).await.unwrap();
+        let claimed = store.claim_due("worker-b", t(20), t(50), 10, &[]).await.unwrap();
         assert_eq!(ids(&claimed), [elsewhere.id.to_string()], "held deliveries are not due");
 
         // A view older than the stored one changes nothing.
@@ -75,7 +75,7 @@ on_both_backends! {
         }
         assert_eq!(stored(&*store, &late).await.next_attempt_at, Some(t(900)), "never held: unchanged");
         assert_eq!(stored(&*store, &leased).await.next_attempt_at, Some(t(30)));
-        let claimed = store.claim_due("worker-b", t(25), t(55), 10).await.unwrap();
+        let claimed = store.claim_due("worker-b", t(25), t(55), 10, &[]).await.unwrap();
         assert_eq!(sorted_ids(claimed.iter().map(|job| &job.delivery)), sorted_ids([&early, &soon]));
     }
 

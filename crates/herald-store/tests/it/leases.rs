@@ -13,7 +13,7 @@ on_both_backends! {
         let endpoint = add_endpoint(&*store, &tenant).await;
         let delivery = waiting(&*store, &endpoint, t(0)).await;
 
-        let jobs = store.claim_due("worker-a", t(1), t(31), 10).await.unwrap();
+        let jobs = store.claim_due("worker-a", t(1), t(31), 10, &[]).await.unwrap();
         assert_eq!(ids(&jobs), [delivery.id.to_string()]);
         let lease = jobs[0].lease.clone();
         assert!(lease.as_str().starts_with("worker-a:"), "{lease}");
@@ -29,7 +29,7 @@ on_both_backends! {
         store.settle(&stranger, &delivery.id, None, &Next::RetryAt(t(3)), t(2)).await.unwrap();
         store.defer(&stranger, &delivery.id, t(3)).await.unwrap();
         assert_eq!(stored(&*store, &delivery).await, claimed, "another token changes nothing");
-        assert!(store.claim_due("worker-b", t(10), t(40), 10).await.unwrap().is_empty(), "still leased");
+        assert!(store.claim_due("worker-b", t(10), t(40), 10, &[]).await.unwrap().is_empty(), "still leased");
 
         let attempt = new_attempt(&claimed, t(3));
         store.settle(&lease, &delivery.id, Some(&attempt), &Next::RetryAt(t(60)), t(4)).await.unwrap();
@@ -51,11 +51,11 @@ on_both_backends! {
         let endpoint = add_endpoint(&*store, &tenant).await;
         let delivery = waiting(&*store, &endpoint, t(0)).await;
 
-        let first = store.claim_due("worker-a", t(1), t(31), 10).await.unwrap();
+        let first = store.claim_due("worker-a", t(1), t(31), 10, &[]).await.unwrap();
         assert_eq!(ids(&first), [delivery.id.to_string()]);
         let stale = first[0].lease.clone();
         // The lease expired unsettled: another claim takes the delivery under a new token.
-        let second = store.claim_due("worker-b", t(40), t(70), 10).await.unwrap();
+        let second = store.claim_due("worker-b", t(40), t(70), 10, &[]).await.unwrap();
         assert_eq!(ids(&second), [delivery.id.to_string()], "an expired lease makes it due again");
         let current = second[0].lease.clone();
         assert_ne!(stale, current);
@@ -64,7 +64,7 @@ on_both_backends! {
         store.settle(&stale, &delivery.id, None, &Next::Delivered, t(41)).await.unwrap();
         store.defer(&stale, &delivery.id, t(45)).await.unwrap();
         assert_eq!(stored(&*store, &delivery).await, reclaimed, "the stale token changes nothing");
-        assert!(store.claim_due("worker-c", t(50), t(80), 10).await.unwrap().is_empty());
+        assert!(store.claim_due("worker-c", t(50), t(80), 10, &[]).await.unwrap().is_empty());
 
         // The current token defers it: due at the given time, no attempt, no status change.
         store.defer(&current, &delivery.id, t(55)).await.unwrap();
@@ -72,8 +72,8 @@ on_both_backends! {
         assert_eq!(deferred.next_attempt_at, Some(t(55)));
         assert_eq!((deferred.status, deferred.attempt_count), (DeliveryStatus::Pending, 0));
         assert!(store.attempts(&delivery.id).await.unwrap().is_empty());
-        assert!(store.claim_due("worker-c", t(54), t(84), 10).await.unwrap().is_empty(), "not before");
-        let third = store.claim_due("worker-c", t(55), t(85), 10).await.unwrap();
+        assert!(store.claim_due("worker-c", t(54), t(84), 10, &[]).await.unwrap().is_empty(), "not before");
+        let third = store.claim_due("worker-c", t(55), t(85), 10, &[]).await.unwrap();
         assert_eq!(ids(&third), [delivery.id.to_string()], "the deferral gave the lease back");
 
         store.settle(&current, &delivery.id, None, &Next::Delivered, t(56)).await.unwrap();
