@@ -181,7 +181,7 @@ impl Publisher {
         // for room in the dispatcher: a burst of fan-outs goes through memory rather than through
         // the database and claims (the publish budget bounds what waits).
         let reservation = match &self.local {
-            Some(local) => local.reserve_waiting(active, self.clock.as_ref()).await,
+            Some(local) => local.reserve_waiting(&event.tenant_id, active, self.clock.as_ref()).await,
             None => None,
         };
         let lease = reservation.as_ref().map(|r| r.lease.clone());
@@ -279,7 +279,7 @@ impl Publisher {
         let active = deliveries.iter().filter(|d| due_now(d, now)).count();
         // Only if there is room now (a publish never waits for the dispatcher); otherwise the
         // deliveries are stored unleased and claimed.
-        let reservation = self.local.as_ref().and_then(|local| local.reserve(active, now));
+        let reservation = self.local.as_ref().and_then(|local| local.reserve(&event.tenant_id, active, now));
         let lease = reservation.as_ref().map(|r| r.lease.clone());
         let stored = self.store.publish(event, deliveries, lease.as_ref()).await?;
         if stored == herald_store::Published::Created {

@@ -142,14 +142,19 @@ impl FlowControl {
     /// the database and take other tenants' instead.
     pub fn saturated_tenants(&self) -> Vec<TenantId> {
         let flows = self.lock();
+        let limit =
+            |tenant: &TenantId| flows.tenant_limits.get(tenant).copied().unwrap_or(self.tenant_max_in_flight);
         flows
             .tenants
             .iter()
-            .filter(|(tenant, flow)| {
-                flow.held >= flows.tenant_limits.get(*tenant).copied().unwrap_or(self.tenant_max_in_flight)
-            })
-            .map(|(tenant, _)| tenant.clone())
+            .filter(|(tenant, flow)| flow.held >= limit(tenant))
+            .map(|(t, _)| t.clone())
             .collect()
+    }
+
+    /// The tenant's deliveries held here that have not started.
+    pub fn held(&self, tenant: &TenantId) -> u32 {
+        self.lock().tenants.get(tenant).map_or(0, |flow| flow.held)
     }
 
     /// Counts deliveries of the tenant's that this process now holds (claimed or handed over).
@@ -318,6 +323,7 @@ mod tests {
         let both = flow.saturated_tenants();
         assert!(both.len() == 2 && both.contains(&a) && both.contains(&b), "{both:?}");
         flow.unhold(&a);
+        assert_eq!((flow.held(&a), flow.held(&b)), (2, 2));
         assert_eq!(flow.saturated_tenants(), [b]);
     }
 

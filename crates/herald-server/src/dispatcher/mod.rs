@@ -156,9 +156,11 @@ impl LocalQueue {
         &self.owner
     }
 
-    /// Reserves room for `n` jobs and the lease to create them under; `None` when full.
-    pub fn reserve(&self, n: usize, now: Timestamp) -> Option<Reservation<'_>> {
-        if n == 0 {
+    /// Reserves room for `n` jobs of the tenant's and the lease to create them under; `None`
+    /// when full, or when the dispatcher already holds [`HAND_OVER_HELD_MAX`] of the tenant's
+    /// (its deliveries then wait in the database, for claims, instead of crowding memory).
+    pub fn reserve(&self, tenant: &TenantId, n: usize, now: Timestamp) -> Option<Reservation<'_>> {
+        if n == 0 || self.flow.held(tenant) >= HAND_OVER_HELD_MAX {
             return None;
         }
         let permits = self.sender.try_reserve_many(n).ok()?;
@@ -166,10 +168,17 @@ impl LocalQueue {
         Some(Reservation { permits, flow: &self.flow, lease })
     }
 
-    /// Waits for room for `n` jobs, then reserves it with a lease from the time `clock` tells
-    /// then; `None` when `n` is more than the queue ever holds (or the dispatcher is gone).
-    pub async fn reserve_waiting(&self, n: usize, clock: &dyn Clock) -> Option<Reservation<'_>> {
-        if n == 0 || n > self.sender.max_capacity() {
+    /// Waits for room for `n` jobs of the tenant's, then reserves it with a lease from the time
+    /// `clock` tells then; `None` when `n` is more than the queue ever holds, when the
+    /// dispatcher holds too many of the tenant's already (as for [`LocalQueue::reserve`]) or is
+    /// gone.
+    pub async fn reserve_waiting(
+        &self,
+        tenant: &TenantId,
+        n: usize,
+        clock: &dyn Clock,
+    ) -> Option<Reservation<'_>> {
+        if n == 0 || n > self.sender.max_capacity() || self.flow.held(tenant) >= HAND_OVER_HELD_MAX {
             return None;
         }
         let permits = self.sender.reserve_many(n).await.ok()?;
@@ -223,6 +232,11 @@ struct Slot {
 /// claims, until parked jobs have started. A busy endpoint's backlog thus waits untouched in the
 /// database instead of churning through it, and memory stays bounded.
 const PARKED_MAX: usize = 8192;
+/// A tenant's jobs held in memory at most before its new deliveries stop being handed over and
+/// wait in the database for claims instead (which take them once it has room): a quarter of
+/// [`PARKED_MAX`], so that one tenant publishing in bulk cannot fill memory and stop the
+/// dispatcher taking everyone else's work.
+const HAND_OVER_HELD_MAX: u32 = (PARKED_MAX / 4) as u32;
 /// Attempts whose outcome is being stored at most (about one full group commit).
 const SETTLING_MAX: usize = 1024;
 /// When a busy endpoint's parked jobs are looked at again if none of its requests finishes first.

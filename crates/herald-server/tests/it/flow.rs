@@ -357,12 +357,48 @@ on_both_backends! {
         receiver.wait_for(42, Duration::from_secs(10)).await;
         tokio::time::sleep(Duration::from_millis(1500)).await;
         let sql = format!(
-            "SELECT id FROM deliveries WHERE tenant_id = '{deep}' AND status = 'retrying' AND lease_owner IS NOT NULL"
+            "SELECT id FROM deliveries WHERE tenant_id = '{deep}' AND status IN ('pending', 'retrying') AND lease_owner IS NOT NULL"
         );
         let leased = herald_testkit::raw::strings(&app, &sql).await.len();
-        assert!((2..=10).contains(&leased), "{leased} of the tenant's 40 retries were taken out of the database");
+        assert!((2..=10).contains(&leased), "{leased} of the tenant's 40 deliveries were taken out of the database");
         assert_eq!(receiver.requests().len(), 42, "its limit of 2 in flight");
         let stats = app.get(&format!("/v1/tenants/{deep}/stats")).await.body;
         assert_eq!((stats["inFlight"].as_u64(), stats["waiting"].as_u64()), (Some(2), Some(38)), "{stats}");
+    }
+}
+
+// A tenant publishing far more than its endpoints take stops having its deliveries handed over
+// once this process holds 2,048 of them (a quarter of what it keeps in memory at most): the rest
+// wait in the database, for claims, and another tenant's deliveries are still handed over.
+on_both_backends! {
+    async fn a_tenant_beyond_its_hand_over_share_waits_in_the_database(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| {
+            c.delivery.tenant_max_in_flight = Some(2);
+            c.delivery.timeout = Duration::from_secs(60).into();
+            c.delivery.lease = Duration::from_secs(120).into();
+        })
+        .await;
+        let hanging = TestReceiver::start().await;
+        hanging.set_default(Reply::Hang);
+        let bulk = app.tenant("Bulk").await;
+        for _ in 0..50 {
+            app.endpoint(&bulk, json!({"url": hanging.url()})).await;
+        }
+        publish_n(&app, &bulk, 45).await; // 2,250 deliveries
+        let leased = format!("SELECT id FROM deliveries WHERE tenant_id = '{bulk}' AND lease_owner IS NOT NULL");
+        let unleased = format!("SELECT id FROM deliveries WHERE tenant_id = '{bulk}' AND lease_owner IS NULL");
+        let (leased, unleased) = (
+            herald_testkit::raw::strings(&app, &leased).await.len(),
+            herald_testkit::raw::strings(&app, &unleased).await.len(),
+        );
+        assert!((2048..=2100).contains(&leased), "{leased} handed over (and so leased)");
+        assert_eq!(leased + unleased, 2250, "the rest waits in the database");
+
+        let healthy = TestReceiver::start().await;
+        let quiet = app.tenant("Quiet").await;
+        app.endpoint(&quiet, json!({"url": healthy.url()})).await;
+        let ids = publish_n(&app, &quiet, 3).await;
+        healthy.wait_for(3, Duration::from_secs(5)).await;
+        all_delivered_once(&app, &quiet, &ids).await;
     }
 }
