@@ -67,10 +67,13 @@ impl Application {
         let master_key = Arc::new(master_key);
         let wakeup = Arc::new(Notify::new());
         let caches = Arc::new(Caches::new(config.cache_ttl.get()));
-        let flow = Arc::new(dispatcher::FlowControl::new(
-            config.delivery.endpoint_max_in_flight(),
-            config.delivery.tenant_max_in_flight(),
-        ));
+        let flow = Arc::new(
+            dispatcher::FlowControl::new(
+                config.delivery.endpoint_max_in_flight(),
+                config.delivery.tenant_max_in_flight(),
+            )
+            .enough_at_least(config.delivery.workers),
+        );
         flow.replace_tenant_limits(store.tenant_limits().await.context("reading tenants' limits")?);
         let (local, inbox) = match config.delivery.enabled {
             true => {

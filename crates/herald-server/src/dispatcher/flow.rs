@@ -87,9 +87,15 @@ pub struct TenantLoad {
 pub struct FlowControl {
     default_max_in_flight: u32,
     tenant_max_in_flight: u32,
+    /// A tenant's held deliveries that count as enough in hand, at least (see
+    /// [`FlowControl::saturated_tenants`]).
+    enough_at_least: u32,
     flows: Mutex<Flows>,
     /// Told when a tenant's limit changed: its waiting deliveries may go now.
     pub limits_changed: tokio::sync::Notify,
+    /// Told when a tenant's held deliveries fall below its in-flight limit: claims, which left
+    /// its work in the database while it had that many, should take some again.
+    pub room: tokio::sync::Notify,
 }
 
 impl FlowControl {
@@ -97,13 +103,28 @@ impl FlowControl {
         Self {
             default_max_in_flight,
             tenant_max_in_flight: tenant_max_in_flight.max(1),
+            enough_at_least: 0,
             flows: Mutex::new(Flows::default()),
             limits_changed: tokio::sync::Notify::new(),
+            room: tokio::sync::Notify::new(),
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Flows> {
         self.flows.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Counts a tenant as having enough in hand only from `n` held deliveries on, whatever its
+    /// limit (the dispatcher's worker count: a claim takes at most that many at once, so a tenant
+    /// whose limit is smaller still gets its next batch before the last one runs out).
+    pub fn enough_at_least(self, n: u32) -> Self {
+        Self { enough_at_least: n, ..self }
+    }
+
+    /// How many held deliveries of the tenant's are enough in hand.
+    fn enough(&self, flows: &Flows, tenant: &TenantId) -> u32 {
+        let limit = flows.tenant_limits.get(tenant).copied().unwrap_or(self.tenant_max_in_flight);
+        limit.max(self.enough_at_least)
     }
 
     /// Sets (or, with `None`, removes) a tenant's own in-flight limit.
@@ -137,19 +158,14 @@ impl FlowControl {
         TenantLoad { in_flight: flow.in_flight, held: flow.held, max_in_flight }
     }
 
-    /// Tenants that have at least their in-flight limit's worth of deliveries held here, waiting
-    /// to start: enough to fill every slot they may have, so claims leave their other work in
-    /// the database and take other tenants' instead.
+    /// Tenants that have enough deliveries held here, waiting to start — their in-flight limit's
+    /// worth, and at least `enough_at_least` — so claims leave their other work in the database
+    /// and take other tenants' instead.
     pub fn saturated_tenants(&self) -> Vec<TenantId> {
         let flows = self.lock();
-        let limit =
-            |tenant: &TenantId| flows.tenant_limits.get(tenant).copied().unwrap_or(self.tenant_max_in_flight);
-        flows
-            .tenants
-            .iter()
-            .filter(|(tenant, flow)| flow.held >= limit(tenant))
-            .map(|(t, _)| t.clone())
-            .collect()
+        let saturated =
+            flows.tenants.iter().filter(|(tenant, flow)| flow.held >= self.enough(&flows, tenant));
+        saturated.map(|(tenant, _)| tenant.clone()).collect()
     }
 
     /// The tenant's deliveries held here that have not started.
@@ -164,7 +180,16 @@ impl FlowControl {
 
     /// One of the tenant's held deliveries started (or was left to its lease or deferred).
     pub fn unhold(&self, tenant: &TenantId) {
-        self.lock().tenant(tenant, |flow| flow.held = flow.held.saturating_sub(1));
+        let mut flows = self.lock();
+        let enough = self.enough(&flows, tenant);
+        let mut dropped_below = false;
+        flows.tenant(tenant, |flow| {
+            dropped_below = flow.held == enough;
+            flow.held = flow.held.saturating_sub(1);
+        });
+        if dropped_below {
+            self.room.notify_one();
+        }
     }
 
     /// Takes a slot for a request to `endpoint` if its and its tenant's limits allow one now.
@@ -324,7 +349,12 @@ mod tests {
         assert!(both.len() == 2 && both.contains(&a) && both.contains(&b), "{both:?}");
         flow.unhold(&a);
         assert_eq!((flow.held(&a), flow.held(&b)), (2, 2));
-        assert_eq!(flow.saturated_tenants(), [b]);
+        assert_eq!(flow.saturated_tenants(), std::slice::from_ref(&b));
+        let with_floor = FlowControl::new(10, 3).enough_at_least(5);
+        with_floor.hold(&b, 4);
+        assert!(with_floor.saturated_tenants().is_empty(), "4 held are not enough with a floor of 5");
+        with_floor.hold(&b, 1);
+        assert_eq!(with_floor.saturated_tenants(), [b]);
     }
 
     #[test]

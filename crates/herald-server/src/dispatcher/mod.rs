@@ -342,6 +342,10 @@ impl Dispatcher {
                     woken_while_claiming = claiming.is_some();
                     self.plan_claim(claim_at);
                 }
+                () = self.ctx.flow.room.notified() => {
+                    claim_at = Instant::now();
+                    woken_while_claiming = claiming.is_some();
+                }
                 () = tokio::time::sleep_until(wake_at), if free > 0 => {}
                 Some(slot) = self.released.1.recv() => self.freed(slot),
                 () = self.ctx.flow.limits_changed.notified() => self.limits_changed(),

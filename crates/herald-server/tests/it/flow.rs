@@ -331,10 +331,11 @@ on_both_backends! {
     }
 }
 
-// Claims leave a tenant's deliveries in the database while this process already holds its
-// in-flight limit's worth of them: a tenant whose 40 retries are due while its endpoint hangs
-// has its 2 requests in flight and a few more waiting in memory — not all 40 leased and parked,
-// which (in a deep enough backlog) would stop the dispatcher taking anyone else's work.
+// Claims leave a tenant's deliveries in the database while this process already holds enough of
+// them (its in-flight limit's worth, and at least the worker count, 8 here): a tenant whose 40
+// retries are due while its endpoint hangs has its 2 requests in flight and a batch or two more
+// waiting in memory — not all 40 leased and parked, which (in a deep enough backlog) would stop
+// the dispatcher taking anyone else's work.
 on_both_backends! {
     async fn claims_leave_a_saturated_tenants_backlog_in_the_database(backend: Backend) {
         let app = TestApp::start_with(backend, |c| {
@@ -360,7 +361,7 @@ on_both_backends! {
             "SELECT id FROM deliveries WHERE tenant_id = '{deep}' AND status IN ('pending', 'retrying') AND lease_owner IS NOT NULL"
         );
         let leased = herald_testkit::raw::strings(&app, &sql).await.len();
-        assert!((2..=10).contains(&leased), "{leased} of the tenant's 40 deliveries were taken out of the database");
+        assert!((2..=20).contains(&leased), "{leased} of the tenant's 40 deliveries were taken out of the database");
         assert_eq!(receiver.requests().len(), 42, "its limit of 2 in flight");
         let stats = app.get(&format!("/v1/tenants/{deep}/stats")).await.body;
         assert_eq!((stats["inFlight"].as_u64(), stats["waiting"].as_u64()), (Some(2), Some(38)), "{stats}");
