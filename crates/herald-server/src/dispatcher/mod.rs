@@ -130,6 +130,8 @@ pub struct LocalQueue {
 pub struct Reservation<'a> {
     permits: mpsc::PermitIterator<'a, Job>,
     flow: &'a FlowControl,
+    /// Whose jobs these are (one publish's: one tenant's).
+    tenant: TenantId,
     pub lease: Lease,
 }
 
@@ -165,7 +167,7 @@ impl LocalQueue {
         }
         let permits = self.sender.try_reserve_many(n).ok()?;
         let lease = Lease { token: self.token.clone(), until: add(now, self.lease) };
-        Some(Reservation { permits, flow: &self.flow, lease })
+        Some(Reservation { permits, flow: &self.flow, tenant: tenant.clone(), lease })
     }
 
     /// Waits for room for `n` jobs of the tenant's, then reserves it with a lease from the time
@@ -183,7 +185,8 @@ impl LocalQueue {
         }
         let permits = self.sender.reserve_many(n).await.ok()?;
         let until = add(clock.now(), self.lease);
-        Some(Reservation { permits, flow: &self.flow, lease: Lease { token: self.token.clone(), until } })
+        let lease = Lease { token: self.token.clone(), until };
+        Some(Reservation { permits, flow: &self.flow, tenant: tenant.clone(), lease })
     }
 }
 
@@ -195,9 +198,17 @@ pub fn new_owner() -> String {
 impl Reservation<'_> {
     /// Hands the jobs over (after the publish committed).
     pub fn hand_over(self, jobs: impl IntoIterator<Item = Job>) {
+        // Counted as held before the dispatcher can see them (it uncounts each as it starts), in
+        // one step: a reservation's jobs are one event's, so one tenant's.
+        let reserved = self.permits.len() as u32;
+        self.flow.hold(&self.tenant, reserved);
+        let mut sent = 0;
         for (permit, job) in self.permits.zip(jobs) {
-            self.flow.hold(&job.delivery.tenant_id, 1);
             permit.send(job);
+            sent += 1;
+        }
+        for _ in sent..reserved {
+            self.flow.unhold(&self.tenant);
         }
     }
 }

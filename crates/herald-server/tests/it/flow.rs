@@ -39,6 +39,13 @@ async fn stuck_next_to_fine(app: &TestApp, endpoints: usize, events: usize) -> u
     hanging.peak_concurrency()
 }
 
+/// A request that never gets an answer stays in flight for the whole test (no timeout, and the
+/// lease outlasts it), so in-flight counts hold still while a test looks at them.
+fn requests_hang_through_the_test(c: &mut herald_server::config::Config) {
+    c.delivery.timeout = Duration::from_secs(60).into();
+    c.delivery.lease = Duration::from_secs(120).into();
+}
+
 async fn all_delivered_once(app: &TestApp, tenant: &str, ids: &[String]) {
     for id in ids {
         let d: Value = app.delivery_with_status(tenant, id, "delivered").await;
@@ -256,8 +263,7 @@ on_both_backends! {
             c.delivery.workers = 16;
             c.delivery.endpoint_max_in_flight = Some(8);
             c.delivery.tenant_max_in_flight = Some(6);
-            c.delivery.timeout = Duration::from_secs(60).into();
-            c.delivery.lease = Duration::from_secs(120).into();
+            requests_hang_through_the_test(c);
         })
         .await;
         let hanging = TestReceiver::start().await;
@@ -343,8 +349,7 @@ on_both_backends! {
             c.delivery.endpoint_max_in_flight = Some(8);
             c.delivery.tenant_max_in_flight = Some(2);
             c.delivery.circuit_failure_threshold = 0;
-            c.delivery.timeout = Duration::from_secs(60).into();
-            c.delivery.lease = Duration::from_secs(120).into();
+            requests_hang_through_the_test(c);
         })
         .await;
         let receiver = TestReceiver::start().await;
@@ -375,8 +380,7 @@ on_both_backends! {
     async fn a_tenant_beyond_its_hand_over_share_waits_in_the_database(backend: Backend) {
         let app = TestApp::start_with(backend, |c| {
             c.delivery.tenant_max_in_flight = Some(2);
-            c.delivery.timeout = Duration::from_secs(60).into();
-            c.delivery.lease = Duration::from_secs(120).into();
+            requests_hang_through_the_test(c);
         })
         .await;
         let hanging = TestReceiver::start().await;
