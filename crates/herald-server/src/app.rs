@@ -72,7 +72,8 @@ impl Application {
                 config.delivery.endpoint_max_in_flight(),
                 config.delivery.tenant_max_in_flight(),
             )
-            .enough_at_least(config.delivery.workers),
+            .enough_at_least(config.delivery.workers)
+            .hand_over_at_most(dispatcher::HAND_OVER_HELD_MAX),
         );
         flow.replace_tenant_limits(store.tenant_limits().await.context("reading tenants' limits")?);
         let (local, inbox) = match config.delivery.enabled {

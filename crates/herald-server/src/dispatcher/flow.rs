@@ -90,12 +90,17 @@ pub struct FlowControl {
     /// A tenant's held deliveries that count as enough in hand, at least (see
     /// [`FlowControl::saturated_tenants`]).
     enough_at_least: u32,
+    /// A tenant's held deliveries from which its new deliveries are no longer handed over (see
+    /// [`FlowControl::hold_for_hand_over`]).
+    hand_over_max: u32,
     flows: Mutex<Flows>,
     /// Told when a tenant's limit changed: its waiting deliveries may go now.
     pub limits_changed: tokio::sync::Notify,
     /// Told when a tenant's held deliveries fall below its in-flight limit: claims, which left
     /// its work in the database while it had that many, should take some again.
     pub room: tokio::sync::Notify,
+    /// Told (all waiters) when a tenant's held deliveries fall below `hand_over_max`.
+    hand_over_room: tokio::sync::Notify,
 }
 
 impl FlowControl {
@@ -104,9 +109,11 @@ impl FlowControl {
             default_max_in_flight,
             tenant_max_in_flight: tenant_max_in_flight.max(1),
             enough_at_least: 0,
+            hand_over_max: u32::MAX,
             flows: Mutex::new(Flows::default()),
             limits_changed: tokio::sync::Notify::new(),
             room: tokio::sync::Notify::new(),
+            hand_over_room: tokio::sync::Notify::new(),
         }
     }
 
@@ -119,6 +126,12 @@ impl FlowControl {
     /// whose limit is smaller still gets its next batch before the last one runs out).
     pub fn enough_at_least(self, n: u32) -> Self {
         Self { enough_at_least: n, ..self }
+    }
+
+    /// Stops handing a tenant's new deliveries over once it holds `n` (see
+    /// [`FlowControl::hold_for_hand_over`]).
+    pub fn hand_over_at_most(self, n: u32) -> Self {
+        Self { hand_over_max: n, ..self }
     }
 
     /// How many held deliveries of the tenant's are enough in hand.
@@ -180,15 +193,50 @@ impl FlowControl {
 
     /// One of the tenant's held deliveries started (or was left to its lease or deferred).
     pub fn unhold(&self, tenant: &TenantId) {
+        self.unhold_many(tenant, 1);
+    }
+
+    /// `n` of the tenant's held deliveries started, or will not be handed over after all.
+    pub fn unhold_many(&self, tenant: &TenantId, n: u32) {
         let mut flows = self.lock();
         let enough = self.enough(&flows, tenant);
-        let mut dropped_below = false;
+        let mut held = 0;
         flows.tenant(tenant, |flow| {
-            dropped_below = flow.held == enough;
-            flow.held = flow.held.saturating_sub(1);
+            held = flow.held;
+            flow.held = flow.held.saturating_sub(n);
         });
-        if dropped_below {
+        let after = held.saturating_sub(n);
+        if held >= enough && after < enough {
             self.room.notify_one();
+        }
+        if held >= self.hand_over_max && after < self.hand_over_max {
+            self.hand_over_room.notify_waiters();
+        }
+    }
+
+    /// Counts `n` new deliveries of the tenant's as held if it holds fewer than the hand-over
+    /// bound (`hand_over_at_most`); `false`, counting nothing, when it holds that many already:
+    /// its new deliveries then wait in the database for claims instead of crowding memory.
+    pub fn hold_for_hand_over(&self, tenant: &TenantId, n: u32) -> bool {
+        let mut flows = self.lock();
+        let below = flows.tenants.get(tenant).is_none_or(|flow| flow.held < self.hand_over_max);
+        if below {
+            flows.tenant(tenant, |flow| flow.held += n);
+        }
+        below
+    }
+
+    /// Waits until the tenant holds fewer than the hand-over bound, then counts `n` deliveries
+    /// of its as held, as [`FlowControl::hold_for_hand_over`] does.
+    pub async fn hold_for_hand_over_waiting(&self, tenant: &TenantId, n: u32) {
+        loop {
+            let room = self.hand_over_room.notified();
+            tokio::pin!(room);
+            room.as_mut().enable();
+            if self.hold_for_hand_over(tenant, n) {
+                return;
+            }
+            room.await;
         }
     }
 
@@ -235,6 +283,8 @@ impl FlowControl {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
     use herald_core::endpoint::{EndpointSpec, EndpointUrl, RateLimit};
 
@@ -355,6 +405,28 @@ mod tests {
         assert!(with_floor.saturated_tenants().is_empty(), "4 held are not enough with a floor of 5");
         with_floor.hold(&b, 1);
         assert_eq!(with_floor.saturated_tenants(), [b]);
+    }
+
+    #[tokio::test]
+    async fn hand_overs_stop_at_the_bound_and_resume_below_it() {
+        let flow = Arc::new(FlowControl::new(10, 3).hand_over_at_most(4));
+        let (a, b) = (TenantId::generate(), TenantId::generate());
+        assert!(flow.hold_for_hand_over(&a, 3), "below the bound");
+        assert!(flow.hold_for_hand_over(&a, 3), "3 held are below 4: the next batch goes too");
+        assert!(!flow.hold_for_hand_over(&a, 1), "6 held");
+        assert_eq!(flow.held(&a), 6, "a refused hand-over counts nothing");
+        assert!(flow.hold_for_hand_over(&b, 1), "another tenant is not held back");
+        let waiting = tokio::spawn({
+            let (flow, a) = (flow.clone(), a.clone());
+            async move { flow.hold_for_hand_over_waiting(&a, 2).await }
+        });
+        tokio::task::yield_now().await;
+        flow.unhold_many(&a, 2);
+        tokio::task::yield_now().await;
+        assert!(!waiting.is_finished(), "4 held: still at the bound");
+        flow.unhold(&a);
+        tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
+        assert_eq!(flow.held(&a), 5, "3 left, and the 2 it waited for");
     }
 
     #[test]

@@ -129,10 +129,25 @@ pub struct LocalQueue {
 #[derive(Debug)]
 pub struct Reservation<'a> {
     permits: mpsc::PermitIterator<'a, Job>,
-    flow: &'a FlowControl,
-    /// Whose jobs these are (one publish's: one tenant's).
-    tenant: TenantId,
+    held: Held<'a>,
     pub lease: Lease,
+}
+
+/// Deliveries of one tenant's counted as held for a hand-over that has not happened yet: those
+/// still counted when it is dropped are uncounted (they were not handed over after all).
+#[derive(Debug)]
+struct Held<'a> {
+    flow: &'a FlowControl,
+    tenant: TenantId,
+    n: u32,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        if self.n > 0 {
+            self.flow.unhold_many(&self.tenant, self.n);
+        }
+    }
 }
 
 /// The receiving side of the hand-over queue, for [`Dispatcher::new`].
@@ -162,31 +177,38 @@ impl LocalQueue {
     /// when full, or when the dispatcher already holds [`HAND_OVER_HELD_MAX`] of the tenant's
     /// (its deliveries then wait in the database, for claims, instead of crowding memory).
     pub fn reserve(&self, tenant: &TenantId, n: usize, now: Timestamp) -> Option<Reservation<'_>> {
-        if n == 0 || self.flow.held(tenant) >= HAND_OVER_HELD_MAX {
+        if n == 0 || !self.flow.hold_for_hand_over(tenant, n as u32) {
             return None;
         }
+        let held = Held { flow: &self.flow, tenant: tenant.clone(), n: n as u32 };
         let permits = self.sender.try_reserve_many(n).ok()?;
         let lease = Lease { token: self.token.clone(), until: add(now, self.lease) };
-        Some(Reservation { permits, flow: &self.flow, tenant: tenant.clone(), lease })
+        Some(Reservation { permits, held, lease })
     }
 
-    /// Waits for room for `n` jobs of the tenant's, then reserves it with a lease from the time
-    /// `clock` tells then; `None` when `n` is more than the queue ever holds, when the
-    /// dispatcher holds too many of the tenant's already (as for [`LocalQueue::reserve`]) or is
-    /// gone.
+    /// Waits for room for `n` jobs of the tenant's — in the queue, and below
+    /// [`HAND_OVER_HELD_MAX`] of the tenant's held — then reserves it with a lease from the time
+    /// `clock` tells then; `None` when `n` is more than the queue ever holds, when there was no
+    /// room within half a lease, or when the dispatcher is gone.
     pub async fn reserve_waiting(
         &self,
         tenant: &TenantId,
         n: usize,
         clock: &dyn Clock,
     ) -> Option<Reservation<'_>> {
-        if n == 0 || n > self.sender.max_capacity() || self.flow.held(tenant) >= HAND_OVER_HELD_MAX {
+        if n == 0 || n > self.sender.max_capacity() {
             return None;
         }
-        let permits = self.sender.reserve_many(n).await.ok()?;
+        let reserving = async {
+            self.flow.hold_for_hand_over_waiting(tenant, n as u32).await;
+            let held = Held { flow: &self.flow, tenant: tenant.clone(), n: n as u32 };
+            let permits = self.sender.reserve_many(n).await.ok()?;
+            Some((permits, held))
+        };
+        let (permits, held) = tokio::time::timeout(self.lease / 2, reserving).await.ok()??;
         let until = add(clock.now(), self.lease);
         let lease = Lease { token: self.token.clone(), until };
-        Some(Reservation { permits, flow: &self.flow, tenant: tenant.clone(), lease })
+        Some(Reservation { permits, held, lease })
     }
 }
 
@@ -196,19 +218,14 @@ pub fn new_owner() -> String {
 }
 
 impl Reservation<'_> {
-    /// Hands the jobs over (after the publish committed).
+    /// Hands the jobs over (after the publish committed). They were counted as held when the
+    /// room was reserved (the dispatcher uncounts each as it starts); room left unused is
+    /// uncounted.
     pub fn hand_over(self, jobs: impl IntoIterator<Item = Job>) {
-        // Counted as held before the dispatcher can see them (it uncounts each as it starts), in
-        // one step: a reservation's jobs are one event's, so one tenant's.
-        let reserved = self.permits.len() as u32;
-        self.flow.hold(&self.tenant, reserved);
-        let mut sent = 0;
-        for (permit, job) in self.permits.zip(jobs) {
+        let Self { permits, mut held, .. } = self;
+        for (permit, job) in permits.zip(jobs) {
             permit.send(job);
-            sent += 1;
-        }
-        for _ in sent..reserved {
-            self.flow.unhold(&self.tenant);
+            held.n -= 1;
         }
     }
 }
@@ -246,8 +263,9 @@ const PARKED_MAX: usize = 8192;
 /// A tenant's jobs held in memory at most before its new deliveries stop being handed over and
 /// wait in the database for claims instead (which take them once it has room): a quarter of
 /// [`PARKED_MAX`], so that one tenant publishing in bulk cannot fill memory and stop the
-/// dispatcher taking everyone else's work.
-const HAND_OVER_HELD_MAX: u32 = (PARKED_MAX / 4) as u32;
+/// dispatcher taking everyone else's work. A fan-out's deliveries, whose publish has answered
+/// already, wait for the tenant to fall below it instead (see [`LocalQueue::reserve_waiting`]).
+pub const HAND_OVER_HELD_MAX: u32 = (PARKED_MAX / 4) as u32;
 /// Attempts whose outcome is being stored at most (about one full group commit).
 const SETTLING_MAX: usize = 1024;
 /// When a busy endpoint's parked jobs are looked at again if none of its requests finishes first.
