@@ -3,6 +3,12 @@
 //! a pool of exactly one connection and reads through a separate pool: no transaction ever has to
 //! upgrade from reader to writer (which SQLite answers with SQLITE_BUSY instead of waiting).
 //!
+//! Checkpoints (copying the WAL's pages back into the database file) run on a connection of their
+//! own every [`CHECKPOINT_EVERY`], not in the writer: SQLite's automatic checkpoint runs inside
+//! the commit that crosses its threshold, and every write waiting for that commit — a publish's
+//! included — would wait for the copy and its fsync too. A passive checkpoint never blocks the
+//! writer, and durability is unchanged: a commit is on disk in the WAL before it returns.
+//!
 //! Its [`Dialect`]: a claim needs no row locks (the single writer serialises claims), and
 //! wake-ups never leave the process (one process owns the file).
 
@@ -30,7 +36,12 @@ pub struct SqliteStore {
     batch: Writer,
     /// Lets one circuit hold's transaction at a time compete with the group commit.
     hold_lane: Arc<tokio::sync::Mutex<()>>,
+    /// The checkpointer stops once every clone of the store is gone.
+    _alive: Arc<()>,
 }
+
+/// How often the checkpointer copies the WAL back into the database file.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
 impl SqliteStore {
     /// Opens (creating when missing) the database at `url` (`sqlite://path/to/herald.db`).
@@ -41,15 +52,39 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(base.clone()).await?;
+        let writer = SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(base.clone().pragma("wal_autocheckpoint", "0"))
+            .await?;
+        let checkpointer = sqlx::ConnectOptions::connect(&base).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .connect_with(base.read_only(true))
             .await?;
         let pool = writer.clone();
         let batch = Writer::spawn(move |writes| Self::apply_batch(pool.clone(), writes));
-        Ok(Self { reader, writer, batch, hold_lane: Arc::default() })
+        let alive = Arc::new(());
+        tokio::spawn(checkpoints(checkpointer, Arc::downgrade(&alive)));
+        Ok(Self { reader, writer, batch, hold_lane: Arc::default(), _alive: alive })
     }
+}
+
+/// Checkpoints the WAL every [`CHECKPOINT_EVERY`] on a connection of its own (passive: it copies
+/// what no reader still needs and never waits for the writer) until the store is gone.
+async fn checkpoints(mut connection: sqlx::SqliteConnection, alive: std::sync::Weak<()>) {
+    let mut every = tokio::time::interval(CHECKPOINT_EVERY);
+    every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    every.tick().await;
+    loop {
+        every.tick().await;
+        if alive.strong_count() == 0 {
+            break;
+        }
+        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut connection).await {
+            tracing::warn!(error = %e, "checkpointing the SQLite WAL failed; the next try is in {CHECKPOINT_EVERY:?}");
+        }
+    }
+    let _ = sqlx::Connection::close(connection).await;
 }
 
 impl Dialect for SqliteStore {

@@ -11,3 +11,4 @@ mod fanouts;
 mod hold_release;
 mod leases;
 mod round_trip;
+mod sqlite_file;
