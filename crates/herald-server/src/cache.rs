@@ -49,6 +49,10 @@ impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
     pub fn clear(&self) {
         self.lock().clear();
     }
+
+    pub fn remove(&self, key: &K) {
+        self.lock().remove(key);
+    }
 }
 
 #[derive(Debug)]
@@ -88,6 +92,11 @@ impl Caches {
         Ok(endpoints)
     }
 
+    /// After one of the tenant's endpoints changed (others' cached endpoints stay).
+    pub fn endpoints_changed(&self, tenant: &TenantId) {
+        self.endpoints.remove(tenant);
+    }
+
     /// After a tenant changed or went away (its keys and endpoints with it).
     pub fn tenants_changed(&self) {
         self.tenants.clear();
@@ -108,7 +117,10 @@ mod tests {
         std::thread::sleep(Duration::from_millis(40));
         assert_eq!(map.get(&"a"), None, "expired");
         map.put("a", 2);
+        map.put("b", 3);
+        map.remove(&"a");
+        assert_eq!((map.get(&"a"), map.get(&"b")), (None, Some(3)), "only the removed key goes");
         map.clear();
-        assert_eq!(map.get(&"a"), None);
+        assert_eq!(map.get(&"b"), None);
     }
 }

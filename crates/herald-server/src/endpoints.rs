@@ -96,7 +96,7 @@ impl Endpoints {
             health: Health::default(),
         };
         let inserted = self.store.insert_endpoint(&endpoint).await;
-        self.caches.endpoints.clear();
+        self.caches.endpoints_changed(&endpoint.tenant_id);
         inserted?;
         self.operational.endpoint("endpoint.created", &endpoint, announced(&endpoint)).await;
         Ok(endpoint)
@@ -141,7 +141,7 @@ impl Endpoints {
                 Endpoint::seal_credentials(&self.master_key, &endpoint.id, &credentials);
             endpoint.updated_at = self.clock.now();
             let stored = self.store.update_endpoint(&endpoint).await.map_err(EndpointError::from);
-            self.caches.endpoints.clear();
+            self.caches.endpoints_changed(tenant);
             match stored? {
                 EndpointUpdate::Updated { version } => endpoint.version = version,
                 EndpointUpdate::Missing => return Err(EndpointError::NotFound.into()),
@@ -164,7 +164,7 @@ impl Endpoints {
     /// Deletes the endpoint; its delivery log stays readable.
     pub async fn delete(&self, tenant: &TenantId, id: &EndpointId) -> Result<(), EndpointError> {
         let deleted = self.store.delete_endpoint(tenant, id).await;
-        self.caches.endpoints.clear();
+        self.caches.endpoints_changed(tenant);
         if !deleted? {
             return Err(EndpointError::NotFound);
         }
@@ -183,7 +183,7 @@ impl Endpoints {
         let closed = Health { changed_at: Some(now), ..Default::default() };
         let released =
             self.store.set_endpoint_health(&endpoint.id, &closed, Shift::Release { up_to }, now).await;
-        self.caches.endpoints.clear();
+        self.caches.endpoints_changed(&endpoint.tenant_id);
         released?;
         self.publisher.wake();
         endpoint.health = closed;

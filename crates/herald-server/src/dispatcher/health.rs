@@ -210,7 +210,7 @@ pub async fn store_change(ctx: &Context, endpoint: &Endpoint, change: Change) {
             disable(ctx, endpoint, &why).await;
         }
     }
-    ctx.caches.endpoints.clear();
+    ctx.caches.endpoints_changed(&endpoint.tenant_id);
 }
 
 /// Disables the endpoint and makes its waiting deliveries due, so they are recorded at once as
@@ -220,7 +220,7 @@ pub async fn disable(ctx: &Context, endpoint: &Endpoint, why: &str) {
     let now = ctx.clock.now();
     match ctx.store.disable_endpoint(&endpoint.tenant_id, &endpoint.id, why, now).await {
         Ok(true) => {
-            ctx.caches.endpoints.clear();
+            ctx.caches.endpoints_changed(&endpoint.tenant_id);
             tracing::warn!(endpoint.id = %endpoint.id, reason = why, "endpoint disabled");
             let closed = herald_core::circuit::Health { changed_at: Some(now), ..Default::default() };
             let release = Shift::Release { up_to: Timestamp::MAX };
