@@ -122,6 +122,11 @@ pub struct Options {
     /// The quiet tenant's events per second in the noisy scenario (for `latency_seconds`).
     #[arg(long, default_value_t = 50.0)]
     pub noisy_rate: f64,
+    /// Seconds of the quiet tenant's runs (alone, and next to the loud one) in the noisy
+    /// scenario's 1,000x-volume variant, where it publishes at a twenty-fifth of `noisy_rate`:
+    /// long enough for its p99 not to be the largest of a handful of samples.
+    #[arg(long, default_value_t = 60.0)]
+    pub noisy_volume_seconds: f64,
     /// Which of the noisy scenario's neighbours to run (repeatable); default: all three.
     #[arg(long = "noisy-variant", value_enum)]
     pub noisy_variants: Vec<noisy::Neighbour>,
@@ -136,6 +141,7 @@ impl Options {
             self.events = self.events.min(300);
             self.concurrency = self.concurrency.min(8);
             self.latency_seconds = self.latency_seconds.min(1.0);
+            self.noisy_volume_seconds = self.noisy_volume_seconds.min(1.0);
             self.endpoints = self.endpoints.min(20);
             self.fanout_events = self.fanout_events.min(3);
             self.fanout_burst = self.fanout_burst.min(5);

@@ -6,13 +6,16 @@
 //!   delivery timeout, and a deep backlog of events;
 //! - **failing**: as many endpoints, half answering 500 at once and half never answering (each
 //!   attempt runs into the timeout), and the same backlog;
-//! - **volume**: one healthy endpoint receiving a thousand times B's events, published as fast
-//!   as the publishers go while B's run lasts (B runs at a twenty-fifth of its rate here, so a
-//!   thousand times its events stay a publishable number).
+//! - **volume**: one healthy endpoint receiving up to a thousand times B's events, published as
+//!   fast as the publishers go while B's run lasts (B runs at a twenty-fifth of its rate here, so
+//!   a thousand times its events stay a publishable number, and for `--noisy-volume-seconds`,
+//!   so that its p99 is not simply the largest of a few samples).
 //!
 //! Each variant's outcome is B's publish → receipt latency next to A, with B's figures alone and
 //! the ratio of the two p99s in the notes, and how many of A's deliveries arrived meanwhile.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use serde_json::json;
@@ -64,10 +67,9 @@ impl Bench {
         settings.extend(self.settings.iter().cloned());
         self.receiver.reset();
         let server = Server::start(&self.herald, self.options.backend, &settings).await?;
-        let seconds = self.options.latency_seconds;
-        let rate = match neighbour {
-            Neighbour::Volume => self.options.noisy_rate / 25.0,
-            Neighbour::Slow | Neighbour::Failing => self.options.noisy_rate,
+        let (rate, seconds) = match neighbour {
+            Neighbour::Volume => (self.options.noisy_rate / 25.0, self.options.noisy_volume_seconds),
+            Neighbour::Slow | Neighbour::Failing => (self.options.noisy_rate, self.options.latency_seconds),
         };
 
         let (quiet, _) = tenant_with_endpoint(&server, "b", &self.receiver.url("quiet/b")).await?;
@@ -84,9 +86,23 @@ impl Bench {
             }
             Neighbour::Volume => {
                 let volume = ((rate * seconds).ceil() as usize) * 1000;
+                let going = Arc::new(AtomicBool::new(true));
+                let quiet_run = async {
+                    let run = self.fixed_rate(&server, &quiet, "b-noisy", rate, seconds).await;
+                    going.store(false, Ordering::Relaxed);
+                    run
+                };
+                let concurrency = self.options.concurrency;
                 let (b, a) = tokio::join!(
-                    self.fixed_rate(&server, &quiet, "b-noisy", rate, seconds),
-                    publisher::as_fast_as_possible(&server, &a, "a", volume, self.options.concurrency),
+                    quiet_run,
+                    publisher::as_fast_as_possible_while(
+                        &server,
+                        &a,
+                        "a",
+                        volume,
+                        concurrency,
+                        going.clone()
+                    ),
                 );
                 (b?, a?.len())
             }
@@ -97,6 +113,7 @@ impl Bench {
         next_to.notes = json!({
             "neighbour": neighbour.name(),
             "rate": rate,
+            "seconds": seconds,
             "noisy_endpoints": match neighbour { Neighbour::Volume => 1, _ => self.options.noisy_endpoints },
             "slow_delay_ms": self.options.noisy_delay_ms,
             "noisy_tenant_events": a_events,

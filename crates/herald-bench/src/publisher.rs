@@ -79,6 +79,20 @@ pub async fn as_fast_as_possible(
     round_robin(Targets::new(&[server], tenant, Up::all(1)), prefix, count, concurrency).await
 }
 
+/// Publishes up to `count` events to `tenant` from `concurrency` clients, as fast as they go,
+/// while `going` stays true (each client finishes the request it is in when it turns false).
+pub async fn as_fast_as_possible_while(
+    server: &Server,
+    tenant: &str,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+    going: Arc<AtomicBool>,
+) -> anyhow::Result<Vec<Sent>> {
+    let targets = Targets::new(&[server], tenant, Up::all(1));
+    publish_from_clients(targets, prefix, count, concurrency, going).await
+}
+
 /// Publishes `count` events from `concurrency` clients, as fast as they go, event `n` through
 /// instance `n % instances`. An instance marked down gets no more events; one
 /// whose connection fails (killed mid-request) is skipped for that event, which is published
@@ -90,15 +104,27 @@ pub async fn round_robin(
     count: usize,
     concurrency: usize,
 ) -> anyhow::Result<Vec<Sent>> {
+    publish_from_clients(targets, prefix, count, concurrency, Arc::new(AtomicBool::new(true))).await
+}
+
+/// Publishes up to `count` events from `concurrency` clients while `going` stays true.
+async fn publish_from_clients(
+    targets: Targets,
+    prefix: &str,
+    count: usize,
+    concurrency: usize,
+    going: Arc<AtomicBool>,
+) -> anyhow::Result<Vec<Sent>> {
     let next = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
     for _ in 0..concurrency.max(1) {
-        let (next, targets, prefix) = (next.clone(), targets.clone(), prefix.to_owned());
+        let (next, targets, prefix, going) =
+            (next.clone(), targets.clone(), prefix.to_owned(), going.clone());
         tasks.push(tokio::spawn(async move {
             let mut sent = Vec::new();
             loop {
                 let n = next.fetch_add(1, Ordering::Relaxed);
-                if n >= count {
+                if n >= count || !going.load(Ordering::Relaxed) {
                     return Ok::<_, anyhow::Error>(sent);
                 }
                 sent.push(publish_one(&targets, &format!("{prefix}-{n}"), n).await?);
