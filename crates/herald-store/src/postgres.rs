@@ -29,9 +29,10 @@ pub struct PostgresStore {
 
 impl PostgresStore {
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
-        let pool = PgPoolOptions::new().max_connections(options.max_connections.max(2)).connect(url).await?;
+        // The group commit's two lanes each hold a connection while they apply a batch.
+        let pool = PgPoolOptions::new().max_connections(options.max_connections.max(3)).connect(url).await?;
         let writer = pool.clone();
-        let batch = Writer::spawn(move |writes| Self::apply_batch(writer.clone(), writes));
+        let batch = Writer::spawn_two_lanes(move |writes| Self::apply_batch(writer.clone(), writes));
         Ok(Self { pool, batch, hold_lane: Arc::default() })
     }
 }

@@ -1,10 +1,12 @@
 //! Group commit: concurrent `publish`, `expand_fanout`, `settle` and `defer` calls are folded into one
 //! transaction.
 //!
-//! A single writer task ([`Writer`], here) takes the writes queued while the previous
-//! transaction was committing — every publish and fan-out expansion, and attempts' outcomes up to
-//! [`OUTCOMES_PER_BATCH`]; `apply.rs` applies them all with a few multi-row statements,
-//! commits once (one fsync), and only then answers each caller. Nothing is acknowledged before
+//! On SQLite a single writer task ([`Writer::spawn`], here) takes the writes queued while the
+//! previous transaction was committing — every publish and fan-out expansion, and attempts'
+//! outcomes up to [`OUTCOMES_PER_BATCH`]; `apply.rs` applies them all with a few multi-row
+//! statements, commits once (one fsync), and only then answers each caller. On PostgreSQL two
+//! tasks do so side by side ([`Writer::spawn_two_lanes`]), one for publishes and expansions and
+//! one for outcomes, so a publish never waits behind a transaction of a thousand outcomes. Nothing is acknowledged before
 //! its commit, so durability is exactly that of one transaction per call; the cost of the commit
 //! is shared. If a batch fails as a whole, each of its writes is retried alone, so one bad write
 //! cannot fail its neighbours, and the bad one's caller gets the cause.
@@ -13,6 +15,8 @@
 //! (their replies are dropped: an error, never a false acknowledgement), is logged, and the task
 //! goes on with the next batch, so one bad batch cannot stop every later write.
 //! [`Writer::is_running`] tells readiness whether writes can still be taken.
+
+use std::sync::Arc;
 
 use herald_core::Timestamp;
 use herald_core::delivery::{Attempt, Delivery, Next};
@@ -84,40 +88,76 @@ impl Write {
     }
 }
 
-/// The queues into the writer task: publishes and fan-out expansions (a caller waits on each
-/// to answer its publisher) go ahead of attempts' outcomes, of which each transaction takes at
-/// most [`OUTCOMES_PER_BATCH`].
+/// The queues into the writer: publishes and fan-out expansions (a caller waits on each to
+/// answer its publisher) apart from attempts' outcomes, of which each transaction takes at most
+/// [`OUTCOMES_PER_BATCH`]. Each write is queued with a number: for a publish or expansion its
+/// place in the urgent queue, for an outcome how many urgent writes were queued before it.
 #[derive(Debug, Clone)]
 pub(crate) struct Writer {
-    urgent: mpsc::Sender<Write>,
-    outcomes: mpsc::Sender<Write>,
+    urgent: mpsc::Sender<(u64, Write)>,
+    outcomes: mpsc::Sender<(u64, Write)>,
+    /// Urgent writes queued so far; held while one is queued, so that the queue's order and
+    /// the numbers agree.
+    urgent_queued: Arc<std::sync::Mutex<u64>>,
 }
 
-/// Settles and deferrals folded into one transaction at most: a publish arriving while a batch
-/// commits waits for that batch, so a batch is kept short enough for the publish to be answered
-/// soon, and long enough to share a commit among many outcomes.
+/// A writer's queue as its task reads it: each write with its number (see [`Writer`]).
+type Queue = mpsc::Receiver<(u64, Write)>;
+
+/// Settles and deferrals folded into one transaction at most: with one lane, a publish arriving
+/// while a batch commits waits for that batch, so a batch is kept short enough for the publish
+/// to be answered soon, and long enough to share a commit among many outcomes.
 pub(crate) const OUTCOMES_PER_BATCH: usize = 250;
 
+/// Runs `apply` on a batch, surviving its panic (its callers' replies are dropped: they hear of
+/// a failure, never a false acknowledgement).
+async fn apply_supervised<Fut: Future<Output = ()>>(applying: Fut) {
+    use futures::FutureExt;
+    if std::panic::AssertUnwindSafe(applying).catch_unwind().await.is_err() {
+        tracing::error!("the database writer panicked applying a batch; its writes failed, it goes on");
+    }
+}
+
+/// Takes every write waiting in `queue` after `first`, up to `most` in all, into `batch`;
+/// returns the largest number among them.
+fn take_waiting(queue: &mut Queue, first: (u64, Write), most: usize, batch: &mut Vec<Write>) -> u64 {
+    let (mut largest, write) = first;
+    batch.push(write);
+    while batch.len() < most
+        && let Ok((n, write)) = queue.try_recv()
+    {
+        largest = largest.max(n);
+        batch.push(write);
+    }
+    largest
+}
+
 impl Writer {
-    /// Starts the writer task, which runs `apply` on each batch until every `Writer` is dropped.
+    fn channels() -> (Self, Queue, Queue) {
+        let (urgent, urgent_rx) = mpsc::channel(MAX_BATCH * 4);
+        let (outcomes, outcomes_rx) = mpsc::channel(MAX_BATCH * 4);
+        (Self { urgent, outcomes, urgent_queued: Arc::default() }, urgent_rx, outcomes_rx)
+    }
+
+    /// Starts the writer task, which runs `apply` on each batch until every `Writer` is dropped:
+    /// one transaction at a time (SQLite's single writer), publishes and expansions ahead of
+    /// outcomes.
     pub(crate) fn spawn<F, Fut>(apply: F) -> Self
     where
         F: Fn(Vec<Write>) -> Fut + Send + 'static,
         Fut: Future<Output = ()> + Send,
     {
-        use futures::FutureExt;
-        let (urgent, mut urgent_rx) = mpsc::channel::<Write>(MAX_BATCH * 4);
-        let (outcomes, mut outcomes_rx) = mpsc::channel::<Write>(MAX_BATCH * 4);
+        let (writer, mut urgent_rx, mut outcomes_rx) = Self::channels();
         tokio::spawn(async move {
             let mut batch = Vec::with_capacity(MAX_BATCH);
             loop {
                 let mut taken = tokio::select! {
                     biased;
-                    Some(write) = urgent_rx.recv() => {
+                    Some((_, write)) = urgent_rx.recv() => {
                         batch.push(write);
                         0
                     }
-                    Some(write) = outcomes_rx.recv() => {
+                    Some((_, write)) = outcomes_rx.recv() => {
                         batch.push(write);
                         1
                     }
@@ -127,23 +167,52 @@ impl Writer {
                 // that created its delivery, so whichever batch takes the settle takes that
                 // write too, or a batch before (within a batch, creations come first).
                 while taken < OUTCOMES_PER_BATCH
-                    && let Ok(write) = outcomes_rx.try_recv()
+                    && let Ok((_, write)) = outcomes_rx.try_recv()
                 {
                     batch.push(write);
                     taken += 1;
                 }
-                while let Ok(write) = urgent_rx.try_recv() {
+                while let Ok((_, write)) = urgent_rx.try_recv() {
                     batch.push(write);
                 }
-                let applied = std::panic::AssertUnwindSafe(apply(std::mem::take(&mut batch))).catch_unwind();
-                if applied.await.is_err() {
-                    tracing::error!(
-                        "the database writer panicked applying a batch; its writes failed, it goes on"
-                    );
-                }
+                apply_supervised(apply(std::mem::take(&mut batch))).await;
             }
         });
-        Self { urgent, outcomes }
+        writer
+    }
+
+    /// Starts two writer tasks, each running `apply` on its batches in a transaction of its own
+    /// (PostgreSQL, which takes concurrent writers): one for publishes and expansions, one for
+    /// outcomes. A publish never waits behind a transaction of outcomes. An outcome batch waits
+    /// until every urgent write queued before any of its outcomes is applied: a settle is only
+    /// ever queued after the write that created its delivery, so it never arrives first.
+    pub(crate) fn spawn_two_lanes<F, Fut>(apply: F) -> Self
+    where
+        F: Fn(Vec<Write>) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = ()> + Send,
+    {
+        let (writer, mut urgent_rx, mut outcomes_rx) = Self::channels();
+        let apply = Arc::new(apply);
+        let (applied, mut applied_rx) = tokio::sync::watch::channel(0u64);
+        let urgent_apply = apply.clone();
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(MAX_BATCH);
+            while let Some(first) = urgent_rx.recv().await {
+                let last = take_waiting(&mut urgent_rx, first, MAX_BATCH, &mut batch);
+                apply_supervised(urgent_apply(std::mem::take(&mut batch))).await;
+                applied.send_replace(last);
+            }
+        });
+        tokio::spawn(async move {
+            let mut batch = Vec::with_capacity(OUTCOMES_PER_BATCH);
+            while let Some(first) = outcomes_rx.recv().await {
+                let needs = take_waiting(&mut outcomes_rx, first, OUTCOMES_PER_BATCH, &mut batch);
+                // Gone (the urgent lane stopped): nothing it held back can commit any more.
+                let _ = applied_rx.wait_for(|applied| *applied >= needs).await;
+                apply_supervised(apply(std::mem::take(&mut batch))).await;
+            }
+        });
+        writer
     }
 
     /// Whether the writer task still takes writes.
@@ -152,11 +221,20 @@ impl Writer {
     }
 
     pub(crate) async fn send(&self, write: Write) -> Result<()> {
-        let queue = match write {
-            Write::Publish { .. } | Write::Expand { .. } => &self.urgent,
-            Write::Settle { .. } | Write::Defer { .. } => &self.outcomes,
-        };
-        queue.send(write).await.map_err(|_| crate::StoreError::Batch("the writer has stopped".into()))
+        let stopped = || crate::StoreError::Batch("the writer has stopped".into());
+        match write {
+            Write::Publish { .. } | Write::Expand { .. } => {
+                let permit = self.urgent.reserve().await.map_err(|_| stopped())?;
+                let mut queued = self.urgent_queued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                *queued += 1;
+                permit.send((*queued, write));
+            }
+            Write::Settle { .. } | Write::Defer { .. } => {
+                let before = *self.urgent_queued.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                self.outcomes.send((before, write)).await.map_err(|_| stopped())?;
+            }
+        }
+        Ok(())
     }
 
     /// Queues the write `build` makes around its reply channel and waits for the answer, which
@@ -302,6 +380,86 @@ mod tests {
             1201,
             "every outcome applied once"
         );
+    }
+
+    fn expand(writer: &Writer) -> impl Future<Output = Result<Committing<bool>>> + '_ {
+        writer.queue("a fan-out", |reply| Write::Expand {
+            event_key: GeneratedEventId::generate(),
+            marker: LeaseToken::new("worker_1", "fanout"),
+            deliveries: Vec::new(),
+            lease: None,
+            reply,
+        })
+    }
+
+    /// Two lanes whose batches answer every write, record what they applied ("urgent" or
+    /// "outcomes"), and wait at `gate` first when `blocks` says so for the batch's kind.
+    fn two_lanes(
+        gate: Arc<tokio::sync::Semaphore>,
+        blocks: &'static str,
+    ) -> (Writer, Arc<std::sync::Mutex<Vec<&'static str>>>) {
+        let applied = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = applied.clone();
+        let writer = Writer::spawn_two_lanes(move |writes| {
+            let (gate, seen) = (gate.clone(), seen.clone());
+            async move {
+                let kind = match writes[0] {
+                    Write::Expand { .. } | Write::Publish { .. } => "urgent",
+                    Write::Settle { .. } | Write::Defer { .. } => "outcomes",
+                };
+                if kind == blocks {
+                    gate.acquire().await.unwrap().forget();
+                }
+                seen.lock().unwrap().push(kind);
+                for write in writes {
+                    match write {
+                        Write::Defer { reply, .. } => drop(reply.send(Ok(()))),
+                        Write::Expand { reply, .. } => drop(reply.send(Ok(true))),
+                        _ => {}
+                    }
+                }
+            }
+        });
+        (writer, applied)
+    }
+
+    #[tokio::test]
+    async fn with_two_lanes_a_publish_does_not_wait_behind_outcomes() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (writer, applied) = two_lanes(gate.clone(), "outcomes");
+        let (write, outcome) = defer();
+        writer.send(write).await.unwrap();
+        let expanded = expand(&writer).await.unwrap();
+        let answered = tokio::time::timeout(std::time::Duration::from_secs(10), expanded.committed()).await;
+        assert!(answered.expect("answered while the outcomes' transaction is still open").unwrap());
+        assert_eq!(*applied.lock().unwrap(), ["urgent"]);
+        gate.add_permits(1);
+        outcome.await.unwrap().unwrap();
+        assert_eq!(*applied.lock().unwrap(), ["urgent", "outcomes"]);
+    }
+
+    #[tokio::test]
+    async fn with_two_lanes_an_outcome_waits_for_the_writes_queued_before_it() {
+        let gate = Arc::new(tokio::sync::Semaphore::new(0));
+        let (writer, applied) = two_lanes(gate.clone(), "urgent");
+        let expanded = expand(&writer).await.unwrap();
+        // Settles of the expansion's deliveries, queued once it is queued (as the dispatcher
+        // gets them): never applied before it.
+        let (write, outcome) = defer();
+        writer.send(write).await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        assert!(applied.lock().unwrap().is_empty(), "the outcome waits for the expansion");
+        gate.add_permits(1);
+        outcome.await.unwrap().unwrap();
+        assert!(expanded.committed().await.unwrap());
+        assert_eq!(*applied.lock().unwrap(), ["urgent", "outcomes"]);
+        // An outcome with no urgent write before it goes at once, whatever is queued after it.
+        let (write, alone) = defer();
+        writer.send(write).await.unwrap();
+        let later = expand(&writer).await.unwrap();
+        alone.await.unwrap().unwrap();
+        gate.add_permits(1);
+        assert!(later.committed().await.unwrap());
     }
 
     #[tokio::test]
