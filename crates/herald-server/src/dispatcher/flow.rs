@@ -181,11 +181,6 @@ impl FlowControl {
         saturated.map(|(tenant, _)| tenant.clone()).collect()
     }
 
-    /// The tenant's deliveries held here that have not started.
-    pub fn held(&self, tenant: &TenantId) -> u32 {
-        self.lock().tenants.get(tenant).map_or(0, |flow| flow.held)
-    }
-
     /// Counts deliveries of the tenant's that this process now holds (claimed or handed over).
     pub fn hold(&self, tenant: &TenantId, n: u32) {
         self.lock().tenant(tenant, |flow| flow.held += n);
@@ -398,7 +393,7 @@ mod tests {
         let both = flow.saturated_tenants();
         assert!(both.len() == 2 && both.contains(&a) && both.contains(&b), "{both:?}");
         flow.unhold(&a);
-        assert_eq!((flow.held(&a), flow.held(&b)), (2, 2));
+        assert_eq!((flow.tenant_load(&a).held, flow.tenant_load(&b).held), (2, 2));
         assert_eq!(flow.saturated_tenants(), std::slice::from_ref(&b));
         let with_floor = FlowControl::new(10, 3).enough_at_least(5);
         with_floor.hold(&b, 4);
@@ -414,7 +409,7 @@ mod tests {
         assert!(flow.hold_for_hand_over(&a, 3), "below the bound");
         assert!(flow.hold_for_hand_over(&a, 3), "3 held are below 4: the next batch goes too");
         assert!(!flow.hold_for_hand_over(&a, 1), "6 held");
-        assert_eq!(flow.held(&a), 6, "a refused hand-over counts nothing");
+        assert_eq!(flow.tenant_load(&a).held, 6, "a refused hand-over counts nothing");
         assert!(flow.hold_for_hand_over(&b, 1), "another tenant is not held back");
         let waiting = tokio::spawn({
             let (flow, a) = (flow.clone(), a.clone());
@@ -426,7 +421,7 @@ mod tests {
         assert!(!waiting.is_finished(), "4 held: still at the bound");
         flow.unhold(&a);
         tokio::time::timeout(Duration::from_secs(5), waiting).await.unwrap().unwrap();
-        assert_eq!(flow.held(&a), 5, "3 left, and the 2 it waited for");
+        assert_eq!(flow.tenant_load(&a).held, 5, "3 left, and the 2 it waited for");
     }
 
     #[test]

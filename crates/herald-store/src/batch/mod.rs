@@ -6,9 +6,9 @@
 //! outcomes up to [`OUTCOMES_PER_BATCH`]; `apply.rs` applies them all with a few multi-row
 //! statements, commits once (one fsync), and only then answers each caller. On PostgreSQL two
 //! tasks do so side by side ([`Writer::spawn_two_lanes`]), one for publishes and expansions and
-//! one for outcomes, so a publish never waits behind a transaction of a thousand outcomes. Nothing is acknowledged before
-//! its commit, so durability is exactly that of one transaction per call; the cost of the commit
-//! is shared. If a batch fails as a whole, each of its writes is retried alone, so one bad write
+//! one for outcomes, so a publish never waits behind a transaction of a thousand outcomes.
+//! Nothing is acknowledged before its commit, so durability is exactly that of one transaction
+//! per call; the cost of the commit is shared. If a batch fails as a whole, each of its writes is retried alone, so one bad write
 //! cannot fail its neighbours, and the bad one's caller gets the cause.
 //!
 //! The writer task is supervised: a panic while applying a batch fails that batch's callers
