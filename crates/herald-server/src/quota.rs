@@ -1,21 +1,24 @@
 //! Tenants' publish quotas: at most the tenant's own `publishPerSecond`, else the instance's
-//! `tenant_publish_per_second`, events per second per tenant, in this process (a token bucket with one second's worth of burst). Beyond it the publish API
-//! answers 429 with `Retry-After`, and nothing is stored, so one tenant publishing in bulk cannot
-//! take the database's and the dispatcher's time from the others.
+//! `tenant_publish_per_second`, events per second per tenant, in this process. A second's worth
+//! is allowed, but only a tenth of it (at least ten) goes at once; publishes beyond that wait
+//! their turn at the quota's rate ([`Pacer`]), so a tenant publishing in bulk loads the service
+//! evenly instead of in one burst each second. A publish whose turn would come later than the
+//! second's worth allows is answered 429 with `Retry-After`, and nothing is stored: one tenant
+//! publishing in bulk cannot take the database's and the dispatcher's time from the others.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use herald_core::id::TenantId;
-use herald_core::rate::TokenBucket;
+use herald_core::rate::Pacer;
 use herald_core::tenant::Tenant;
 
 #[derive(Debug)]
 pub struct PublishQuota {
     /// The instance's default; `None`: tenants without a quota of their own have none.
     per_second: Option<u32>,
-    buckets: Mutex<HashMap<TenantId, TokenBucket>>,
+    pacers: Mutex<HashMap<TenantId, Pacer>>,
 }
 
 /// A publish refused: the tenant's quota, and how long until it allows one again.
@@ -28,16 +31,18 @@ pub struct OverQuota {
 impl PublishQuota {
     /// `None`: no default quota.
     pub fn new(per_second: Option<u32>) -> Self {
-        Self { per_second, buckets: Mutex::new(HashMap::new()) }
+        Self { per_second, pacers: Mutex::new(HashMap::new()) }
     }
 
-    /// Counts one publish of the tenant's against its quota (its own, else the default).
-    pub fn admit(&self, tenant: &Tenant, now: Instant) -> Result<(), OverQuota> {
-        let Some(per_second) = tenant.limits.publish_per_second.or(self.per_second) else { return Ok(()) };
-        let rate = f64::from(per_second);
-        let mut buckets = self.buckets.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        let bucket = buckets.entry(tenant.id.clone()).or_insert_with(|| TokenBucket::full(rate, now));
-        bucket.take(rate, now).map_err(|wait| OverQuota { per_second, wait })
+    /// Counts one publish of the tenant's against its quota (its own, else the default): how
+    /// long it waits for its turn (zero within the burst, or without a quota), or refused.
+    pub fn admit(&self, tenant: &Tenant, now: Instant) -> Result<Duration, OverQuota> {
+        let Some(per_second) = tenant.limits.publish_per_second.or(self.per_second) else {
+            return Ok(Duration::ZERO);
+        };
+        let mut pacers = self.pacers.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let pacer = pacers.entry(tenant.id.clone()).or_default();
+        pacer.take(f64::from(per_second), now).map_err(|wait| OverQuota { per_second, wait })
     }
 }
 
@@ -83,5 +88,26 @@ mod tests {
         assert!(unlimited_default.admit(&own, now).is_ok() && unlimited_default.admit(&own, now).is_ok());
         assert!(unlimited_default.admit(&own, now).is_ok());
         assert!(unlimited_default.admit(&own, now).is_err(), "its own quota applies without a default");
+    }
+
+    #[test]
+    fn a_large_quota_paces_what_goes_beyond_its_burst() {
+        let quota = PublishQuota::new(Some(500));
+        let bulk = tenant(None);
+        let now = Instant::now();
+        assert!(
+            (0..50).all(|_| quota.admit(&bulk, now) == Ok(Duration::ZERO)),
+            "a tenth of a second's worth at once"
+        );
+        let paced: Vec<Duration> = (0..450).map(|_| quota.admit(&bulk, now).unwrap()).collect();
+        assert!(
+            paced[0] > Duration::ZERO && paced[449] > Duration::from_millis(899),
+            "{:?}..{:?}",
+            paced[0],
+            paced[449]
+        );
+        let refused = quota.admit(&bulk, now).unwrap_err();
+        assert_eq!(refused.per_second, 500, "beyond the second's worth: refused");
+        assert_eq!(quota.admit(&tenant(None), now), Ok(Duration::ZERO), "another tenant goes at once");
     }
 }

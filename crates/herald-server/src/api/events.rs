@@ -133,19 +133,20 @@ fn attribute(path: &str, value: Option<String>) -> ApiResult<Option<String>> {
     responses((status = 201, description = "published", body = EventOut),
               (status = 200, description = "an event with this id, type and payload already existed; nothing was created", body = EventOut),
               (status = 409, description = "an event with this id but another type or payload already exists; nothing was created", body = super::error::Problem, content_type = "application/problem+json"),
-              (status = 429, description = "the tenant's publish quota (its `limits.publishPerSecond`, else `tenant_publish_per_second`) is used up; nothing was created. `Retry-After` tells when to try again", body = super::error::Problem, content_type = "application/problem+json",
+              (status = 429, description = "the tenant's publish quota (its `limits.publishPerSecond`, else `tenant_publish_per_second`) is used up; nothing was created. `Retry-After` tells when to try again. Within the quota, publishes beyond a tenth of a second's worth (at least ten) are not refused but answered at the quota's pace, up to a second later", body = super::error::Problem, content_type = "application/problem+json",
                headers(("Retry-After" = u64, description = "seconds to wait before publishing again")))))]
 pub async fn publish(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
     JsonBody(input): JsonBody<EventIn>,
 ) -> ApiResult<(StatusCode, Json<EventOut>)> {
-    if let Err(over) = state.quota.admit(&tenant, std::time::Instant::now()) {
-        return Err(ApiError::publish_quota(over));
-    }
+    let turn = state.quota.admit(&tenant, std::time::Instant::now()).map_err(ApiError::publish_quota)?;
     let subject = attribute("/subject", input.subject)?;
     let source = attribute("/source", input.source)?;
     check_schema(&state, &input.event_type, &input.data).await?;
+    if !turn.is_zero() {
+        tokio::time::sleep(turn).await;
+    }
     let new = NewEvent {
         tenant: tenant.id,
         id: input.id,

@@ -313,6 +313,34 @@ on_both_backends! {
     }
 }
 
+// Within a quota, a burst beyond a tenth of a second's worth (at least ten) is paced, not refused:
+// of thirty publishes at once under a quota of 20 per second, the second's worth (20) is stored —
+// the ten beyond the burst answered a quota interval (50 ms) apart — and the other ten are refused
+// at once with nothing stored.
+on_both_backends! {
+    async fn a_burst_within_the_quota_is_paced_not_refused(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.tenant_publish_per_second = Some(20)).await;
+        let bulk = app.tenant("Bulk").await;
+        let path = format!("/v1/tenants/{bulk}/events");
+        let started = std::time::Instant::now();
+        let publishes = (0..30).map(|i| {
+            let (app, path) = (&app, &path);
+            async move {
+                let r = app.post(path, json!({"type": "t.x", "data": {"i": i}})).await;
+                (r.status, started.elapsed())
+            }
+        });
+        let answered = futures::future::join_all(publishes).await;
+        let at = |status: u16| answered.iter().filter(move |(s, _)| *s == status).map(|(_, at)| *at);
+        assert_eq!((at(201).count(), at(429).count()), (20, 10), "{answered:?}");
+        let last_stored = at(201).max().unwrap();
+        assert!(last_stored >= Duration::from_millis(480), "the tenth beyond the burst waited its turn: {last_stored:?}");
+        assert!(at(429).all(|refused| refused < last_stored), "the refused were not kept waiting: {answered:?}");
+        let stored = app.get(&format!("{path}?limit=100")).await;
+        assert_eq!(stored.body["data"].as_array().unwrap().len(), 20, "the refused stored nothing");
+    }
+}
+
 // A tenant's own publish quota replaces the instance's (here: none) and shows in its stats.
 on_both_backends! {
     async fn a_publish_quota_of_its_own_applies_to_that_tenant_only(app) {
