@@ -84,6 +84,13 @@ impl Health {
         }
     }
 
+    /// The earliest a failed attempt's retry to `endpoint` may be due: while its circuit is open,
+    /// the end of its hold (where its waiting deliveries were moved), so that the retry is not
+    /// claimed only to be held again.
+    pub fn retry_not_before(&self, endpoint: &EndpointId, probe_time: Duration) -> Option<Timestamp> {
+        self.lock().get(endpoint).and_then(|entry| entry.breaker.held_until(probe_time))
+    }
+
     /// The breaker's current health (to store with a hold).
     pub fn current(&self, endpoint: &EndpointId) -> Option<herald_core::circuit::Health> {
         self.lock().get(endpoint).map(|e| *e.breaker.health())

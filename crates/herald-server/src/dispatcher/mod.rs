@@ -754,6 +754,15 @@ async fn settle(
     next: Next,
 ) {
     let now = ctx.clock.now();
+    // A retry falling inside its endpoint's open circuit waits for the circuit's hold, as the
+    // endpoint's other waiting deliveries do (a probe's own retry follows the breaker's backoff).
+    let next = match (next, &job.endpoint) {
+        (Next::RetryAt(at), Some(endpoint)) if !probe => {
+            let held = ctx.health.retry_not_before(&endpoint.id, health::probe_time(ctx));
+            Next::RetryAt(held.map_or(at, |held| held.max(at)))
+        }
+        (next, _) => next,
+    };
     let settled = ctx.store.settle(&job.lease, &job.delivery.id, attempt.as_ref(), &next, now).await;
     // The endpoint's health counts attempts that reached a verdict on the endpoint (a 410 has
     // already disabled it) — whether or not recording the attempt worked: the request was made.

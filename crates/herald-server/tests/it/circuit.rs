@@ -138,6 +138,41 @@ on_both_backends! {
     }
 }
 
+// Attempts still in flight when the circuit opens are retried after its hold, like the
+// deliveries that were waiting: not at their own retry time, which falls inside the hold and would
+// only have them claimed to be held again. Six requests go out at once; three fail at once and
+// open the circuit (threshold 3), the other three fail 700 ms later.
+on_both_backends! {
+    async fn attempts_failing_after_the_circuit_opened_retry_after_its_hold(backend: Backend) {
+        let app = app_with(backend, 3, "5d").await;
+        let receiver = TestReceiver::start().await;
+        receiver.script([Reply::Status(500), Reply::Status(500), Reply::Status(500)]);
+        receiver.set_default(Reply::Delay(Duration::from_millis(700), 500));
+        let tenant = app.tenant("Acme").await;
+        let policy = json!({"delays": ["2s"], "maxAttempts": 5, "jitter": 0.0});
+        let endpoint = app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": policy})).await;
+        let ep = endpoint["id"].as_str().unwrap().to_owned();
+        let publishes = (0..6).map(|i| app.publish(&tenant, json!({"type": "t.x", "data": {"i": i}})));
+        futures::future::join_all(publishes).await;
+        let retrying = eventually("six failed attempts on record", Duration::from_secs(10), || async {
+            let all = deliveries(&app, &tenant, &ep).await;
+            let failed_once = all.iter().filter(|d| d["attemptCount"] == 1 && d["status"] == "retrying");
+            (failed_once.count() == 6).then_some(all)
+        })
+        .await;
+        let open = circuit(&app, &tenant, &ep).await;
+        assert_eq!(open["state"], "open", "{open}");
+        assert_eq!(receiver.requests().len(), 6, "no probe yet: the first is two seconds after the opening");
+        let probe_at: jiff::Timestamp = open["nextProbeAt"].as_str().unwrap().parse().unwrap();
+        // The hold runs to the probe plus the probe's own time (the 1 s timeout and 2 s).
+        let held_until = probe_at + jiff::SignedDuration::from_secs(3);
+        for delivery in &retrying {
+            let next: jiff::Timestamp = delivery["nextAttemptAt"].as_str().unwrap().parse().unwrap();
+            assert!(next >= held_until, "retry at {next}, inside the hold to {held_until}: {delivery}");
+        }
+    }
+}
+
 // A manual retry goes out even while the circuit is open, and its success closes the circuit and
 // releases what the circuit held (here, an event published while it was open).
 on_both_backends! {
