@@ -4,7 +4,9 @@
 //! On SQLite a single writer task ([`Writer::spawn`], here) takes the writes queued while the
 //! previous transaction was committing — every publish and fan-out expansion, and attempts'
 //! outcomes up to [`OUTCOMES_PER_BATCH`]; `apply.rs` applies them all with a few multi-row
-//! statements, commits once (one fsync), and only then answers each caller. On PostgreSQL two
+//! statements, commits once (one fsync), and only then answers each caller. When more than
+//! [`OUTCOMES_BESIDE_URGENT`] outcomes were taken, the publishes and expansions commit first in
+//! a transaction of their own, so that a publish waits for its own commit, not for the outcomes'. On PostgreSQL two
 //! tasks do so side by side ([`Writer::spawn_two_lanes`]), one for publishes and expansions and
 //! one for outcomes, so a publish never waits behind a transaction of a thousand outcomes.
 //! Nothing is acknowledged before its commit, so durability is exactly that of one transaction
@@ -109,6 +111,11 @@ type Queue = mpsc::Receiver<(u64, Write)>;
 /// to be answered soon, and long enough to share a commit among many outcomes.
 pub(crate) const OUTCOMES_PER_BATCH: usize = 250;
 
+/// Outcomes that share a transaction with publishes and expansions at most (one lane): beyond
+/// this, the publishes commit first in a transaction of their own, so that a publish does not
+/// wait for a large batch of outcomes to commit with it.
+pub(crate) const OUTCOMES_BESIDE_URGENT: usize = 32;
+
 /// Runs `apply` on a batch, surviving its panic (its callers' replies are dropped: they hear of
 /// a failure, never a false acknowledgement).
 async fn apply_supervised<Fut: Future<Output = ()>>(applying: Fut) {
@@ -149,33 +156,36 @@ impl Writer {
     {
         let (writer, mut urgent_rx, mut outcomes_rx) = Self::channels();
         tokio::spawn(async move {
-            let mut batch = Vec::with_capacity(MAX_BATCH);
+            let mut batch = Vec::with_capacity(OUTCOMES_PER_BATCH);
             loop {
-                let mut taken = tokio::select! {
+                let mut urgent = Vec::new();
+                tokio::select! {
                     biased;
-                    Some((_, write)) = urgent_rx.recv() => {
-                        batch.push(write);
-                        0
-                    }
-                    Some((_, write)) = outcomes_rx.recv() => {
-                        batch.push(write);
-                        1
-                    }
+                    Some((_, write)) = urgent_rx.recv() => urgent.push(write),
+                    Some((_, write)) = outcomes_rx.recv() => batch.push(write),
                     else => break,
-                };
+                }
                 // Outcomes first, then every urgent write: a settle is queued after the write
                 // that created its delivery, so whichever batch takes the settle takes that
                 // write too, or a batch before (within a batch, creations come first).
-                while taken < OUTCOMES_PER_BATCH
+                while batch.len() < OUTCOMES_PER_BATCH
                     && let Ok((_, write)) = outcomes_rx.try_recv()
                 {
                     batch.push(write);
-                    taken += 1;
                 }
                 while let Ok((_, write)) = urgent_rx.try_recv() {
-                    batch.push(write);
+                    urgent.push(write);
                 }
-                apply_supervised(apply(std::mem::take(&mut batch))).await;
+                if urgent.is_empty() || batch.len() <= OUTCOMES_BESIDE_URGENT {
+                    batch.append(&mut urgent);
+                    apply_supervised(apply(std::mem::take(&mut batch))).await;
+                } else {
+                    // The publishes and expansions commit first, on their own, and are answered
+                    // before the many outcomes commit: every delivery those outcomes settle was
+                    // created by a write queued before them, so in `urgent` or applied already.
+                    apply_supervised(apply(urgent)).await;
+                    apply_supervised(apply(std::mem::take(&mut batch))).await;
+                }
             }
         });
         writer
@@ -370,9 +380,9 @@ mod tests {
         }
         let batches = batches.lock().unwrap().clone();
         assert_eq!(
-            batches[1],
-            (OUTCOMES_PER_BATCH, true),
-            "the expansion rode in the very next batch: {batches:?}"
+            batches[1..3],
+            [(0, true), (OUTCOMES_PER_BATCH, false)],
+            "the expansion committed in the very next transaction, on its own, then the outcomes taken with it: {batches:?}"
         );
         assert!(batches.iter().all(|(outcomes, _)| *outcomes <= OUTCOMES_PER_BATCH), "{batches:?}");
         assert_eq!(
@@ -380,6 +390,52 @@ mod tests {
             1201,
             "every outcome applied once"
         );
+    }
+
+    #[tokio::test]
+    async fn a_few_outcomes_share_the_transaction_of_the_publishes() {
+        let (release, held) = (Arc::new(tokio::sync::Notify::new()), Arc::new(AtomicUsize::new(0)));
+        let batches = Arc::new(std::sync::Mutex::new(Vec::<(usize, bool)>::new()));
+        let (gate, seen, first) = (release.clone(), batches.clone(), held.clone());
+        let writer = Writer::spawn(move |writes| {
+            let (gate, seen, first) = (gate.clone(), seen.clone(), first.clone());
+            async move {
+                if first.fetch_add(1, Ordering::SeqCst) == 0 {
+                    gate.notified().await;
+                }
+                let outcomes = writes.iter().filter(|w| matches!(w, Write::Defer { .. })).count();
+                seen.lock()
+                    .unwrap()
+                    .push((outcomes, writes.iter().any(|w| matches!(w, Write::Expand { .. }))));
+                for write in writes {
+                    match write {
+                        Write::Defer { reply, .. } => drop(reply.send(Ok(()))),
+                        Write::Expand { reply, .. } => drop(reply.send(Ok(true))),
+                        _ => {}
+                    }
+                }
+            }
+        });
+        let (write, blocker) = defer();
+        writer.send(write).await.unwrap();
+        while held.load(Ordering::SeqCst) == 0 {
+            tokio::task::yield_now().await;
+        }
+        let mut answers = Vec::new();
+        for _ in 0..OUTCOMES_BESIDE_URGENT {
+            let (write, answer) = defer();
+            writer.send(write).await.unwrap();
+            answers.push(answer);
+        }
+        let expanded = expand(&writer).await.unwrap();
+        release.notify_one();
+        assert!(expanded.committed().await.unwrap());
+        blocker.await.unwrap().unwrap();
+        for answer in answers {
+            answer.await.unwrap().unwrap();
+        }
+        let batches = batches.lock().unwrap().clone();
+        assert_eq!(batches[1..], [(OUTCOMES_BESIDE_URGENT, true)], "one transaction for both: {batches:?}");
     }
 
     fn expand(writer: &Writer) -> impl Future<Output = Result<Committing<bool>>> + '_ {
