@@ -188,6 +188,10 @@ pub struct Outcome {
 #[derive(Debug, Serialize)]
 pub struct Report {
     pub machine: Value,
+    /// PostgreSQL's durability settings (`fsync`, `synchronous_commit`, `full_page_writes`)
+    /// when a scenario ran on it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub postgres: Option<Value>,
     pub commit: Option<String>,
     pub command: String,
     pub outcomes: Vec<Outcome>,
@@ -280,6 +284,7 @@ pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
     }
     let report = Report {
         machine: machine(),
+        postgres: server::DATABASE.get().cloned(),
         commit: git_commit(),
         command: std::env::args().collect::<Vec<_>>().join(" "),
         outcomes,

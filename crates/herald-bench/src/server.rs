@@ -43,9 +43,14 @@ impl Server {
             Backend::Sqlite => format!("sqlite://{}", dir.path().join("herald.db").display()),
             Backend::Postgres => match std::env::var("HERALD_BENCH_POSTGRES_URL") {
                 Ok(url) if !url.is_empty() => url,
-                _ => herald_testkit::postgres::create_database().await,
+                _ => herald_testkit::postgres::create_durable_database().await,
             },
         };
+        if matches!(backend, Backend::Postgres) && DATABASE.get().is_none() {
+            let settings = durability(&database_url).await?;
+            eprintln!("PostgreSQL: {settings}");
+            let _ = DATABASE.set(settings);
+        }
         let admin_key = ApiKeySecret::generate().expose().to_owned();
         let mut env = vec![
             ("HERALD_DATABASE__URL".to_owned(), database_url.clone()),
@@ -219,4 +224,24 @@ fn clock_ticks() -> f64 {
         .and_then(|o| String::from_utf8(o.stdout).ok())
         .and_then(|s| s.trim().parse().ok())
         .unwrap_or(100.0)
+}
+
+/// The PostgreSQL server's durability settings, as the first server started found them (the
+/// report carries them: figures measured without fsync would not be a production server's).
+pub static DATABASE: std::sync::OnceLock<Value> = std::sync::OnceLock::new();
+
+async fn durability(url: &str) -> anyhow::Result<Value> {
+    use sqlx::Connection;
+    let mut conn = sqlx::postgres::PgConnection::connect(url).await?;
+    let (fsync, synchronous_commit, full_page_writes): (String, String, String) = sqlx::query_as(
+        "SELECT current_setting('fsync'), current_setting('synchronous_commit'), current_setting('full_page_writes')",
+    )
+    .fetch_one(&mut conn)
+    .await?;
+    conn.close().await.ok();
+    Ok(serde_json::json!({
+        "fsync": fsync,
+        "synchronous_commit": synchronous_commit,
+        "full_page_writes": full_page_writes,
+    }))
 }

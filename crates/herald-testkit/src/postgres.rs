@@ -2,6 +2,11 @@
 //! databases), otherwise a throwaway cluster started from the installed binaries and shared by
 //! all test processes of this user (a file lock makes exactly one of them start it). Each test
 //! gets a fresh database. When neither is possible the test fails loudly: never a silent skip.
+//!
+//! The tests' cluster runs without fsync and synchronous commit (no test depends on surviving a
+//! power cut, and they run faster). Benchmarks get a cluster of their own with PostgreSQL's
+//! durable defaults ([`create_durable_database`]), so that what they measure is what a
+//! production server does.
 
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
@@ -13,12 +18,21 @@ use sqlx::postgres::PgConnection;
 
 pub const URL_VAR: &str = "HERALD_TEST_POSTGRES_URL";
 
+/// Which throwaway cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Cluster {
+    /// The tests': fsync, synchronous commit and full-page writes off.
+    Tests,
+    /// The benchmarks': PostgreSQL's defaults, every commit flushed to disk.
+    Durable,
+}
+
 /// The server to create test databases on.
 fn server_url() -> &'static str {
     static URL: OnceLock<String> = OnceLock::new();
     URL.get_or_init(|| match std::env::var(URL_VAR) {
         Ok(url) if !url.is_empty() => url,
-        _ => throwaway_cluster().unwrap_or_else(|e| {
+        _ => throwaway_cluster(Cluster::Tests).unwrap_or_else(|e| {
             panic!(
                 "PostgreSQL is needed for the postgres variant of this test and none could be had.\n\
                  Set {URL_VAR}=postgres://user@host:port/db, or install the PostgreSQL server binaries \
@@ -30,7 +44,23 @@ fn server_url() -> &'static str {
 
 /// A fresh, empty database; dropped again by [`drop_database`].
 pub async fn create_database() -> String {
-    let server = server_url();
+    database_on(server_url()).await
+}
+
+/// A fresh, empty database for a benchmark: on `HERALD_TEST_POSTGRES_URL`'s server when set,
+/// otherwise on a throwaway cluster of its own that keeps PostgreSQL's durable defaults (fsync,
+/// synchronous commit, full-page writes), unlike the tests' cluster.
+pub async fn create_durable_database() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    let server = URL.get_or_init(|| match std::env::var(URL_VAR) {
+        Ok(url) if !url.is_empty() => url,
+        _ => throwaway_cluster(Cluster::Durable)
+            .unwrap_or_else(|e| panic!("no PostgreSQL cluster for the benchmark could be started: {e}")),
+    });
+    database_on(server).await
+}
+
+async fn database_on(server: &str) -> String {
     let name = format!("herald_test_{}", ulid::Ulid::new().to_string().to_lowercase());
     let mut conn = PgConnection::connect(server)
         .await
@@ -132,12 +162,15 @@ fn as_cluster_user(program: &Path, root: bool) -> Command {
     }
 }
 
-fn throwaway_cluster() -> Result<String, String> {
+fn throwaway_cluster(cluster: Cluster) -> Result<String, String> {
     let initdb = find_binary("initdb").ok_or("initdb not found in PATH or /usr/lib/postgresql/*/bin")?;
     let pg_ctl = find_binary("pg_ctl").ok_or("pg_ctl not found")?;
     let root = is_root();
     let user = std::env::var("USER").unwrap_or_else(|_| "user".into());
-    let dir = std::env::temp_dir().join(format!("herald-test-pg-{user}"));
+    let dir = std::env::temp_dir().join(match cluster {
+        Cluster::Tests => format!("herald-test-pg-{user}"),
+        Cluster::Durable => format!("herald-bench-pg-{user}"),
+    });
     fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let lock = File::create(dir.join("lock")).map_err(|e| e.to_string())?;
     lock.lock().map_err(|e| format!("locking {}: {e}", dir.display()))?;
@@ -162,11 +195,12 @@ fn throwaway_cluster() -> Result<String, String> {
         .and_then(|l| l.local_addr())
         .map_err(|e| e.to_string())?
         .port();
-    let options = format!(
-        "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off \
-         -c full_page_writes=off -c max_connections=400",
-        dir.display()
-    );
+    let fast = match cluster {
+        Cluster::Tests => "-c fsync=off -c synchronous_commit=off -c full_page_writes=off",
+        Cluster::Durable => "",
+    };
+    let options =
+        format!("-p {port} -k {} -c listen_addresses=127.0.0.1 {fast} -c max_connections=400", dir.display());
     run(as_cluster_user(&pg_ctl, root)
         .args(["-w", "-t", "60", "-D"])
         .arg(&data)
