@@ -326,10 +326,10 @@ mod tests {
         assert_eq!(batches.load(Ordering::SeqCst), 2);
     }
 
-    #[tokio::test]
-    async fn publishes_and_expansions_go_ahead_of_queued_outcomes() {
-        // The first batch holds the writer until released; meanwhile 1,200 outcomes and then one
-        // expansion are queued.
+    /// A one-lane writer whose first batch (one outcome) holds it while `outcomes` more outcomes
+    /// and then one expansion are queued; once every write is answered, the batches it applied
+    /// after the first: (outcomes, whether the expansion was in it).
+    async fn batches_after_a_held_one(outcomes: usize) -> Vec<(usize, bool)> {
         let (release, held) = (Arc::new(tokio::sync::Notify::new()), Arc::new(AtomicUsize::new(0)));
         let batches = Arc::new(std::sync::Mutex::new(Vec::<(usize, bool)>::new()));
         let (gate, seen, first) = (release.clone(), batches.clone(), held.clone());
@@ -357,72 +357,7 @@ mod tests {
             tokio::task::yield_now().await;
         }
         let mut answers = Vec::new();
-        for _ in 0..1200 {
-            let (write, answer) = defer();
-            writer.send(write).await.unwrap();
-            answers.push(answer);
-        }
-        let expanded = writer
-            .queue("a fan-out", |reply| Write::Expand {
-                event_key: GeneratedEventId::generate(),
-                marker: LeaseToken::new("worker_1", "fanout"),
-                deliveries: Vec::new(),
-                lease: None,
-                reply,
-            })
-            .await
-            .unwrap();
-        release.notify_one();
-        assert!(expanded.committed().await.unwrap());
-        blocker.await.unwrap().unwrap();
-        for answer in answers {
-            answer.await.unwrap().unwrap();
-        }
-        let batches = batches.lock().unwrap().clone();
-        assert_eq!(
-            batches[1..3],
-            [(0, true), (OUTCOMES_PER_BATCH, false)],
-            "the expansion committed in the very next transaction, on its own, then the outcomes taken with it: {batches:?}"
-        );
-        assert!(batches.iter().all(|(outcomes, _)| *outcomes <= OUTCOMES_PER_BATCH), "{batches:?}");
-        assert_eq!(
-            batches.iter().map(|(outcomes, _)| outcomes).sum::<usize>(),
-            1201,
-            "every outcome applied once"
-        );
-    }
-
-    #[tokio::test]
-    async fn a_few_outcomes_share_the_transaction_of_the_publishes() {
-        let (release, held) = (Arc::new(tokio::sync::Notify::new()), Arc::new(AtomicUsize::new(0)));
-        let batches = Arc::new(std::sync::Mutex::new(Vec::<(usize, bool)>::new()));
-        let (gate, seen, first) = (release.clone(), batches.clone(), held.clone());
-        let writer = Writer::spawn(move |writes| {
-            let (gate, seen, first) = (gate.clone(), seen.clone(), first.clone());
-            async move {
-                if first.fetch_add(1, Ordering::SeqCst) == 0 {
-                    gate.notified().await;
-                }
-                let outcomes = writes.iter().filter(|w| matches!(w, Write::Defer { .. })).count();
-                seen.lock()
-                    .unwrap()
-                    .push((outcomes, writes.iter().any(|w| matches!(w, Write::Expand { .. }))));
-                for write in writes {
-                    match write {
-                        Write::Defer { reply, .. } => drop(reply.send(Ok(()))),
-                        Write::Expand { reply, .. } => drop(reply.send(Ok(true))),
-                        _ => {}
-                    }
-                }
-            }
-        });
-        let (write, blocker) = defer();
-        writer.send(write).await.unwrap();
-        while held.load(Ordering::SeqCst) == 0 {
-            tokio::task::yield_now().await;
-        }
-        let mut answers = Vec::new();
-        for _ in 0..OUTCOMES_BESIDE_URGENT {
+        for _ in 0..outcomes {
             let (write, answer) = defer();
             writer.send(write).await.unwrap();
             answers.push(answer);
@@ -435,7 +370,30 @@ mod tests {
             answer.await.unwrap().unwrap();
         }
         let batches = batches.lock().unwrap().clone();
-        assert_eq!(batches[1..], [(OUTCOMES_BESIDE_URGENT, true)], "one transaction for both: {batches:?}");
+        assert_eq!(batches[0], (1, false), "the held batch: {batches:?}");
+        batches[1..].to_vec()
+    }
+
+    #[tokio::test]
+    async fn publishes_and_expansions_go_ahead_of_queued_outcomes() {
+        let batches = batches_after_a_held_one(1200).await;
+        assert_eq!(
+            batches[..2],
+            [(0, true), (OUTCOMES_PER_BATCH, false)],
+            "the expansion committed in the very next transaction, on its own, then the outcomes taken with it: {batches:?}"
+        );
+        assert!(batches.iter().all(|(outcomes, _)| *outcomes <= OUTCOMES_PER_BATCH), "{batches:?}");
+        assert_eq!(
+            batches.iter().map(|(outcomes, _)| outcomes).sum::<usize>(),
+            1200,
+            "every outcome applied once"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_few_outcomes_share_the_transaction_of_the_publishes() {
+        let batches = batches_after_a_held_one(OUTCOMES_BESIDE_URGENT).await;
+        assert_eq!(batches, [(OUTCOMES_BESIDE_URGENT, true)], "one transaction for both: {batches:?}");
     }
 
     fn expand(writer: &Writer) -> impl Future<Output = Result<Committing<bool>>> + '_ {
