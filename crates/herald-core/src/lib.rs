@@ -24,6 +24,7 @@ pub mod retry;
 mod schema;
 pub mod seal;
 pub mod secret;
+pub mod session;
 pub mod signing;
 pub mod tenant;
 pub mod time;

@@ -35,6 +35,7 @@ mod idempotency;
 mod postgres;
 mod queue;
 mod rows;
+mod sessions;
 mod settings;
 mod sqlite;
 mod store;
@@ -436,6 +437,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Some endpoint's id and sealed credentials (to check the master key of a database that has
     /// no canary yet); `None` without endpoints.
     async fn any_sealed_credentials(&self) -> Result<Option<(EndpointId, Vec<u8>)>>;
+
+    // Web interface sessions.
+    /// Stores a new session, and forgets those expired by `now`.
+    async fn insert_ui_session(&self, session: &herald_core::session::Session, now: Timestamp) -> Result<()>;
+    /// The session whose token hashes to `hash`, unless it has expired by `now` (or its key
+    /// or tenant was deleted).
+    async fn ui_session(
+        &self,
+        hash: &KeyHash,
+        now: Timestamp,
+    ) -> Result<Option<herald_core::session::Session>>;
+    /// Ends a session (sign-out); whether there was one.
+    async fn delete_ui_session(&self, hash: &KeyHash) -> Result<bool>;
 
     // Idempotency keys.
     /// Registers the first use of `key` by `scope`, or says what an earlier use left. Keys older

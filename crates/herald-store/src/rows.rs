@@ -11,6 +11,7 @@ use herald_core::endpoint::{Endpoint, EndpointSpec};
 use herald_core::event_type::{EventSchema, EventType, EventTypeName};
 use herald_core::id::{ApiKeyId, EndpointId, TenantId};
 use herald_core::metadata::Metadata;
+use herald_core::session::{Session, Viewer};
 use herald_core::tenant::{Tenant, TenantLimits, TenantUid};
 use serde_json::Value;
 
@@ -343,4 +344,32 @@ pub(crate) struct IdempotencyRow {
     pub(crate) status: Option<i64>,
     pub(crate) content_type: Option<String>,
     pub(crate) body: Option<Vec<u8>>,
+}
+
+#[derive(sqlx::FromRow)]
+pub(crate) struct SessionRow {
+    token_hash: String,
+    tenant_id: Option<String>,
+    api_key_id: Option<String>,
+    created_at: i64,
+    expires_at: i64,
+}
+
+impl TryFrom<SessionRow> for Session {
+    type Error = StoreError;
+    fn try_from(r: SessionRow) -> Result<Self> {
+        const T: &str = "ui_sessions";
+        let key = r.api_key_id.map(|k| ApiKeyId::parse(&k).map_err(|e| corrupt(T, e))).transpose()?;
+        let viewer = match (r.tenant_id, key) {
+            (Some(t), key) => Viewer::Tenant { tenant: TenantId::parse(&t).map_err(|e| corrupt(T, e))?, key },
+            (None, Some(key)) => Viewer::Operator { key },
+            (None, None) => return Err(corrupt(T, "an operator session without its key")),
+        };
+        Ok(Session {
+            hash: KeyHash::from_stored(r.token_hash),
+            viewer,
+            created_at: timestamp(T, r.created_at)?,
+            expires_at: timestamp(T, r.expires_at)?,
+        })
+    }
 }

@@ -15,6 +15,7 @@ use herald_core::endpoint::Endpoint;
 use herald_core::event::{Event, EventId};
 use herald_core::event_type::{EventType, EventTypeName};
 use herald_core::id::{ApiKeyId, DeliveryId, EndpointId, GeneratedEventId, TenantId};
+use herald_core::session::Session;
 use herald_core::tenant::{Tenant, TenantLimits, TenantRef};
 
 use crate::dialect::{Dialect, for_each_backend};
@@ -277,6 +278,17 @@ for_each_backend! {
         }
         async fn init_instance_setting(&self, name: &str, value: &[u8]) -> Result<Vec<u8>> {
             self.init_instance_setting(name, value).await
+        }
+
+        // sessions.rs
+        async fn insert_ui_session(&self, session: &Session, now: Timestamp) -> Result<()> {
+            self.insert_ui_session(session, now).await
+        }
+        async fn ui_session(&self, hash: &KeyHash, now: Timestamp) -> Result<Option<Session>> {
+            self.ui_session(hash, now).await
+        }
+        async fn delete_ui_session(&self, hash: &KeyHash) -> Result<bool> {
+            self.delete_ui_session(hash).await
         }
 
         // idempotency.rs

@@ -5,6 +5,7 @@ use herald_core::api_key::{ApiKey, KeyHash, Scope};
 use herald_core::delivery::{DeliveryStatus, Trigger};
 use herald_core::event_type::{EventType, EventTypeName};
 use herald_core::id::ApiKeyId;
+use herald_core::session::{Session, SessionToken, Viewer};
 use herald_core::tenant::{TenantLimits, TenantRef, TenantUid};
 use herald_store::{EndpointUpdate, IdempotencyKey, IdempotencyState, PageRequest};
 
@@ -48,6 +49,54 @@ on_both_backends! {
         assert!(store.delete_api_key(&tenant.id, &key.id).await.unwrap());
         assert!(store.delete_tenant(&tenant.id).await.unwrap());
         assert!(store.tenant(&by_uid).await.unwrap().is_none());
+    }
+
+    async fn ui_sessions_read_back_expire_and_end_with_their_key_or_tenant(store) {
+        let tenant = add_tenant(&*store).await;
+        let key = |scope, hash: &str| ApiKey {
+            id: ApiKeyId::generate_at(t(0)),
+            scope,
+            name: "ui".into(),
+            prefix: "hk_abcd".into(),
+            hash: KeyHash::of(hash),
+            created_at: t(0),
+        };
+        let admin = key(Scope::Admin, "hk_admin_ui");
+        let tenant_key = key(Scope::Tenant(tenant.id.clone()), "hk_tenant_ui");
+        store.insert_api_key(&admin).await.unwrap();
+        store.insert_api_key(&tenant_key).await.unwrap();
+        let session = |viewer, expires| Session {
+            hash: SessionToken::generate().hash(),
+            viewer,
+            created_at: t(0),
+            expires_at: t(expires),
+        };
+        let operator = session(Viewer::Operator { key: admin.id.clone() }, 100);
+        let by_key = session(Viewer::Tenant { tenant: tenant.id.clone(), key: Some(tenant_key.id.clone()) }, 100);
+        let portal = session(Viewer::Tenant { tenant: tenant.id.clone(), key: None }, 100);
+        let short = session(Viewer::Operator { key: admin.id.clone() }, 10);
+        for s in [&operator, &by_key, &portal, &short] {
+            store.insert_ui_session(s, t(0)).await.unwrap();
+        }
+        for s in [&operator, &by_key, &portal, &short] {
+            assert_eq!(store.ui_session(&s.hash, t(5)).await.unwrap().as_ref(), Some(s));
+        }
+        assert_eq!(store.ui_session(&short.hash, t(10)).await.unwrap(), None, "expired at its time");
+        // A later sign-in sweeps the expired one out of the table.
+        let later = session(Viewer::Operator { key: admin.id.clone() }, 200);
+        store.insert_ui_session(&later, t(50)).await.unwrap();
+        assert_eq!(store.ui_session(&short.hash, t(0)).await.unwrap(), None, "swept");
+        // Sign-out.
+        assert!(store.delete_ui_session(&operator.hash).await.unwrap());
+        assert!(!store.delete_ui_session(&operator.hash).await.unwrap());
+        assert_eq!(store.ui_session(&operator.hash, t(5)).await.unwrap(), None);
+        // Revoking the key ends the sessions opened with it; deleting the tenant ends the rest.
+        assert!(store.delete_api_key(&tenant.id, &tenant_key.id).await.unwrap());
+        assert_eq!(store.ui_session(&by_key.hash, t(5)).await.unwrap(), None);
+        assert!(store.ui_session(&portal.hash, t(5)).await.unwrap().is_some());
+        assert!(store.delete_tenant(&tenant.id).await.unwrap());
+        assert_eq!(store.ui_session(&portal.hash, t(5)).await.unwrap(), None);
+        assert!(store.ui_session(&later.hash, t(60)).await.unwrap().is_some(), "the operator's own stays");
     }
 
     async fn tenant_limits_read_back_and_only_set_ones_are_listed(store) {
