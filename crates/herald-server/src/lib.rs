@@ -19,6 +19,7 @@ pub mod operational;
 pub mod publish;
 pub mod quota;
 pub mod state;
+pub mod ui;
 
 pub use app::Application;
 pub use config::Config;

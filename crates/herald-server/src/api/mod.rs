@@ -110,6 +110,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(body_limit))

@@ -24,4 +24,5 @@ mod secrets;
 mod source_address;
 mod startup;
 mod tenants;
+mod ui;
 mod versions;

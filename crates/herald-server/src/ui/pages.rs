@@ -1,0 +1,268 @@
+//! The pages: sign-in and sign-out, the operator's tenant list, a tenant's endpoints.
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use herald_core::api_key::{KeyHash, Scope};
+use herald_core::circuit::CircuitState;
+use herald_core::endpoint::Endpoint;
+use herald_core::session::{Session, SessionToken, Viewer};
+use herald_core::tenant::Tenant;
+use herald_store::PageRequest;
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::layout::{message, page};
+use super::session::{self, SESSION_TTL, SignedIn};
+use crate::state::AppState;
+
+/// Rows per page of a list.
+const PAGE_SIZE: u32 = 50;
+
+#[derive(Debug, Deserialize)]
+pub struct Paging {
+    cursor: Option<String>,
+}
+
+impl Paging {
+    fn request(&self) -> PageRequest {
+        let cursor =
+            self.cursor.as_ref().filter(|c| c.len() <= 256 && c.bytes().all(|b| b.is_ascii_graphic()));
+        PageRequest { limit: PAGE_SIZE, cursor: cursor.cloned() }
+    }
+}
+
+/// A failure reading the store, shown as a page.
+fn unavailable(signed_in: Option<&SignedIn>, error: &herald_store::StoreError) -> Response {
+    tracing::error!(error = %error, "a web interface page could not read the store");
+    let text = "Herald could not read its database. Try again in a moment; the error has been logged.";
+    (StatusCode::SERVICE_UNAVAILABLE, message("Database unavailable", signed_in, text)).into_response()
+}
+
+fn not_found(signed_in: &SignedIn) -> Response {
+    (StatusCode::NOT_FOUND, message("Not found", Some(signed_in), "There is nothing here, or not for you."))
+        .into_response()
+}
+
+fn cross_site(signed_in: Option<&SignedIn>) -> Response {
+    let text =
+        "This form was sent from another site, so Herald refused it. Open Herald directly and try again.";
+    (StatusCode::FORBIDDEN, message("Request refused", signed_in, text)).into_response()
+}
+
+pub async fn home(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Query(paging): Query<Paging>,
+) -> Response {
+    if let Viewer::Tenant { tenant, .. } = signed_in.viewer() {
+        return Redirect::to(&format!("/ui/tenants/{tenant}")).into_response();
+    }
+    let tenants = match state.store.list_tenants(&paging.request()).await {
+        Ok(page) => page,
+        Err(e) => return unavailable(Some(&signed_in), &e),
+    };
+    let body = html! {
+        h1 { "Tenants" }
+        @if tenants.items.is_empty() {
+            div.card.empty {
+                p { "No tenants yet." }
+                p.hint { "Create one with " code { "POST /v1/tenants" } " and it shows here." }
+            }
+        } @else {
+            table.list {
+                thead { tr { th { "Name" } th { "Id" } th { "Uid" } th { "Created" } } }
+                tbody {
+                    @for t in &tenants.items { (tenant_row(t)) }
+                }
+            }
+            (pager("/ui", tenants.next_cursor.as_deref()))
+        }
+    };
+    page("Tenants", Some(&signed_in), body).into_response()
+}
+
+fn tenant_row(t: &Tenant) -> Markup {
+    html! {
+        tr {
+            td data-label="Name" { a href={ "/ui/tenants/" (t.id) } { (t.name) } }
+            td data-label="Id" { code { (t.id) } }
+            td data-label="Uid" { @if let Some(uid) = &t.uid { (uid.as_str()) } @else { span.muted { "–" } } }
+            td data-label="Created" { time datetime=(t.created_at) { (t.created_at) } }
+        }
+    }
+}
+
+fn pager(base: &str, next: Option<&str>) -> Markup {
+    html! {
+        @if let Some(next) = next {
+            nav.pager aria-label="Pages" {
+                a href={ (base) "?cursor=" (next) } { "Next page →" }
+            }
+        }
+    }
+}
+
+pub async fn tenant(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(segment): Path<String>,
+    Query(paging): Query<Paging>,
+) -> Response {
+    let tenant = match state.access.tenant(&segment).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return not_found(&signed_in),
+        Err(e) => return unavailable(Some(&signed_in), &e),
+    };
+    if signed_in.viewer().tenant().is_some_and(|own| *own != tenant.id) {
+        return not_found(&signed_in);
+    }
+    let endpoints = match state.store.list_endpoints(&tenant.id, &paging.request()).await {
+        Ok(page) => page,
+        Err(e) => return unavailable(Some(&signed_in), &e),
+    };
+    let now = state.clock.now();
+    let body = html! {
+        h1 { (tenant.name) " " span.muted { "· endpoints" } }
+        @if endpoints.items.is_empty() {
+            div.card.empty {
+                p { "This tenant has no endpoints yet." }
+                p.hint { "Add one with " code { "POST /v1/tenants/" (tenant.id) "/endpoints" } "." }
+            }
+        } @else {
+            table.list {
+                thead { tr { th { "URL" } th { "Events" } th { "Status" } th { "Circuit" } th { "Created" } } }
+                tbody {
+                    @for e in &endpoints.items { (endpoint_row(e, now)) }
+                }
+            }
+            (pager(&format!("/ui/tenants/{}", tenant.id), endpoints.next_cursor.as_deref()))
+        }
+    };
+    page(&tenant.name, Some(&signed_in), body).into_response()
+}
+
+fn endpoint_row(e: &Endpoint, now: herald_core::Timestamp) -> Markup {
+    let events: Vec<String> = e.spec.events.iter().map(ToString::to_string).collect();
+    html! {
+        tr {
+            td.url data-label="URL" {
+                (e.spec.url.as_str())
+                @if !e.spec.description.is_empty() { div.hint { (e.spec.description) } }
+            }
+            td data-label="Events" { (events.join(", ")) }
+            td data-label="Status" {
+                @if e.enabled { span.badge.ok { "enabled" } } @else { span.badge.bad { "disabled" } }
+            }
+            td data-label="Circuit" {
+                @match e.health.state(now) {
+                    CircuitState::Closed => span.badge.ok { "closed" },
+                    CircuitState::Open => span.badge.bad { "open" },
+                    CircuitState::HalfOpen => span.badge.warn { "half-open" },
+                }
+            }
+            td data-label="Created" { time datetime=(e.created_at) { (e.created_at) } }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SignInForm {
+    #[serde(default)]
+    key: String,
+}
+
+fn sign_in_page(error: Option<&str>) -> Markup {
+    let body = html! {
+        section.card.narrow {
+            h1 { "Sign in" }
+            form method="post" action="/ui/sign-in" novalidate {
+                div.field {
+                    label for="key" { "API key" }
+                    input #key type="password" name="key" autocomplete="off" required autofocus
+                        aria-describedby="key-hint" aria-invalid=[error.map(|_| "true")];
+                    @if let Some(error) = error { p.error #key-error role="alert" { (error) } }
+                    p.hint #key-hint {
+                        "An admin key opens the operator console; a tenant's key opens that tenant's pages. "
+                        "The key is sent once and kept only as a session cookie."
+                    }
+                }
+                button type="submit" { "Sign in" }
+            }
+        }
+    };
+    page("Sign in", None, body)
+}
+
+pub async fn sign_in_form() -> Markup {
+    sign_in_page(None)
+}
+
+pub async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<SignInForm>,
+) -> Response {
+    if !session::same_origin(&headers) {
+        return cross_site(None);
+    }
+    let key = form.key.trim();
+    if key.is_empty() {
+        return (StatusCode::UNPROCESSABLE_ENTITY, sign_in_page(Some("Enter an API key."))).into_response();
+    }
+    let found = match state.store.api_key_by_hash(&KeyHash::of(key)).await {
+        Ok(found) => found,
+        Err(e) => return unavailable(None, &e),
+    };
+    let Some(key) = found else {
+        return (
+            StatusCode::UNAUTHORIZED,
+            sign_in_page(Some("That key is not valid: check it and try again.")),
+        )
+            .into_response();
+    };
+    let viewer = match key.scope {
+        Scope::Admin => Viewer::Operator { key: key.id },
+        Scope::Tenant(tenant) => Viewer::Tenant { tenant, key: Some(key.id) },
+    };
+    let now = state.clock.now();
+    let token = SessionToken::generate();
+    let session = Session {
+        hash: token.hash(),
+        viewer,
+        created_at: now,
+        expires_at: herald_core::time::add(now, SESSION_TTL),
+    };
+    if let Err(e) = state.store.insert_ui_session(&session, now).await {
+        return unavailable(None, &e);
+    }
+    let cookie = session::open_cookie(&token, session::over_https(&headers));
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/ui")).into_response()
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    #[serde(default)]
+    csrf: String,
+}
+
+pub async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Form(form): Form<CsrfForm>,
+) -> Response {
+    if !session::same_origin(&headers) {
+        return cross_site(None);
+    }
+    let secure = session::over_https(&headers);
+    if let Some(token) = session::token_of(&headers) {
+        if !token.csrf_matches(&form.csrf) {
+            return cross_site(None);
+        }
+        if let Err(e) = state.store.delete_ui_session(&token.hash()).await {
+            return unavailable(None, &e);
+        }
+    }
+    ([(header::SET_COOKIE, session::closed_cookie(secure))], Redirect::to("/ui/sign-in")).into_response()
+}
