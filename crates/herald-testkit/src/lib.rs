@@ -3,6 +3,7 @@
 //! it over real HTTP; [`receiver::TestReceiver`] is a real HTTP server that records what it is
 //! sent and answers as told.
 
+pub mod browser;
 pub mod postgres;
 pub mod raw;
 pub mod receiver;

@@ -151,7 +151,9 @@ fn endpoint_row(e: &Endpoint, now: herald_core::Timestamp) -> Markup {
                 (e.spec.url.as_str())
                 @if !e.spec.description.is_empty() { div.hint { (e.spec.description) } }
             }
-            td data-label="Events" { (events.join(", ")) }
+            td data-label="Events" {
+                @if events.is_empty() { span.muted { "all events" } } @else { (events.join(", ")) }
+            }
             td data-label="Status" {
                 @if e.enabled { span.badge.ok { "enabled" } } @else { span.badge.bad { "disabled" } }
             }

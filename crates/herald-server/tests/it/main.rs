@@ -3,6 +3,7 @@
 use herald_testkit as support;
 
 mod authorization;
+mod browser;
 mod circuit;
 mod delivery;
 mod endpoint_tls;

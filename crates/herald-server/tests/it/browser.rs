@@ -1,0 +1,141 @@
+//! The web interface in a real headless Chromium: signing in through the form, the pages a
+//! user clicks through, a forged cross-site form, signing out; at desktop and phone widths.
+//! Screenshots land in the target directory (`ui-screenshots/`); with `HERALD_TEST_BLESS=1`
+//! the ones the README shows are also written to `docs/`.
+
+use std::path::{Path, PathBuf};
+
+use crate::support::browser::Locator;
+use serde_json::json;
+
+use crate::support::browser::Browser;
+use crate::support::{Backend, TestApp};
+
+fn screenshots() -> PathBuf {
+    Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots")
+}
+
+async fn text_of(browser: &Browser, css: &str) -> String {
+    browser.client.wait().for_element(Locator::Css(css)).await.unwrap().text().await.unwrap()
+}
+
+async fn path_of(browser: &Browser) -> String {
+    browser.client.current_url().await.unwrap().path().to_owned()
+}
+
+/// A page on another origin (another loopback port) that posts a form to Herald as soon as it
+/// loads: what a malicious site would do to a signed-in operator.
+async fn attacker_site(target: String) -> std::net::SocketAddr {
+    let html = format!(
+        r#"<!doctype html><form id="f" method="post" action="{target}"><input name="csrf" value="guess"></form>
+           <script>document.getElementById("f").submit()</script>"#
+    );
+    let app =
+        axum::Router::new().route("/", axum::routing::get(move || async move { axum::response::Html(html) }));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+#[tokio::test]
+async fn an_operator_signs_in_browses_is_protected_from_a_forged_form_and_signs_out() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let acme = app.tenant("Acme Corp").await;
+    app.tenant("Globex").await;
+    app.endpoint(&acme, json!({"url": "https://acme.example/webhooks", "description": "Billing events"}))
+        .await;
+    app.endpoint(&acme, json!({"url": "https://acme.example/audit", "events": ["invoice.*"]})).await;
+    let browser = Browser::start(1280, 900).await;
+    let c = &browser.client;
+
+    // Any page sends a stranger to sign in.
+    c.goto(&app.url("/ui")).await.unwrap();
+    assert_eq!(path_of(&browser).await, "/ui/sign-in");
+    // A wrong key is told on the form, and the field is marked.
+    c.find(Locator::Css("#key")).await.unwrap().send_keys("hk_wrong").await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    assert!(text_of(&browser, "#key-error").await.contains("not valid"));
+    browser.screenshot(&screenshots(), "sign-in-error").await;
+
+    c.find(Locator::Css("#key")).await.unwrap().send_keys(&app.admin_key).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    assert_eq!(text_of(&browser, "main h1").await, "Tenants");
+    assert!(!c.current_url().await.unwrap().as_str().contains(&app.admin_key), "no key in the URL");
+    // The cookie is invisible to the page's scripts (HttpOnly).
+    let visible = c.execute("return document.cookie", vec![]).await.unwrap();
+    assert_eq!(visible, json!(""), "document.cookie shows {visible}");
+    let list = text_of(&browser, "table.list").await;
+    assert!(list.contains("Acme Corp") && list.contains("Globex"), "{list}");
+    let shot = browser.screenshot(&screenshots(), "tenants").await;
+
+    // Into a tenant: its endpoints with their state.
+    c.find(Locator::LinkText("Acme Corp")).await.unwrap().click().await.unwrap();
+    let table = text_of(&browser, "table.list").await;
+    assert!(table.contains("https://acme.example/webhooks") && table.contains("Billing events"), "{table}");
+    assert!(table.contains("enabled") && table.contains("closed"), "{table}");
+    assert!(table.contains("all events") && table.contains("invoice.*"), "subscriptions: {table}");
+    let endpoints_shot = browser.screenshot(&screenshots(), "endpoints").await;
+
+    // A forged form from another site: refused, and the session survives it.
+    let attacker = attacker_site(app.url("/ui/sign-out")).await;
+    c.goto(&format!("http://{attacker}/")).await.unwrap();
+    assert_eq!(text_of(&browser, "main h1").await, "Request refused");
+    c.goto(&app.url("/ui")).await.unwrap();
+    assert_eq!(text_of(&browser, "main h1").await, "Tenants", "still signed in");
+
+    // Phone width: the same page, laid out as cards.
+    c.set_window_size(390, 844).await.unwrap();
+    c.goto(&app.url(&format!("/ui/tenants/{acme}"))).await.unwrap();
+    assert!(text_of(&browser, "table.list").await.contains("https://acme.example/audit"));
+    let header_hidden = c
+        .execute("return getComputedStyle(document.querySelector('table.list thead')).display", vec![])
+        .await
+        .unwrap();
+    assert_eq!(header_hidden, json!("none"), "the table's header row gives way to labels");
+    browser.screenshot(&screenshots(), "endpoints-phone").await;
+    c.set_window_size(1280, 900).await.unwrap();
+
+    // Signing out ends the session.
+    c.find(Locator::Css("form.sign-out button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#key")).await.unwrap();
+    assert_eq!(path_of(&browser).await, "/ui/sign-in");
+    c.goto(&app.url("/ui")).await.unwrap();
+    assert_eq!(path_of(&browser).await, "/ui/sign-in");
+    browser.close().await;
+
+    if std::env::var("HERALD_TEST_BLESS").is_ok_and(|v| v == "1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(&shot, docs.join("tenants.png")).unwrap();
+        std::fs::copy(&endpoints_shot, docs.join("endpoints.png")).unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_tenant_signed_in_with_its_key_sees_only_its_own_pages() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let acme = app.tenant("Acme Corp").await;
+    let globex = app.tenant("Globex").await;
+    app.endpoint(&globex, json!({"url": "https://globex.example/secret-hooks"})).await;
+    let key = app.tenant_key(&acme).await;
+    let browser = Browser::start(1280, 900).await;
+    let c = &browser.client;
+
+    c.goto(&app.url("/ui/sign-in")).await.unwrap();
+    c.find(Locator::Css("#key")).await.unwrap().send_keys(&key).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    assert_eq!(text_of(&browser, "main h1").await, "Acme Corp · endpoints");
+    assert!(
+        text_of(&browser, ".empty").await.contains("no endpoints yet"),
+        "the empty state says what to do"
+    );
+    assert_eq!(path_of(&browser).await, format!("/ui/tenants/{acme}"));
+    // The operator's list and another tenant's pages are out of reach.
+    c.goto(&app.url(&format!("/ui/tenants/{globex}"))).await.unwrap();
+    assert_eq!(text_of(&browser, "main h1").await, "Not found");
+    assert!(!c.source().await.unwrap().contains("globex.example"));
+    c.goto(&app.url("/ui")).await.unwrap();
+    assert_eq!(path_of(&browser).await, format!("/ui/tenants/{acme}"));
+    browser.close().await;
+}
