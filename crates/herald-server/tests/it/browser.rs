@@ -15,12 +15,36 @@ fn screenshots() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots")
 }
 
+/// The text of the element `css` selects, once the page shows one. A click that navigates
+/// returns before the next page is in, so an element of the page being left can go stale under
+/// the test: it is looked up again.
 async fn text_of(browser: &Browser, css: &str) -> String {
-    browser.client.wait().for_element(Locator::Css(css)).await.unwrap().text().await.unwrap()
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let found = browser.client.wait().for_element(Locator::Css(css)).await;
+        match found {
+            Ok(element) => match element.text().await {
+                Ok(text) => return text,
+                Err(e) if std::time::Instant::now() > deadline => panic!("{css}: {e}"),
+                Err(_) => {}
+            },
+            Err(e) => panic!("no {css} on the page: {e}"),
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
-async fn path_of(browser: &Browser) -> String {
-    browser.client.current_url().await.unwrap().path().to_owned()
+/// Waits until the browser is at `path` (after a click that navigates).
+async fn wait_for_path(browser: &Browser, path: &str) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        let at = browser.client.current_url().await.unwrap().path().to_owned();
+        if at == path {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "the browser stayed at {at}, not {path}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
 }
 
 /// A page on another origin (another loopback port) that posts a form to Herald as soon as it
@@ -51,7 +75,7 @@ async fn an_operator_signs_in_browses_is_protected_from_a_forged_form_and_signs_
 
     // Any page sends a stranger to sign in.
     c.goto(&app.url("/ui")).await.unwrap();
-    assert_eq!(path_of(&browser).await, "/ui/sign-in");
+    wait_for_path(&browser, "/ui/sign-in").await;
     // A wrong key is told on the form, and the field is marked.
     c.find(Locator::Css("#key")).await.unwrap().send_keys("hk_wrong").await.unwrap();
     c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
@@ -60,6 +84,7 @@ async fn an_operator_signs_in_browses_is_protected_from_a_forged_form_and_signs_
 
     c.find(Locator::Css("#key")).await.unwrap().send_keys(&app.admin_key).await.unwrap();
     c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, "/ui").await;
     assert_eq!(text_of(&browser, "main h1").await, "Tenants");
     assert!(!c.current_url().await.unwrap().as_str().contains(&app.admin_key), "no key in the URL");
     // The cookie is invisible to the page's scripts (HttpOnly).
@@ -71,6 +96,7 @@ async fn an_operator_signs_in_browses_is_protected_from_a_forged_form_and_signs_
 
     // Into a tenant: its endpoints with their state.
     c.find(Locator::LinkText("Acme Corp")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, &format!("/ui/tenants/{acme}")).await;
     let table = text_of(&browser, "table.list").await;
     assert!(table.contains("https://acme.example/webhooks") && table.contains("Billing events"), "{table}");
     assert!(table.contains("enabled") && table.contains("closed"), "{table}");
@@ -80,6 +106,7 @@ async fn an_operator_signs_in_browses_is_protected_from_a_forged_form_and_signs_
     // A forged form from another site: refused, and the session survives it.
     let attacker = attacker_site(app.url("/ui/sign-out")).await;
     c.goto(&format!("http://{attacker}/")).await.unwrap();
+    wait_for_path(&browser, "/ui/sign-out").await;
     assert_eq!(text_of(&browser, "main h1").await, "Request refused");
     c.goto(&app.url("/ui")).await.unwrap();
     assert_eq!(text_of(&browser, "main h1").await, "Tenants", "still signed in");
@@ -98,10 +125,9 @@ async fn an_operator_signs_in_browses_is_protected_from_a_forged_form_and_signs_
 
     // Signing out ends the session.
     c.find(Locator::Css("form.sign-out button")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Css("#key")).await.unwrap();
-    assert_eq!(path_of(&browser).await, "/ui/sign-in");
+    wait_for_path(&browser, "/ui/sign-in").await;
     c.goto(&app.url("/ui")).await.unwrap();
-    assert_eq!(path_of(&browser).await, "/ui/sign-in");
+    wait_for_path(&browser, "/ui/sign-in").await;
     browser.close().await;
 
     if std::env::var("HERALD_TEST_BLESS").is_ok_and(|v| v == "1") {
@@ -125,17 +151,17 @@ async fn a_tenant_signed_in_with_its_key_sees_only_its_own_pages() {
     c.goto(&app.url("/ui/sign-in")).await.unwrap();
     c.find(Locator::Css("#key")).await.unwrap().send_keys(&key).await.unwrap();
     c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, &format!("/ui/tenants/{acme}")).await;
     assert_eq!(text_of(&browser, "main h1").await, "Acme Corp · endpoints");
     assert!(
         text_of(&browser, ".empty").await.contains("no endpoints yet"),
         "the empty state says what to do"
     );
-    assert_eq!(path_of(&browser).await, format!("/ui/tenants/{acme}"));
     // The operator's list and another tenant's pages are out of reach.
     c.goto(&app.url(&format!("/ui/tenants/{globex}"))).await.unwrap();
     assert_eq!(text_of(&browser, "main h1").await, "Not found");
     assert!(!c.source().await.unwrap().contains("globex.example"));
     c.goto(&app.url("/ui")).await.unwrap();
-    assert_eq!(path_of(&browser).await, format!("/ui/tenants/{acme}"));
+    wait_for_path(&browser, &format!("/ui/tenants/{acme}")).await;
     browser.close().await;
 }

@@ -332,12 +332,15 @@ on_both_backends! {
         });
         let answered = futures::future::join_all(publishes).await;
         let at = |status: u16| answered.iter().filter(move |(s, _)| *s == status).map(|(_, at)| *at);
-        assert_eq!((at(201).count(), at(429).count()), (20, 10), "{answered:?}");
+        // Thirty requests take a moment to arrive: on a loaded machine, when they arrive spread
+        // over more than one quota interval (50 ms), each interval earns one more turn.
+        let (stored_n, refused_n) = (at(201).count(), at(429).count());
+        assert!((20..=22).contains(&stored_n) && stored_n + refused_n == 30, "{answered:?}");
         let last_stored = at(201).max().unwrap();
         assert!(last_stored >= Duration::from_millis(480), "the tenth beyond the burst waited its turn: {last_stored:?}");
         assert!(at(429).all(|refused| refused < last_stored), "the refused were not kept waiting: {answered:?}");
         let stored = app.get(&format!("{path}?limit=100")).await;
-        assert_eq!(stored.body["data"].as_array().unwrap().len(), 20, "the refused stored nothing");
+        assert_eq!(stored.body["data"].as_array().unwrap().len(), stored_n, "the refused stored nothing");
     }
 }
 
