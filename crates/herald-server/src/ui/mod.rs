@@ -29,6 +29,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/sign-in", get(pages::sign_in_form).post(pages::sign_in))
         .route("/ui/sign-out", axum::routing::post(pages::sign_out))
         .route("/ui/tenants/{tenant}", get(pages::tenant))
+        .route("/ui/tenants/{tenant}/deliveries", get(pages::deliveries))
         .route("/ui/assets/app.css", get(layout::css))
         .route("/ui/assets/app.js", get(layout::js))
         .layer(axum::middleware::map_response(security_headers))

@@ -1,4 +1,5 @@
-//! The pages: sign-in and sign-out, the operator's tenant list, a tenant's endpoints.
+//! The pages: sign-in and sign-out, the operator's tenant list, a tenant's endpoints and its
+//! delivery log.
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -6,10 +7,11 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use herald_core::api_key::{KeyHash, Scope};
 use herald_core::circuit::CircuitState;
+use herald_core::delivery::{Delivery, DeliveryStatus};
 use herald_core::endpoint::Endpoint;
 use herald_core::session::{Session, SessionToken, Viewer};
 use herald_core::tenant::Tenant;
-use herald_store::PageRequest;
+use herald_store::{DeliveryFilter, PageRequest};
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -104,20 +106,41 @@ fn pager(base: &str, next: Option<&str>) -> Markup {
     }
 }
 
+/// The tenant a path names, if this viewer may see it; otherwise the page to answer with (the
+/// same 404 for another tenant's page as for one that does not exist).
+async fn visible_tenant(state: &AppState, signed_in: &SignedIn, segment: &str) -> Result<Tenant, Response> {
+    let tenant = match state.access.tenant(segment).await {
+        Ok(Some(t)) => t,
+        Ok(None) => return Err(not_found(signed_in)),
+        Err(e) => return Err(unavailable(Some(signed_in), &e)),
+    };
+    if signed_in.viewer().tenant().is_some_and(|own| *own != tenant.id) {
+        return Err(not_found(signed_in));
+    }
+    Ok(tenant)
+}
+
+/// The links between a tenant's pages.
+fn tenant_tabs(tenant: &Tenant, current: &str) -> Markup {
+    html! {
+        nav.tabs aria-label="Tenant pages" {
+            @for (name, path) in [("Endpoints", ""), ("Deliveries", "/deliveries")] {
+                a href={ "/ui/tenants/" (tenant.id) (path) } aria-current=[(name == current).then_some("page")] { (name) }
+            }
+        }
+    }
+}
+
 pub async fn tenant(
     State(state): State<AppState>,
     signed_in: SignedIn,
     Path(segment): Path<String>,
     Query(paging): Query<Paging>,
 ) -> Response {
-    let tenant = match state.access.tenant(&segment).await {
-        Ok(Some(t)) => t,
-        Ok(None) => return not_found(&signed_in),
-        Err(e) => return unavailable(Some(&signed_in), &e),
+    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+        Ok(t) => t,
+        Err(page) => return page,
     };
-    if signed_in.viewer().tenant().is_some_and(|own| *own != tenant.id) {
-        return not_found(&signed_in);
-    }
     let endpoints = match state.store.list_endpoints(&tenant.id, &paging.request()).await {
         Ok(page) => page,
         Err(e) => return unavailable(Some(&signed_in), &e),
@@ -125,6 +148,7 @@ pub async fn tenant(
     let now = state.clock.now();
     let body = html! {
         h1 { (tenant.name) " " span.muted { "· endpoints" } }
+        (tenant_tabs(&tenant, "Endpoints"))
         @if endpoints.items.is_empty() {
             div.card.empty {
                 p { "This tenant has no endpoints yet." }
@@ -165,6 +189,90 @@ fn endpoint_row(e: &Endpoint, now: herald_core::Timestamp) -> Markup {
                 }
             }
             td data-label="Created" { time datetime=(e.created_at) { (e.created_at) } }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct DeliveryQuery {
+    cursor: Option<String>,
+    status: Option<String>,
+}
+
+pub async fn deliveries(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(segment): Path<String>,
+    Query(query): Query<DeliveryQuery>,
+) -> Response {
+    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+        Ok(t) => t,
+        Err(page) => return page,
+    };
+    // An unknown status shows everything rather than an error: the filter is a select box.
+    let status =
+        query.status.as_deref().filter(|s| !s.is_empty()).and_then(|s| s.parse::<DeliveryStatus>().ok());
+    let filter = DeliveryFilter { status, ..DeliveryFilter::default() };
+    let paging = Paging { cursor: query.cursor.clone() };
+    let deliveries = match state.store.list_deliveries(&tenant.id, &filter, &paging.request()).await {
+        Ok(page) => page,
+        Err(e) => return unavailable(Some(&signed_in), &e),
+    };
+    let base = format!("/ui/tenants/{}/deliveries", tenant.id);
+    let chosen = status.map(|s| s.as_str());
+    let body = html! {
+        h1 { (tenant.name) " " span.muted { "· deliveries" } }
+        (tenant_tabs(&tenant, "Deliveries"))
+        form.filters method="get" action=(base) {
+            label for="status" { "Status" }
+            select #status name="status" {
+                option value="" { "any" }
+                @for s in ["pending", "retrying", "delivered", "failed"] {
+                    option value=(s) selected[chosen == Some(s)] { (s) }
+                }
+            }
+            button type="submit" { "Filter" }
+        }
+        @if deliveries.items.is_empty() {
+            div.card.empty {
+                @if status.is_some() {
+                    p { "No deliveries with this status." }
+                } @else {
+                    p { "No deliveries yet." }
+                    p.hint { "Publish an event with " code { "POST /v1/tenants/" (tenant.id) "/events" } "; each subscribed endpoint gets a delivery here." }
+                }
+            }
+        } @else {
+            table.list {
+                thead { tr { th { "Delivery" } th { "Event" } th { "Endpoint" } th { "Status" } th { "Attempts" } th { "Created" } } }
+                tbody {
+                    @for d in &deliveries.items { (delivery_row(d)) }
+                }
+            }
+            @let next = deliveries.next_cursor.as_deref().map(|c| match chosen {
+                Some(s) => format!("{c}&status={s}"),
+                None => c.to_owned(),
+            });
+            (pager(&base, next.as_deref()))
+        }
+    };
+    page(&format!("{} deliveries", tenant.name), Some(&signed_in), body).into_response()
+}
+
+fn delivery_row(d: &Delivery) -> Markup {
+    let badge = match d.status {
+        DeliveryStatus::Delivered => "ok",
+        DeliveryStatus::Pending | DeliveryStatus::Retrying => "warn",
+        DeliveryStatus::Failed => "bad",
+    };
+    html! {
+        tr {
+            td data-label="Delivery" { code { (d.id) } }
+            td data-label="Event" { code { (d.event_id.as_str()) } }
+            td data-label="Endpoint" { code { (d.endpoint_id) } }
+            td data-label="Status" { span class={ "badge " (badge) } { (d.status.as_str()) } }
+            td data-label="Attempts" { (d.attempt_count) }
+            td data-label="Created" { time datetime=(d.created_at) { (d.created_at) } }
         }
     }
 }

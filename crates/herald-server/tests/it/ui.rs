@@ -6,6 +6,7 @@ use reqwest::StatusCode;
 use reqwest::header::{CONTENT_SECURITY_POLICY, LOCATION, SET_COOKIE};
 use serde_json::json;
 
+use crate::support::receiver::TestReceiver;
 use crate::support::{TestApp, on_both_backends};
 
 /// A client that shows redirects instead of following them, and keeps no cookies of its own.
@@ -191,5 +192,35 @@ on_both_backends! {
         assert!(response.headers()[SET_COOKIE].to_str().unwrap().contains("Max-Age=0"));
         assert_eq!(page(&app, "/ui", &cookie).await.0, StatusCode::SEE_OTHER);
         assert_eq!(page(&app, "/ui", &other).await.0, StatusCode::OK, "other sessions stay");
+    }
+
+    async fn a_tenants_delivery_log_lists_and_filters_its_deliveries_only(app) {
+        let receiver = TestReceiver::start().await;
+        let acme = app.tenant("Acme").await;
+        let globex = app.tenant("Globex").await;
+        app.endpoint(&acme, json!({"url": format!("{}/acme", receiver.url())})).await;
+        app.endpoint(&globex, json!({"url": format!("{}/globex", receiver.url())})).await;
+        let published = app.publish(&acme, json!({"type": "invoice.paid", "data": {"n": 1}})).await;
+        let delivery = published["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
+        app.delivery_with_status(&acme, &delivery, "delivered").await;
+        let other = app.publish(&globex, json!({"type": "invoice.paid", "data": {"n": 2}})).await;
+        let other_delivery = other["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
+
+        let operator = sign_in(&app, &app.admin_key).await;
+        let log = format!("/ui/tenants/{acme}/deliveries");
+        let (status, html) = page(&app, &log, &operator).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains(&delivery) && html.contains("delivered"), "{html}");
+        assert!(!html.contains(&other_delivery), "another tenant's delivery");
+        let (_, failed) = page(&app, &format!("{log}?status=failed"), &operator).await;
+        assert!(!failed.contains(&delivery) && failed.contains("No deliveries with this status"));
+        assert!(failed.contains(r#"<option value="failed" selected>"#), "the filter shows what is chosen");
+        let (_, delivered) = page(&app, &format!("{log}?status=delivered"), &operator).await;
+        assert!(delivered.contains(&delivery));
+
+        let globex_session = sign_in(&app, &app.tenant_key(&globex).await).await;
+        let (status, html) = page(&app, &log, &globex_session).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(!html.contains(&delivery));
     }
 }
