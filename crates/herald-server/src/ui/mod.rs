@@ -30,6 +30,7 @@ pub fn router() -> Router<AppState> {
         .route("/ui/sign-out", axum::routing::post(pages::sign_out))
         .route("/ui/tenants/{tenant}", get(pages::tenant))
         .route("/ui/tenants/{tenant}/deliveries", get(pages::deliveries))
+        .route("/ui/tenants/{tenant}/deliveries/{delivery}", get(pages::delivery))
         .route("/ui/assets/app.css", get(layout::css))
         .route("/ui/assets/app.js", get(layout::js))
         .layer(axum::middleware::map_response(security_headers))

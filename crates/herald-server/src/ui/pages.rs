@@ -7,8 +7,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use herald_core::api_key::{KeyHash, Scope};
 use herald_core::circuit::CircuitState;
-use herald_core::delivery::{Delivery, DeliveryStatus};
+use herald_core::delivery::{Attempt, Delivery, DeliveryStatus};
 use herald_core::endpoint::Endpoint;
+use herald_core::id::DeliveryId;
 use herald_core::session::{Session, SessionToken, Viewer};
 use herald_core::tenant::Tenant;
 use herald_store::{DeliveryFilter, PageRequest};
@@ -259,18 +260,103 @@ pub async fn deliveries(
     page(&format!("{} deliveries", tenant.name), Some(&signed_in), body).into_response()
 }
 
-fn delivery_row(d: &Delivery) -> Markup {
-    let badge = match d.status {
+fn status_badge(status: DeliveryStatus) -> Markup {
+    let class = match status {
         DeliveryStatus::Delivered => "ok",
         DeliveryStatus::Pending | DeliveryStatus::Retrying => "warn",
         DeliveryStatus::Failed => "bad",
     };
+    html! { span class={ "badge " (class) } { (status.as_str()) } }
+}
+
+/// One delivery with every attempt: what was sent, what came back.
+pub async fn delivery(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((segment, id)): Path<(String, String)>,
+) -> Response {
+    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+        Ok(t) => t,
+        Err(page) => return page,
+    };
+    let Ok(id) = DeliveryId::parse(&id) else { return not_found(&signed_in) };
+    let delivery = match state.store.delivery(&tenant.id, &id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return not_found(&signed_in),
+        Err(e) => return unavailable(Some(&signed_in), &e),
+    };
+    let attempts = match state.store.attempts(&delivery.id).await {
+        Ok(a) => a,
+        Err(e) => return unavailable(Some(&signed_in), &e),
+    };
+    let body = html! {
+        h1 { "Delivery " code { (delivery.id) } }
+        (tenant_tabs(&tenant, "Deliveries"))
+        dl.facts.card {
+            dt { "Status" } dd { (status_badge(delivery.status)) }
+            dt { "Event" } dd { code { (delivery.event_id.as_str()) } }
+            dt { "Endpoint" } dd { code { (delivery.endpoint_id) } }
+            dt { "Attempts" } dd { (delivery.attempt_count) }
+            @if let Some(next) = delivery.next_attempt_at.filter(|_| matches!(delivery.status, DeliveryStatus::Pending | DeliveryStatus::Retrying)) {
+                dt { "Next attempt" } dd { time datetime=(next) { (next) } }
+            }
+            @if let Some(reason) = delivery.failure_reason {
+                dt { "Failure" } dd { (reason.as_str()) }
+            }
+            dt { "Created" } dd { time datetime=(delivery.created_at) { (delivery.created_at) } }
+        }
+        h2 { "Attempts" }
+        @if attempts.is_empty() {
+            div.card.empty { p { "No attempt yet: the first one is on its way." } }
+        }
+        @for a in attempts.iter().rev() { (attempt_card(a)) }
+    };
+    page(&format!("Delivery {}", delivery.id), Some(&signed_in), body).into_response()
+}
+
+fn headers_table(headers: &[(String, String)]) -> Markup {
+    html! {
+        table.headers {
+            tbody { @for (name, value) in headers { tr { th scope="row" { (name) } td { (value) } } } }
+        }
+    }
+}
+
+fn attempt_card(a: &Attempt) -> Markup {
+    html! {
+        section.card.attempt {
+            h3 {
+                "Attempt " (a.attempt_no) " "
+                @match (a.response_status, a.error_kind) {
+                    (_, Some(kind)) => span.badge.bad { (kind.as_str()) },
+                    (Some(status), None) => span.badge.ok { (status) },
+                    (None, None) => span.badge.warn { "no response" },
+                }
+                " " span.muted { (a.duration_ms) " ms · " (a.trigger.as_str()) " · " time datetime=(a.started_at) { (a.started_at) } }
+            }
+            @if let Some(message) = &a.error_message { p.error { (message) } }
+            details {
+                summary { "Request: " (a.request.method) " " (a.request.url) }
+                (headers_table(&a.request.headers))
+            }
+            @if a.response_status.is_some() {
+                details open {
+                    summary { "Response " @if let Some(status) = a.response_status { (status) } }
+                    (headers_table(&a.response_headers))
+                    @if let Some(body) = a.response_body.as_deref().filter(|b| !b.is_empty()) { pre { (body) } }
+                }
+            }
+        }
+    }
+}
+
+fn delivery_row(d: &Delivery) -> Markup {
     html! {
         tr {
-            td data-label="Delivery" { code { (d.id) } }
+            td data-label="Delivery" { a href={ "/ui/tenants/" (d.tenant_id) "/deliveries/" (d.id) } { code { (d.id) } } }
             td data-label="Event" { code { (d.event_id.as_str()) } }
             td data-label="Endpoint" { code { (d.endpoint_id) } }
-            td data-label="Status" { span class={ "badge " (badge) } { (d.status.as_str()) } }
+            td data-label="Status" { (status_badge(d.status)) }
             td data-label="Attempts" { (d.attempt_count) }
             td data-label="Created" { time datetime=(d.created_at) { (d.created_at) } }
         }

@@ -218,9 +218,23 @@ on_both_backends! {
         let (_, delivered) = page(&app, &format!("{log}?status=delivered"), &operator).await;
         assert!(delivered.contains(&delivery));
 
+        // The delivery's page: every attempt, with what was sent and what came back.
+        assert!(html.contains(&format!("{log}/{delivery}")), "the log links to it");
+        let (status, html) = page(&app, &format!("{log}/{delivery}"), &operator).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Attempt 1") && html.contains(&format!("{}/acme", receiver.url())), "{html}");
+        assert!(html.contains("webhook-signature") && html.contains("v1,"), "the request's headers");
+        assert!(html.contains("Response 204"), "{html}");
+
         let globex_session = sign_in(&app, &app.tenant_key(&globex).await).await;
         let (status, html) = page(&app, &log, &globex_session).await;
         assert_eq!(status, StatusCode::NOT_FOUND);
         assert!(!html.contains(&delivery));
+        // Nor through its own tenant's path: the delivery belongs to another tenant.
+        let (status, html) = page(&app, &format!("/ui/tenants/{globex}/deliveries/{delivery}"), &globex_session).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(!html.contains("/acme"));
+        let (status, _) = page(&app, &format!("{log}/not-an-id"), &operator).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
     }
 }
