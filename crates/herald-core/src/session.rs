@@ -9,8 +9,9 @@ use std::fmt;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use hmac::{Hmac, Mac};
 use rand::RngCore;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::Timestamp;
 use crate::api_key::KeyHash;
@@ -46,18 +47,21 @@ impl SessionToken {
         KeyHash::of(&self.0)
     }
 
-    /// The CSRF token of this session's forms: a keyed digest of the session token, so it
-    /// needs no storage and reveals nothing about the token.
-    pub fn csrf(&self) -> String {
-        let digest = Sha256::new().chain_update(b"herald-csrf\0").chain_update(self.0.as_bytes()).finalize();
-        URL_SAFE_NO_PAD.encode(digest)
+    /// The MAC that names this session's CSRF tokens: keyed by the session token, so it needs no
+    /// storage and reveals nothing about the token.
+    fn csrf_mac(&self) -> Hmac<Sha256> {
+        let mac = Hmac::<Sha256>::new_from_slice(self.0.as_bytes()).expect("HMAC takes keys of any length");
+        mac.chain_update(b"herald-csrf")
     }
 
-    /// Whether `presented` is this session's CSRF token (compared in constant time).
+    /// The CSRF token of this session's forms.
+    pub fn csrf(&self) -> String {
+        URL_SAFE_NO_PAD.encode(self.csrf_mac().finalize().into_bytes())
+    }
+
+    /// Whether `presented` is this session's CSRF token (compared in constant time by the MAC).
     pub fn csrf_matches(&self, presented: &str) -> bool {
-        let expected = self.csrf();
-        expected.len() == presented.len()
-            && expected.bytes().zip(presented.bytes()).fold(0u8, |acc, (a, b)| acc | (a ^ b)) == 0
+        URL_SAFE_NO_PAD.decode(presented).is_ok_and(|tag| self.csrf_mac().verify_slice(&tag).is_ok())
     }
 }
 

@@ -29,18 +29,18 @@ pub struct Paging {
 }
 
 impl Paging {
+    /// A cursor not of the API's form starts from the first page.
     fn request(&self) -> PageRequest {
-        let cursor =
-            self.cursor.as_ref().filter(|c| c.len() <= 256 && c.bytes().all(|b| b.is_ascii_graphic()));
-        PageRequest { limit: PAGE_SIZE, cursor: cursor.cloned() }
+        let cursor = self.cursor.as_deref().and_then(crate::api::extract::decode_cursor);
+        PageRequest { limit: PAGE_SIZE, cursor }
     }
 }
 
 /// A failure reading the store, shown as a page.
 fn unavailable(signed_in: Option<&SignedIn>, error: &herald_store::StoreError) -> Response {
     tracing::error!(error = %error, "a web interface page could not read the store");
-    let text = "Herald could not read its database. Try again in a moment; the error has been logged.";
-    (StatusCode::SERVICE_UNAVAILABLE, message("Database unavailable", signed_in, text)).into_response()
+    (StatusCode::SERVICE_UNAVAILABLE, message("Database unavailable", signed_in, session::UNAVAILABLE))
+        .into_response()
 }
 
 fn not_found(signed_in: &SignedIn) -> Response {

@@ -45,6 +45,10 @@ pub fn token_of(headers: &HeaderMap) -> Option<SessionToken> {
         .and_then(|(_, value)| SessionToken::parse(value))
 }
 
+/// What a page says when the store cannot be read.
+pub const UNAVAILABLE: &str =
+    "Herald could not read its database. Try again in a moment; the error has been logged.";
+
 /// A page that needs a session: without one, the browser is sent to sign in.
 #[derive(Debug)]
 pub enum NotSignedIn {
@@ -57,8 +61,8 @@ impl IntoResponse for NotSignedIn {
         match self {
             Self::Redirect => Redirect::to("/ui/sign-in").into_response(),
             Self::Unavailable => {
-                (StatusCode::SERVICE_UNAVAILABLE, "the database is unavailable; try again shortly")
-                    .into_response()
+                let page = super::layout::message("Database unavailable", None, UNAVAILABLE);
+                (StatusCode::SERVICE_UNAVAILABLE, page).into_response()
             }
         }
     }

@@ -14,15 +14,14 @@ fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
-/// Signs in with `key`; returns the `Cookie` header value of the session.
+/// Posts the sign-in form with `key` and one more request header.
+async fn post_sign_in(app: &TestApp, key: &str, (name, value): (&str, &str)) -> reqwest::Response {
+    browser().post(app.url("/ui/sign-in")).header(name, value).form(&[("key", key)]).send().await.unwrap()
+}
+
+/// Signs in with `key` from Herald's own origin; returns the `Cookie` header value of the session.
 async fn sign_in(app: &TestApp, key: &str) -> String {
-    let response = browser()
-        .post(app.url("/ui/sign-in"))
-        .header("origin", format!("http://{}", app.addr))
-        .form(&[("key", key)])
-        .send()
-        .await
-        .unwrap();
+    let response = post_sign_in(app, key, ("origin", &format!("http://{}", app.addr))).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()[LOCATION], "/ui");
     let cookie = response.headers()[SET_COOKIE].to_str().unwrap().to_owned();
@@ -42,13 +41,7 @@ fn csrf_of(html: &str) -> String {
 
 on_both_backends! {
     async fn signing_in_opens_a_session_in_a_strict_http_only_cookie(app) {
-        let response = browser()
-            .post(app.url("/ui/sign-in"))
-            .header("origin", format!("http://{}", app.addr))
-            .form(&[("key", app.admin_key.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let response = post_sign_in(&app, &app.admin_key, ("origin", &format!("http://{}", app.addr))).await;
         assert_eq!(response.status(), StatusCode::SEE_OTHER);
         let cookie = response.headers()[SET_COOKIE].to_str().unwrap();
         for flag in ["HttpOnly", "SameSite=Strict", "Path=/ui"] {
@@ -59,13 +52,7 @@ on_both_backends! {
         assert!(!response.headers()[LOCATION].to_str().unwrap().contains("key"), "nor in the URL");
 
         // Behind a TLS-terminating proxy the cookie is Secure.
-        let response = browser()
-            .post(app.url("/ui/sign-in"))
-            .header("x-forwarded-proto", "https")
-            .form(&[("key", app.admin_key.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let response = post_sign_in(&app, &app.admin_key, ("x-forwarded-proto", "https")).await;
         assert!(response.headers()[SET_COOKIE].to_str().unwrap().ends_with("; Secure"));
 
         // The database holds the token's hash, never the token.
@@ -126,6 +113,10 @@ on_both_backends! {
         let (status, html) = page(&app, "/ui", &operator).await;
         assert_eq!(status, StatusCode::OK);
         assert!(html.contains("Acme") && html.contains("Globex"), "{html}");
+        // A cursor not of the API's form starts from the first page instead of failing.
+        let (status, html) = page(&app, "/ui?cursor=%3Cscript%3E", &operator).await;
+        assert_eq!(status, StatusCode::OK);
+        assert!(html.contains("Acme") && !html.contains("<script>"), "{html}");
         let (_, html) = page(&app, &format!("/ui/tenants/{acme}"), &operator).await;
         assert!(html.contains("https://acme.example/hooks") && html.contains("billing"));
         assert!(!html.contains("globex.example"));
@@ -175,13 +166,7 @@ on_both_backends! {
         assert_eq!(sign_out(vec![], &other_csrf).await.unwrap().status(), StatusCode::FORBIDDEN);
         assert_eq!(page(&app, "/ui", &cookie).await.0, StatusCode::OK, "the session is untouched");
         // Sign-in from another site is refused too (no login CSRF).
-        let response = browser()
-            .post(app.url("/ui/sign-in"))
-            .header("origin", "http://127.0.0.1:1")
-            .form(&[("key", app.admin_key.as_str())])
-            .send()
-            .await
-            .unwrap();
+        let response = post_sign_in(&app, &app.admin_key, ("origin", "http://127.0.0.1:1")).await;
         assert_eq!(response.status(), StatusCode::FORBIDDEN);
         assert!(response.headers().get(SET_COOKIE).is_none());
 
