@@ -10,7 +10,7 @@ use herald_core::id::{EndpointId, TenantId};
 use crate::dialect::{Dialect, for_each_backend};
 use crate::queue::HOLD_CHUNK;
 use crate::rows::{EndpointRow, columns, convert, millis, to_json};
-use crate::{EndpointStats, EndpointUpdate, Page, PageRequest, Result, Shift, conflict_as};
+use crate::{EndpointStats, EndpointUpdate, Page, PageRequest, Result, Shift, TimelineBucket, conflict_as};
 
 for_each_backend! {
     pub(crate) async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
@@ -186,6 +186,43 @@ for_each_backend! {
             moved += last;
         }
         Ok(moved)
+    }
+
+    pub(crate) async fn endpoint_timeline(
+        &self,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        until: Timestamp,
+        bucket: std::time::Duration,
+    ) -> Result<Vec<TimelineBucket>> {
+        let width = i64::try_from(bucket.as_millis()).unwrap_or(i64::MAX).max(1);
+        let since = millis(since);
+        let rows: Vec<(i64, i64, i64, i64, i64)> = sqlx::query_as(
+            "SELECT (started_at - $2) / $4 AS bucket, COUNT(*),
+                    CAST(SUM(CASE WHEN error_kind IS NULL THEN 1 ELSE 0 END) AS BIGINT),
+                    CAST(AVG(duration_ms) AS BIGINT), CAST(MAX(duration_ms) AS BIGINT)
+             FROM attempts WHERE endpoint_id = $1 AND started_at >= $2 AND started_at < $3
+             GROUP BY bucket ORDER BY bucket",
+        )
+        .bind(endpoint.as_str())
+        .bind(since)
+        .bind(millis(until))
+        .bind(width)
+        .fetch_all(self.reader())
+        .await?;
+        let count = |n: i64| n.max(0) as u64;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(bucket, attempts, succeeded, mean, max)| {
+                Some(TimelineBucket {
+                    start: Timestamp::from_millisecond(since + bucket * width).ok()?,
+                    attempts: count(attempts),
+                    succeeded: count(succeeded),
+                    mean_ms: count(mean),
+                    max_ms: count(max),
+                })
+            })
+            .collect())
     }
 
     pub(crate) async fn endpoint_stats(

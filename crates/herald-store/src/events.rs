@@ -177,7 +177,9 @@ for_each_backend! {
              WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) AND ($3 IS NULL OR endpoint_id = $3)
                AND ($4 IS NULL OR event_id = $4) AND ($5 IS NULL OR status = $5)
                AND ($6 IS NULL OR created_at >= $6) AND ($7 IS NULL OR created_at < $7)
-             ORDER BY id DESC LIMIT $8"
+               AND ($8 IS NULL OR EXISTS (SELECT 1 FROM events
+                    WHERE events.event_key = deliveries.event_key AND events.event_type = $8))
+             ORDER BY id DESC LIMIT $9"
         ))
         .bind(tenant.as_str())
         .bind(page.cursor.as_deref())
@@ -186,6 +188,7 @@ for_each_backend! {
         .bind(filter.status.map(|s| s.as_str()))
         .bind(filter.since.map(millis))
         .bind(filter.until.map(millis))
+        .bind(filter.event_type.as_ref().map(|t| t.as_str()))
         .bind(i64::from(page.limit) + 1)
         .fetch_all(self.reader())
         .await?;

@@ -164,8 +164,22 @@ pub struct DeliveryFilter {
     pub endpoint_id: Option<EndpointId>,
     pub event_id: Option<EventId>,
     pub status: Option<DeliveryStatus>,
+    /// Only deliveries of events of this type.
+    pub event_type: Option<EventTypeName>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
+}
+
+/// An endpoint's attempts in one bucket of time.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TimelineBucket {
+    pub start: Timestamp,
+    pub attempts: u64,
+    /// Attempts answered with a 2xx.
+    pub succeeded: u64,
+    /// Mean and longest attempt duration, in milliseconds.
+    pub mean_ms: u64,
+    pub max_ms: u64,
 }
 
 /// An endpoint's figures over a time range.
@@ -304,6 +318,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         since: Timestamp,
         until: Timestamp,
     ) -> Result<EndpointStats>;
+    /// An endpoint's attempts over `[since, until)` in buckets of `bucket` (oldest first; buckets
+    /// without attempts are left out).
+    async fn endpoint_timeline(
+        &self,
+        endpoint: &EndpointId,
+        since: Timestamp,
+        until: Timestamp,
+        bucket: std::time::Duration,
+    ) -> Result<Vec<TimelineBucket>>;
     /// Stores the endpoint's circuit state unless a newer one is stored (by `changed_at`), and in
     /// the same transaction moves its waiting deliveries as `shift` says — a hold moves them in
     /// chunks, the first with the state and each further one in a transaction of its own, so a

@@ -21,7 +21,7 @@ use herald_core::tenant::{Tenant, TenantLimits, TenantRef};
 use crate::dialect::{Dialect, for_each_backend};
 use crate::{
     Backend, Committing, DeliveryFilter, EndpointStats, EndpointUpdate, EventFilter, IdempotencyState, Job,
-    Lease, LeaseToken, Page, PageRequest, Published, Result, Shift, Store, TenantBacklog,
+    Lease, LeaseToken, Page, PageRequest, Published, Result, Shift, Store, TenantBacklog, TimelineBucket,
 };
 
 for_each_backend! {
@@ -137,6 +137,15 @@ for_each_backend! {
             until: Timestamp,
         ) -> Result<EndpointStats> {
             self.endpoint_stats(endpoint, since, until).await
+        }
+        async fn endpoint_timeline(
+            &self,
+            endpoint: &EndpointId,
+            since: Timestamp,
+            until: Timestamp,
+            bucket: std::time::Duration,
+        ) -> Result<Vec<TimelineBucket>> {
+            self.endpoint_timeline(endpoint, since, until, bucket).await
         }
         async fn set_endpoint_health(
             &self,

@@ -121,6 +121,8 @@ pub struct DeliveryListParams {
     event_id: Option<EventId>,
     /// pending, retrying, delivered or failed (`failed` is the dead-letter set).
     status: Option<DeliveryStatus>,
+    /// Only deliveries of events of this type.
+    event_type: Option<herald_core::event_type::EventTypeName>,
     /// Created at or after (RFC 3339).
     #[param(value_type = Option<String>, format = DateTime)]
     #[serde(default, deserialize_with = "text::timestamp")]
@@ -137,6 +139,7 @@ impl From<DeliveryListParams> for DeliveryFilter {
             endpoint_id: p.endpoint_id,
             event_id: p.event_id,
             status: p.status,
+            event_type: p.event_type,
             since: p.since,
             until: p.until,
         }

@@ -140,6 +140,16 @@ impl ApiError {
         self.code
     }
 
+    /// What went wrong, for a person.
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
+    /// The invalid fields, for `validation_failed`.
+    pub fn errors(&self) -> &[FieldError] {
+        &self.errors
+    }
+
     fn problem(&self) -> Problem {
         Problem {
             kind: format!("urn:herald:problem:{}", self.code),

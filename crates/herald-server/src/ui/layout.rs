@@ -42,7 +42,7 @@ pub fn page(title: &str, signed_in: Option<&SignedIn>, main: Markup) -> Markup {
                     @if let Some(s) = signed_in {
                         nav {
                             @match s.viewer() {
-                                Viewer::Operator { .. } => { a href="/ui" { "Tenants" } }
+                                Viewer::Operator { .. } => { a href="/ui" { "Tenants" } a href="/ui/event-types" { "Event types" } }
                                 Viewer::Tenant { tenant, .. } => { a href={ "/ui/tenants/" (tenant) } { "Endpoints" } }
                             }
                         }

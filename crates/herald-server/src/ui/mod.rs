@@ -9,6 +9,13 @@
 //! Content-Security-Policy that allows only Herald's own script and styles, and may not be
 //! framed.
 
+mod catalog;
+mod chart;
+mod deliveries;
+mod endpoint_form;
+mod endpoints;
+mod events;
+mod form;
 mod layout;
 mod pages;
 mod session;
@@ -16,7 +23,7 @@ mod session;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::Redirect;
-use axum::routing::get;
+use axum::routing::{get, post};
 
 use crate::state::AppState;
 
@@ -27,10 +34,27 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/ui", get(pages::home))
         .route("/ui/sign-in", get(pages::sign_in_form).post(pages::sign_in))
-        .route("/ui/sign-out", axum::routing::post(pages::sign_out))
+        .route("/ui/sign-out", post(pages::sign_out))
+        .route("/ui/event-types", get(catalog::list).post(catalog::create))
+        .route("/ui/event-types/new", get(catalog::new_form))
+        .route("/ui/event-types/{name}", get(catalog::edit_form).post(catalog::edit))
         .route("/ui/tenants/{tenant}", get(pages::tenant))
-        .route("/ui/tenants/{tenant}/deliveries", get(pages::deliveries))
-        .route("/ui/tenants/{tenant}/deliveries/{delivery}", get(pages::delivery))
+        .route("/ui/tenants/{tenant}/endpoints", post(endpoints::create))
+        .route("/ui/tenants/{tenant}/endpoints/new", get(endpoints::new_form))
+        .route("/ui/tenants/{tenant}/endpoints/{endpoint}", get(endpoints::show))
+        .route(
+            "/ui/tenants/{tenant}/endpoints/{endpoint}/edit",
+            get(endpoints::edit_form).post(endpoints::edit),
+        )
+        .route("/ui/tenants/{tenant}/endpoints/{endpoint}/test", post(endpoints::send_test))
+        .route("/ui/tenants/{tenant}/endpoints/{endpoint}/rotate", post(endpoints::rotate))
+        .route("/ui/tenants/{tenant}/endpoints/{endpoint}/recover", post(endpoints::recover_failed))
+        .route("/ui/tenants/{tenant}/endpoints/{endpoint}/delete", post(endpoints::delete))
+        .route("/ui/tenants/{tenant}/events", get(events::list))
+        .route("/ui/tenants/{tenant}/deliveries", get(deliveries::log))
+        .route("/ui/tenants/{tenant}/deliveries/live", get(deliveries::live))
+        .route("/ui/tenants/{tenant}/deliveries/{delivery}", get(deliveries::delivery))
+        .route("/ui/tenants/{tenant}/deliveries/{delivery}/retry", post(deliveries::retry))
         .route("/ui/assets/app.css", get(layout::css))
         .route("/ui/assets/app.js", get(layout::js))
         .layer(axum::middleware::map_response(security_headers))

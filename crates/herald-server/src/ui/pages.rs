@@ -1,5 +1,5 @@
-//! The pages: sign-in and sign-out, the operator's tenant list, a tenant's endpoints and its
-//! delivery log.
+//! The pages: sign-in and sign-out, the operator's tenant list, a tenant's endpoints; and what
+//! the other pages share (paging, the tenant's tabs, the answers for missing and unreadable).
 
 use axum::Form;
 use axum::extract::{Path, Query, State};
@@ -7,12 +7,10 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use herald_core::api_key::{KeyHash, Scope};
 use herald_core::circuit::CircuitState;
-use herald_core::delivery::{Attempt, Delivery, DeliveryStatus};
 use herald_core::endpoint::Endpoint;
-use herald_core::id::DeliveryId;
 use herald_core::session::{Session, SessionToken, Viewer};
 use herald_core::tenant::Tenant;
-use herald_store::{DeliveryFilter, PageRequest};
+use herald_store::PageRequest;
 use maud::{Markup, html};
 use serde::Deserialize;
 
@@ -21,7 +19,7 @@ use super::session::{self, SESSION_TTL, SignedIn};
 use crate::state::AppState;
 
 /// Rows per page of a list.
-const PAGE_SIZE: u32 = 50;
+pub const PAGE_SIZE: u32 = 50;
 
 #[derive(Debug, Deserialize)]
 pub struct Paging {
@@ -37,21 +35,15 @@ impl Paging {
 }
 
 /// A failure reading the store, shown as a page.
-fn unavailable(signed_in: Option<&SignedIn>, error: &herald_store::StoreError) -> Response {
+pub fn unavailable(signed_in: Option<&SignedIn>, error: &herald_store::StoreError) -> Response {
     tracing::error!(error = %error, "a web interface page could not read the store");
     (StatusCode::SERVICE_UNAVAILABLE, message("Database unavailable", signed_in, session::UNAVAILABLE))
         .into_response()
 }
 
-fn not_found(signed_in: &SignedIn) -> Response {
+pub fn not_found(signed_in: &SignedIn) -> Response {
     (StatusCode::NOT_FOUND, message("Not found", Some(signed_in), "There is nothing here, or not for you."))
         .into_response()
-}
-
-fn cross_site(signed_in: Option<&SignedIn>) -> Response {
-    let text =
-        "This form was sent from another site, so Herald refused it. Open Herald directly and try again.";
-    (StatusCode::FORBIDDEN, message("Request refused", signed_in, text)).into_response()
 }
 
 pub async fn home(
@@ -97,7 +89,7 @@ fn tenant_row(t: &Tenant) -> Markup {
     }
 }
 
-fn pager(base: &str, next: Option<&str>) -> Markup {
+pub fn pager(base: &str, next: Option<&str>) -> Markup {
     html! {
         @if let Some(next) = next {
             nav.pager aria-label="Pages" {
@@ -109,7 +101,11 @@ fn pager(base: &str, next: Option<&str>) -> Markup {
 
 /// The tenant a path names, if this viewer may see it; otherwise the page to answer with (the
 /// same 404 for another tenant's page as for one that does not exist).
-async fn visible_tenant(state: &AppState, signed_in: &SignedIn, segment: &str) -> Result<Tenant, Response> {
+pub async fn visible_tenant(
+    state: &AppState,
+    signed_in: &SignedIn,
+    segment: &str,
+) -> Result<Tenant, Response> {
     let tenant = match state.access.tenant(segment).await {
         Ok(Some(t)) => t,
         Ok(None) => return Err(not_found(signed_in)),
@@ -122,10 +118,10 @@ async fn visible_tenant(state: &AppState, signed_in: &SignedIn, segment: &str) -
 }
 
 /// The links between a tenant's pages.
-fn tenant_tabs(tenant: &Tenant, current: &str) -> Markup {
+pub fn tenant_tabs(tenant: &Tenant, current: &str) -> Markup {
     html! {
         nav.tabs aria-label="Tenant pages" {
-            @for (name, path) in [("Endpoints", ""), ("Deliveries", "/deliveries")] {
+            @for (name, path) in [("Endpoints", ""), ("Events", "/events"), ("Deliveries", "/deliveries")] {
                 a href={ "/ui/tenants/" (tenant.id) (path) } aria-current=[(name == current).then_some("page")] { (name) }
             }
         }
@@ -147,19 +143,36 @@ pub async fn tenant(
         Err(e) => return unavailable(Some(&signed_in), &e),
     };
     let now = state.clock.now();
+    // The success rate of each endpoint's attempts over the last day: one bucket of a day.
+    let day = std::time::Duration::from_secs(24 * 3600);
+    let since =
+        herald_core::Timestamp::from_millisecond(now.as_millisecond() - 24 * 3600 * 1000).unwrap_or(now);
+    let until = herald_core::Timestamp::from_millisecond(now.as_millisecond() + 1).unwrap_or(now);
+    let mut rates = Vec::with_capacity(endpoints.items.len());
+    for e in &endpoints.items {
+        match state.store.endpoint_timeline(&e.id, since, until, day).await {
+            Ok(buckets) => {
+                let (attempts, ok) =
+                    buckets.iter().fold((0, 0), |(a, s), b| (a + b.attempts, s + b.succeeded));
+                rates.push((attempts > 0).then(|| 100.0 * ok as f64 / attempts as f64));
+            }
+            Err(e) => return unavailable(Some(&signed_in), &e),
+        }
+    }
     let body = html! {
         h1 { (tenant.name) " " span.muted { "· endpoints" } }
         (tenant_tabs(&tenant, "Endpoints"))
+        div.toolbar { a.button.primary href={ "/ui/tenants/" (tenant.id) "/endpoints/new" } { "New endpoint" } }
         @if endpoints.items.is_empty() {
             div.card.empty {
                 p { "This tenant has no endpoints yet." }
-                p.hint { "Add one with " code { "POST /v1/tenants/" (tenant.id) "/endpoints" } "." }
+                p.hint { "Add one with " a href={ "/ui/tenants/" (tenant.id) "/endpoints/new" } { "New endpoint" } ", or with " code { "POST /v1/tenants/" (tenant.id) "/endpoints" } "." }
             }
         } @else {
             table.list {
-                thead { tr { th { "URL" } th { "Events" } th { "Status" } th { "Circuit" } th { "Created" } } }
+                thead { tr { th { "URL" } th { "Events" } th { "Status" } th { "Circuit" } th { "Success (24 h)" } th { "Created" } } }
                 tbody {
-                    @for e in &endpoints.items { (endpoint_row(e, now)) }
+                    @for (e, rate) in endpoints.items.iter().zip(&rates) { (endpoint_row(e, *rate, now)) }
                 }
             }
             (pager(&format!("/ui/tenants/{}", tenant.id), endpoints.next_cursor.as_deref()))
@@ -168,12 +181,12 @@ pub async fn tenant(
     page(&tenant.name, Some(&signed_in), body).into_response()
 }
 
-fn endpoint_row(e: &Endpoint, now: herald_core::Timestamp) -> Markup {
+fn endpoint_row(e: &Endpoint, success: Option<f64>, now: herald_core::Timestamp) -> Markup {
     let events: Vec<String> = e.spec.events.iter().map(ToString::to_string).collect();
     html! {
         tr {
             td.url data-label="URL" {
-                (e.spec.url.as_str())
+                a href={ "/ui/tenants/" (e.tenant_id) "/endpoints/" (e.id) } { (e.spec.url.as_str()) }
                 @if !e.spec.description.is_empty() { div.hint { (e.spec.description) } }
             }
             td data-label="Events" {
@@ -189,176 +202,13 @@ fn endpoint_row(e: &Endpoint, now: herald_core::Timestamp) -> Markup {
                     CircuitState::HalfOpen => span.badge.warn { "half-open" },
                 }
             }
+            td data-label="Success (24 h)" {
+                @match success {
+                    Some(rate) => { (format!("{rate:.1}%")) }
+                    None => span.muted { "no attempts" },
+                }
+            }
             td data-label="Created" { time datetime=(e.created_at) { (e.created_at) } }
-        }
-    }
-}
-
-#[derive(Debug, Deserialize)]
-pub struct DeliveryQuery {
-    cursor: Option<String>,
-    status: Option<String>,
-}
-
-pub async fn deliveries(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path(segment): Path<String>,
-    Query(query): Query<DeliveryQuery>,
-) -> Response {
-    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
-    // An unknown status shows everything rather than an error: the filter is a select box.
-    let status =
-        query.status.as_deref().filter(|s| !s.is_empty()).and_then(|s| s.parse::<DeliveryStatus>().ok());
-    let filter = DeliveryFilter { status, ..DeliveryFilter::default() };
-    let paging = Paging { cursor: query.cursor.clone() };
-    let deliveries = match state.store.list_deliveries(&tenant.id, &filter, &paging.request()).await {
-        Ok(page) => page,
-        Err(e) => return unavailable(Some(&signed_in), &e),
-    };
-    let base = format!("/ui/tenants/{}/deliveries", tenant.id);
-    let chosen = status.map(|s| s.as_str());
-    let body = html! {
-        h1 { (tenant.name) " " span.muted { "· deliveries" } }
-        (tenant_tabs(&tenant, "Deliveries"))
-        form.filters method="get" action=(base) {
-            label for="status" { "Status" }
-            select #status name="status" {
-                option value="" { "any" }
-                @for s in ["pending", "retrying", "delivered", "failed"] {
-                    option value=(s) selected[chosen == Some(s)] { (s) }
-                }
-            }
-            button type="submit" { "Filter" }
-        }
-        @if deliveries.items.is_empty() {
-            div.card.empty {
-                @if status.is_some() {
-                    p { "No deliveries with this status." }
-                } @else {
-                    p { "No deliveries yet." }
-                    p.hint { "Publish an event with " code { "POST /v1/tenants/" (tenant.id) "/events" } "; each subscribed endpoint gets a delivery here." }
-                }
-            }
-        } @else {
-            table.list {
-                thead { tr { th { "Delivery" } th { "Event" } th { "Endpoint" } th { "Status" } th { "Attempts" } th { "Created" } } }
-                tbody {
-                    @for d in &deliveries.items { (delivery_row(d)) }
-                }
-            }
-            @let next = deliveries.next_cursor.as_deref().map(|c| match chosen {
-                Some(s) => format!("{c}&status={s}"),
-                None => c.to_owned(),
-            });
-            (pager(&base, next.as_deref()))
-        }
-    };
-    page(&format!("{} deliveries", tenant.name), Some(&signed_in), body).into_response()
-}
-
-fn status_badge(status: DeliveryStatus) -> Markup {
-    let class = match status {
-        DeliveryStatus::Delivered => "ok",
-        DeliveryStatus::Pending | DeliveryStatus::Retrying => "warn",
-        DeliveryStatus::Failed => "bad",
-    };
-    html! { span class={ "badge " (class) } { (status.as_str()) } }
-}
-
-/// One delivery with every attempt: what was sent, what came back.
-pub async fn delivery(
-    State(state): State<AppState>,
-    signed_in: SignedIn,
-    Path((segment, id)): Path<(String, String)>,
-) -> Response {
-    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
-        Ok(t) => t,
-        Err(page) => return page,
-    };
-    let Ok(id) = DeliveryId::parse(&id) else { return not_found(&signed_in) };
-    let delivery = match state.store.delivery(&tenant.id, &id).await {
-        Ok(Some(d)) => d,
-        Ok(None) => return not_found(&signed_in),
-        Err(e) => return unavailable(Some(&signed_in), &e),
-    };
-    let attempts = match state.store.attempts(&delivery.id).await {
-        Ok(a) => a,
-        Err(e) => return unavailable(Some(&signed_in), &e),
-    };
-    let body = html! {
-        h1 { "Delivery " code { (delivery.id) } }
-        (tenant_tabs(&tenant, "Deliveries"))
-        dl.facts.card {
-            dt { "Status" } dd { (status_badge(delivery.status)) }
-            dt { "Event" } dd { code { (delivery.event_id.as_str()) } }
-            dt { "Endpoint" } dd { code { (delivery.endpoint_id) } }
-            dt { "Attempts" } dd { (delivery.attempt_count) }
-            @if let Some(next) = delivery.next_attempt_at.filter(|_| matches!(delivery.status, DeliveryStatus::Pending | DeliveryStatus::Retrying)) {
-                dt { "Next attempt" } dd { time datetime=(next) { (next) } }
-            }
-            @if let Some(reason) = delivery.failure_reason {
-                dt { "Failure" } dd { (reason.as_str()) }
-            }
-            dt { "Created" } dd { time datetime=(delivery.created_at) { (delivery.created_at) } }
-        }
-        h2 { "Attempts" }
-        @if attempts.is_empty() {
-            div.card.empty { p { "No attempt yet: the first one is on its way." } }
-        }
-        @for a in attempts.iter().rev() { (attempt_card(a)) }
-    };
-    page(&format!("Delivery {}", delivery.id), Some(&signed_in), body).into_response()
-}
-
-fn headers_table(headers: &[(String, String)]) -> Markup {
-    html! {
-        table.headers {
-            tbody { @for (name, value) in headers { tr { th scope="row" { (name) } td { (value) } } } }
-        }
-    }
-}
-
-fn attempt_card(a: &Attempt) -> Markup {
-    html! {
-        section.card.attempt {
-            h3 {
-                "Attempt " (a.attempt_no) " "
-                @match (a.response_status, a.error_kind) {
-                    (_, Some(kind)) => span.badge.bad { (kind.as_str()) },
-                    (Some(status), None) => span.badge.ok { (status) },
-                    (None, None) => span.badge.warn { "no response" },
-                }
-                " " span.muted { (a.duration_ms) " ms · " (a.trigger.as_str()) " · " time datetime=(a.started_at) { (a.started_at) } }
-            }
-            @if let Some(message) = &a.error_message { p.error { (message) } }
-            details {
-                summary { "Request: " (a.request.method) " " (a.request.url) }
-                (headers_table(&a.request.headers))
-            }
-            @if a.response_status.is_some() {
-                details open {
-                    summary { "Response " @if let Some(status) = a.response_status { (status) } }
-                    (headers_table(&a.response_headers))
-                    @if let Some(body) = a.response_body.as_deref().filter(|b| !b.is_empty()) { pre { (body) } }
-                }
-            }
-        }
-    }
-}
-
-fn delivery_row(d: &Delivery) -> Markup {
-    html! {
-        tr {
-            td data-label="Delivery" { a href={ "/ui/tenants/" (d.tenant_id) "/deliveries/" (d.id) } { code { (d.id) } } }
-            td data-label="Event" { code { (d.event_id.as_str()) } }
-            td data-label="Endpoint" { code { (d.endpoint_id) } }
-            td data-label="Status" { (status_badge(d.status)) }
-            td data-label="Attempts" { (d.attempt_count) }
-            td data-label="Created" { time datetime=(d.created_at) { (d.created_at) } }
         }
     }
 }
@@ -401,7 +251,7 @@ pub async fn sign_in(
     Form(form): Form<SignInForm>,
 ) -> Response {
     if !session::same_origin(&headers) {
-        return cross_site(None);
+        return super::form::cross_site(None);
     }
     let key = form.key.trim();
     if key.is_empty() {
@@ -449,12 +299,12 @@ pub async fn sign_out(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !session::same_origin(&headers) {
-        return cross_site(None);
+        return super::form::cross_site(None);
     }
     let secure = session::over_https(&headers);
     if let Some(token) = session::token_of(&headers) {
         if !token.csrf_matches(&form.csrf) {
-            return cross_site(None);
+            return super::form::cross_site(None);
         }
         if let Err(e) = state.store.delete_ui_session(&token.hash()).await {
             return unavailable(None, &e);

@@ -264,11 +264,14 @@ on_both_backends! {
         assert_eq!(count(&app.get(&format!("{base}?endpointId={}", a["id"].as_str().unwrap())).await.body), 2);
         assert_eq!(count(&app.get(&format!("{base}?eventId=second")).await.body), 2);
         assert_eq!(count(&app.get(&format!("{base}?status=failed")).await.body), 1);
+        assert_eq!(count(&app.get(&format!("{base}?eventType=only.b")).await.body), 2);
+        assert_eq!(count(&app.get(&format!("{base}?eventType=x.y&status=failed")).await.body), 1);
+        assert_eq!(count(&app.get(&format!("{base}?eventType=x.z")).await.body), 0);
         assert_eq!(count(&app.get(&format!("{base}?since=2999-01-01T00:00:00Z")).await.body), 0);
         let limited = app.get(&format!("{base}?limit=2")).await;
         assert_eq!(count(&limited.body), 2);
         assert!(limited.body["nextCursor"].is_string());
-        for bad in ["status=done", "endpointId=nope", "eventId=has%20space", "until=later"] {
+        for bad in ["status=done", "endpointId=nope", "eventId=has%20space", "until=later", "eventType=Not%20A%20Type"] {
             app.get(&format!("{base}?{bad}")).await.assert_problem(422, "validation_failed");
         }
     }

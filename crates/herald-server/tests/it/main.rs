@@ -26,4 +26,5 @@ mod source_address;
 mod startup;
 mod tenants;
 mod ui;
+mod ui_manage;
 mod versions;

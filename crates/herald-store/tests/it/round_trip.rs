@@ -158,6 +158,41 @@ on_both_backends! {
         assert_eq!(store.update_endpoint(&gone).await.unwrap(), EndpointUpdate::Missing);
     }
 
+    async fn an_endpoints_timeline_counts_its_attempts_by_bucket(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        let other = add_endpoint(&*store, &tenant).await;
+        for (owner, due) in [(&endpoint, t(1)), (&endpoint, t(2)), (&endpoint, t(3)), (&other, t(1))] {
+            waiting(&*store, owner, due).await;
+        }
+        let claimed = store.claim_due("worker-a", t(10), t(400), 10, &[]).await.unwrap();
+        assert_eq!(claimed.len(), 4);
+        // Attempts at 100 s (ok, 10 ms), 110 s (503, 30 ms) and 250 s (ok, 5 ms) on the endpoint.
+        let mut ours = claimed.iter().filter(|job| job.delivery.endpoint_id == endpoint.id);
+        for (at, ok, ms) in [(100, true, 10), (110, false, 30), (250, true, 5)] {
+            let job = ours.next().unwrap();
+            let mut attempt = new_attempt(&job.delivery, t(at));
+            attempt.duration_ms = ms;
+            if ok {
+                attempt.response_status = Some(200);
+                attempt.error_kind = None;
+                attempt.error_message = None;
+            }
+            store.settle(&job.lease, &job.delivery.id, Some(&attempt), &herald_core::delivery::Next::Delivered, t(at)).await.unwrap();
+        }
+        let theirs = claimed.iter().find(|job| job.delivery.endpoint_id == other.id).unwrap();
+        let attempt = new_attempt(&theirs.delivery, t(100));
+        store.settle(&theirs.lease, &theirs.delivery.id, Some(&attempt), &herald_core::delivery::Next::Delivered, t(100)).await.unwrap();
+
+        let minute = std::time::Duration::from_secs(60);
+        let timeline = store.endpoint_timeline(&endpoint.id, t(60), t(300), minute).await.unwrap();
+        let rows: Vec<_> = timeline.iter().map(|b| (b.start, b.attempts, b.succeeded, b.mean_ms, b.max_ms)).collect();
+        assert_eq!(rows, [(t(60), 2, 1, 20, 30), (t(240), 1, 1, 5, 5)], "empty minutes are left out");
+        let later = store.endpoint_timeline(&endpoint.id, t(200), t(300), minute).await.unwrap();
+        assert_eq!(later.len(), 1, "attempts before the range are not counted");
+        assert!(store.endpoint_timeline(&endpoint.id, t(300), t(900), minute).await.unwrap().is_empty());
+    }
+
     async fn a_requeued_delivery_reads_back_as_updated(store) {
         let tenant = add_tenant(&*store).await;
         let endpoint = add_endpoint(&*store, &tenant).await;

@@ -1,0 +1,417 @@
+//! A tenant's delivery log (filters, paging, live updates) and one delivery with its attempts
+//! and a retry button.
+//!
+//! The live view is a server-sent event stream of the log's first page: every second it reads
+//! the page again with the same filters and, when anything changed, sends the rendered rows,
+//! which the page's script puts in place. It reads the store, not one instance's memory, so it
+//! shows attempts made by every instance sharing the database.
+
+use std::convert::Infallible;
+use std::time::Duration;
+
+use axum::Form;
+use axum::extract::{Path, Query, State};
+use axum::http::HeaderMap;
+use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
+use axum::response::{IntoResponse, Redirect, Response};
+use futures::Stream;
+use herald_core::delivery::{Attempt, Delivery, DeliveryStatus};
+use herald_core::event::EventId;
+use herald_core::event_type::EventTypeName;
+use herald_core::id::{DeliveryId, EndpointId};
+use herald_core::tenant::Tenant;
+use herald_store::{DeliveryFilter, PageRequest};
+use maud::{Markup, html};
+use serde::Deserialize;
+
+use super::form::{self, Invalid, described_by, field};
+use super::layout::{message, page};
+use super::pages::{PAGE_SIZE, not_found, pager, tenant_tabs, unavailable, visible_tenant};
+use super::session::SignedIn;
+use crate::api::error::FieldError;
+use crate::api::extract::{InPath, TenantScope};
+use crate::state::AppState;
+
+/// How often the live view reads the log again.
+const LIVE_EVERY: Duration = Duration::from_secs(1);
+
+/// The log's filters as typed in the form (and kept in the URL).
+#[derive(Debug, Default, Deserialize)]
+pub struct LogQuery {
+    #[serde(default)]
+    cursor: String,
+    #[serde(default)]
+    status: String,
+    #[serde(default)]
+    endpoint: String,
+    #[serde(default)]
+    event_type: String,
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    since: String,
+    #[serde(default)]
+    until: String,
+}
+
+impl LogQuery {
+    /// The store's filter, or the fields that do not read.
+    fn filter(&self) -> Result<DeliveryFilter, Invalid> {
+        let mut errors = Vec::new();
+        let mut filter = DeliveryFilter::default();
+        fn text(s: &str) -> Option<&str> {
+            Some(s.trim()).filter(|s| !s.is_empty())
+        }
+        if let Some(s) = text(&self.status) {
+            match s.parse::<DeliveryStatus>() {
+                Ok(status) => filter.status = Some(status),
+                Err(_) => errors.push(FieldError::new("/status", "pending, retrying, delivered or failed")),
+            }
+        }
+        if let Some(s) = text(&self.endpoint) {
+            match EndpointId::parse(s) {
+                Ok(id) => filter.endpoint_id = Some(id),
+                Err(e) => errors.push(FieldError::new("/endpoint", e.to_string())),
+            }
+        }
+        if let Some(s) = text(&self.event_type) {
+            match EventTypeName::parse(s) {
+                Ok(name) => filter.event_type = Some(name),
+                Err(e) => errors.push(FieldError::new("/eventType", e)),
+            }
+        }
+        if let Some(s) = text(&self.event) {
+            match EventId::parse(s) {
+                Ok(id) => filter.event_id = Some(id),
+                Err(e) => errors.push(FieldError::new("/event", e.to_string())),
+            }
+        }
+        for (pointer, typed, slot) in
+            [("/since", &self.since, &mut filter.since), ("/until", &self.until, &mut filter.until)]
+        {
+            match form::time(typed) {
+                Ok(t) => *slot = t,
+                Err(e) => errors.push(FieldError::new(pointer, e)),
+            }
+        }
+        if errors.is_empty() { Ok(filter) } else { Err(Invalid::fields(errors)) }
+    }
+
+    /// The filters as a query string (without the cursor), for paging and the live view.
+    fn query_string(&self) -> String {
+        let mut out = url::form_urlencoded::Serializer::new(String::new());
+        for (name, value) in [
+            ("status", &self.status),
+            ("endpoint", &self.endpoint),
+            ("event_type", &self.event_type),
+            ("event", &self.event),
+            ("since", &self.since),
+            ("until", &self.until),
+        ] {
+            if !value.trim().is_empty() {
+                out.append_pair(name, value.trim());
+            }
+        }
+        out.finish()
+    }
+
+    fn page(&self) -> PageRequest {
+        let cursor =
+            Some(self.cursor.as_str()).filter(|c| !c.is_empty()).and_then(crate::api::extract::decode_cursor);
+        PageRequest { limit: PAGE_SIZE, cursor }
+    }
+}
+
+fn status_badge(status: DeliveryStatus) -> Markup {
+    let class = match status {
+        DeliveryStatus::Delivered => "ok",
+        DeliveryStatus::Pending | DeliveryStatus::Retrying => "warn",
+        DeliveryStatus::Failed => "bad",
+    };
+    html! { span class={ "badge " (class) } { (status.as_str()) } }
+}
+
+fn delivery_row(d: &Delivery) -> Markup {
+    html! {
+        tr data-delivery=(d.id) {
+            td data-label="Delivery" { a href={ "/ui/tenants/" (d.tenant_id) "/deliveries/" (d.id) } { code { (d.id) } } }
+            td data-label="Event" { code { (d.event_id.as_str()) } }
+            td data-label="Endpoint" { a href={ "/ui/tenants/" (d.tenant_id) "/endpoints/" (d.endpoint_id) } { code { (d.endpoint_id) } } }
+            td data-label="Status" { (status_badge(d.status)) }
+            td data-label="Attempts" { (d.attempt_count) }
+            td data-label="Created" { time datetime=(d.created_at) { (d.created_at) } }
+        }
+    }
+}
+
+fn rows(deliveries: &[Delivery]) -> Markup {
+    html! { @for d in deliveries { (delivery_row(d)) } }
+}
+
+/// The log's first page as a table that follows new attempts live (`filters`: the query string
+/// of the live stream), or `empty` when there is nothing yet (the table is there all the same,
+/// hidden, for the first delivery to appear in).
+pub fn deliveries_table(tenant: &Tenant, deliveries: &[Delivery], filters: &str, empty: &str) -> Markup {
+    live_table(tenant, deliveries, Some(filters), empty)
+}
+
+fn live_table(tenant: &Tenant, deliveries: &[Delivery], live: Option<&str>, empty: &str) -> Markup {
+    let source = live.map(|filters| format!("/ui/tenants/{}/deliveries/live?{filters}", tenant.id));
+    html! {
+        div.live-log data-live=[source.as_deref()] {
+            div.card.empty data-empty hidden[!deliveries.is_empty()] { p { (empty) } }
+            table.list hidden[deliveries.is_empty()] {
+                thead { tr { th { "Delivery" } th { "Event" } th { "Endpoint" } th { "Status" } th { "Attempts" } th { "Created" } } }
+                tbody data-rows { (rows(deliveries)) }
+            }
+            @if source.is_some() { p.live-note.muted aria-live="polite" { "Updates live." } }
+        }
+    }
+}
+
+pub async fn log(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(segment): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Response {
+    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+        Ok(t) => t,
+        Err(page) => return page,
+    };
+    let base = format!("/ui/tenants/{}/deliveries", tenant.id);
+    let filter = query.filter();
+    let listed = match &filter {
+        Ok(filter) => match state.store.list_deliveries(&tenant.id, filter, &query.page()).await {
+            Ok(page) => Some(page),
+            Err(e) => return unavailable(Some(&signed_in), &e),
+        },
+        Err(_) => None,
+    };
+    let invalid = filter.err().unwrap_or_default();
+    let filtered = !query.query_string().is_empty();
+    let errors = |pointer: &str| invalid.at(pointer);
+    let bad = |pointer: &str| (!invalid.at(pointer).is_empty()).then_some("true");
+    let body = html! {
+        h1 { (tenant.name) " " span.muted { "· deliveries" } }
+        (tenant_tabs(&tenant, "Deliveries"))
+        form.filters method="get" action=(base) {
+            (field("status", "Status", None, &errors("/status"), html! {
+                select #status name="status" {
+                    option value="" { "any" }
+                    @for s in ["pending", "retrying", "delivered", "failed"] {
+                        option value=(s) selected[query.status == s] { (s) }
+                    }
+                }
+            }))
+            (field("endpoint", "Endpoint id", None, &errors("/endpoint"), html! {
+                input #endpoint type="text" name="endpoint" value=(query.endpoint) aria-describedby=(described_by("endpoint")) aria-invalid=[bad("/endpoint")];
+            }))
+            (field("event_type", "Event type", None, &errors("/eventType"), html! {
+                input #event_type type="text" name="event_type" value=(query.event_type) placeholder="order.created" aria-describedby=(described_by("event_type")) aria-invalid=[bad("/eventType")];
+            }))
+            (field("event", "Event id", None, &errors("/event"), html! {
+                input #event type="text" name="event" value=(query.event) aria-describedby=(described_by("event")) aria-invalid=[bad("/event")];
+            }))
+            (field("since", "Since (UTC)", None, &errors("/since"), html! {
+                input #since type="datetime-local" name="since" value=(query.since) aria-describedby=(described_by("since")) aria-invalid=[bad("/since")];
+            }))
+            (field("until", "Until (UTC)", None, &errors("/until"), html! {
+                input #until type="datetime-local" name="until" value=(query.until) aria-describedby=(described_by("until")) aria-invalid=[bad("/until")];
+            }))
+            div.actions {
+                button type="submit" { "Filter" }
+                @if filtered { " " a href=(base) { "Clear" } }
+            }
+        }
+        @if let Some(listed) = listed {
+            @let empty = if filtered {
+                "No deliveries match these filters."
+            } else {
+                "No deliveries yet. Publish an event (POST /v1/tenants/…/events) or send an endpoint a test event: each subscribed endpoint gets a delivery here."
+            };
+            @if query.cursor.is_empty() {
+                (live_table(&tenant, &listed.items, Some(&query.query_string()), empty))
+            } @else {
+                (live_table(&tenant, &listed.items, None, empty))
+            }
+            @let next = listed.next_cursor.as_deref().map(|c| {
+                let filters = query.query_string();
+                if filters.is_empty() { c.to_owned() } else { format!("{c}&{filters}") }
+            });
+            (pager(&base, next.as_deref()))
+        }
+    };
+    let status = if invalid.is_empty() { axum::http::StatusCode::OK } else { invalid.status() };
+    (status, page(&format!("{} deliveries", tenant.name), Some(&signed_in), body)).into_response()
+}
+
+/// The live view: the log's first page, rendered, each time it changes.
+pub async fn live(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path(segment): Path<String>,
+    Query(query): Query<LogQuery>,
+) -> Response {
+    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+        Ok(t) => t,
+        Err(page) => return page,
+    };
+    let Ok(filter) = query.filter() else { return not_found(&signed_in) };
+    let page = PageRequest { limit: PAGE_SIZE, cursor: None };
+    Sse::new(updates(state, tenant, filter, page)).keep_alive(KeepAlive::default()).into_response()
+}
+
+fn updates(
+    state: AppState,
+    tenant: Tenant,
+    filter: DeliveryFilter,
+    page: PageRequest,
+) -> impl Stream<Item = Result<SseEvent, Infallible>> {
+    futures::stream::unfold(String::new(), move |last| {
+        let (state, tenant, filter, page) = (state.clone(), tenant.clone(), filter.clone(), page.clone());
+        async move {
+            let mut wait = Duration::ZERO;
+            loop {
+                tokio::time::sleep(wait).await;
+                wait = LIVE_EVERY;
+                match state.store.list_deliveries(&tenant.id, &filter, &page).await {
+                    Ok(listed) => {
+                        let html = rows(&listed.items).into_string();
+                        if html != last {
+                            return Some((Ok(SseEvent::default().event("rows").data(&html)), html));
+                        }
+                    }
+                    Err(e) => tracing::warn!(error = %e, "the live delivery log could not read the store"),
+                }
+            }
+        }
+    })
+}
+
+fn headers_table(headers: &[(String, String)]) -> Markup {
+    html! {
+        table.headers {
+            tbody { @for (name, value) in headers { tr { th scope="row" { (name) } td { (value) } } } }
+        }
+    }
+}
+
+fn attempt_card(a: &Attempt) -> Markup {
+    html! {
+        section.card.attempt {
+            h3 {
+                "Attempt " (a.attempt_no) " "
+                @match (a.response_status, a.error_kind) {
+                    (_, Some(kind)) => span.badge.bad { (kind.as_str()) },
+                    (Some(status), None) => span.badge.ok { (status) },
+                    (None, None) => span.badge.warn { "no response" },
+                }
+                " " span.muted { (a.duration_ms) " ms · " (a.trigger.as_str()) " · " time datetime=(a.started_at) { (a.started_at) } }
+            }
+            @if let Some(message) = &a.error_message { p.error { (message) } }
+            details {
+                summary { "Request: " (a.request.method) " " (a.request.url) }
+                (headers_table(&a.request.headers))
+            }
+            @if a.response_status.is_some() {
+                details open {
+                    summary { "Response " @if let Some(status) = a.response_status { (status) } }
+                    (headers_table(&a.response_headers))
+                    @if let Some(body) = a.response_body.as_deref().filter(|b| !b.is_empty()) { pre { (body) } }
+                }
+            }
+        }
+    }
+}
+
+/// One delivery with every attempt: what was sent, what came back; and a retry button.
+pub async fn delivery(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((segment, id)): Path<(String, String)>,
+) -> Response {
+    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+        Ok(t) => t,
+        Err(page) => return page,
+    };
+    let Ok(id) = DeliveryId::parse(&id) else { return not_found(&signed_in) };
+    let delivery = match state.store.delivery(&tenant.id, &id).await {
+        Ok(Some(d)) => d,
+        Ok(None) => return not_found(&signed_in),
+        Err(e) => return unavailable(Some(&signed_in), &e),
+    };
+    let (attempts, event) = match (
+        state.store.attempts(&delivery.id).await,
+        state.store.event(&tenant.id, &delivery.event_id).await,
+    ) {
+        (Ok(a), Ok(e)) => (a, e),
+        (Err(e), _) | (_, Err(e)) => return unavailable(Some(&signed_in), &e),
+    };
+    let path = format!("/ui/tenants/{}/deliveries/{}", tenant.id, delivery.id);
+    let waiting = matches!(delivery.status, DeliveryStatus::Pending | DeliveryStatus::Retrying);
+    let body = html! {
+        h1 { "Delivery " code { (delivery.id) } }
+        (tenant_tabs(&tenant, "Deliveries"))
+        div.toolbar {
+            form.inline method="post" action={ (path) "/retry" } {
+                input type="hidden" name="csrf" value=(signed_in.csrf());
+                button.primary type="submit" { "Retry now" }
+            }
+            // Reloads the page while attempts are still to come.
+            @if waiting { span.muted data-refresh="3" { "Waiting for the next attempt; this page refreshes." } }
+        }
+        dl.facts.card {
+            dt { "Status" } dd data-status=(delivery.status.as_str()) { (status_badge(delivery.status)) }
+            dt { "Event" } dd {
+                code { (delivery.event_id.as_str()) }
+                @if let Some(event) = &event { " " span.muted { (event.event_type.as_str()) } }
+            }
+            dt { "Endpoint" } dd { a href={ "/ui/tenants/" (tenant.id) "/endpoints/" (delivery.endpoint_id) } { code { (delivery.endpoint_id) } } }
+            dt { "Attempts" } dd { (delivery.attempt_count) }
+            @if let Some(next) = delivery.next_attempt_at.filter(|_| waiting) {
+                dt { "Next attempt" } dd { time datetime=(next) { (next) } }
+            }
+            @if let Some(reason) = delivery.failure_reason {
+                dt { "Failure" } dd { (reason.as_str()) }
+            }
+            dt { "Created" } dd { time datetime=(delivery.created_at) { (delivery.created_at) } }
+        }
+        @if let Some(event) = &event {
+            details.card {
+                summary { "Payload (the event's data)" }
+                pre { (serde_json::to_string_pretty(&event.data).unwrap_or_default()) }
+            }
+        }
+        h2 { "Attempts" }
+        @if attempts.is_empty() {
+            div.card.empty { p { "No attempt yet: the first one is on its way." } }
+        }
+        @for a in attempts.iter().rev() { (attempt_card(a)) }
+    };
+    page(&format!("Delivery {}", delivery.id), Some(&signed_in), body).into_response()
+}
+
+/// Retry a delivery now: the API's retry, which queues it with trigger `manual`.
+pub async fn retry(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    headers: HeaderMap,
+    Path((segment, id)): Path<(String, String)>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some(refused) = form::refusal(&headers, &signed_in, form::value(&pairs, "csrf")) {
+        return refused;
+    }
+    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+        Ok(t) => t,
+        Err(page) => return page,
+    };
+    let Ok(id) = DeliveryId::parse(&id) else { return not_found(&signed_in) };
+    match crate::api::deliveries::retry(State(state.clone()), TenantScope(tenant.clone()), InPath(id.clone()))
+        .await
+    {
+        Ok(_) => Redirect::to(&format!("/ui/tenants/{}/deliveries/{id}", tenant.id)).into_response(),
+        Err(e) => (e.status(), message("Not retried", Some(&signed_in), e.detail())).into_response(),
+    }
+}
