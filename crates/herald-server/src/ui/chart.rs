@@ -114,7 +114,7 @@ pub fn endpoint_charts(
     html! {
         div.charts {
             figure {
-                figcaption { "Success rate" }
+                figcaption { "Attempts that succeeded" }
                 (bars_svg("success", &format!("Share of attempts that succeeded, per bucket ({attempts} attempts)"), &success, 100.0, "%", &start, &end))
             }
             figure {

@@ -16,7 +16,8 @@ use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures::Stream;
 use herald_core::delivery::{Attempt, Delivery, DeliveryStatus};
-use herald_core::event::EventId;
+use herald_core::endpoint::PayloadFormat;
+use herald_core::event::{Event, EventId};
 use herald_core::event_type::EventTypeName;
 use herald_core::id::{DeliveryId, EndpointId};
 use herald_core::tenant::Tenant;
@@ -26,7 +27,7 @@ use serde::Deserialize;
 
 use super::form::{self, Invalid, described_by, field};
 use super::layout::{message, page};
-use super::pages::{PAGE_SIZE, not_found, pager, tenant_tabs, unavailable, visible_tenant};
+use super::pages::{PAGE_SIZE, crumbs, not_found, pager, tenant_tabs, unavailable, visible_tenant};
 use super::session::SignedIn;
 use crate::api::error::FieldError;
 use crate::api::extract::{InPath, TenantScope};
@@ -297,7 +298,27 @@ fn headers_table(headers: &[(String, String)]) -> Markup {
     }
 }
 
-fn attempt_card(a: &Attempt) -> Markup {
+/// The body an attempt sent: the event rendered in the format its headers name (rendering is
+/// deterministic, and the same for every attempt of an event).
+fn sent_body(a: &Attempt, event: &Event) -> String {
+    let header = |name: &str| {
+        a.request.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    };
+    let format = if header("ce-specversion").is_some() {
+        PayloadFormat::CloudeventsBinary
+    } else if header("content-type").is_some_and(|t| t.starts_with("application/cloudevents+json")) {
+        PayloadFormat::Cloudevents
+    } else {
+        PayloadFormat::Json
+    };
+    let body = herald_core::payload::render(event, format).body;
+    match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
+        Err(_) => String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn attempt_card(a: &Attempt, event: Option<&Event>) -> Markup {
     html! {
         section.card.attempt {
             h3 {
@@ -313,6 +334,7 @@ fn attempt_card(a: &Attempt) -> Markup {
             details {
                 summary { "Request: " (a.request.method) " " (a.request.url) }
                 (headers_table(&a.request.headers))
+                @if let Some(event) = event { pre.body { (sent_body(a, event)) } }
             }
             @if a.response_status.is_some() {
                 details open {
@@ -351,6 +373,7 @@ pub async fn delivery(
     let path = format!("/ui/tenants/{}/deliveries/{}", tenant.id, delivery.id);
     let waiting = matches!(delivery.status, DeliveryStatus::Pending | DeliveryStatus::Retrying);
     let body = html! {
+        (crumbs(&tenant, "Deliveries"))
         h1 { "Delivery " code { (delivery.id) } }
         (tenant_tabs(&tenant, "Deliveries"))
         div.toolbar {
@@ -377,17 +400,11 @@ pub async fn delivery(
             }
             dt { "Created" } dd { time datetime=(delivery.created_at) { (delivery.created_at) } }
         }
-        @if let Some(event) = &event {
-            details.card {
-                summary { "Payload (the event's data)" }
-                pre { (serde_json::to_string_pretty(&event.data).unwrap_or_default()) }
-            }
-        }
         h2 { "Attempts" }
         @if attempts.is_empty() {
             div.card.empty { p { "No attempt yet: the first one is on its way." } }
         }
-        @for a in attempts.iter().rev() { (attempt_card(a)) }
+        @for a in attempts.iter().rev() { (attempt_card(a, event.as_ref())) }
     };
     page(&format!("Delivery {}", delivery.id), Some(&signed_in), body).into_response()
 }

@@ -26,7 +26,7 @@ use super::deliveries::deliveries_table;
 use super::endpoint_form::EndpointForm;
 use super::form::{self, Invalid};
 use super::layout::{message, page};
-use super::pages::{not_found, tenant_tabs, unavailable, visible_tenant};
+use super::pages::{crumbs, not_found, tenant_tabs, unavailable, visible_tenant};
 use super::session::SignedIn;
 use crate::api::endpoints::{crud, recover, secret, test};
 use crate::api::error::ApiError;
@@ -226,6 +226,7 @@ pub async fn show(
         stats.by_status.iter().find(|(s, _)| *s == DeliveryStatus::Delivered).map_or(0, |(_, n)| *n);
     let examples: Vec<&EventType> = catalog.iter().filter(|t| t.example.is_some()).collect();
     let body = html! {
+        (crumbs(&tenant, "Endpoints"))
         h1.url-title { (spec.url.as_str()) }
         (tenant_tabs(&tenant, "Endpoints"))
         div.toolbar {
@@ -300,7 +301,7 @@ pub async fn show(
                     }
                 }
                 dl.figures {
-                    div { dt { "Success rate" } dd data-figure="success-rate" {
+                    div { dt { "Delivered, of finished" } dd data-figure="success-rate" {
                         @if finished > 0 { (format!("{:.1}%", 100.0 * delivered as f64 / finished as f64)) } @else { "–" }
                     } }
                     div { dt { "Attempts" } dd { (stats.attempts) } }

@@ -117,6 +117,16 @@ pub async fn visible_tenant(
     Ok(tenant)
 }
 
+/// Where a page sits: the tenant, and the list it belongs to.
+pub fn crumbs(tenant: &Tenant, list: &str) -> Markup {
+    html! {
+        p.crumbs {
+            a href={ "/ui/tenants/" (tenant.id) } { (tenant.name) }
+            " › " (list)
+        }
+    }
+}
+
 /// The links between a tenant's pages.
 pub fn tenant_tabs(tenant: &Tenant, current: &str) -> Markup {
     html! {

@@ -1,7 +1,7 @@
 //! The web interface in a real headless Chromium: signing in through the form, the pages a
 //! user clicks through, a forged cross-site form, signing out; at desktop and phone widths.
 //! Screenshots land in the target directory (`ui-screenshots/`); with `HERALD_TEST_BLESS=1`
-//! the ones the README shows are also written to `docs/`.
+//! the two the README shows (an endpoint, a delivery) are also written to `docs/`.
 
 use std::path::{Path, PathBuf};
 
@@ -92,7 +92,7 @@ async fn an_operator_signs_in_browses_is_protected_from_a_forged_form_and_signs_
     assert_eq!(visible, json!(""), "document.cookie shows {visible}");
     let list = text_of(&browser, "table.list").await;
     assert!(list.contains("Acme Corp") && list.contains("Globex"), "{list}");
-    let shot = browser.screenshot(&screenshots(), "tenants").await;
+    browser.screenshot(&screenshots(), "tenants").await;
 
     // Into a tenant: its endpoints with their state.
     c.find(Locator::LinkText("Acme Corp")).await.unwrap().click().await.unwrap();
@@ -101,7 +101,7 @@ async fn an_operator_signs_in_browses_is_protected_from_a_forged_form_and_signs_
     assert!(table.contains("https://acme.example/webhooks") && table.contains("Billing events"), "{table}");
     assert!(table.contains("enabled") && table.contains("closed"), "{table}");
     assert!(table.contains("all events") && table.contains("invoice.*"), "subscriptions: {table}");
-    let endpoints_shot = browser.screenshot(&screenshots(), "endpoints").await;
+    browser.screenshot(&screenshots(), "endpoints").await;
 
     // A forged form from another site: refused, and the session survives it.
     let attacker = attacker_site(app.url("/ui/sign-out")).await;
@@ -129,13 +129,6 @@ async fn an_operator_signs_in_browses_is_protected_from_a_forged_form_and_signs_
     c.goto(&app.url("/ui")).await.unwrap();
     wait_for_path(&browser, "/ui/sign-in").await;
     browser.close().await;
-
-    if std::env::var("HERALD_TEST_BLESS").is_ok_and(|v| v == "1") {
-        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
-        std::fs::create_dir_all(&docs).unwrap();
-        std::fs::copy(&shot, docs.join("tenants.png")).unwrap();
-        std::fs::copy(&endpoints_shot, docs.join("endpoints.png")).unwrap();
-    }
 }
 
 #[tokio::test]
@@ -164,4 +157,134 @@ async fn a_tenant_signed_in_with_its_key_sees_only_its_own_pages() {
     c.goto(&app.url("/ui")).await.unwrap();
     wait_for_path(&browser, &format!("/ui/tenants/{acme}")).await;
     browser.close().await;
+}
+
+/// Whether the element `css` selects is shown.
+async fn shown(browser: &Browser, css: &str) -> bool {
+    browser.client.find(Locator::Css(css)).await.unwrap().is_displayed().await.unwrap()
+}
+
+#[tokio::test]
+async fn an_operator_creates_an_endpoint_sees_its_delivery_arrive_live_and_retries_it() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let receiver = crate::support::receiver::TestReceiver::start().await;
+    let acme = app.tenant("Acme Corp").await;
+    app.post(
+        "/v1/event-types",
+        json!({"name": "order.paid", "label": "Order paid", "example": {"total": 42}}),
+    )
+    .await;
+    let browser = Browser::start(1280, 900).await;
+    let c = &browser.client;
+    c.goto(&app.url("/ui/sign-in")).await.unwrap();
+    c.find(Locator::Css("#key")).await.unwrap().send_keys(&app.admin_key).await.unwrap();
+    c.find(Locator::Css("button[type=submit]")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, "/ui").await;
+
+    // The tenant's empty endpoint list leads to the form.
+    c.goto(&app.url(&format!("/ui/tenants/{acme}"))).await.unwrap();
+    c.find(Locator::LinkText("New endpoint")).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, &format!("/ui/tenants/{acme}/endpoints/new")).await;
+    // Only the chosen kind of authentication asks for its fields.
+    assert!(!shown(&browser, "#auth_token").await && !shown(&browser, "#auth_username").await);
+    c.find(Locator::Css("#auth_type option[value=bearer]")).await.unwrap().click().await.unwrap();
+    assert!(shown(&browser, "#auth_token").await && !shown(&browser, "#auth_username").await);
+    c.find(Locator::Css("#auth_type option[value=none]")).await.unwrap().click().await.unwrap();
+
+    // A URL the API refuses is told beside the field, and what was typed stays.
+    c.find(Locator::Css("#url")).await.unwrap().send_keys("ftp://files.example").await.unwrap();
+    c.find(Locator::Css("input[name=events][value='order.paid']")).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css("button.primary[type=submit]")).await.unwrap().click().await.unwrap();
+    let error = text_of(&browser, "#url-error").await;
+    assert!(!error.is_empty(), "the URL's error is shown");
+    let invalid = c.find(Locator::Css("#url")).await.unwrap().attr("aria-invalid").await.unwrap();
+    assert_eq!(invalid.as_deref(), Some("true"));
+    browser.screenshot(&screenshots(), "endpoint-form-error").await;
+
+    let url = format!("{}/orders", receiver.url());
+    let field = c.find(Locator::Css("#url")).await.unwrap();
+    field.clear().await.unwrap();
+    field.send_keys(&url).await.unwrap();
+    c.find(Locator::Css("#description")).await.unwrap().send_keys("Order events").await.unwrap();
+    let ticked = c.find(Locator::Css("input[name=events][value='order.paid']")).await.unwrap();
+    assert!(ticked.is_selected().await.unwrap(), "the choice survived the refused post");
+    c.find(Locator::Css("button.primary[type=submit]")).await.unwrap().click().await.unwrap();
+    assert_eq!(text_of(&browser, "main h1").await, "Endpoint created");
+    let secret = text_of(&browser, "pre.secret-value").await;
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    browser.screenshot(&screenshots(), "endpoint-created").await;
+    c.find(Locator::LinkText("Open the endpoint")).await.unwrap().click().await.unwrap();
+    assert_eq!(text_of(&browser, "main h1").await, url);
+
+    // A published event's delivery appears in the endpoint's log without a reload.
+    c.execute("window.stillTheSamePage = true", vec![]).await.unwrap();
+    assert!(shown(&browser, "[data-live] [data-empty]").await, "the empty log says so first");
+    let event = app.publish(&acme, json!({"type": "order.paid", "data": {"total": 7}})).await;
+    let delivery = event["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
+    let row = format!("[data-rows] tr[data-delivery='{delivery}']");
+    let text = text_of(&browser, &row).await;
+    assert!(text.contains(&delivery), "{text}");
+    let same = c.execute("return window.stillTheSamePage === true", vec![]).await.unwrap();
+    assert_eq!(same, json!(true), "the row came in live, not by reloading");
+    let status = text_of(&browser, &format!("{row} td[data-label=Status]")).await;
+    let status = if status == "delivered" {
+        status
+    } else {
+        // The row changes in place when the attempt lands.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let now = text_of(&browser, &format!("{row} td[data-label=Status]")).await;
+            if now == "delivered" || std::time::Instant::now() > deadline {
+                break now;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+    };
+    assert_eq!(status, "delivered");
+    let received = receiver.wait_for(1, std::time::Duration::from_secs(10)).await;
+    let wh = standardwebhooks::Webhook::new(&secret).unwrap();
+    wh.verify(&received[0].body, &received[0].headers).expect("signed with the secret the page showed");
+    // Open the delivery, retry it: a second, manual attempt.
+    c.find(Locator::Css(&format!("{row} a"))).await.unwrap().click().await.unwrap();
+    wait_for_path(&browser, &format!("/ui/tenants/{acme}/deliveries/{delivery}")).await;
+    assert!(text_of(&browser, "section.attempt h3").await.contains("Attempt 1"));
+    c.find(Locator::Css("button.primary[type=submit]")).await.unwrap().click().await.unwrap();
+    receiver.wait_for(2, std::time::Duration::from_secs(10)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        c.refresh().await.unwrap();
+        let first = text_of(&browser, "section.attempt h3").await;
+        if first.contains("Attempt 2") {
+            assert!(first.contains("manual"), "{first}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no second attempt shown: {first}");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let delivery_shot = browser.screenshot(&screenshots(), "delivery").await;
+
+    // With a few more deliveries, one of them refused, the endpoint's page has figures to chart.
+    receiver.script([crate::support::receiver::Reply::Status(503)]);
+    for total in [1, 2, 3, 4] {
+        app.publish(&acme, json!({"type": "order.paid", "data": {"total": total}})).await;
+    }
+    receiver.wait_for(6, std::time::Duration::from_secs(10)).await;
+    let endpoint_page = c.find(Locator::Css(".facts a")).await.unwrap().attr("href").await.unwrap().unwrap();
+    c.goto(&app.url(&endpoint_page)).await.unwrap();
+    let attempts = text_of(&browser, "dl.figures").await;
+    assert!(attempts.contains("Attempts\n6"), "{attempts}");
+    assert!(shown(&browser, "svg[data-chart=success] rect.bar").await, "the chart has a bar");
+    let endpoint_shot = browser.screenshot(&screenshots(), "endpoint").await;
+
+    // The tenant's whole log, filtered by the endpoint's event type.
+    c.goto(&app.url(&format!("/ui/tenants/{acme}/deliveries?event_type=order.paid"))).await.unwrap();
+    assert!(text_of(&browser, "[data-rows]").await.contains(&delivery));
+    browser.close().await;
+
+    if std::env::var("HERALD_TEST_BLESS").is_ok_and(|v| v == "1") {
+        let docs = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/screenshots");
+        std::fs::create_dir_all(&docs).unwrap();
+        std::fs::copy(&endpoint_shot, docs.join("endpoint.png")).unwrap();
+        std::fs::copy(&delivery_shot, docs.join("delivery.png")).unwrap();
+    }
 }

@@ -210,6 +210,7 @@ on_both_backends! {
         assert!(html.contains("Attempt 1") && html.contains(&format!("{}/acme", receiver.url())), "{html}");
         assert!(html.contains("webhook-signature") && html.contains("v1,"), "the request's headers");
         assert!(html.contains("Response 204"), "{html}");
+        assert!(html.contains("&quot;type&quot;: &quot;invoice.paid&quot;") && html.contains("&quot;n&quot;: 1"), "the body sent: {html}");
 
         let globex_session = sign_in(&app, &app.tenant_key(&globex).await).await;
         let (status, html) = page(&app, &log, &globex_session).await;
