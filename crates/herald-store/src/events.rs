@@ -9,11 +9,15 @@ use herald_core::event::{Event, EventId};
 use herald_core::id::{DeliveryId, GeneratedEventId, TenantId};
 
 use crate::batch::Write;
-use crate::dialect::{Dialect, PoolOf, for_each_backend};
+use crate::dialect::{DbOf, Dialect, PoolOf, for_each_backend};
 use crate::rows::{AttemptRow, DeliveryRow, EventRow, columns, convert, millis};
 use crate::{
     Committing, DeliveryFilter, EventFilter, Lease, LeaseToken, Page, PageRequest, Published, Result,
 };
+
+/// An event type with at most this many events in a tenant's log is rare: the delivery log
+/// filtered by it is read from those events' deliveries, not by walking the whole log.
+const RARE_TYPE: i64 = 2000;
 
 for_each_backend! {
     /// Hands the event and its deliveries to the group-commit writer and waits for the commit.
@@ -119,22 +123,27 @@ for_each_backend! {
         filter: &EventFilter,
         page: &PageRequest,
     ) -> Result<Page<Event>> {
-        let rows = sqlx::query_as::<_, EventRow>(concat!(
+        // Only the filters given are in the statement, so the planner uses the index each has.
+        let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(concat!(
             "SELECT ",
             columns!(events),
-            " FROM events
-             WHERE tenant_id = $1 AND ($2 IS NULL OR event_key < $2) AND ($3 IS NULL OR event_type = $3)
-               AND ($4 IS NULL OR created_at >= $4) AND ($5 IS NULL OR created_at < $5)
-             ORDER BY event_key DESC LIMIT $6"
-        ))
-        .bind(tenant.as_str())
-        .bind(page.cursor.as_deref())
-        .bind(filter.event_type.as_ref().map(|t| t.as_str()))
-        .bind(filter.since.map(millis))
-        .bind(filter.until.map(millis))
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(self.reader())
-        .await?;
+            " FROM events WHERE tenant_id = "
+        ));
+        q.push_bind(tenant.as_str().to_owned());
+        if let Some(cursor) = &page.cursor {
+            q.push(" AND event_key < ").push_bind(cursor.clone());
+        }
+        if let Some(event_type) = &filter.event_type {
+            q.push(" AND event_type = ").push_bind(event_type.as_str().to_owned());
+        }
+        if let Some(since) = filter.since {
+            q.push(" AND created_at >= ").push_bind(millis(since));
+        }
+        if let Some(until) = filter.until {
+            q.push(" AND created_at < ").push_bind(millis(until));
+        }
+        q.push(" ORDER BY event_key DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
+        let rows = q.build_query_as::<EventRow>().fetch_all(self.reader()).await?;
         let items = convert(rows)?;
         Ok(Page::from_overfetch(items, page.limit, |e: &Event| e.key.to_string()))
     }
@@ -170,28 +179,79 @@ for_each_backend! {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>> {
-        let rows = sqlx::query_as::<_, DeliveryRow>(concat!(
+        // A rare event type's few events lead to their deliveries; a common type's deliveries
+        // are met soon by walking the log, so each is checked as it comes. A type the tenant
+        // never published has no deliveries.
+        let mut type_events = None;
+        if let Some(event_type) = &filter.event_type {
+            let (count,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM (SELECT 1 FROM events WHERE tenant_id = $1 AND event_type = $2 LIMIT $3) AS found",
+            )
+            .bind(tenant.as_str())
+            .bind(event_type.as_str())
+            .bind(RARE_TYPE + 1)
+            .fetch_one(self.reader())
+            .await?;
+            if count == 0 {
+                return Ok(Page { items: Vec::new(), next_cursor: None });
+            }
+            type_events = Some(count <= RARE_TYPE);
+        }
+        // Only the filters given are in the statement, so the planner uses the index each has.
+        let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(concat!(
             "SELECT ",
             columns!(deliveries),
-            " FROM deliveries
-             WHERE tenant_id = $1 AND ($2 IS NULL OR id < $2) AND ($3 IS NULL OR endpoint_id = $3)
-               AND ($4 IS NULL OR event_id = $4) AND ($5 IS NULL OR status = $5)
-               AND ($6 IS NULL OR created_at >= $6) AND ($7 IS NULL OR created_at < $7)
-               AND ($8 IS NULL OR EXISTS (SELECT 1 FROM events
-                    WHERE events.event_key = deliveries.event_key AND events.event_type = $8))
-             ORDER BY id DESC LIMIT $9"
-        ))
-        .bind(tenant.as_str())
-        .bind(page.cursor.as_deref())
-        .bind(filter.endpoint_id.as_ref().map(|e| e.as_str()))
-        .bind(filter.event_id.as_ref().map(|e| e.as_str()))
-        .bind(filter.status.map(|s| s.as_str()))
-        .bind(filter.since.map(millis))
-        .bind(filter.until.map(millis))
-        .bind(filter.event_type.as_ref().map(|t| t.as_str()))
-        .bind(i64::from(page.limit) + 1)
-        .fetch_all(self.reader())
-        .await?;
+            " FROM deliveries WHERE "
+        ));
+        let rare_type = filter.event_type.as_ref().filter(|_| type_events == Some(true));
+        match rare_type {
+            // The type's events name the deliveries (of this tenant: a delivery's tenant is its
+            // event's), looked up by event; a tenant condition here would have the planner
+            // walk the tenant's whole log instead.
+            Some(event_type) => {
+                q.push("event_key IN (SELECT event_key FROM events WHERE tenant_id = ")
+                    .push_bind(tenant.as_str().to_owned())
+                    .push(" AND event_type = ")
+                    .push_bind(event_type.as_str().to_owned())
+                    .push(")");
+            }
+            None => {
+                q.push("tenant_id = ").push_bind(tenant.as_str().to_owned());
+            }
+        }
+        if let Some(cursor) = &page.cursor {
+            q.push(" AND id < ").push_bind(cursor.clone());
+        }
+        if let Some(endpoint) = &filter.endpoint_id {
+            q.push(" AND endpoint_id = ").push_bind(endpoint.as_str().to_owned());
+        }
+        if let Some(event) = &filter.event_id {
+            q.push(" AND event_id = ").push_bind(event.as_str().to_owned());
+        }
+        if let Some(status) = filter.status {
+            q.push(" AND status = ").push_bind(status.as_str());
+        }
+        if let Some(since) = filter.since {
+            q.push(" AND created_at >= ").push_bind(millis(since));
+        }
+        if let Some(until) = filter.until {
+            q.push(" AND created_at < ").push_bind(millis(until));
+        }
+        if let (Some(event_type), Some(false)) = (&filter.event_type, type_events) {
+            q.push(" AND EXISTS (SELECT 1 FROM events WHERE events.event_key = deliveries.event_key AND event_type = ")
+                .push_bind(event_type.as_str().to_owned())
+                .push(")");
+        }
+        // One event's deliveries, or a rare type's, are few: sorting them beats walking the log
+        // in id order, which the planner would pick for a plain `ORDER BY id` (the expression
+        // keeps it from using the index for the order).
+        if filter.event_id.is_some() || rare_type.is_some() {
+            q.push(" ORDER BY id || '' DESC LIMIT ");
+        } else {
+            q.push(" ORDER BY id DESC LIMIT ");
+        }
+        q.push_bind(i64::from(page.limit) + 1);
+        let rows = q.build_query_as::<DeliveryRow>().fetch_all(self.reader()).await?;
         let items = convert(rows)?;
         Ok(Page::from_overfetch(items, page.limit, |d: &Delivery| d.id.to_string()))
     }

@@ -7,7 +7,7 @@ use herald_core::event_type::{EventType, EventTypeName};
 use herald_core::id::ApiKeyId;
 use herald_core::session::{Session, SessionToken, Viewer};
 use herald_core::tenant::{TenantLimits, TenantRef, TenantUid};
-use herald_store::{EndpointUpdate, IdempotencyKey, IdempotencyState, PageRequest};
+use herald_store::{DeliveryFilter, EndpointUpdate, IdempotencyKey, IdempotencyState, PageRequest};
 
 use crate::support::*;
 
@@ -191,6 +191,66 @@ on_both_backends! {
         let later = store.endpoint_timeline(&endpoint.id, t(200), t(300), minute).await.unwrap();
         assert_eq!(later.len(), 1, "attempts before the range are not counted");
         assert!(store.endpoint_timeline(&endpoint.id, t(300), t(900), minute).await.unwrap().is_empty());
+    }
+
+    async fn the_delivery_log_filters_by_event_type_rare_or_common_and_by_event(store) {
+        let tenant = add_tenant(&*store).await;
+        let other = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        let theirs = add_endpoint(&*store, &other).await;
+        // A common type (more events than a rare one may have), a rare one, and the other
+        // tenant's events of the rare type.
+        let publish = |endpoint: &herald_core::endpoint::Endpoint, kind: &str| {
+            let mut event = new_event(&endpoint.tenant_id);
+            event.event_type = EventTypeName::parse(kind).unwrap();
+            let delivery = new_delivery(&event, endpoint, t(0));
+            let store = store.clone();
+            async move {
+                store.publish(&event, std::slice::from_ref(&delivery), None).await.unwrap();
+                delivery
+            }
+        };
+        let mut common = Vec::new();
+        for _ in 0..21 {
+            let chunk: Vec<_> = (0..100).map(|_| publish(&endpoint, "order.created")).collect();
+            common.extend(futures::future::join_all(chunk).await);
+        }
+        let mut rare = Vec::new();
+        for _ in 0..3 {
+            rare.push(publish(&endpoint, "refund.issued").await);
+            publish(&theirs, "refund.issued").await;
+        }
+        let by_type = |kind: &str, cursor: Option<String>| {
+            let filter = DeliveryFilter { event_type: Some(EventTypeName::parse(kind).unwrap()), ..DeliveryFilter::default() };
+            let (store, tenant) = (store.clone(), tenant.id.clone());
+            async move { store.list_deliveries(&tenant, &filter, &PageRequest { limit: 2, cursor }).await.unwrap() }
+        };
+        let newest_first = |deliveries: &[herald_core::delivery::Delivery]| {
+            let mut ids: Vec<String> = deliveries.iter().map(|d| d.id.to_string()).collect();
+            ids.sort();
+            ids.reverse();
+            ids
+        };
+
+        // The rare type: its deliveries, newest first, two to a page, none of the other tenant's.
+        let first = by_type("refund.issued", None).await;
+        let second = by_type("refund.issued", first.next_cursor.clone()).await;
+        let paged: Vec<String> = first.items.iter().chain(&second.items).map(|d| d.id.to_string()).collect();
+        assert_eq!(paged, newest_first(&rare));
+        assert_eq!(second.next_cursor, None);
+        // The common one: pages of its own deliveries, in order.
+        let first = by_type("order.created", None).await;
+        let second = by_type("order.created", first.next_cursor.clone()).await;
+        let paged: Vec<String> = first.items.iter().chain(&second.items).map(|d| d.id.to_string()).collect();
+        assert_eq!(paged, newest_first(&common)[..4]);
+        // A type never published: nothing.
+        let none = by_type("never.sent", None).await;
+        assert!(none.items.is_empty() && none.next_cursor.is_none());
+
+        // One event's deliveries.
+        let filter = DeliveryFilter { event_id: Some(rare[1].event_id.clone()), ..DeliveryFilter::default() };
+        let found = store.list_deliveries(&tenant.id, &filter, &all()).await.unwrap();
+        assert_eq!(found.items.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), [rare[1].id.clone()]);
     }
 
     async fn a_requeued_delivery_reads_back_as_updated(store) {
