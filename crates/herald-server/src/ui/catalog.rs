@@ -38,7 +38,7 @@ pub async fn list(State(state): State<AppState>, signed_in: SignedIn) -> Respons
     };
     let body = html! {
         h1 { "Event types" }
-        div.toolbar { a.button.primary href="/ui/event-types/new" { "New event type" } }
+        div.toolbar { a.button.primary href="/ui/new-event-type" { "New event type" } }
         @if types.is_empty() {
             div.card.empty {
                 p { "The catalog is empty." }

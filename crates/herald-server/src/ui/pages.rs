@@ -14,6 +14,7 @@ use herald_store::PageRequest;
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::form::{self, Invalid, described_by, field};
 use super::layout::{message, page};
 use super::session::{self, SESSION_TTL, SignedIn};
 use crate::state::AppState;
@@ -60,10 +61,11 @@ pub async fn home(
     };
     let body = html! {
         h1 { "Tenants" }
+        div.toolbar { a.button.primary href="/ui/new-tenant" { "New tenant" } }
         @if tenants.items.is_empty() {
             div.card.empty {
                 p { "No tenants yet." }
-                p.hint { "Create one with " code { "POST /v1/tenants" } " and it shows here." }
+                p.hint { "Create one with " a href="/ui/new-tenant" { "New tenant" } " (or " code { "POST /v1/tenants" } "): each of your customers is a tenant with its own endpoints and logs." }
             }
         } @else {
             table.list {
@@ -76,6 +78,75 @@ pub async fn home(
         }
     };
     page("Tenants", Some(&signed_in), body).into_response()
+}
+
+fn tenant_form(signed_in: &SignedIn, name: &str, uid: &str, invalid: &Invalid) -> Response {
+    let bad = |pointer: &str| (!invalid.at(pointer).is_empty()).then_some("true");
+    let body = html! {
+        h1 { "New tenant" }
+        (invalid.summary())
+        form method="post" action="/ui/tenants" novalidate {
+            input type="hidden" name="csrf" value=(signed_in.csrf());
+            (field("name", "Name", Some("Shown to people, e.g. the customer's company name."), &invalid.at("/name"), html! {
+                input #name type="text" name="name" value=(name) required autofocus
+                    aria-describedby=(described_by("name")) aria-invalid=[bad("/name")];
+            }))
+            (field("uid", "Your id for it (optional)", Some("Your own identifier, usable in URLs instead of Herald's id."), &invalid.at("/uid"), html! {
+                input #uid type="text" name="uid" value=(uid) autocomplete="off"
+                    aria-describedby=(described_by("uid")) aria-invalid=[bad("/uid")];
+            }))
+            div.actions { button.primary type="submit" { "Create tenant" } }
+        }
+    };
+    let status = if invalid.is_empty() { StatusCode::OK } else { invalid.status() };
+    (status, page("New tenant", Some(signed_in), body)).into_response()
+}
+
+/// The operator's alone, like the API's tenant routes: a tenant's session gets a 404.
+fn operator_only(signed_in: &SignedIn) -> Option<Response> {
+    signed_in.viewer().tenant().is_some().then(|| not_found(signed_in))
+}
+
+pub async fn new_tenant_form(signed_in: SignedIn) -> Response {
+    if let Some(refused) = operator_only(&signed_in) {
+        return refused;
+    }
+    tenant_form(&signed_in, "", "", &Invalid::none())
+}
+
+pub async fn create_tenant(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    headers: HeaderMap,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some(refused) = form::refusal(&headers, &signed_in, form::value(&pairs, "csrf")) {
+        return refused;
+    }
+    if let Some(refused) = operator_only(&signed_in) {
+        return refused;
+    }
+    let (name, uid) = (form::value(&pairs, "name"), form::value(&pairs, "uid").trim());
+    let mut body = serde_json::json!({ "name": name });
+    if !uid.is_empty() {
+        body["uid"] = uid.into();
+    }
+    let created = match crate::api::extract::read_value(&body) {
+        Ok(input) => {
+            crate::api::tenants::create(
+                State(state.clone()),
+                crate::api::extract::Admin,
+                crate::api::extract::JsonBody(input),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match created {
+        Ok((_, tenant)) => Redirect::to(&format!("/ui/tenants/{}", tenant.0.id)).into_response(),
+        Err(e) if e.status().is_client_error() => tenant_form(&signed_in, name, uid, &Invalid::from_api(&e)),
+        Err(e) => (e.status(), message("Not saved", Some(&signed_in), e.detail())).into_response(),
+    }
 }
 
 fn tenant_row(t: &Tenant) -> Markup {
@@ -261,7 +332,7 @@ pub async fn sign_in(
     Form(form): Form<SignInForm>,
 ) -> Response {
     if !session::same_origin(&headers) {
-        return super::form::cross_site(None);
+        return form::cross_site(None);
     }
     let key = form.key.trim();
     if key.is_empty() {
@@ -309,12 +380,12 @@ pub async fn sign_out(
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !session::same_origin(&headers) {
-        return super::form::cross_site(None);
+        return form::cross_site(None);
     }
     let secure = session::over_https(&headers);
     if let Some(token) = session::token_of(&headers) {
         if !token.csrf_matches(&form.csrf) {
-            return super::form::cross_site(None);
+            return form::cross_site(None);
         }
         if let Err(e) = state.store.delete_ui_session(&token.hash()).await {
             return unavailable(None, &e);

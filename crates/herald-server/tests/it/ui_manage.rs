@@ -223,12 +223,36 @@ on_both_backends! {
         assert!(html.contains("is not a time"), "{html}");
     }
 
+    async fn the_operator_creates_tenants_and_a_tenant_cannot(app) {
+        let operator = sign_in(&app, &app.admin_key).await;
+        let (_, html) = page(&app, "/ui", &operator).await;
+        assert!(html.contains("No tenants yet") && html.contains("/ui/new-tenant"), "{html}");
+        let token = csrf(&app, &operator, "/ui/new-tenant").await;
+        let (status, _, html) = post_form(&app, "/ui/tenants", &operator, &[("csrf", &token), ("name", "Acme"), ("uid", "ten_taken")]).await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(html.contains(r#"id="uid-error""#) && html.contains(r#"value="Acme""#), "{html}");
+        let (status, location, _) = post_form(&app, "/ui/tenants", &operator, &[("csrf", &token), ("name", "Acme"), ("uid", "acme")]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let created = app.get("/v1/tenants/acme").await.body;
+        assert_eq!(location, format!("/ui/tenants/{}", created["id"].as_str().unwrap()));
+        assert_eq!(created["name"], "Acme");
+        let (status, _, html) = post_form(&app, "/ui/tenants", &operator, &[("csrf", &token), ("name", "Acme again"), ("uid", "acme")]).await;
+        assert_eq!(status, StatusCode::CONFLICT, "{html}");
+
+        let session = sign_in(&app, &app.tenant_key("acme").await).await;
+        let own = csrf(&app, &session, "/ui/tenants/acme").await;
+        assert_eq!(page(&app, "/ui/new-tenant", &session).await.0, StatusCode::NOT_FOUND);
+        let (status, _, _) = post_form(&app, "/ui/tenants", &session, &[("csrf", &own), ("name", "Sneaky")]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(app.get("/v1/tenants").await.body["data"].as_array().unwrap().len(), 1);
+    }
+
     async fn the_catalog_is_edited_through_forms_by_the_operator_only(app) {
         let operator = sign_in(&app, &app.admin_key).await;
         let (status, html) = page(&app, "/ui/event-types", &operator).await;
         assert_eq!(status, StatusCode::OK);
         assert!(html.contains("The catalog is empty"), "{html}");
-        let token = csrf(&app, &operator, "/ui/event-types/new").await;
+        let token = csrf(&app, &operator, "/ui/new-event-type").await;
         let schema = r#"{"type": "object", "required": ["id"], "properties": {"id": {"type": "integer"}}}"#;
         let create = |example: &'static str| {
             let (app, operator, token) = (&app, &operator, &token);
