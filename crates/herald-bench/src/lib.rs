@@ -8,6 +8,7 @@
 //! `multi` send from 127.0.0.2, 127.0.0.3 and 127.0.0.4.
 
 mod backlog;
+mod log;
 mod multi;
 mod noisy;
 mod publisher;
@@ -51,6 +52,9 @@ pub enum Scenario {
     /// A quiet tenant's latency at a fixed rate, alone and next to a tenant whose many endpoints
     /// answer slowly and have a deep backlog.
     Noisy,
+    /// The delivery log's first page under each filter over a large log (`--log-rows`); not in
+    /// the default set. Its "latency" is the API read's time.
+    Log,
 }
 
 /// What to run (see `herald-bench --help`).
@@ -85,6 +89,9 @@ pub struct Options {
     /// Undelivered deliveries loaded before the backlog scenario.
     #[arg(long, default_value_t = 1_000_000)]
     pub backlog: usize,
+    /// Deliveries in the log the `log` scenario reads.
+    #[arg(long, default_value_t = 1_000_000)]
+    pub log_rows: usize,
     /// Load 10 million backlog deliveries instead.
     #[arg(long)]
     pub backlog_10m: bool,
@@ -146,6 +153,7 @@ impl Options {
             self.fanout_events = self.fanout_events.min(3);
             self.fanout_burst = self.fanout_burst.min(5);
             self.backlog = self.backlog.min(2000);
+            self.log_rows = self.log_rows.min(5000);
             self.backlog_10m = false;
             self.stuck = self.stuck.min(10);
             self.noisy_endpoints = self.noisy_endpoints.min(3);
@@ -254,6 +262,7 @@ pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
             Scenario::Fanout => bench.fanout().await?,
             Scenario::Multi => bench.multi().await?,
             Scenario::Noisy => bench.noisy().await?,
+            Scenario::Log => bench.log().await?,
             Scenario::Backlog | Scenario::Isolation => {
                 let base = match throughput {
                     Some(t) => t,
@@ -631,6 +640,36 @@ impl Bench {
         o.notes = json!({"backlog": size, "claim_plan": plan});
         server.stop().await?;
         Ok(o)
+    }
+
+    /// The delivery log's reads over a large log: one outcome per read, its latency the read's.
+    async fn log(&self) -> anyhow::Result<Vec<Outcome>> {
+        let mut server = self.start_server().await?;
+        let rows = self.options.log_rows;
+        let reads = log::run(&mut server, rows, log::SAMPLES).await?;
+        let usage = server.usage();
+        server.stop().await?;
+        Ok(reads
+            .into_iter()
+            .map(|(read, latency, found)| Outcome {
+                scenario: format!("log: {}", read.name),
+                backend: self.options.backend,
+                events: rows,
+                deliveries: rows,
+                elapsed_s: 0.0,
+                deliveries_per_s: 0.0,
+                ratio: None,
+                latency,
+                publish_api: Percentiles::default(),
+                server: usage,
+                cpu_us_per_delivery: None,
+                complete: true,
+                missing: 0,
+                duplicates: 0,
+                bad_signatures: 0,
+                notes: json!({"query": read.query, "rows_returned": found}),
+            })
+            .collect())
     }
 
     /// Scenario 5: a never-answering endpoint with a deep backlog, and a healthy one.
