@@ -275,6 +275,19 @@ async fn an_operator_creates_an_endpoint_sees_its_delivery_arrive_live_and_retri
     assert!(attempts.contains("Attempts\n6"), "{attempts}");
     assert!(shown(&browser, "svg[data-chart=success] rect.bar").await, "the chart has a bar");
     let endpoint_shot = browser.screenshot(&screenshots(), "endpoint").await;
+    // At phone width the page's columns stack, and nothing is wider than the screen.
+    c.set_window_size(390, 844).await.unwrap();
+    let overflow =
+        c.execute("return document.documentElement.scrollWidth - window.innerWidth", vec![]).await.unwrap();
+    assert!(overflow.as_i64().is_some_and(|px| px <= 0), "the page is wider than a phone by {overflow} px");
+    browser.screenshot(&screenshots(), "endpoint-phone").await;
+    c.goto(&app.url(&format!("{endpoint_page}/edit"))).await.unwrap();
+    let overflow =
+        c.execute("return document.documentElement.scrollWidth - window.innerWidth", vec![]).await.unwrap();
+    assert!(overflow.as_i64().is_some_and(|px| px <= 0), "the form is wider than a phone by {overflow} px");
+    browser.screenshot(&screenshots(), "endpoint-form-phone").await;
+    c.set_window_size(1280, 900).await.unwrap();
+    c.goto(&app.url(&endpoint_page)).await.unwrap();
 
     // The tenant's whole log, filtered by the endpoint's event type.
     c.goto(&app.url(&format!("/ui/tenants/{acme}/deliveries?event_type=order.paid"))).await.unwrap();
