@@ -15,6 +15,7 @@ use axum::http::HeaderMap;
 use axum::response::sse::{Event as SseEvent, KeepAlive, Sse};
 use axum::response::{IntoResponse, Redirect, Response};
 use futures::Stream;
+use herald_core::api_key::KeyHash;
 use herald_core::delivery::{Attempt, Delivery, DeliveryStatus};
 use herald_core::endpoint::PayloadFormat;
 use herald_core::event::{Event, EventId};
@@ -260,22 +261,35 @@ pub async fn live(
     };
     let Ok(filter) = query.filter() else { return not_found(&signed_in) };
     let page = PageRequest { limit: PAGE_SIZE, cursor: None };
-    Sse::new(updates(state, tenant, filter, page)).keep_alive(KeepAlive::default()).into_response()
+    let session = signed_in.token.hash();
+    Sse::new(updates(state, session, tenant, filter, page)).keep_alive(KeepAlive::default()).into_response()
 }
 
+/// The rows each time they change, for as long as the session lasts (signing out, or revoking
+/// the key it was opened with, ends the stream too).
 fn updates(
     state: AppState,
+    session: KeyHash,
     tenant: Tenant,
     filter: DeliveryFilter,
     page: PageRequest,
 ) -> impl Stream<Item = Result<SseEvent, Infallible>> {
     futures::stream::unfold(String::new(), move |last| {
-        let (state, tenant, filter, page) = (state.clone(), tenant.clone(), filter.clone(), page.clone());
+        let (state, session, tenant, filter, page) =
+            (state.clone(), session.clone(), tenant.clone(), filter.clone(), page.clone());
         async move {
             let mut wait = Duration::ZERO;
             loop {
                 tokio::time::sleep(wait).await;
                 wait = LIVE_EVERY;
+                match state.store.ui_session(&session, state.clock.now()).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => return None,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "the live delivery log could not read its session");
+                        continue;
+                    }
+                }
                 match state.store.list_deliveries(&tenant.id, &filter, &page).await {
                     Ok(listed) => {
                         let html = rows(&listed.items).into_string();

@@ -363,7 +363,18 @@ on_both_backends! {
         let new_delivery = again["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
         read_until(&new_delivery).await;
         assert!(seen.contains("event: rows") && !seen.contains(&invoice_delivery), "{seen}");
-        drop(stream);
+
+        // Signing out ends the stream as well.
+        let token = csrf(&app, &operator, &log).await;
+        let (status, _, _) = post_form(&app, "/ui/sign-out", &operator, &[("csrf", &token)]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        let ended = tokio::time::timeout(WAIT, async {
+            while let Some(chunk) = stream.chunk().await.unwrap() {
+                seen.push_str(&String::from_utf8_lossy(&chunk));
+            }
+        })
+        .await;
+        assert!(ended.is_ok(), "the stream outlived its session");
 
         // Without a session, or for another tenant, there is no stream.
         let response = browser().get(app.url(&format!("{log}/live"))).send().await.unwrap();
