@@ -427,6 +427,7 @@ pub async fn sign_in(
     let session = Session {
         hash: token.hash(),
         viewer,
+        branding: None,
         created_at: now,
         expires_at: herald_core::time::add(now, SESSION_TTL),
     };
