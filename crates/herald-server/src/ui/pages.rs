@@ -1,10 +1,10 @@
 //! The pages: sign-in and sign-out, the operator's tenant list, a tenant's endpoints and its
 //! delivery log.
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use herald_core::api_key::{KeyHash, Scope};
 use herald_core::circuit::CircuitState;
 use herald_core::delivery::{Attempt, Delivery, DeliveryStatus};
@@ -16,8 +16,9 @@ use herald_store::{DeliveryFilter, PageRequest};
 use maud::{Markup, html};
 use serde::Deserialize;
 
+use super::framing::Framing;
 use super::layout::{message, page};
-use super::session::{self, SESSION_TTL, SignedIn};
+use super::session::{self, CookieSite, SESSION_TTL, SignedIn};
 use crate::state::AppState;
 
 /// Rows per page of a list.
@@ -434,7 +435,7 @@ pub async fn sign_in(
     if let Err(e) = state.store.insert_ui_session(&session, now).await {
         return unavailable(None, &e);
     }
-    let cookie = session::open_cookie(&token, session::over_https(&headers));
+    let cookie = session::open_cookie(&token, CookieSite::of(false, &state.config, &headers));
     ([(header::SET_COOKIE, cookie)], Redirect::to("/ui")).into_response()
 }
 
@@ -444,22 +445,36 @@ pub struct CsrfForm {
     csrf: String,
 }
 
+/// Ends the session. A portal session is told so on a page (it may be inside a frame, and has
+/// no key to sign in with again); any other goes back to the sign-in form.
 pub async fn sign_out(
     State(state): State<AppState>,
+    Extension(framing): Extension<Framing>,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !session::same_origin(&headers) {
         return cross_site(None);
     }
-    let secure = session::over_https(&headers);
+    let mut portal = false;
     if let Some(token) = session::token_of(&headers) {
         if !token.csrf_matches(&form.csrf) {
             return cross_site(None);
+        }
+        match state.store.ui_session(&token.hash(), state.clock.now()).await {
+            Ok(session) => portal = session.is_some_and(|s| s.is_portal()),
+            Err(e) => return unavailable(None, &e),
         }
         if let Err(e) = state.store.delete_ui_session(&token.hash()).await {
             return unavailable(None, &e);
         }
     }
-    ([(header::SET_COOKIE, session::closed_cookie(secure))], Redirect::to("/ui/sign-in")).into_response()
+    let cookie = session::closed_cookie(CookieSite::of(portal, &state.config, &headers));
+    if portal {
+        framing.allow(&state.config);
+        let text = "You have left the portal. Open it again from the site that showed it to you.";
+        let page = super::layout::message_without_links("Signed out", text);
+        return ([(header::SET_COOKIE, cookie)], page).into_response();
+    }
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/ui/sign-in")).into_response()
 }

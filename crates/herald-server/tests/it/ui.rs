@@ -10,7 +10,7 @@ use crate::support::receiver::TestReceiver;
 use crate::support::{TestApp, on_both_backends};
 
 /// A client that shows redirects instead of following them, and keeps no cookies of its own.
-fn browser() -> reqwest::Client {
+pub(crate) fn browser() -> reqwest::Client {
     reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
@@ -20,7 +20,7 @@ async fn post_sign_in(app: &TestApp, key: &str, (name, value): (&str, &str)) -> 
 }
 
 /// Signs in with `key` from Herald's own origin; returns the `Cookie` header value of the session.
-async fn sign_in(app: &TestApp, key: &str) -> String {
+pub(crate) async fn sign_in(app: &TestApp, key: &str) -> String {
     let response = post_sign_in(app, key, ("origin", &format!("http://{}", app.addr))).await;
     assert_eq!(response.status(), StatusCode::SEE_OTHER);
     assert_eq!(response.headers()[LOCATION], "/ui");
@@ -28,13 +28,13 @@ async fn sign_in(app: &TestApp, key: &str) -> String {
     cookie.split(';').next().unwrap().to_owned()
 }
 
-async fn page(app: &TestApp, path: &str, cookie: &str) -> (StatusCode, String) {
+pub(crate) async fn page(app: &TestApp, path: &str, cookie: &str) -> (StatusCode, String) {
     let response = browser().get(app.url(path)).header("cookie", cookie).send().await.unwrap();
     (response.status(), response.text().await.unwrap())
 }
 
 /// The CSRF token in a page's sign-out form.
-fn csrf_of(html: &str) -> String {
+pub(crate) fn csrf_of(html: &str) -> String {
     let at = html.find(r#"name="csrf" value=""#).expect("a form with a CSRF token") + 19;
     html[at..].split('"').next().unwrap().to_owned()
 }
