@@ -18,6 +18,7 @@ pub mod id;
 pub mod metadata;
 pub mod pattern;
 pub mod payload;
+pub mod portal;
 pub mod rate;
 pub mod reachability;
 pub mod retry;

@@ -3,7 +3,8 @@
 //! The browser holds a random token (`hs_` + base64url of 32 bytes) in an `HttpOnly` cookie; the
 //! store keeps only its SHA-256, like an API key's. Every form of a session carries a CSRF token
 //! derived from the session token, so a page of another site, which cannot read the cookie,
-//! cannot produce it either.
+//! cannot produce it either. A session opened from a portal link ([`crate::portal`]) has no key
+//! and may carry the portal's branding.
 
 use std::fmt;
 
@@ -16,6 +17,7 @@ use sha2::Sha256;
 use crate::Timestamp;
 use crate::api_key::KeyHash;
 use crate::id::{ApiKeyId, TenantId};
+use crate::portal::Branding;
 
 pub const PREFIX: &str = "hs_";
 
@@ -25,17 +27,12 @@ pub struct SessionToken(String);
 
 impl SessionToken {
     pub fn generate() -> Self {
-        let mut bytes = [0u8; 32];
-        rand::rng().fill_bytes(&mut bytes);
-        Self(format!("{PREFIX}{}", URL_SAFE_NO_PAD.encode(bytes)))
+        Self(random_token(PREFIX))
     }
 
     /// A token as a cookie presents it: `hs_` and 43 base64url characters, else nothing.
     pub fn parse(s: &str) -> Option<Self> {
-        let rest = s.strip_prefix(PREFIX)?;
-        let valid =
-            rest.len() == 43 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
-        valid.then(|| Self(s.to_owned()))
+        parse_token(PREFIX, s).map(Self)
     }
 
     pub fn expose(&self) -> &str {
@@ -63,6 +60,20 @@ impl SessionToken {
     pub fn csrf_matches(&self, presented: &str) -> bool {
         URL_SAFE_NO_PAD.decode(presented).is_ok_and(|tag| self.csrf_mac().verify_slice(&tag).is_ok())
     }
+}
+
+/// `prefix` and the base64url of 32 random bytes (43 characters).
+pub(crate) fn random_token(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+/// `s` if it is `prefix` and 43 base64url characters.
+pub(crate) fn parse_token(prefix: &str, s: &str) -> Option<String> {
+    let rest = s.strip_prefix(prefix)?;
+    let valid = rest.len() == 43 && rest.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    valid.then(|| s.to_owned())
 }
 
 impl fmt::Debug for SessionToken {
@@ -104,8 +115,17 @@ impl Viewer {
 pub struct Session {
     pub hash: KeyHash,
     pub viewer: Viewer,
+    /// How the pages present themselves (portal sessions only); `None`: as Herald.
+    pub branding: Option<Branding>,
     pub created_at: Timestamp,
     pub expires_at: Timestamp,
+}
+
+impl Session {
+    /// Whether it was opened from a portal link (a tenant's pages, without a key).
+    pub fn is_portal(&self) -> bool {
+        matches!(self.viewer, Viewer::Tenant { key: None, .. })
+    }
 }
 
 #[cfg(test)]

@@ -14,6 +14,8 @@ use herald_core::retry::RetryPolicy;
 use herald_core::seal::MasterKey;
 use serde::{Deserialize, Serialize};
 
+pub use crate::ui::FrameAncestors;
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("invalid configuration: {0}")]
@@ -49,11 +51,59 @@ pub struct Config {
     /// Events one tenant may publish per second through this instance (one second's worth may
     /// come at once); beyond, the publish API answers 429 with `Retry-After`. Unset: no quota.
     pub tenant_publish_per_second: Option<u32>,
+    /// Herald's address as browsers reach it (`https://herald.example.com`): the base of the
+    /// portal links the API makes. Unset: the request's `Host`, over https when
+    /// `X-Forwarded-Proto` says so.
+    pub public_url: Option<PublicUrl>,
+    /// The sites that may show a tenant portal in a frame (CSP `frame-ancestors` sources such as
+    /// `https://app.example.com https://*.example.com`). Empty: no page may be framed.
+    pub ui_frame_ancestors: FrameAncestors,
     pub database: DatabaseConfig,
     pub delivery: DeliveryConfig,
     pub outbound: OutboundConfig,
     pub operator: OperatorConfig,
     pub log: LogConfig,
+}
+
+/// Herald's own address as people's browsers reach it: an absolute `http(s)://` URL with a host,
+/// perhaps a path (a proxy's prefix), no credentials, query or fragment. Kept without a trailing
+/// slash.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct PublicUrl(String);
+
+impl PublicUrl {
+    pub fn parse(s: &str) -> Result<Self, String> {
+        let url = url::Url::parse(s.trim()).map_err(|e| format!("`{s}` is not an absolute URL: {e}"))?;
+        if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none_or(str::is_empty) {
+            return Err("must be an https:// (or http://) URL with a host".into());
+        }
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("must not carry credentials".into());
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err("must not have a query or a fragment".into());
+        }
+        Ok(Self(url.as_str().trim_end_matches('/').to_owned()))
+    }
+
+    /// The absolute URL of `path` (which starts with `/`) on Herald.
+    pub fn join(&self, path: &str) -> String {
+        format!("{}{path}", self.0)
+    }
+}
+
+impl TryFrom<String> for PublicUrl {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        Self::parse(&s)
+    }
+}
+
+impl From<PublicUrl> for String {
+    fn from(u: PublicUrl) -> String {
+        u.0
+    }
 }
 
 /// Where operational events go.
@@ -219,6 +269,8 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             cache_ttl: HumanDuration::from_secs(1),
             tenant_publish_per_second: None,
+            public_url: None,
+            ui_frame_ancestors: FrameAncestors::default(),
             database: DatabaseConfig::default(),
             delivery: DeliveryConfig::default(),
             outbound: OutboundConfig::default(),
@@ -428,6 +480,55 @@ mod tests {
             jail.set_env("HERALD_DELIVERY__SOURCE_ADDRESS", "egress.internal");
             let err = Config::load(None).unwrap_err().to_string();
             assert!(err.contains("delivery.source_address"), "{err}");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn public_url_is_an_http_url_kept_without_its_trailing_slash() {
+        let join = |s: &str| PublicUrl::parse(s).map(|u| u.join("/ui/portal/hp_x"));
+        assert_eq!(join("https://herald.example.com/").unwrap(), "https://herald.example.com/ui/portal/hp_x");
+        assert_eq!(join("http://127.0.0.1:8080").unwrap(), "http://127.0.0.1:8080/ui/portal/hp_x");
+        assert_eq!(join("https://example.com/herald/").unwrap(), "https://example.com/herald/ui/portal/hp_x");
+        for bad in [
+            "herald.example.com",
+            "ftp://x.example.com",
+            "https://u:p@x.example.com",
+            "https://x.example.com/?a=1",
+            "https://x.example.com/#top",
+        ] {
+            assert!(PublicUrl::parse(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail's signature, not ours
+    fn the_web_interface_settings_come_from_file_or_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "h.toml",
+                "public_url = \"https://herald.example.com\"\nui_frame_ancestors = [\"https://app.example.com\", \"'self'\"]\n",
+            )?;
+            let c = Config::load(Some(Path::new("h.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.public_url, Some(PublicUrl::parse("https://herald.example.com").unwrap()));
+            assert_eq!(c.ui_frame_ancestors.sources(), ["https://app.example.com", "'self'"]);
+            jail.set_env("HERALD_UI_FRAME_ANCESTORS", "https://app.example.com https://*.example.com 'self'");
+            jail.set_env("HERALD_PUBLIC_URL", "https://hooks.example.com/");
+            let c = Config::load(None).map_err(|e| e.to_string())?;
+            assert_eq!(
+                c.ui_frame_ancestors.sources(),
+                ["https://app.example.com", "https://*.example.com", "'self'"]
+            );
+            assert_eq!(c.public_url.unwrap().join("/ui"), "https://hooks.example.com/ui");
+            jail.set_env("HERALD_UI_FRAME_ANCESTORS", "https://app.example.com *");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("ui_frame_ancestors") && err.contains("every site"), "{err}");
+            jail.set_env("HERALD_UI_FRAME_ANCESTORS", "");
+            jail.set_env("HERALD_PUBLIC_URL", "herald.example.com");
+            let err = Config::load(None).unwrap_err().to_string();
+            assert!(err.contains("public_url"), "{err}");
+            jail.set_env("HERALD_PUBLIC_URL", "https://hooks.example.com");
+            assert!(Config::load(None).map_err(|e| e.to_string())?.ui_frame_ancestors.is_empty());
             Ok(())
         });
     }

@@ -5,8 +5,8 @@
 //! Both backends run the same SQL text where the dialects agree, written once per aggregate:
 //! `tenants.rs` (tenants and API keys), `event_types.rs`, `endpoints.rs` (configuration, health,
 //! figures), `events.rs` (events, deliveries, attempts), `queue.rs` (leases, claims, settling,
-//! holding and releasing), `settings.rs` (what the instance keeps about itself) and
-//! `idempotency.rs`; `store.rs` assembles them into `impl Store`. What differs — connecting,
+//! holding and releasing), `settings.rs` (what the instance keeps about itself), `sessions.rs`
+//! (web interface sessions and portal links) and `idempotency.rs`; `store.rs` assembles them into `impl Store`. What differs — connecting,
 //! pragmas, the claim queries, wake-ups across processes — is the `Dialect` trait (`dialect.rs`),
 //! implemented in `sqlite.rs` and `postgres.rs`. The group-commit writer and the application of
 //! its batches live in `batch/`; row types and column lists in `rows.rs`.
@@ -473,6 +473,24 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<herald_core::session::Session>>;
     /// Ends a session (sign-out); whether there was one.
     async fn delete_ui_session(&self, hash: &KeyHash) -> Result<bool>;
+    /// Stores a new portal link, and forgets links that expired before `expired_before` (used
+    /// or not).
+    async fn insert_portal_link(
+        &self,
+        link: &herald_core::portal::PortalLink,
+        expired_before: Timestamp,
+    ) -> Result<()>;
+    /// Uses up the portal link whose token hashes to `link`, if it is unused and unexpired by
+    /// `now`, and opens from it — in the same transaction — the session whose token hashes to
+    /// `session`: its link's tenant without a key, its branding, until `session_expires_at`.
+    /// Of two concurrent openings of one link, one opens it and the other finds it used.
+    async fn open_portal_link(
+        &self,
+        link: &KeyHash,
+        session: &KeyHash,
+        session_expires_at: Timestamp,
+        now: Timestamp,
+    ) -> Result<PortalOpening>;
 
     // Idempotency keys.
     /// Registers the first use of `key` by `scope`, or says what an earlier use left. Keys older
@@ -494,6 +512,19 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         body: &[u8],
     ) -> Result<()>;
     async fn idempotency_release(&self, scope: &str, key: &IdempotencyKey) -> Result<()>;
+}
+
+/// What opening a portal link came to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PortalOpening {
+    /// The link was unused and unexpired: this session is open now, and the link used up.
+    Opened(herald_core::session::Session),
+    /// The link was opened before.
+    Used,
+    /// The link's time ran out before it was opened.
+    Expired,
+    /// No such link (never made, or forgotten since it expired).
+    Unknown,
 }
 
 /// Opens the store a database URL names: `sqlite://path` (created when missing) or

@@ -11,6 +11,7 @@ use herald_core::endpoint::{Endpoint, EndpointSpec};
 use herald_core::event_type::{EventSchema, EventType, EventTypeName};
 use herald_core::id::{ApiKeyId, EndpointId, TenantId};
 use herald_core::metadata::Metadata;
+use herald_core::portal::{AccentColor, BrandName, Branding, LogoUrl};
 use herald_core::session::{Session, Viewer};
 use herald_core::tenant::{Tenant, TenantLimits, TenantUid};
 use serde_json::Value;
@@ -56,6 +57,10 @@ macro_rules! columns {
     (deliveries) => {
         "id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
          last_attempt_at, failure_reason, next_trigger, created_at, updated_at"
+    };
+    (ui_sessions) => {
+        "token_hash, tenant_id, api_key_id, brand_name, brand_logo_url, brand_accent_color, created_at,
+         expires_at"
     };
     (attempts) => {
         "id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind, started_at, duration_ms, request,
@@ -346,11 +351,49 @@ pub(crate) struct IdempotencyRow {
     pub(crate) body: Option<Vec<u8>>,
 }
 
+/// The `brand_*` columns of `ui_sessions` and `ui_portal_links`: `brand_name` NULL is no branding.
+#[derive(sqlx::FromRow)]
+pub(crate) struct BrandingColumns {
+    brand_name: Option<String>,
+    brand_logo_url: Option<String>,
+    brand_accent_color: Option<String>,
+}
+
+impl BrandingColumns {
+    fn into_branding(self, table: &'static str) -> Result<Option<Branding>> {
+        let Some(name) = self.brand_name else { return Ok(None) };
+        Ok(Some(Branding {
+            name: BrandName::parse(&name).map_err(|e| corrupt(table, e))?,
+            logo_url: self
+                .brand_logo_url
+                .map(|u| LogoUrl::parse(&u))
+                .transpose()
+                .map_err(|e| corrupt(table, e))?,
+            accent_color: self
+                .brand_accent_color
+                .map(|c| AccentColor::parse(&c))
+                .transpose()
+                .map_err(|e| corrupt(table, e))?,
+        }))
+    }
+}
+
+/// A branding as the `brand_*` columns bind it: name, logo URL, accent colour.
+pub(crate) fn branding_columns(b: Option<&Branding>) -> (Option<&str>, Option<&str>, Option<String>) {
+    (
+        b.map(|b| b.name.as_str()),
+        b.and_then(|b| b.logo_url.as_ref()).map(LogoUrl::as_str),
+        b.and_then(|b| b.accent_color).map(|c| c.to_string()),
+    )
+}
+
 #[derive(sqlx::FromRow)]
 pub(crate) struct SessionRow {
     token_hash: String,
     tenant_id: Option<String>,
     api_key_id: Option<String>,
+    #[sqlx(flatten)]
+    branding: BrandingColumns,
     created_at: i64,
     expires_at: i64,
 }
@@ -368,8 +411,25 @@ impl TryFrom<SessionRow> for Session {
         Ok(Session {
             hash: KeyHash::from_stored(r.token_hash),
             viewer,
+            branding: r.branding.into_branding(T)?,
             created_at: timestamp(T, r.created_at)?,
             expires_at: timestamp(T, r.expires_at)?,
         })
+    }
+}
+
+/// What opening a portal link reads of it.
+#[derive(sqlx::FromRow)]
+pub(crate) struct PortalLinkRow {
+    tenant_id: String,
+    #[sqlx(flatten)]
+    branding: BrandingColumns,
+}
+
+impl PortalLinkRow {
+    /// The link's tenant and branding.
+    pub(crate) fn into_parts(self) -> Result<(TenantId, Option<Branding>)> {
+        const T: &str = "ui_portal_links";
+        Ok((TenantId::parse(&self.tenant_id).map_err(|e| corrupt(T, e))?, self.branding.into_branding(T)?))
     }
 }

@@ -15,13 +15,15 @@ use herald_core::endpoint::Endpoint;
 use herald_core::event::{Event, EventId};
 use herald_core::event_type::{EventType, EventTypeName};
 use herald_core::id::{ApiKeyId, DeliveryId, EndpointId, GeneratedEventId, TenantId};
+use herald_core::portal::PortalLink;
 use herald_core::session::Session;
 use herald_core::tenant::{Tenant, TenantLimits, TenantRef};
 
 use crate::dialect::{Dialect, for_each_backend};
 use crate::{
     Backend, Committing, DeliveryFilter, EndpointStats, EndpointUpdate, EventFilter, IdempotencyState, Job,
-    Lease, LeaseToken, Page, PageRequest, Published, Result, Shift, Store, TenantBacklog, TimelineBucket,
+    Lease, LeaseToken, Page, PageRequest, PortalOpening, Published, Result, Shift, Store, TenantBacklog,
+    TimelineBucket,
 };
 
 for_each_backend! {
@@ -298,6 +300,18 @@ for_each_backend! {
         }
         async fn delete_ui_session(&self, hash: &KeyHash) -> Result<bool> {
             self.delete_ui_session(hash).await
+        }
+        async fn insert_portal_link(&self, link: &PortalLink, expired_before: Timestamp) -> Result<()> {
+            self.insert_portal_link(link, expired_before).await
+        }
+        async fn open_portal_link(
+            &self,
+            link: &KeyHash,
+            session: &KeyHash,
+            session_expires_at: Timestamp,
+            now: Timestamp,
+        ) -> Result<PortalOpening> {
+            self.open_portal_link(link, session, session_expires_at, now).await
         }
 
         // idempotency.rs

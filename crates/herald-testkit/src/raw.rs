@@ -20,6 +20,20 @@ pub async fn strings(app: &TestApp, sql: &str) -> Vec<String> {
     }
 }
 
+/// Runs a statement behind the API's back (to age a row, say); returns the rows it changed.
+pub async fn execute(app: &TestApp, sql: &str) -> u64 {
+    match app.backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap().rows_affected()
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query(sql).execute(&mut conn).await.unwrap().rows_affected()
+        }
+    }
+}
+
 /// Everything the database holds, as text: the raw SQLite files (main file and WAL), or every
 /// row of every table of the schema (whatever tables exist, not a list) rendered by PostgreSQL.
 pub async fn dump(app: &TestApp) -> String {

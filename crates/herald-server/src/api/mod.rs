@@ -14,6 +14,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod openapi;
+pub mod portal;
 pub mod query;
 pub mod strict_json;
 pub mod tenants;
@@ -76,6 +77,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{tenant}/stats", get(tenants::stats))
         .route("/tenants/{tenant}/keys", get(keys::list).post(keys::create))
         .route("/tenants/{tenant}/keys/{key}", axum::routing::delete(keys::revoke))
+        .route("/tenants/{tenant}/portal-sessions", post(portal::create))
         .route("/event-types", get(event_types::list).post(event_types::create))
         .route(
             "/event-types/{name}",
@@ -123,8 +125,15 @@ pub fn router(state: AppState) -> Router {
             ))
         }))
         .layer(axum::middleware::from_fn_with_state(state.clone(), idempotency::layer))
-        .layer(TraceLayer::new_for_http())
+        .layer(TraceLayer::new_for_http().make_span_with(request_span))
         .with_state(state)
+}
+
+/// The span of each request, as tower-http's default one but with a portal link's token left
+/// out of the logged URI.
+fn request_span(request: &axum::http::Request<axum::body::Body>) -> tracing::Span {
+    let uri = crate::ui::loggable_uri(request.uri());
+    tracing::debug_span!("request", method = %request.method(), uri = %uri, version = ?request.version())
 }
 
 async fn not_found() -> ApiError {

@@ -17,6 +17,7 @@ use super::error::{FieldError, Problem};
     paths(
         super::tenants::create, super::tenants::list, super::tenants::get, super::tenants::update, super::tenants::delete, super::tenants::stats,
         super::keys::create, super::keys::list, super::keys::revoke,
+        super::portal::create,
         super::event_types::create, super::event_types::list, super::event_types::get,
         super::event_types::replace, super::event_types::update, super::event_types::delete,
         super::endpoints::crud::create, super::endpoints::crud::list, super::endpoints::crud::get,
@@ -31,6 +32,7 @@ use super::error::{FieldError, Problem};
     tags(
         (name = "tenants", description = "The provider's customers (admin keys; a tenant key may read its own tenant)."),
         (name = "api keys", description = "Tenant-scoped API keys (admin keys only)."),
+        (name = "portal", description = "One-time links into a tenant's pages of the web interface, to embed in your own site (admin keys only)."),
         (name = "event types", description = "The event catalog (read: any key; write: admin keys)."),
         (name = "endpoints", description = "A tenant's receivers."),
         (name = "events", description = "Publishing, and the event log."),
@@ -77,6 +79,7 @@ impl Modify for ProblemResponses {
                 let admin_only = path == "/v1/tenants"
                     || path == "/v1/tenants/{tenant}" && method != "get"
                     || path.contains("/keys")
+                    || path.ends_with("/portal-sessions")
                     || path.starts_with("/v1/event-types") && method != "get";
                 if method == "post" {
                     let header = ParameterBuilder::new()

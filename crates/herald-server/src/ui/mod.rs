@@ -8,6 +8,10 @@
 //! `Sec-Fetch-Site`) is refused before anything else. Pages are served with a
 //! Content-Security-Policy that allows only Herald's own script and styles, and may not be
 //! framed.
+//!
+//! The tenant portal (`portal`) is the one other way in: a one-time link the API makes for a
+//! platform to show one tenant its pages, branded, inside the platform's own site. Only its
+//! sessions' pages may be framed, and only by the sites `ui_frame_ancestors` names (`framing`).
 
 mod catalog;
 mod chart;
@@ -16,18 +20,25 @@ mod endpoint_form;
 mod endpoints;
 mod events;
 mod form;
+mod framing;
 mod layout;
 mod pages;
+mod portal;
 mod session;
 
 use axum::Router;
+use axum::extract::Request;
 use axum::http::{HeaderValue, header};
-use axum::response::Redirect;
+use axum::middleware::Next;
+use axum::response::{Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::state::AppState;
 
-pub use session::{COOKIE, SESSION_TTL};
+pub use framing::FrameAncestors;
+use framing::content_security_policy;
+pub use portal::{loggable_uri, portal_path};
+pub use session::{COOKIE, SESSION_TTL, over_https};
 
 /// The web interface's routes, and `/` sending a browser to it.
 pub fn router() -> Router<AppState> {
@@ -59,21 +70,29 @@ pub fn router() -> Router<AppState> {
         .route("/ui/tenants/{tenant}/deliveries/{delivery}/retry", post(deliveries::retry))
         .route("/ui/assets/app.css", get(layout::css))
         .route("/ui/assets/app.js", get(layout::js))
-        .layer(axum::middleware::map_response(security_headers))
+        .route("/ui/assets/brand.css", get(layout::brand_css))
+        .route("/ui/portal/{token}", get(portal::open))
+        .layer(axum::middleware::from_fn(security_headers))
         .route("/", get(|| async { Redirect::to("/ui") }))
 }
 
-/// The policy every page is served with: Herald's own script and styles only, no framing, no
-/// caching of pages that show tenants' data.
-pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
-     img-src 'self' data: https:; connect-src 'self'; form-action 'self'; base-uri 'none'; \
-     frame-ancestors 'none'";
-
-async fn security_headers(mut response: axum::response::Response) -> axum::response::Response {
+/// The headers every page is served with: the Content-Security-Policy (Herald's own script and
+/// styles only; no framing, except a portal's by the configured sites), and no caching of pages
+/// that show tenants' data.
+async fn security_headers(mut request: Request, next: Next) -> Response {
+    let framing = framing::Framing::default();
+    request.extensions_mut().insert(framing.clone());
+    let mut response = next.run(request).await;
+    let ancestors = framing.allowed();
     let headers = response.headers_mut();
-    headers.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CONTENT_SECURITY_POLICY));
+    let policy = content_security_policy(ancestors);
+    let policy = HeaderValue::from_str(&policy).expect("checked sources make a valid header value");
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy);
     headers.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    if ancestors.is_none() {
+        // The older header knows no list of sites: it is left out where the policy names some.
+        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    }
     headers.insert(header::REFERRER_POLICY, HeaderValue::from_static("same-origin"));
     if !headers.contains_key(header::CACHE_CONTROL) {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));

@@ -1,10 +1,10 @@
 //! The pages: sign-in and sign-out, the operator's tenant list, a tenant's endpoints; and what
 //! the other pages share (paging, the tenant's tabs, the answers for missing and unreadable).
 
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
+use axum::{Extension, Form};
 use herald_core::api_key::{KeyHash, Scope};
 use herald_core::circuit::CircuitState;
 use herald_core::endpoint::Endpoint;
@@ -15,8 +15,9 @@ use maud::{Markup, html};
 use serde::Deserialize;
 
 use super::form::{self, Invalid, described_by, field};
+use super::framing::Framing;
 use super::layout::{message, page};
-use super::session::{self, SESSION_TTL, SignedIn};
+use super::session::{self, CookieSite, SESSION_TTL, SignedIn};
 use crate::state::AppState;
 
 /// Rows per page of a list.
@@ -358,13 +359,14 @@ pub async fn sign_in(
     let session = Session {
         hash: token.hash(),
         viewer,
+        branding: None,
         created_at: now,
         expires_at: herald_core::time::add(now, SESSION_TTL),
     };
     if let Err(e) = state.store.insert_ui_session(&session, now).await {
         return unavailable(None, &e);
     }
-    let cookie = session::open_cookie(&token, session::over_https(&headers));
+    let cookie = session::open_cookie(&token, CookieSite::of(false, &state.config, &headers));
     ([(header::SET_COOKIE, cookie)], Redirect::to("/ui")).into_response()
 }
 
@@ -374,22 +376,36 @@ pub struct CsrfForm {
     csrf: String,
 }
 
+/// Ends the session. A portal session is told so on a page (it may be inside a frame, and has
+/// no key to sign in with again); any other goes back to the sign-in form.
 pub async fn sign_out(
     State(state): State<AppState>,
+    Extension(framing): Extension<Framing>,
     headers: HeaderMap,
     Form(form): Form<CsrfForm>,
 ) -> Response {
     if !session::same_origin(&headers) {
         return form::cross_site(None);
     }
-    let secure = session::over_https(&headers);
+    let mut portal = false;
     if let Some(token) = session::token_of(&headers) {
         if !token.csrf_matches(&form.csrf) {
             return form::cross_site(None);
+        }
+        match state.store.ui_session(&token.hash(), state.clock.now()).await {
+            Ok(session) => portal = session.is_some_and(|s| s.is_portal()),
+            Err(e) => return unavailable(None, &e),
         }
         if let Err(e) = state.store.delete_ui_session(&token.hash()).await {
             return unavailable(None, &e);
         }
     }
-    ([(header::SET_COOKIE, session::closed_cookie(secure))], Redirect::to("/ui/sign-in")).into_response()
+    let cookie = session::closed_cookie(CookieSite::of(portal, &state.config, &headers));
+    if portal {
+        framing.allow(&state.config);
+        let text = "You have left the portal. Open it again from the site that showed it to you.";
+        let page = super::layout::message_without_links("Signed out", text);
+        return ([(header::SET_COOKIE, cookie)], page).into_response();
+    }
+    ([(header::SET_COOKIE, cookie)], Redirect::to("/ui/sign-in")).into_response()
 }

@@ -11,14 +11,14 @@ use serde_json::json;
 use crate::support::browser::Browser;
 use crate::support::{Backend, TestApp};
 
-fn screenshots() -> PathBuf {
+pub(crate) fn screenshots() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join("ui-screenshots")
 }
 
 /// The text of the element `css` selects, once the page shows one. A click that navigates
 /// returns before the next page is in, so an element of the page being left can go stale under
 /// the test: it is looked up again.
-async fn text_of(browser: &Browser, css: &str) -> String {
+pub(crate) async fn text_of(browser: &Browser, css: &str) -> String {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let found = browser.client.wait().for_element(Locator::Css(css)).await;
@@ -35,7 +35,7 @@ async fn text_of(browser: &Browser, css: &str) -> String {
 }
 
 /// Waits until the browser is at `path` (after a click that navigates).
-async fn wait_for_path(browser: &Browser, path: &str) {
+pub(crate) async fn wait_for_path(browser: &Browser, path: &str) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
     loop {
         let at = browser.client.current_url().await.unwrap().path().to_owned();

@@ -18,6 +18,7 @@ mod keys;
 mod openapi;
 mod operational;
 mod outbound_auth;
+mod portal;
 mod proxy;
 mod queue_plan;
 mod reachability;

@@ -5,9 +5,12 @@ use herald_core::api_key::{ApiKey, KeyHash, Scope};
 use herald_core::delivery::{DeliveryStatus, Trigger};
 use herald_core::event_type::{EventType, EventTypeName};
 use herald_core::id::ApiKeyId;
+use herald_core::portal::{AccentColor, BrandName, Branding, LogoUrl, PortalLink, PortalToken};
 use herald_core::session::{Session, SessionToken, Viewer};
 use herald_core::tenant::{TenantLimits, TenantRef, TenantUid};
-use herald_store::{DeliveryFilter, EndpointUpdate, IdempotencyKey, IdempotencyState, PageRequest};
+use herald_store::{
+    DeliveryFilter, EndpointUpdate, IdempotencyKey, IdempotencyState, PageRequest, PortalOpening,
+};
 
 use crate::support::*;
 
@@ -68,6 +71,7 @@ on_both_backends! {
         let session = |viewer, expires| Session {
             hash: SessionToken::generate().hash(),
             viewer,
+            branding: None,
             created_at: t(0),
             expires_at: t(expires),
         };
@@ -97,6 +101,76 @@ on_both_backends! {
         assert!(store.delete_tenant(&tenant.id).await.unwrap());
         assert_eq!(store.ui_session(&portal.hash, t(5)).await.unwrap(), None);
         assert!(store.ui_session(&later.hash, t(60)).await.unwrap().is_some(), "the operator's own stays");
+    }
+
+    async fn portal_links_open_once_into_a_branded_tenant_session_until_they_expire(store) {
+        let tenant = add_tenant(&*store).await;
+        let branding = Branding {
+            name: BrandName::parse("Acme Cloud").unwrap(),
+            logo_url: Some(LogoUrl::parse("https://cdn.example.com/logo.svg").unwrap()),
+            accent_color: Some(AccentColor::parse("#0a7cff").unwrap()),
+        };
+        let link = |branding, expires| PortalLink {
+            hash: PortalToken::generate().hash(),
+            tenant: tenant.id.clone(),
+            branding,
+            created_at: t(0),
+            expires_at: t(expires),
+        };
+        let branded = link(Some(branding.clone()), 600);
+        let named_only = link(Some(Branding { logo_url: None, accent_color: None, ..branding.clone() }), 600);
+        let plain = link(None, 600);
+        let short = link(None, 10);
+        for l in [&branded, &named_only, &plain, &short] {
+            store.insert_portal_link(l, t(-86_400)).await.unwrap();
+        }
+        // The one opening: a session of the link's tenant, without a key, wearing its branding.
+        let session = SessionToken::generate().hash();
+        let expected = Session {
+            hash: session.clone(),
+            viewer: Viewer::Tenant { tenant: tenant.id.clone(), key: None },
+            branding: Some(branding),
+            created_at: t(5),
+            expires_at: t(5000),
+        };
+        let opened = open(&*store, &branded, &session, 5).await.unwrap();
+        assert_eq!(opened, PortalOpening::Opened(expected.clone()));
+        assert_eq!(store.ui_session(&session, t(6)).await.unwrap(), Some(expected));
+        // The second finds it used, and opens nothing.
+        let refused = SessionToken::generate().hash();
+        assert_eq!(open(&*store, &branded, &refused, 6).await.unwrap(), PortalOpening::Used);
+        // A link whose time ran out (at its time) opens nothing either, nor one never made.
+        assert_eq!(open(&*store, &short, &refused, 10).await.unwrap(), PortalOpening::Expired);
+        let never = link(None, 600);
+        assert_eq!(open(&*store, &never, &refused, 6).await.unwrap(), PortalOpening::Unknown);
+        assert_eq!(store.ui_session(&refused, t(6)).await.unwrap(), None, "no session from a refused link");
+        // A name without logo or colour reads back as such; no branding as none.
+        let named = SessionToken::generate().hash();
+        let PortalOpening::Opened(s) = open(&*store, &named_only, &named, 7).await.unwrap() else {
+            panic!("the link opens")
+        };
+        let read = s.branding.as_ref().map(|b| (b.name.as_str(), b.logo_url.is_none(), b.accent_color.is_none()));
+        assert_eq!(read, Some(("Acme Cloud", true, true)));
+        assert_eq!(store.ui_session(&named, t(8)).await.unwrap().unwrap().branding, s.branding);
+
+        // Two openings at once: exactly one opens, the other finds it used.
+        let (one, two) = (SessionToken::generate().hash(), SessionToken::generate().hash());
+        let (a, b) = tokio::join!(open(&*store, &plain, &one, 20), open(&*store, &plain, &two, 20));
+        let outcomes = [a.unwrap(), b.unwrap()];
+        let opened = outcomes.iter().filter(|o| matches!(o, PortalOpening::Opened(s) if s.branding.is_none()));
+        assert_eq!(opened.count(), 1, "{outcomes:?}");
+        assert_eq!(outcomes.iter().filter(|o| **o == PortalOpening::Used).count(), 1, "{outcomes:?}");
+
+        // A new link forgets those expired before the time it is given, used or not.
+        let fresh = link(None, 2000);
+        store.insert_portal_link(&fresh, t(601)).await.unwrap();
+        assert_eq!(open(&*store, &short, &refused, 700).await.unwrap(), PortalOpening::Unknown, "forgotten");
+        let used = open(&*store, &branded, &refused, 700).await.unwrap();
+        assert_eq!(used, PortalOpening::Unknown, "forgotten too");
+        // Deleting the tenant takes its links and portal sessions with it.
+        assert!(store.delete_tenant(&tenant.id).await.unwrap());
+        assert_eq!(open(&*store, &fresh, &refused, 700).await.unwrap(), PortalOpening::Unknown);
+        assert_eq!(store.ui_session(&session, t(6)).await.unwrap(), None);
     }
 
     async fn tenant_limits_read_back_and_only_set_ones_are_listed(store) {
@@ -297,4 +371,14 @@ on_both_backends! {
         assert_eq!(store.init_instance_setting("canary", b"two").await.unwrap(), b"one", "kept");
         assert_eq!(store.instance_setting("canary").await.unwrap().as_deref(), Some(&b"one"[..]));
     }
+}
+
+/// Opens `link` at `now` into the session `session`, which lasts until `t(5000)`.
+async fn open(
+    store: &dyn herald_store::Store,
+    link: &PortalLink,
+    session: &KeyHash,
+    now: i64,
+) -> herald_store::Result<PortalOpening> {
+    store.open_portal_link(&link.hash, session, t(5000), t(now)).await
 }
