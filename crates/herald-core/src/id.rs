@@ -52,6 +52,14 @@ macro_rules! prefixed_id {
                 Self(Arc::from(format!("{}_{}", $prefix, next_ulid(Some(at)))))
             }
 
+            /// The smallest id stamped `at`: ids generated at `at` or later sort after it (while
+            /// the clock does not step back), so `id < first_at(t)` bounds a range of ids by
+            /// time.
+            pub fn first_at(at: crate::Timestamp) -> Self {
+                let ms = u64::try_from(at.as_millisecond()).unwrap_or(0);
+                Self(Arc::from(format!("{}_{}", $prefix, ulid::Ulid::from_parts(ms, 0))))
+            }
+
             /// Parses `s`, which must carry this kind's prefix and a valid ULID.
             pub fn parse(s: &str) -> Result<Self, InvalidId> {
                 let rest = s
@@ -184,6 +192,17 @@ mod tests {
         let ulid = ulid::Ulid::from_string(&id.as_str()[3..]).unwrap();
         assert_eq!(ulid.timestamp_ms(), 4_000_000_000_000);
         assert!(EndpointId::generate_at(at) > id, "still strictly increasing");
+    }
+
+    #[test]
+    fn the_first_id_of_a_time_sorts_before_every_id_generated_then_and_after_every_earlier_one() {
+        let at = crate::Timestamp::from_second(1_800_000_000).unwrap();
+        let first = DeliveryId::first_at(at);
+        assert!(DeliveryId::parse(first.as_str()).is_ok(), "{first}");
+        assert!(DeliveryId::generate_at(at) >= first);
+        let earlier = crate::Timestamp::from_millisecond(at.as_millisecond() - 1).unwrap();
+        assert!(DeliveryId::of(&GeneratedEventId::first_at(earlier), &EndpointId::generate()) < first);
+        assert!(DeliveryId::first_at(earlier) < first);
     }
 
     #[test]

@@ -15,6 +15,13 @@ use crate::{
     Committing, DeliveryFilter, EventFilter, Lease, LeaseToken, Page, PageRequest, Published, Result,
 };
 
+/// How far an id's time may run ahead of its row's `created_at`. An event's key and a
+/// delivery's id carry the time they were made at (a delivery made later for an earlier event
+/// carries the event's, which is earlier still); only a clock stepping back can stamp one later,
+/// by the step. So a row created before `t` has an id below the first id of `t` plus this slack,
+/// which bounds the log's walk when a time range ends in the past.
+const ID_CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// An event type with at most this many events in a tenant's log is rare: the delivery log
 /// filtered by it is read from those events' deliveries, not by walking the whole log.
 const RARE_TYPE: i64 = 2000;
@@ -141,6 +148,8 @@ for_each_backend! {
         }
         if let Some(until) = filter.until {
             q.push(" AND created_at < ").push_bind(millis(until));
+            let bound = GeneratedEventId::first_at(herald_core::time::add(until, ID_CLOCK_SLACK));
+            q.push(" AND event_key < ").push_bind(bound.to_string());
         }
         q.push(" ORDER BY event_key DESC LIMIT ").push_bind(i64::from(page.limit) + 1);
         let rows = q.build_query_as::<EventRow>().fetch_all(self.reader()).await?;
@@ -236,6 +245,10 @@ for_each_backend! {
         }
         if let Some(until) = filter.until {
             q.push(" AND created_at < ").push_bind(millis(until));
+            // Implied by the condition above (see `ID_CLOCK_SLACK`), and lets the walk start at
+            // `until` instead of at the newest delivery.
+            let bound = DeliveryId::first_at(herald_core::time::add(until, ID_CLOCK_SLACK));
+            q.push(" AND id < ").push_bind(bound.to_string());
         }
         if let (Some(event_type), Some(false)) = (&filter.event_type, type_events) {
             q.push(" AND EXISTS (SELECT 1 FROM events WHERE events.event_key = deliveries.event_key AND event_type = ")

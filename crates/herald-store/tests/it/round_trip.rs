@@ -321,6 +321,20 @@ on_both_backends! {
         let none = by_type("never.sent", None).await;
         assert!(none.items.is_empty() && none.next_cursor.is_none());
 
+        // A time range ending in the past: what was created before its end, whatever the id.
+        let mut late_event = new_event(&tenant.id);
+        late_event.created_at = t(3600);
+        let late = herald_core::delivery::Delivery::new(&late_event, &endpoint.id, Trigger::Scheduled, t(3600));
+        store.publish(&late_event, std::slice::from_ref(&late), None).await.unwrap();
+        let before = |until: i64| {
+            let filter = DeliveryFilter { until: Some(t(until)), ..DeliveryFilter::default() };
+            let (store, tenant) = (store.clone(), tenant.id.clone());
+            async move { store.list_deliveries(&tenant, &filter, &PageRequest { limit: 3000, cursor: None }).await.unwrap().items }
+        };
+        assert_eq!(before(1800).await.len(), 2103, "all but the late one");
+        assert_eq!(before(7200).await.len(), 2104);
+        assert!(before(0).await.is_empty());
+
         // One event's deliveries.
         let filter = DeliveryFilter { event_id: Some(rare[1].event_id.clone()), ..DeliveryFilter::default() };
         let found = store.list_deliveries(&tenant.id, &filter, &all()).await.unwrap();
