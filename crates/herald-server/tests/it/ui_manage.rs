@@ -223,6 +223,72 @@ on_both_backends! {
         assert!(html.contains("is not a time"), "{html}");
     }
 
+    async fn another_tenants_session_reaches_none_of_a_tenants_pages_or_forms(app) {
+        let receiver = TestReceiver::start().await;
+        let acme = app.tenant("Acme").await;
+        let globex = app.tenant("Globex").await;
+        let endpoint = app.endpoint(&acme, json!({"url": receiver.url()})).await;
+        let ep = endpoint["id"].as_str().unwrap().to_owned();
+        let published = app.publish(&acme, json!({"type": "order.paid", "data": {}})).await;
+        let delivery = published["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
+        app.delivery_with_status(&acme, &delivery, "delivered").await;
+        app.post("/v1/event-types", json!({"name": "order.paid"})).await;
+
+        let session = sign_in(&app, &app.tenant_key(&globex).await).await;
+        let csrf = csrf(&app, &session, &format!("/ui/tenants/{globex}")).await;
+        let base = format!("/ui/tenants/{acme}");
+        let gets = [
+            base.clone(),
+            format!("{base}/endpoints/new"),
+            format!("{base}/endpoints/{ep}"),
+            format!("{base}/endpoints/{ep}/edit"),
+            format!("{base}/events"),
+            format!("{base}/deliveries"),
+            format!("{base}/deliveries/live"),
+            format!("{base}/deliveries/{delivery}"),
+            // Its own tenant's paths with the other tenant's ids.
+            format!("/ui/tenants/{globex}/endpoints/{ep}"),
+            format!("/ui/tenants/{globex}/endpoints/{ep}/edit"),
+            format!("/ui/tenants/{globex}/deliveries/{delivery}"),
+            // The operator's pages.
+            "/ui/new-tenant".to_owned(),
+            "/ui/event-types".to_owned(),
+            "/ui/new-event-type".to_owned(),
+            "/ui/event-types/order.paid".to_owned(),
+        ];
+        for path in &gets {
+            let (status, html) = page(&app, path, &session).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "GET {path}");
+            assert!(!html.contains(&ep) && !html.contains(&delivery) && !html.contains("Acme"), "GET {path} leaks: {html}");
+        }
+        let posts = [
+            format!("{base}/endpoints"),
+            format!("{base}/endpoints/{ep}/edit"),
+            format!("{base}/endpoints/{ep}/test"),
+            format!("{base}/endpoints/{ep}/rotate"),
+            format!("{base}/endpoints/{ep}/recover"),
+            format!("{base}/endpoints/{ep}/delete"),
+            format!("{base}/deliveries/{delivery}/retry"),
+            format!("/ui/tenants/{globex}/endpoints/{ep}/delete"),
+            format!("/ui/tenants/{globex}/deliveries/{delivery}/retry"),
+            "/ui/tenants".to_owned(),
+            "/ui/event-types".to_owned(),
+            "/ui/event-types/order.paid".to_owned(),
+        ];
+        for path in &posts {
+            let fields = [("csrf", csrf.as_str()), ("url", "https://evil.example"), ("name", "x.y"), ("grace_period", "0s"), ("since", "2000-01-01T00:00")];
+            let (status, _, _) = post_form(&app, path, &session, &fields).await;
+            assert_eq!(status, StatusCode::NOT_FOUND, "POST {path}");
+        }
+        // Nothing changed: the endpoint, its secret's rotation state, the delivery's attempts.
+        let shown = app.get(&format!("/v1/tenants/{acme}/endpoints/{ep}")).await;
+        assert_eq!(shown.status, 200);
+        assert_eq!(shown.body["url"], receiver.url().as_str());
+        assert_eq!(app.get(&format!("/v1/tenants/{acme}/endpoints")).await.body["data"].as_array().unwrap().len(), 1);
+        assert_eq!(receiver.requests().len(), 1, "no retry, no test send");
+        assert_eq!(app.get("/v1/tenants").await.body["data"].as_array().unwrap().len(), 2);
+    }
+
     async fn the_operator_creates_tenants_and_a_tenant_cannot(app) {
         let operator = sign_in(&app, &app.admin_key).await;
         let (_, html) = page(&app, "/ui", &operator).await;
