@@ -80,6 +80,15 @@ impl Browser {
                     "--disable-dev-shm-usage",
                     "--no-first-run",
                     "--disable-extensions",
+                    // Tests talk to loopback only: no background traffic (updates, sync,
+                    // metrics), and every host but localhost and 127.0.0.1 resolves to nothing, so a
+                    // page cannot reach out either.
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    "--disable-domain-reliability",
+                    "--no-pings",
+                    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE localhost, EXCLUDE 127.0.0.1",
                     format!("--window-size={width},{height}"),
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
