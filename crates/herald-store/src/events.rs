@@ -213,29 +213,27 @@ for_each_backend! {
             " FROM deliveries WHERE "
         ));
         let rare_type = filter.event_type.as_ref().filter(|_| type_events == Some(true));
-        match rare_type {
-            // The type's events name the deliveries (of this tenant: a delivery's tenant is its
-            // event's), looked up by event; a tenant condition here would have the planner
-            // walk the tenant's whole log instead.
-            Some(event_type) => {
-                q.push("event_key IN (SELECT event_key FROM events WHERE tenant_id = ")
-                    .push_bind(tenant.as_str().to_owned())
-                    .push(" AND event_type = ")
-                    .push_bind(event_type.as_str().to_owned())
-                    .push(")");
+        let by_events = rare_type.is_some() || filter.event_id.is_some();
+        if by_events {
+            // One event, or a rare type's events, name the deliveries (of this tenant: a
+            // delivery's tenant is its event's), looked up by event; a tenant condition here
+            // would have the planner walk the tenant's whole log instead.
+            q.push("event_key IN (SELECT event_key FROM events WHERE tenant_id = ").push_bind(tenant.as_str().to_owned());
+            if let Some(event) = &filter.event_id {
+                q.push(" AND id = ").push_bind(event.as_str().to_owned());
             }
-            None => {
-                q.push("tenant_id = ").push_bind(tenant.as_str().to_owned());
+            if let Some(event_type) = rare_type {
+                q.push(" AND event_type = ").push_bind(event_type.as_str().to_owned());
             }
+            q.push(")");
+        } else {
+            q.push("tenant_id = ").push_bind(tenant.as_str().to_owned());
         }
         if let Some(cursor) = &page.cursor {
             q.push(" AND id < ").push_bind(cursor.clone());
         }
         if let Some(endpoint) = &filter.endpoint_id {
             q.push(" AND endpoint_id = ").push_bind(endpoint.as_str().to_owned());
-        }
-        if let Some(event) = &filter.event_id {
-            q.push(" AND event_id = ").push_bind(event.as_str().to_owned());
         }
         if let Some(status) = filter.status {
             q.push(" AND status = ").push_bind(status.as_str());
@@ -258,7 +256,7 @@ for_each_backend! {
         // One event's deliveries, or a rare type's, are few: sorting them beats walking the log
         // in id order, which the planner would pick for a plain `ORDER BY id` (the expression
         // keeps it from using the index for the order).
-        if filter.event_id.is_some() || rare_type.is_some() {
+        if by_events {
             q.push(" ORDER BY id || '' DESC LIMIT ");
         } else {
             q.push(" ORDER BY id DESC LIMIT ");

@@ -1,7 +1,8 @@
 //! One attempt of one delivery: build the signed request from the event and the endpoint, send
 //! it, and turn what happened into an [`Attempt`] record and the delivery's next state.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -10,8 +11,12 @@ use herald_core::delivery::{
     Attempt, ErrorKind, FailureReason, Next, Outcome, SentRequest, Trigger, after_attempt, parse_retry_after,
     postpone,
 };
-use herald_core::endpoint::{Endpoint, EndpointAuth, EndpointCredentials, HttpMethod, is_sensitive_header};
+use herald_core::endpoint::{
+    Endpoint, EndpointAuth, EndpointCredentials, HttpMethod, PayloadFormat, is_sensitive_header,
+};
+use herald_core::event::Event;
 use herald_core::id::AttemptId;
+use herald_core::id::GeneratedEventId;
 use herald_core::payload;
 use herald_core::signing::signature_header;
 use herald_store::Job;
@@ -170,6 +175,43 @@ fn credentials(ctx: &Context, endpoint: &Endpoint) -> Option<Arc<EndpointCredent
     }
 }
 
+/// An event rendered in one payload format: the body every attempt of it sends.
+#[derive(Debug)]
+pub struct Rendered {
+    body: bytes::Bytes,
+    content_type: &'static str,
+    headers: Vec<(&'static str, String)>,
+}
+
+/// The last few events rendered, by event and format. The deliveries of one fan-out are sent
+/// together, so one event's body serves all its endpoints instead of being rendered for each.
+#[derive(Debug, Default)]
+pub struct Payloads(Mutex<VecDeque<(GeneratedEventId, PayloadFormat, Arc<Rendered>)>>);
+
+impl Payloads {
+    /// Events kept: enough for the fan-outs in flight at once.
+    const KEPT: usize = 16;
+
+    fn of(&self, event: &Event, format: PayloadFormat) -> Arc<Rendered> {
+        let lock = || self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some((_, _, rendered)) = lock().iter().find(|(key, f, _)| *f == format && *key == event.key) {
+            return rendered.clone();
+        }
+        let payload = payload::render(event, format);
+        let rendered = Arc::new(Rendered {
+            body: bytes::Bytes::from(payload.body),
+            content_type: payload.content_type,
+            headers: payload.headers,
+        });
+        let mut kept = lock();
+        if kept.len() == Self::KEPT {
+            kept.pop_front();
+        }
+        kept.push_back((event.key.clone(), format, rendered.clone()));
+        rendered
+    }
+}
+
 /// The request to send, and how it is shown in the attempt log (credentials redacted).
 fn build(
     ctx: &Context,
@@ -179,7 +221,7 @@ fn build(
     now: Timestamp,
 ) -> (Result<Outbound, super::sender::Failed>, SentRequest) {
     let spec = &endpoint.spec;
-    let rendered = payload::render(&job.event, spec.payload_format);
+    let rendered = ctx.payloads.of(&job.event, spec.payload_format);
     let timestamp = now.as_second();
     let msg_id = job.event.id.as_str();
     let signature = signature_header(credentials.live_secrets(now), msg_id, timestamp, &rendered.body);
@@ -225,8 +267,49 @@ fn build(
         method,
         url: spec.url.as_url().clone(),
         headers,
-        body: rendered.body,
+        body: rendered.body.clone(),
         timeout: ctx.config.timeout.get(),
     };
     (Ok(outbound), shown)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herald_core::event::EventId;
+    use herald_core::event_type::EventTypeName;
+    use herald_core::id::TenantId;
+
+    fn event(n: i64) -> Event {
+        let key = GeneratedEventId::generate();
+        Event {
+            id: EventId::generated(&key),
+            key,
+            tenant_id: TenantId::generate(),
+            event_type: EventTypeName::parse("order.paid").unwrap(),
+            data: serde_json::Map::from_iter([("n".to_owned(), serde_json::json!(n))]),
+            subject: None,
+            source: None,
+            created_at: Timestamp::from_second(1_800_000_000).unwrap(),
+        }
+    }
+
+    #[test]
+    fn an_event_is_rendered_once_per_format_and_as_the_payload_module_renders_it() {
+        let payloads = Payloads::default();
+        let first = event(1);
+        let json = payloads.of(&first, PayloadFormat::Json);
+        assert!(Arc::ptr_eq(&json, &payloads.of(&first, PayloadFormat::Json)), "rendered once");
+        assert_eq!(json.body.as_ref(), payload::render(&first, PayloadFormat::Json).body.as_slice());
+        let binary = payloads.of(&first, PayloadFormat::CloudeventsBinary);
+        assert!(!Arc::ptr_eq(&json, &binary));
+        assert_eq!(binary.headers, payload::render(&first, PayloadFormat::CloudeventsBinary).headers);
+        let second = event(2);
+        assert_ne!(payloads.of(&second, PayloadFormat::Json).body, json.body, "another event, its own body");
+        // Only the last few are kept: the first is rendered again after many others.
+        for n in 0..Payloads::KEPT as i64 {
+            payloads.of(&event(n + 10), PayloadFormat::Json);
+        }
+        assert!(!Arc::ptr_eq(&json, &payloads.of(&first, PayloadFormat::Json)));
+    }
 }

@@ -70,6 +70,8 @@ pub struct Context {
     credentials: Mutex<HashMap<EndpointId, (Timestamp, Arc<EndpointCredentials>)>>,
     /// OAuth2 access tokens, by endpoint.
     tokens: oauth::Tokens,
+    /// The bodies rendered last: a fan-out sends one event to many endpoints, rendered once.
+    payloads: attempt::Payloads,
     /// Per-endpoint and per-tenant in-flight caps and rate limits (shared with the API's stats).
     flow: Arc<FlowControl>,
     /// Per-endpoint circuit breakers.
@@ -105,6 +107,7 @@ impl Context {
             caches,
             credentials: Mutex::new(HashMap::new()),
             tokens: oauth::Tokens::default(),
+            payloads: attempt::Payloads::default(),
             flow,
             health: health::Health::default(),
             next_claim_ms: std::sync::atomic::AtomicI64::new(0),

@@ -97,7 +97,7 @@ async fn fetch(
         method: reqwest::Method::POST,
         url,
         headers,
-        body: body.into_bytes(),
+        body: body.into_bytes().into(),
         timeout,
     };
     let (result, _) = sender.send(request).await;

@@ -22,7 +22,8 @@ pub struct Outbound {
     pub method: reqwest::Method,
     pub url: url::Url,
     pub headers: HeaderMap,
-    pub body: Vec<u8>,
+    /// Shared by every endpoint the event goes to.
+    pub body: bytes::Bytes,
     pub timeout: Duration,
 }
 
