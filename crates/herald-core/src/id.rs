@@ -140,6 +140,11 @@ prefixed_id!(
     "att"
 );
 prefixed_id!(
+    /// A bulk retry's id (the operation, and its status resource).
+    BulkRetryId,
+    "blk"
+);
+prefixed_id!(
     /// A Herald-generated event id (callers may also choose their own event ids).
     GeneratedEventId,
     "evt"

@@ -27,6 +27,7 @@ use herald_core::id::{ApiKeyId, DeliveryId, EndpointId, GeneratedEventId, Tenant
 use herald_core::tenant::{Tenant, TenantRef};
 
 mod batch;
+mod bulk;
 mod dialect;
 mod endpoints;
 mod event_types;
@@ -168,6 +169,23 @@ pub struct DeliveryFilter {
     pub event_type: Option<EventTypeName>,
     pub since: Option<Timestamp>,
     pub until: Option<Timestamp>,
+}
+
+/// A bulk retry: every delivery of a tenant matching `filter` queued again, newest first, a page
+/// at a time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BulkRetry {
+    pub id: herald_core::id::BulkRetryId,
+    pub tenant_id: TenantId,
+    /// The filter, as JSON (the API's own form; the store only keeps it).
+    pub filter: String,
+    /// The last delivery id handled: the next page starts below it.
+    pub cursor: String,
+    /// Deliveries queued again so far.
+    pub retried: u64,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
 }
 
 /// An endpoint's attempts in one bucket of time.
@@ -320,6 +338,23 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<EndpointStats>;
     /// An endpoint's attempts over `[since, until)` in buckets of `bucket` (oldest first; buckets
     /// without attempts are left out).
+    async fn insert_bulk_retry(&self, op: &BulkRetry) -> Result<()>;
+    async fn bulk_retry(
+        &self,
+        tenant: &TenantId,
+        id: &herald_core::id::BulkRetryId,
+    ) -> Result<Option<BulkRetry>>;
+    async fn running_bulk_retries(&self) -> Result<Vec<BulkRetry>>;
+    /// Queues `page` again and moves the operation's cursor (or finishes it) in one
+    /// transaction; the operation as it now stands, none when it is gone.
+    async fn advance_bulk_retry(
+        &self,
+        op: &BulkRetry,
+        page: &[DeliveryId],
+        cursor: &str,
+        finished: bool,
+        now: Timestamp,
+    ) -> Result<Option<BulkRetry>>;
     async fn endpoint_timeline(
         &self,
         endpoint: &EndpointId,

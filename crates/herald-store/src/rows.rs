@@ -418,6 +418,36 @@ impl TryFrom<SessionRow> for Session {
     }
 }
 
+/// A bulk retry as stored.
+#[derive(sqlx::FromRow)]
+pub(crate) struct BulkRetryRow {
+    id: String,
+    tenant_id: String,
+    filter: String,
+    cursor: String,
+    retried: i64,
+    created_at: i64,
+    updated_at: i64,
+    finished_at: Option<i64>,
+}
+
+impl TryFrom<BulkRetryRow> for crate::BulkRetry {
+    type Error = StoreError;
+    fn try_from(r: BulkRetryRow) -> Result<Self> {
+        const T: &str = "bulk_retries";
+        Ok(Self {
+            id: herald_core::id::BulkRetryId::parse(&r.id).map_err(|e| corrupt(T, e))?,
+            tenant_id: TenantId::parse(&r.tenant_id).map_err(|e| corrupt(T, e))?,
+            filter: r.filter,
+            cursor: r.cursor,
+            retried: r.retried.max(0) as u64,
+            created_at: timestamp(T, r.created_at)?,
+            updated_at: timestamp(T, r.updated_at)?,
+            finished_at: r.finished_at.map(|ms| timestamp(T, ms)).transpose()?,
+        })
+    }
+}
+
 /// What opening a portal link reads of it.
 #[derive(sqlx::FromRow)]
 pub(crate) struct PortalLinkRow {

@@ -21,9 +21,9 @@ use herald_core::tenant::{Tenant, TenantLimits, TenantRef};
 
 use crate::dialect::{Dialect, for_each_backend};
 use crate::{
-    Backend, Committing, DeliveryFilter, EndpointStats, EndpointUpdate, EventFilter, IdempotencyState, Job,
-    Lease, LeaseToken, Page, PageRequest, PortalOpening, Published, Result, Shift, Store, TenantBacklog,
-    TimelineBucket,
+    Backend, BulkRetry, Committing, DeliveryFilter, EndpointStats, EndpointUpdate, EventFilter,
+    IdempotencyState, Job, Lease, LeaseToken, Page, PageRequest, PortalOpening, Published, Result, Shift,
+    Store, TenantBacklog, TimelineBucket,
 };
 
 for_each_backend! {
@@ -139,6 +139,25 @@ for_each_backend! {
             until: Timestamp,
         ) -> Result<EndpointStats> {
             self.endpoint_stats(endpoint, since, until).await
+        }
+        async fn insert_bulk_retry(&self, op: &BulkRetry) -> Result<()> {
+            self.insert_bulk_retry(op).await
+        }
+        async fn bulk_retry(&self, tenant: &TenantId, id: &herald_core::id::BulkRetryId) -> Result<Option<BulkRetry>> {
+            self.bulk_retry(tenant, id).await
+        }
+        async fn running_bulk_retries(&self) -> Result<Vec<BulkRetry>> {
+            self.running_bulk_retries().await
+        }
+        async fn advance_bulk_retry(
+            &self,
+            op: &BulkRetry,
+            page: &[DeliveryId],
+            cursor: &str,
+            finished: bool,
+            now: Timestamp,
+        ) -> Result<Option<BulkRetry>> {
+            self.advance_bulk_retry(op, page, cursor, finished, now).await
         }
         async fn endpoint_timeline(
             &self,

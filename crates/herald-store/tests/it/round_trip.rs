@@ -341,6 +341,43 @@ on_both_backends! {
         assert_eq!(found.items.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), [rare[1].id.clone()]);
     }
 
+    async fn a_bulk_retry_advances_a_page_at_a_time_and_resumes_from_its_cursor(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        let deliveries = [waiting(&*store, &endpoint, t(0)).await, waiting(&*store, &endpoint, t(0)).await];
+        let op = herald_store::BulkRetry {
+            id: herald_core::id::BulkRetryId::generate(),
+            tenant_id: tenant.id.clone(),
+            filter: r#"{"status":"failed"}"#.into(),
+            cursor: "dlv_7ZZZZZZZZZZZZZZZZZZZZZZZZZ".into(),
+            retried: 0,
+            created_at: t(10),
+            updated_at: t(10),
+            finished_at: None,
+        };
+        store.insert_bulk_retry(&op).await.unwrap();
+        assert_eq!(store.bulk_retry(&tenant.id, &op.id).await.unwrap().as_ref(), Some(&op));
+        let other = add_tenant(&*store).await;
+        assert_eq!(store.bulk_retry(&other.id, &op.id).await.unwrap(), None, "another tenant's");
+        assert_eq!(store.running_bulk_retries().await.unwrap(), [op.clone()]);
+
+        // A page: its deliveries queued again (manual), the cursor past them, in one go.
+        let page = [deliveries[1].id.clone()];
+        let after = store.advance_bulk_retry(&op, &page, deliveries[1].id.as_str(), false, t(20)).await.unwrap().unwrap();
+        assert_eq!((after.retried, after.cursor.as_str(), after.finished_at), (1, deliveries[1].id.as_str(), None));
+        let requeued = stored(&*store, &deliveries[1]).await;
+        assert_eq!((requeued.next_trigger, requeued.next_attempt_at), (Trigger::Manual, Some(t(20))));
+        // The last page finishes it; it is no longer running.
+        let page = [deliveries[0].id.clone()];
+        let done = store.advance_bulk_retry(&after, &page, deliveries[0].id.as_str(), true, t(30)).await.unwrap().unwrap();
+        assert_eq!((done.retried, done.finished_at), (2, Some(t(30))));
+        assert!(store.running_bulk_retries().await.unwrap().is_empty());
+        // Advancing a finished operation (a second instance resuming it) queues nothing more.
+        let again = store.advance_bulk_retry(&after, &page, "dlv_0", true, t(40)).await.unwrap().unwrap();
+        assert_eq!(again, done);
+        assert_eq!(stored(&*store, &deliveries[0]).await.next_attempt_at, Some(t(30)));
+    }
+
     async fn a_requeued_delivery_reads_back_as_updated(store) {
         let tenant = add_tenant(&*store).await;
         let endpoint = add_endpoint(&*store, &tenant).await;
