@@ -135,7 +135,9 @@ impl Application {
         let access = crate::access::Access::new(store.clone(), caches.clone(), flow.clone());
         let catalog = crate::catalog::Catalog::new(store.clone(), caches.clone());
         let quota = crate::quota::PublishQuota::new(config.tenant_publish_per_second);
+        let bulk = crate::bulk::BulkRetries::new(store.clone(), clock.clone(), publisher.clone());
         let state = AppState::new(Shared {
+            bulk,
             access,
             catalog,
             quota,
@@ -180,6 +182,11 @@ impl Application {
             self.state.flow.clone(),
             self.state.config.cache_ttl.get(),
         ));
+        // Bulk retries a stopped process left half done go on from their last page.
+        if let Err(e) = self.state.bulk.resume(false).await {
+            tracing::warn!(error = %e, "resuming bulk retries failed; trying again later");
+        }
+        let bulk = tokio::spawn(crate::bulk::resume_stale(self.state.bulk.clone()));
         let running = if let Some(dispatcher) = self.dispatcher {
             let wakeups = tokio::spawn({
                 let store = self.state.store.clone();
@@ -204,6 +211,7 @@ impl Application {
             .await;
         fanouts.abort();
         limits.abort();
+        bulk.abort();
         if let Some((run, wakeups)) = running {
             wakeups.abort();
             run.await.context("the dispatcher stopped abnormally")?;

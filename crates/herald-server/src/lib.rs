@@ -9,6 +9,7 @@
 pub mod access;
 pub mod api;
 pub mod app;
+pub mod bulk;
 pub mod cache;
 pub mod catalog;
 pub mod clock;

@@ -50,4 +50,6 @@ pub struct Shared {
     pub flow: Arc<crate::dispatcher::FlowControl>,
     /// Publishes operational events to the operator tenant, when one is configured.
     pub operational: crate::operational::Operational,
+    /// Bulk retries run by this process.
+    pub bulk: crate::bulk::BulkRetries,
 }

@@ -53,7 +53,8 @@ for_each_backend! {
 
     /// Queues `page` again (trigger `manual`) and moves the operation's cursor to `cursor`, or
     /// finishes it, in one transaction. Returns the operation as it now stands (none when its
-    /// tenant was deleted); when it was finished meanwhile, nothing of `page` is queued.
+    /// tenant was deleted). Only from the cursor `op` holds: when another runner advanced or
+    /// finished it meanwhile, nothing of `page` is queued.
     pub(crate) async fn advance_bulk_retry(
         &self,
         op: &BulkRetry,
@@ -81,7 +82,7 @@ for_each_backend! {
         let row = sqlx::query_as::<_, BulkRetryRow>(
             "UPDATE bulk_retries SET cursor = $2, retried = retried + $3, updated_at = $4,
                finished_at = CASE WHEN $5 THEN $4 ELSE NULL END
-             WHERE id = $1 AND finished_at IS NULL
+             WHERE id = $1 AND finished_at IS NULL AND cursor = $6
              RETURNING id, tenant_id, filter, cursor, retried, created_at, updated_at, finished_at",
         )
         .bind(op.id.as_str())
@@ -89,10 +90,12 @@ for_each_backend! {
         .bind(requeued as i64)
         .bind(millis(now))
         .bind(finished)
+        .bind(&op.cursor)
         .fetch_optional(&mut *tx)
         .await?;
         let Some(row) = row else {
-            // Finished meanwhile (another instance resumed it too): nothing of this page stays.
+            // Advanced or finished meanwhile (another instance resumed it too): nothing of this
+            // page stays, and the caller sees where the operation now stands.
             tx.rollback().await?;
             return self.bulk_retry(&op.tenant_id, &op.id).await;
         };

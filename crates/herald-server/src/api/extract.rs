@@ -309,6 +309,7 @@ macro_rules! path_value {
 }
 path_value!(herald_core::id::EndpointId, "endpoint", "endpoint");
 path_value!(herald_core::id::DeliveryId, "delivery", "delivery");
+path_value!(herald_core::id::BulkRetryId, "bulkRetry", "bulk retry");
 path_value!(herald_core::id::ApiKeyId, "key", "API key");
 path_value!(herald_core::event::EventId, "event", "event");
 path_value!(herald_core::event_type::EventTypeName, "name", "event type");

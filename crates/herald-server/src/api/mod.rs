@@ -4,6 +4,7 @@
 //! (`EndpointIn`, `EndpointOut`, …). Handlers parse input into domain values, call the store, and
 //! answer with JSON or a problem document; they never call out to receivers.
 
+pub mod bulk_retries;
 pub mod deliveries;
 pub mod endpoints;
 pub mod error;
@@ -107,6 +108,8 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{tenant}/deliveries", get(deliveries::list))
         .route("/tenants/{tenant}/deliveries/{delivery}", get(deliveries::get))
         .route("/tenants/{tenant}/deliveries/{delivery}/retry", post(deliveries::retry))
+        .route("/tenants/{tenant}/bulk-retries", post(bulk_retries::create))
+        .route("/tenants/{tenant}/bulk-retries/{bulkRetry}", get(bulk_retries::get))
         .route("/openapi.json", get(openapi::serve));
     Router::new()
         .nest("/v1", v1)

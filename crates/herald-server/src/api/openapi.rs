@@ -25,6 +25,7 @@ use super::error::{FieldError, Problem};
         super::endpoints::test::test, super::endpoints::recover::recover, super::endpoints::secret::rotate, super::endpoints::secret::retire_previous, super::endpoints::stats::stats,
         super::events::publish, super::events::list, super::events::get,
         super::deliveries::list, super::deliveries::get, super::deliveries::retry,
+        super::bulk_retries::create, super::bulk_retries::get,
     ),
     components(schemas(Problem, FieldError)),
     modifiers(&BearerAuth, &ProblemResponses),
@@ -64,6 +65,30 @@ fn problem(description: &str) -> utoipa::openapi::Response {
         .build()
 }
 
+/// A name for the operation unique in the document (handlers' own names repeat: every resource
+/// has a `list` and a `get`): the method, then the path's fixed segments, `ById` when it ends
+/// with a parameter — `getTenantsEndpointsById` for `GET /v1/tenants/{tenant}/endpoints/{endpoint}`.
+fn operation_id(method: &str, path: &str) -> String {
+    let mut id = method.to_owned();
+    let segments: Vec<&str> = path.trim_start_matches("/v1").split('/').filter(|s| !s.is_empty()).collect();
+    for segment in &segments {
+        if segment.starts_with('{') {
+            continue;
+        }
+        for word in segment.split(['-', '.', '_']) {
+            let mut chars = word.chars();
+            if let Some(first) = chars.next() {
+                id.extend(first.to_uppercase());
+                id.push_str(chars.as_str());
+            }
+        }
+    }
+    if segments.last().is_some_and(|s| s.starts_with('{')) {
+        id.push_str("ById");
+    }
+    id
+}
+
 impl Modify for ProblemResponses {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         for (path, item) in openapi.paths.paths.iter_mut() {
@@ -76,6 +101,7 @@ impl Modify for ProblemResponses {
             ];
             for (method, operation) in operations {
                 let Some(operation) = operation.as_mut() else { continue };
+                operation.operation_id = Some(operation_id(method, path));
                 let admin_only = path == "/v1/tenants"
                     || path == "/v1/tenants/{tenant}" && method != "get"
                     || path.contains("/keys")
@@ -155,4 +181,29 @@ pub fn document() -> String {
     let mut text = ApiDoc::openapi().to_pretty_json().unwrap_or_default();
     text.push('\n');
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_operation_has_its_own_id() {
+        let document: serde_json::Value = serde_json::from_str(&document()).unwrap();
+        let mut ids = Vec::new();
+        for item in document["paths"].as_object().unwrap().values() {
+            for operation in item.as_object().unwrap().values() {
+                ids.push(operation["operationId"].as_str().unwrap().to_owned());
+            }
+        }
+        let count = ids.len();
+        ids.sort();
+        ids.dedup();
+        assert_eq!(ids.len(), count, "operation ids repeat: {ids:?}");
+        assert_eq!(
+            operation_id("get", "/v1/tenants/{tenant}/endpoints/{endpoint}"),
+            "getTenantsEndpointsById"
+        );
+        assert_eq!(operation_id("post", "/v1/tenants/{tenant}/bulk-retries"), "postTenantsBulkRetries");
+    }
 }

@@ -4,6 +4,7 @@ use herald_testkit as support;
 
 mod authorization;
 mod browser;
+mod bulk_retries;
 mod circuit;
 mod delivery;
 mod endpoint_tls;
