@@ -95,3 +95,59 @@ on_both_backends! {
         app.get(&format!("{base}/not-an-id")).await.assert_problem(404, "not_found");
     }
 }
+
+/// A bulk retry whose runner died (its row left unfinished, not advanced for a while) is taken
+/// up again (by an instance that starts, or by one noticing it was not advanced) and finished
+/// from its cursor, without queueing again the page done before.
+#[tokio::test]
+async fn an_abandoned_bulk_retry_is_resumed_from_its_cursor() {
+    let app = TestApp::start(crate::support::Backend::Postgres).await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_default(Reply::Status(500));
+    let tenant = app.tenant("Acme").await;
+    app.endpoint(&tenant, json!({"url": receiver.url(), "retryPolicy": {"maxAttempts": 1}})).await;
+    let mut ids = Vec::new();
+    for n in 0..3 {
+        let event = app.publish(&tenant, json!({"type": "order.paid", "data": {"n": n}})).await;
+        ids.push(delivery_id(&event));
+    }
+    for id in &ids {
+        app.delivery_with_status(&tenant, id, "failed").await;
+    }
+    ids.sort();
+    // As a process that died after its first page: the newest delivery done, two to go.
+    let tenant_id = app.get(&format!("/v1/tenants/{tenant}")).await.body["id"].as_str().unwrap().to_owned();
+    let long_ago = jiff::Timestamp::now().as_millisecond() - 3_600_000;
+    let inserted = herald_testkit::raw::execute(
+        &app,
+        &format!(
+            "INSERT INTO bulk_retries (id, tenant_id, filter, cursor, retried, created_at, updated_at, finished_at)
+             VALUES ('blk_01JD3Y3M5Q8W3N8K3V9W2X7Z4A', '{tenant_id}', '{{\"since\":\"2020-01-01T00:00:00Z\",\"status\":\"failed\"}}',
+                     '{}', 1, {long_ago}, {long_ago}, NULL)",
+            ids[2]
+        ),
+    )
+    .await;
+    assert_eq!(inserted, 1);
+    let other = app.another_instance(|_| {}).await;
+    let location = format!("/v1/tenants/{tenant}/bulk-retries/blk_01JD3Y3M5Q8W3N8K3V9W2X7Z4A");
+    let done = herald_testkit::eventually("the resumed bulk retry finishes", WAIT, || async {
+        let op = other.get(&location).await.body;
+        (op["status"] == "done").then_some(op)
+    })
+    .await;
+    assert_eq!(done["retried"], 3, "one before the restart, two after");
+    for id in &ids[..2] {
+        let attempts = herald_testkit::eventually("the manual attempt", WAIT, || async {
+            let attempts = attempts(&other, &tenant, id).await;
+            (attempts.len() == 2).then_some(attempts)
+        })
+        .await;
+        assert_eq!(attempts[1]["trigger"], "manual");
+    }
+    assert_eq!(
+        attempts(&app, &tenant, &ids[2]).await.len(),
+        1,
+        "the page before the restart is not queued twice"
+    );
+}
