@@ -232,6 +232,9 @@ pub async fn log(
             } else {
                 "No deliveries yet. Publish an event (POST /v1/tenants/…/events) or send an endpoint a test event: each subscribed endpoint gets a delivery here."
             };
+            @if query.status == "failed" && !listed.items.is_empty() {
+                (bulk_retry_form(&signed_in, &tenant, &query))
+            }
             @if query.cursor.is_empty() {
                 (live_table(&tenant, &listed.items, Some(&query.query_string()), empty))
             } @else {
@@ -302,6 +305,128 @@ fn updates(
             }
         }
     })
+}
+
+/// How far back "retry all" reaches when the log's filter names no start.
+const BULK_DEFAULT_DAYS: i64 = 30;
+
+/// A button queueing again every delivery the log's filters match (failed ones: the dead letters).
+fn bulk_retry_form(signed_in: &SignedIn, tenant: &Tenant, query: &LogQuery) -> Markup {
+    html! {
+        form.toolbar method="post" action={ "/ui/tenants/" (tenant.id) "/bulk-retries" } {
+            input type="hidden" name="csrf" value=(signed_in.csrf());
+            @for (name, value) in [("status", &query.status), ("endpoint", &query.endpoint), ("event_type", &query.event_type), ("since", &query.since), ("until", &query.until)] {
+                @if !value.trim().is_empty() { input type="hidden" name=(name) value=(value.trim()); }
+            }
+            button.primary type="submit" {
+                @if query.since.trim().is_empty() { "Retry every failed delivery of the last " (BULK_DEFAULT_DAYS) " days that matches" }
+                @else { "Retry every failed delivery that matches" }
+            }
+        }
+    }
+}
+
+/// Starts a bulk retry of what the log's filters match (the API's own), and shows its progress.
+pub async fn bulk_retry(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    headers: HeaderMap,
+    Path(segment): Path<String>,
+    Form(pairs): Form<Vec<(String, String)>>,
+) -> Response {
+    if let Some(refused) = form::refusal(&headers, &signed_in, form::value(&pairs, "csrf")) {
+        return refused;
+    }
+    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+        Ok(t) => t,
+        Err(page) => return page,
+    };
+    let query = LogQuery {
+        status: form::value(&pairs, "status").to_owned(),
+        endpoint: form::value(&pairs, "endpoint").to_owned(),
+        event_type: form::value(&pairs, "event_type").to_owned(),
+        since: form::value(&pairs, "since").to_owned(),
+        until: form::value(&pairs, "until").to_owned(),
+        ..LogQuery::default()
+    };
+    let filter = match query.filter() {
+        Ok(filter) => filter,
+        Err(invalid) => {
+            return (invalid.status(), message("Not retried", Some(&signed_in), &invalid.detail))
+                .into_response();
+        }
+    };
+    let now = state.clock.now();
+    let since = filter.since.unwrap_or_else(|| {
+        herald_core::Timestamp::from_millisecond(now.as_millisecond() - BULK_DEFAULT_DAYS * 24 * 3_600_000)
+            .unwrap_or(now)
+    });
+    let mut body = serde_json::json!({ "since": since });
+    if let Some(until) = filter.until {
+        body["until"] = serde_json::json!(until);
+    }
+    if let Some(status) = filter.status {
+        body["status"] = status.as_str().into();
+    }
+    if let Some(endpoint) = &filter.endpoint_id {
+        body["endpointId"] = endpoint.as_str().into();
+    }
+    if let Some(event_type) = &filter.event_type {
+        body["eventType"] = event_type.as_str().into();
+    }
+    let started = match crate::api::extract::read_value(&body) {
+        Ok(filter) => {
+            crate::api::bulk_retries::create(
+                State(state.clone()),
+                TenantScope(tenant.clone()),
+                crate::api::extract::JsonBody(filter),
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match started {
+        Ok((_, _, op)) => {
+            Redirect::to(&format!("/ui/tenants/{}/bulk-retries/{}", tenant.id, op.0.id)).into_response()
+        }
+        Err(e) => (e.status(), message("Not retried", Some(&signed_in), e.detail())).into_response(),
+    }
+}
+
+fn deliveries_count(n: u64) -> String {
+    if n == 1 { "1 delivery".to_owned() } else { format!("{n} deliveries") }
+}
+
+/// A bulk retry's progress; the page refreshes until it is done.
+pub async fn bulk_retry_status(
+    State(state): State<AppState>,
+    signed_in: SignedIn,
+    Path((segment, id)): Path<(String, String)>,
+) -> Response {
+    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+        Ok(t) => t,
+        Err(page) => return page,
+    };
+    let Ok(id) = herald_core::id::BulkRetryId::parse(&id) else { return not_found(&signed_in) };
+    let op = match state.store.bulk_retry(&tenant.id, &id).await {
+        Ok(Some(op)) => op,
+        Ok(None) => return not_found(&signed_in),
+        Err(e) => return unavailable(Some(&signed_in), &e),
+    };
+    let body = html! {
+        (crumbs(&tenant, "Deliveries"))
+        h1 { "Bulk retry" }
+        (tenant_tabs(&tenant, "Deliveries"))
+        section.card role="status" {
+            @match op.finished_at {
+                Some(at) => p { span.badge.ok { "done" } " " (deliveries_count(op.retried)) " queued again; finished " time datetime=(at) { (at) } "." },
+                None => p data-refresh="2" { span.badge.warn { "running" } " " (deliveries_count(op.retried)) " queued again so far; this page refreshes." },
+            }
+            p.hint { "Each one gets an attempt with trigger manual, and shows in the log as it happens." }
+            p { a.button href={ "/ui/tenants/" (tenant.id) "/deliveries" } { "Back to the delivery log" } }
+        }
+    };
+    page("Bulk retry", Some(&signed_in), body).into_response()
 }
 
 fn headers_table(headers: &[(String, String)]) -> Markup {

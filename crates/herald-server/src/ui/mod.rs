@@ -68,6 +68,8 @@ pub fn router() -> Router<AppState> {
         .route("/ui/tenants/{tenant}/deliveries/live", get(deliveries::live))
         .route("/ui/tenants/{tenant}/deliveries/{delivery}", get(deliveries::delivery))
         .route("/ui/tenants/{tenant}/deliveries/{delivery}/retry", post(deliveries::retry))
+        .route("/ui/tenants/{tenant}/bulk-retries", post(deliveries::bulk_retry))
+        .route("/ui/tenants/{tenant}/bulk-retries/{id}", get(deliveries::bulk_retry_status))
         .route("/ui/assets/app.css", get(layout::css))
         .route("/ui/assets/app.js", get(layout::js))
         .route("/ui/assets/brand.css", get(layout::brand_css))

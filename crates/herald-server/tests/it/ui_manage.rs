@@ -221,6 +221,28 @@ on_both_backends! {
         let (status, _, html) = post_form(&app, &format!("{endpoint_page}/recover"), &operator, &[("csrf", &token), ("since", "last week")]).await;
         assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(html.contains("is not a time"), "{html}");
+
+        // The dead-letter view offers to retry everything it shows, and follows the operation.
+        app.delivery_with_status(&acme, &delivery, "failed").await;
+        let failed_log = format!("/ui/tenants/{acme}/deliveries?status=failed&endpoint={ep}");
+        let (_, html) = page(&app, &failed_log, &operator).await;
+        assert!(html.contains("Retry every failed delivery of the last 30 days that matches"), "{html}");
+        let (status, location, _) = post_form(&app, &format!("/ui/tenants/{acme}/bulk-retries"), &operator, &[
+            ("csrf", &token), ("status", "failed"), ("endpoint", ep),
+        ]).await;
+        assert_eq!(status, StatusCode::SEE_OTHER);
+        assert!(location.starts_with(&format!("/ui/tenants/{acme}/bulk-retries/blk_")), "{location}");
+        let html = herald_testkit::eventually("the bulk retry is done", WAIT, || async {
+            let (_, html) = page(&app, &location, &operator).await;
+            html.contains("done").then_some(html)
+        })
+        .await;
+        assert!(html.contains("1 delivery queued again; finished"), "{html}");
+        receiver.wait_for(4, WAIT).await;
+        // Another tenant sees neither the form's target nor the operation.
+        let (status, _, _) = post_form(&app, &format!("/ui/tenants/{acme}/bulk-retries"), &globex_session, &[("csrf", &globex_token), ("status", "failed")]).await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(page(&app, &location, &globex_session).await.0, StatusCode::NOT_FOUND);
     }
 
     async fn another_tenants_session_reaches_none_of_a_tenants_pages_or_forms(app) {
@@ -269,6 +291,7 @@ on_both_backends! {
             format!("{base}/endpoints/{ep}/recover"),
             format!("{base}/endpoints/{ep}/delete"),
             format!("{base}/deliveries/{delivery}/retry"),
+            format!("{base}/bulk-retries"),
             format!("/ui/tenants/{globex}/endpoints/{ep}/delete"),
             format!("/ui/tenants/{globex}/deliveries/{delivery}/retry"),
             "/ui/tenants".to_owned(),
