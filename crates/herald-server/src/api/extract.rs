@@ -150,8 +150,14 @@ pub fn parse_json<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
 /// failure is a 422 naming the field.
 pub fn read_value<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, ApiError> {
     serde_path_to_error::deserialize(super::strict_json::Strict(value)).map_err(|e| {
-        let path = pointer(e.path());
-        ApiError::invalid_field(path, super::strict_json::humanize(&strip_position(&e.into_inner())))
+        let mut path = pointer(e.path());
+        let message = strip_position(&e.into_inner());
+        // A missing field is reported by the object that lacks it: point at the field itself.
+        if let Some(name) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
+            path.push('/');
+            path.push_str(&name.replace('~', "~0").replace('/', "~1"));
+        }
+        ApiError::invalid_field(path, super::strict_json::humanize(&message))
     })
 }
 

@@ -74,7 +74,7 @@ on_both_backends! {
         let base = format!("/v1/tenants/{acme}/bulk-retries");
         let r = app.post(&base, json!({"status": "failed"})).await;
         r.assert_problem(422, "validation_failed");
-        assert!(r.body["detail"].as_str().unwrap().contains("since"), "{:?}", r.body);
+        assert_eq!(r.error_paths(), ["/since"], "the missing field itself");
         let r = app.post(&base, json!({"since": "2030-01-02T00:00:00Z", "until": "2030-01-01T00:00:00Z"})).await;
         assert_eq!(r.error_paths(), ["/since"]);
         for bad in [json!({"since": "yesterday"}), json!({"since": "2026-01-01T00:00:00Z", "status": "lost"}), json!({"since": "2026-01-01T00:00:00Z", "everything": true})] {

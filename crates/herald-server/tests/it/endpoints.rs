@@ -116,7 +116,7 @@ on_both_backends! {
         let tenant = app.tenant("Acme").await;
         let (cert, _) = certificate();
         let cases = [
-            (json!({}), ""),
+            (json!({}), "/url"),
             (json!({"url": "ftp://example.com/"}), "/url"),
             (json!({"url": "not a url"}), "/url"),
             (json!({"url": "https://user:pw@example.com/"}), "/url"),
@@ -126,7 +126,7 @@ on_both_backends! {
             (json!({"url": "https://e.com/", "httpMethod": "GET"}), "/httpMethod"),
             (json!({"url": "https://e.com/", "enabled": "yes"}), "/enabled"),
             (json!({"url": "https://e.com/", "secret": "not-a-secret"}), "/secret"),
-            (json!({"url": "https://e.com/", "auth": {"type": "basic", "username": "u"}}), "/auth"),
+            (json!({"url": "https://e.com/", "auth": {"type": "basic", "username": "u"}}), "/auth/password"),
             (json!({"url": "https://e.com/", "auth": {"type": "kerberos"}}), "/auth/type"),
             (json!({"url": "https://e.com/", "headers": {"Transfer-Encoding": "chunked"}}), "/headers"),
             (json!({"url": "https://e.com/", "headers": {"webhook-signature": "v1,x"}}), "/headers"),

@@ -97,7 +97,7 @@ on_both_backends! {
             (json!({"branding": {"name": "   "}}), "/branding/name"),
             (json!({"branding": {"name": long}}), "/branding/name"),
             (json!({"branding": {"name": "Acme\nCloud"}}), "/branding/name"),
-            (json!({"branding": {"logoUrl": "https://cdn.example.com/a.svg"}}), "/branding"),
+            (json!({"branding": {"logoUrl": "https://cdn.example.com/a.svg"}}), "/branding/name"),
             (json!({"branding": {"name": "A", "logoUrl": "http://cdn.example.com/a.svg"}}), "/branding/logoUrl"),
             (json!({"branding": {"name": "A", "logoUrl": "javascript:alert(1)"}}), "/branding/logoUrl"),
             (json!({"branding": {"name": "A", "logoUrl": "//cdn.example.com/a.svg"}}), "/branding/logoUrl"),
