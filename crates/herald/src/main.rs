@@ -29,6 +29,12 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Print a shell completion script (`herald completions bash > ~/.local/share/bash-completion/completions/herald`).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 fn init_logging(config: &Config) {
@@ -65,6 +71,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve => {
             let config = load(cli.config.as_deref())?;
             serve(config).await
+        }
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "herald", &mut std::io::stdout());
+            Ok(())
         }
         Command::Migrate => {
             let config = load(cli.config.as_deref())?;

@@ -90,11 +90,28 @@ fn serve_with_no_configuration_creates_its_database_and_prints_an_admin_key_once
 }
 
 #[test]
+fn completion_scripts_are_printed_for_each_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    for (shell, marker) in [("bash", "_herald()"), ("zsh", "#compdef herald"), ("fish", "complete -c herald")]
+    {
+        let out = herald(dir.path()).args(["completions", shell]).output().unwrap();
+        assert!(out.status.success(), "{shell}: {}", String::from_utf8_lossy(&out.stderr));
+        let script = String::from_utf8_lossy(&out.stdout);
+        assert!(script.contains(marker) && script.contains("migrate"), "{shell}: {script}");
+    }
+    let out = herald(dir.path()).args(["completions", "tcsh-of-the-future"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "a usage error");
+}
+
+#[test]
 fn migrate_applies_migrations_without_serving() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("custom.db");
+    // The client commands' variables are not server settings: the server ignores them.
     let out = herald(dir.path())
         .arg("migrate")
+        .env("HERALD_URL", "https://herald.example.com")
+        .env("HERALD_API_KEY", "hk_for_the_client")
         .env("HERALD_DATABASE__URL", format!("sqlite://{}", db.display()))
         .output()
         .unwrap();
