@@ -265,7 +265,9 @@ pub async fn live(
     let Ok(filter) = query.filter() else { return not_found(&signed_in) };
     let page = PageRequest { limit: PAGE_SIZE, cursor: None };
     let session = signed_in.token.hash();
-    Sse::new(updates(state, session, tenant, filter, page)).keep_alive(KeepAlive::default()).into_response()
+    let stream = Sse::new(updates(state, session, tenant, filter, page)).keep_alive(KeepAlive::default());
+    // A proxy in front (nginx) would otherwise hold the events back to fill its buffer.
+    ([("x-accel-buffering", "no")], stream).into_response()
 }
 
 /// The rows each time they change, for as long as the session lasts (signing out, or revoking

@@ -436,6 +436,7 @@ on_both_backends! {
             .unwrap();
         assert_eq!(stream.status(), StatusCode::OK);
         assert_eq!(stream.headers()["content-type"], "text/event-stream");
+        assert_eq!(stream.headers()["x-accel-buffering"], "no", "no proxy buffering");
         let mut seen = String::new();
         let mut read_until = async |needle: &str| {
             tokio::time::timeout(WAIT, async {
