@@ -292,6 +292,15 @@ async fn an_operator_creates_an_endpoint_sees_its_delivery_arrive_live_and_retri
     // The tenant's whole log, filtered by the endpoint's event type.
     c.goto(&app.url(&format!("/ui/tenants/{acme}/deliveries?event_type=order.paid"))).await.unwrap();
     assert!(text_of(&browser, "[data-rows]").await.contains(&delivery));
+    browser.screenshot(&screenshots(), "deliveries").await;
+    c.set_window_size(390, 844).await.unwrap();
+    let overflow =
+        c.execute("return document.documentElement.scrollWidth - window.innerWidth", vec![]).await.unwrap();
+    assert!(overflow.as_i64().is_some_and(|px| px <= 0), "the log is wider than a phone by {overflow} px");
+    browser.screenshot(&screenshots(), "deliveries-phone").await;
+    c.goto(&app.url("/ui/new-event-type")).await.unwrap();
+    browser.screenshot(&screenshots(), "event-type-form-phone").await;
+    c.set_window_size(1280, 900).await.unwrap();
     browser.close().await;
 
     if std::env::var("HERALD_TEST_BLESS").is_ok_and(|v| v == "1") {
