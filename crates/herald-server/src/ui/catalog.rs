@@ -6,30 +6,21 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 use herald_core::event_type::{EventType, EventTypeName};
-use herald_core::session::Viewer;
 use herald_store::PageRequest;
 use maud::{Markup, html};
 use serde_json::{Map, Value};
 
 use super::form::{self, Invalid, described_by, field};
 use super::layout::{message, page};
-use super::pages::{not_found, unavailable};
+use super::pages::{not_found, operator_only, unavailable};
 use super::session::SignedIn;
 use crate::api::error::FieldError;
 use crate::api::event_types;
-use crate::api::extract::{Admin, InPath, JsonBody, read_value};
+use crate::api::extract::{Admin, InPath, JsonBody};
 use crate::state::AppState;
 
-/// The catalog is the operator's: a tenant's session gets the same 404 as a missing page.
-fn refusal(signed_in: &SignedIn) -> Option<Response> {
-    match signed_in.viewer() {
-        Viewer::Operator { .. } => None,
-        Viewer::Tenant { .. } => Some(not_found(signed_in)),
-    }
-}
-
 pub async fn list(State(state): State<AppState>, signed_in: SignedIn) -> Response {
-    if let Some(page) = refusal(&signed_in) {
+    if let Some(page) = operator_only(&signed_in) {
         return page;
     }
     let types = match state.store.list_event_types(&PageRequest { limit: 1000, cursor: None }, true).await {
@@ -185,7 +176,7 @@ fn form_page(
 }
 
 pub async fn new_form(signed_in: SignedIn) -> Response {
-    if let Some(page) = refusal(&signed_in) {
+    if let Some(page) = operator_only(&signed_in) {
         return page;
     }
     form_page(&signed_in, "New event type", &TypeForm::default(), "/ui/event-types", true, &Invalid::none())
@@ -200,7 +191,7 @@ pub async fn create(
     if let Some(refused) = form::refusal(&headers, &signed_in, form::value(&pairs, "csrf")) {
         return refused;
     }
-    if let Some(page) = refusal(&signed_in) {
+    if let Some(page) = operator_only(&signed_in) {
         return page;
     }
     let input = TypeForm::from_pairs(&pairs);
@@ -210,10 +201,9 @@ pub async fn create(
         Ok(body) => body,
         Err(invalid) => return again(invalid),
     };
-    let created = match read_value(&body) {
-        Ok(parsed) => event_types::create(State(state.clone()), Admin, JsonBody(parsed)).await,
-        Err(e) => Err(e),
-    };
+    let created =
+        form::through_api(&body, |parsed| event_types::create(State(state.clone()), Admin, JsonBody(parsed)))
+            .await;
     match created {
         Ok(_) => Redirect::to("/ui/event-types").into_response(),
         Err(e) if e.status().is_client_error() => again(Invalid::from_api(&e)),
@@ -222,7 +212,7 @@ pub async fn create(
 }
 
 async fn find(state: &AppState, signed_in: &SignedIn, name: &str) -> Result<EventType, Response> {
-    if let Some(page) = refusal(signed_in) {
+    if let Some(page) = operator_only(signed_in) {
         return Err(page);
     }
     let Ok(name) = EventTypeName::parse(name) else { return Err(not_found(signed_in)) };
@@ -269,13 +259,10 @@ pub async fn edit(
         Ok(body) => body,
         Err(invalid) => return again(invalid),
     };
-    let replaced = match read_value(&body) {
-        Ok(parsed) => {
-            event_types::replace(State(state.clone()), Admin, InPath(current.name.clone()), JsonBody(parsed))
-                .await
-        }
-        Err(e) => Err(e),
-    };
+    let replaced = form::through_api(&body, |parsed| {
+        event_types::replace(State(state.clone()), Admin, InPath(current.name.clone()), JsonBody(parsed))
+    })
+    .await;
     match replaced {
         Ok(_) => Redirect::to("/ui/event-types").into_response(),
         Err(e) if e.status().is_client_error() => again(Invalid::from_api(&e)),

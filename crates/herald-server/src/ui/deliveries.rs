@@ -28,9 +28,10 @@ use serde::Deserialize;
 
 use super::form::{self, Invalid, described_by, field};
 use super::layout::{message, page};
-use super::pages::{PAGE_SIZE, crumbs, not_found, pager, tenant_tabs, unavailable, visible_tenant};
+use super::pages::{
+    PAGE_SIZE, crumbs, form_tenant, not_found, pager, tenant_tabs, unavailable, visible_tenant,
+};
 use super::session::SignedIn;
-use crate::api::error::FieldError;
 use crate::api::extract::{InPath, TenantScope};
 use crate::state::AppState;
 
@@ -60,61 +61,31 @@ impl LogQuery {
     /// The store's filter, or the fields that do not read.
     fn filter(&self) -> Result<DeliveryFilter, Invalid> {
         let mut errors = Vec::new();
-        let mut filter = DeliveryFilter::default();
-        fn text(s: &str) -> Option<&str> {
-            Some(s.trim()).filter(|s| !s.is_empty())
-        }
-        if let Some(s) = text(&self.status) {
-            match s.parse::<DeliveryStatus>() {
-                Ok(status) => filter.status = Some(status),
-                Err(_) => errors.push(FieldError::new("/status", "pending, retrying, delivered or failed")),
-            }
-        }
-        if let Some(s) = text(&self.endpoint) {
-            match EndpointId::parse(s) {
-                Ok(id) => filter.endpoint_id = Some(id),
-                Err(e) => errors.push(FieldError::new("/endpoint", e.to_string())),
-            }
-        }
-        if let Some(s) = text(&self.event_type) {
-            match EventTypeName::parse(s) {
-                Ok(name) => filter.event_type = Some(name),
-                Err(e) => errors.push(FieldError::new("/eventType", e)),
-            }
-        }
-        if let Some(s) = text(&self.event) {
-            match EventId::parse(s) {
-                Ok(id) => filter.event_id = Some(id),
-                Err(e) => errors.push(FieldError::new("/event", e.to_string())),
-            }
-        }
-        for (pointer, typed, slot) in
-            [("/since", &self.since, &mut filter.since), ("/until", &self.until, &mut filter.until)]
-        {
-            match form::time(typed) {
-                Ok(t) => *slot = t,
-                Err(e) => errors.push(FieldError::new(pointer, e)),
-            }
-        }
+        let status = form::filter_field(
+            &self.status,
+            "/status",
+            |s| s.parse::<DeliveryStatus>().map_err(|_| "pending, retrying, delivered or failed"),
+            &mut errors,
+        );
+        let endpoint_id = form::filter_field(&self.endpoint, "/endpoint", EndpointId::parse, &mut errors);
+        let event_type =
+            form::filter_field(&self.event_type, "/eventType", EventTypeName::parse, &mut errors);
+        let event_id = form::filter_field(&self.event, "/event", EventId::parse, &mut errors);
+        let (since, until) = form::time_range(&self.since, &self.until, &mut errors);
+        let filter = DeliveryFilter { endpoint_id, event_id, status, event_type, since, until };
         if errors.is_empty() { Ok(filter) } else { Err(Invalid::fields(errors)) }
     }
 
     /// The filters as a query string (without the cursor), for paging and the live view.
     fn query_string(&self) -> String {
-        let mut out = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in [
+        form::query_string(&[
             ("status", &self.status),
             ("endpoint", &self.endpoint),
             ("event_type", &self.event_type),
             ("event", &self.event),
             ("since", &self.since),
             ("until", &self.until),
-        ] {
-            if !value.trim().is_empty() {
-                out.append_pair(name, value.trim());
-            }
-        }
-        out.finish()
+        ])
     }
 
     fn page(&self) -> PageRequest {
@@ -336,10 +307,7 @@ pub async fn bulk_retry(
     Path(segment): Path<String>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = form::refusal(&headers, &signed_in, form::value(&pairs, "csrf")) {
-        return refused;
-    }
-    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+    let tenant = match form_tenant(&state, &signed_in, &headers, &segment, &pairs).await {
         Ok(t) => t,
         Err(page) => return page,
     };
@@ -376,17 +344,14 @@ pub async fn bulk_retry(
     if let Some(event_type) = &filter.event_type {
         body["eventType"] = event_type.as_str().into();
     }
-    let started = match crate::api::extract::read_value(&body) {
-        Ok(filter) => {
-            crate::api::bulk_retries::create(
-                State(state.clone()),
-                TenantScope(tenant.clone()),
-                crate::api::extract::JsonBody(filter),
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let started = form::through_api(&body, |filter| {
+        crate::api::bulk_retries::create(
+            State(state.clone()),
+            TenantScope(tenant.clone()),
+            crate::api::extract::JsonBody(filter),
+        )
+    })
+    .await;
     match started {
         Ok((_, _, op)) => {
             Redirect::to(&format!("/ui/tenants/{}/bulk-retries/{}", tenant.id, op.0.id)).into_response()
@@ -558,10 +523,7 @@ pub async fn retry(
     Path((segment, id)): Path<(String, String)>,
     Form(pairs): Form<Vec<(String, String)>>,
 ) -> Response {
-    if let Some(refused) = form::refusal(&headers, &signed_in, form::value(&pairs, "csrf")) {
-        return refused;
-    }
-    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+    let tenant = match form_tenant(&state, &signed_in, &headers, &segment, &pairs).await {
         Ok(t) => t,
         Err(page) => return page,
     };

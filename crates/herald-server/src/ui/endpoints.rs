@@ -26,11 +26,11 @@ use super::deliveries::deliveries_table;
 use super::endpoint_form::EndpointForm;
 use super::form::{self, Invalid};
 use super::layout::{message, page};
-use super::pages::{crumbs, not_found, tenant_tabs, unavailable, visible_tenant};
+use super::pages::{crumbs, form_tenant, not_found, tenant_tabs, unavailable, visible_tenant};
 use super::session::SignedIn;
 use crate::api::endpoints::{crud, recover, secret, test};
 use crate::api::error::ApiError;
-use crate::api::extract::{IfMatch, InPath, JsonBody, OptionalJsonBody, TenantScope, read_value};
+use crate::api::extract::{IfMatch, InPath, JsonBody, OptionalJsonBody, TenantScope};
 use crate::state::AppState;
 
 type Pairs = Vec<(String, String)>;
@@ -48,6 +48,16 @@ async fn visible_endpoint(
     endpoint: &str,
 ) -> Result<(Tenant, Endpoint), Response> {
     let tenant = visible_tenant(state, signed_in, tenant).await?;
+    endpoint_of(state, signed_in, tenant, endpoint).await
+}
+
+/// The endpoint a path names, in a tenant the viewer may see.
+async fn endpoint_of(
+    state: &AppState,
+    signed_in: &SignedIn,
+    tenant: Tenant,
+    endpoint: &str,
+) -> Result<(Tenant, Endpoint), Response> {
     let Ok(id) = EndpointId::parse(endpoint) else { return Err(not_found(signed_in)) };
     match state.store.endpoint(&tenant.id, &id).await {
         Ok(Some(endpoint)) => Ok((tenant, endpoint)),
@@ -114,10 +124,7 @@ pub async fn create(
     Path(segment): Path<String>,
     Form(pairs): Form<Pairs>,
 ) -> Response {
-    if let Some(refused) = form::refusal(&headers, &signed_in, form::value(&pairs, "csrf")) {
-        return refused;
-    }
-    let tenant = match visible_tenant(&state, &signed_in, &segment).await {
+    let tenant = match form_tenant(&state, &signed_in, &headers, &segment, &pairs).await {
         Ok(t) => t,
         Err(page) => return page,
     };
@@ -133,10 +140,10 @@ pub async fn create(
         Ok(body) => body,
         Err(invalid) => return again(invalid),
     };
-    let created = match read_value(&body) {
-        Ok(parsed) => crud::create(State(state.clone()), TenantScope(tenant.clone()), JsonBody(parsed)).await,
-        Err(e) => Err(e),
-    };
+    let created = form::through_api(&body, |parsed| {
+        crud::create(State(state.clone()), TenantScope(tenant.clone()), JsonBody(parsed))
+    })
+    .await;
     match created {
         Ok((_, _, created)) => {
             let created = created.0;
@@ -406,10 +413,7 @@ pub async fn edit(
     Path((segment, id)): Path<(String, String)>,
     Form(pairs): Form<Pairs>,
 ) -> Response {
-    if let Some(refused) = form::refusal(&headers, &signed_in, form::value(&pairs, "csrf")) {
-        return refused;
-    }
-    let (tenant, endpoint) = match visible_endpoint(&state, &signed_in, &segment, &id).await {
+    let (tenant, endpoint) = match action(&state, &signed_in, &headers, (&segment, &id), &pairs).await {
         Ok(found) => found,
         Err(page) => return page,
     };
@@ -434,19 +438,16 @@ pub async fn edit(
         Ok(body) => body,
         Err(invalid) => return again(invalid),
     };
-    let replaced = match read_value(&body) {
-        Ok(parsed) => {
-            crud::replace(
-                State(state.clone()),
-                TenantScope(tenant.clone()),
-                InPath(endpoint.id.clone()),
-                IfMatch(Some(vec![version])),
-                JsonBody(parsed),
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let replaced = form::through_api(&body, |parsed| {
+        crud::replace(
+            State(state.clone()),
+            TenantScope(tenant.clone()),
+            InPath(endpoint.id.clone()),
+            IfMatch(Some(vec![version])),
+            JsonBody(parsed),
+        )
+    })
+    .await;
     match replaced {
         Ok(_) => Redirect::to(&endpoint_path(&endpoint)).into_response(),
         Err(e)
@@ -466,10 +467,8 @@ async fn action(
     (segment, id): (&str, &str),
     pairs: &Pairs,
 ) -> Result<(Tenant, Endpoint), Response> {
-    if let Some(refused) = form::refusal(headers, signed_in, form::value(pairs, "csrf")) {
-        return Err(refused);
-    }
-    visible_endpoint(state, signed_in, segment, id).await
+    let tenant = form_tenant(state, signed_in, headers, segment, pairs).await?;
+    endpoint_of(state, signed_in, tenant, id).await
 }
 
 pub async fn send_test(
@@ -485,18 +484,15 @@ pub async fn send_test(
     };
     let event_type = form::value(&pairs, "event_type");
     let body = if event_type.is_empty() { json!({}) } else { json!({"eventType": event_type}) };
-    let sent = match read_value(&body) {
-        Ok(input) => {
-            test::test(
-                State(state.clone()),
-                TenantScope(tenant.clone()),
-                InPath(endpoint.id),
-                OptionalJsonBody(Some(input)),
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let sent = form::through_api(&body, |input| {
+        test::test(
+            State(state.clone()),
+            TenantScope(tenant.clone()),
+            InPath(endpoint.id),
+            OptionalJsonBody(Some(input)),
+        )
+    })
+    .await;
     match sent {
         Ok((_, sent)) => {
             Redirect::to(&format!("/ui/tenants/{}/deliveries/{}", tenant.id, sent.0.delivery_id))
@@ -518,19 +514,16 @@ pub async fn rotate(
         Err(page) => return page,
     };
     let body = json!({"gracePeriod": form::value(&pairs, "grace_period")});
-    let rotated = match read_value(&body) {
-        Ok(input) => {
-            secret::rotate(
-                State(state.clone()),
-                TenantScope(tenant),
-                InPath(endpoint.id.clone()),
-                IfMatch(None),
-                OptionalJsonBody(Some(input)),
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let rotated = form::through_api(&body, |input| {
+        secret::rotate(
+            State(state.clone()),
+            TenantScope(tenant),
+            InPath(endpoint.id.clone()),
+            IfMatch(None),
+            OptionalJsonBody(Some(input)),
+        )
+    })
+    .await;
     match rotated {
         Ok((_, rotated)) => {
             let rotated = rotated.0;
@@ -568,18 +561,15 @@ pub async fn recover_failed(
         }
         Err(e) => return refused(&signed_in, &ApiError::invalid_field("/since", e)),
     };
-    let recovered = match read_value(&json!({"since": since})) {
-        Ok(input) => {
-            recover::recover(
-                State(state.clone()),
-                TenantScope(tenant.clone()),
-                InPath(endpoint.id.clone()),
-                JsonBody(input),
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let recovered = form::through_api(&json!({"since": since}), |input| {
+        recover::recover(
+            State(state.clone()),
+            TenantScope(tenant.clone()),
+            InPath(endpoint.id.clone()),
+            JsonBody(input),
+        )
+    })
+    .await;
     match recovered {
         Ok((_, out)) => {
             let n = out.0.recovered;

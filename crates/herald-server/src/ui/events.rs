@@ -13,7 +13,6 @@ use super::form::{self, Invalid, described_by, field};
 use super::layout::page;
 use super::pages::{PAGE_SIZE, pager, tenant_tabs, unavailable, visible_tenant};
 use super::session::SignedIn;
-use crate::api::error::FieldError;
 use crate::state::AppState;
 
 #[derive(Debug, Default, Deserialize)]
@@ -31,34 +30,19 @@ pub struct EventQuery {
 impl EventQuery {
     fn filter(&self) -> Result<EventFilter, Invalid> {
         let mut errors = Vec::new();
-        let mut filter = EventFilter::default();
-        if !self.event_type.trim().is_empty() {
-            match EventTypeName::parse(self.event_type.trim()) {
-                Ok(name) => filter.event_type = Some(name),
-                Err(e) => errors.push(FieldError::new("/eventType", e)),
-            }
-        }
-        for (pointer, typed, slot) in
-            [("/since", &self.since, &mut filter.since), ("/until", &self.until, &mut filter.until)]
-        {
-            match form::time(typed) {
-                Ok(t) => *slot = t,
-                Err(e) => errors.push(FieldError::new(pointer, e)),
-            }
-        }
+        let event_type =
+            form::filter_field(&self.event_type, "/eventType", EventTypeName::parse, &mut errors);
+        let (since, until) = form::time_range(&self.since, &self.until, &mut errors);
+        let filter = EventFilter { event_type, since, until };
         if errors.is_empty() { Ok(filter) } else { Err(Invalid::fields(errors)) }
     }
 
     fn query_string(&self) -> String {
-        let mut out = url::form_urlencoded::Serializer::new(String::new());
-        for (name, value) in
-            [("event_type", &self.event_type), ("since", &self.since), ("until", &self.until)]
-        {
-            if !value.trim().is_empty() {
-                out.append_pair(name, value.trim());
-            }
-        }
-        out.finish()
+        form::query_string(&[
+            ("event_type", &self.event_type),
+            ("since", &self.since),
+            ("until", &self.until),
+        ])
     }
 }
 

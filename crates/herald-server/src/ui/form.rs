@@ -12,7 +12,7 @@ use maud::{Markup, html};
 
 use super::layout::message;
 use super::session::{self, SignedIn};
-use crate::api::error::{ApiError, FieldError};
+use crate::api::error::{ApiError, ApiResult, FieldError};
 
 /// The refusal of a posted form that another site sent, or that lacks this session's CSRF
 /// token; `None` when the form may be acted on.
@@ -26,6 +26,16 @@ pub fn cross_site(signed_in: Option<&SignedIn>) -> Response {
     let text =
         "This form was sent from another site, so Herald refused it. Open Herald directly and try again.";
     (StatusCode::FORBIDDEN, message("Request refused", signed_in, text)).into_response()
+}
+
+/// Reads `body` as the API reads a request body, then hands it to one of the API's handlers:
+/// how every form of the web interface acts.
+pub async fn through_api<T, R, Fut>(body: &serde_json::Value, handler: impl FnOnce(T) -> Fut) -> ApiResult<R>
+where
+    T: serde::de::DeserializeOwned,
+    Fut: Future<Output = ApiResult<R>>,
+{
+    handler(crate::api::extract::read_value(body)?).await
 }
 
 /// The first value of a field in a posted form (`name=value&…`, in order).
@@ -132,6 +142,47 @@ pub fn time(text: &str) -> Result<Option<Timestamp>, String> {
         .parse::<Timestamp>()
         .map(Some)
         .map_err(|_| format!("`{text}` is not a time: write 2026-11-24T10:00 (UTC) or RFC 3339"))
+}
+
+/// A filter field as typed: none when empty; otherwise what `parse` makes of it, or its error
+/// recorded at `pointer`.
+pub fn filter_field<T, E: ToString>(
+    typed: &str,
+    pointer: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+    errors: &mut Vec<FieldError>,
+) -> Option<T> {
+    let typed = typed.trim();
+    if typed.is_empty() {
+        return None;
+    }
+    parse(typed).map_err(|e| errors.push(FieldError::new(pointer, e.to_string()))).ok()
+}
+
+/// A time range's two ends as typed in a filter form (see [`time`]).
+pub fn time_range(
+    since: &str,
+    until: &str,
+    errors: &mut Vec<FieldError>,
+) -> (Option<Timestamp>, Option<Timestamp>) {
+    let mut end = |typed: &str, pointer: &str| {
+        time(typed).unwrap_or_else(|e| {
+            errors.push(FieldError::new(pointer, e));
+            None
+        })
+    };
+    (end(since, "/since"), end(until, "/until"))
+}
+
+/// The non-empty fields of a filter form, as a query string (for paging links and streams).
+pub fn query_string(fields: &[(&str, &str)]) -> String {
+    let mut out = url::form_urlencoded::Serializer::new(String::new());
+    for (name, value) in fields {
+        if !value.trim().is_empty() {
+            out.append_pair(name, value.trim());
+        }
+    }
+    out.finish()
 }
 
 /// A time as a `datetime-local` input shows it (UTC, to the minute).

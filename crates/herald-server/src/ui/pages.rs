@@ -103,8 +103,9 @@ fn tenant_form(signed_in: &SignedIn, name: &str, uid: &str, invalid: &Invalid) -
     (status, page("New tenant", Some(signed_in), body)).into_response()
 }
 
-/// The operator's alone, like the API's tenant routes: a tenant's session gets a 404.
-fn operator_only(signed_in: &SignedIn) -> Option<Response> {
+/// The operator's alone (tenants, the catalog), as in the API: a tenant's session gets the same
+/// 404 as a page that does not exist.
+pub fn operator_only(signed_in: &SignedIn) -> Option<Response> {
     signed_in.viewer().tenant().is_some().then(|| not_found(signed_in))
 }
 
@@ -132,17 +133,14 @@ pub async fn create_tenant(
     if !uid.is_empty() {
         body["uid"] = uid.into();
     }
-    let created = match crate::api::extract::read_value(&body) {
-        Ok(input) => {
-            crate::api::tenants::create(
-                State(state.clone()),
-                crate::api::extract::Admin,
-                crate::api::extract::JsonBody(input),
-            )
-            .await
-        }
-        Err(e) => Err(e),
-    };
+    let created = form::through_api(&body, |input| {
+        crate::api::tenants::create(
+            State(state.clone()),
+            crate::api::extract::Admin,
+            crate::api::extract::JsonBody(input),
+        )
+    })
+    .await;
     match created {
         Ok((_, tenant)) => Redirect::to(&format!("/ui/tenants/{}", tenant.0.id)).into_response(),
         Err(e) if e.status().is_client_error() => tenant_form(&signed_in, name, uid, &Invalid::from_api(&e)),
@@ -197,6 +195,21 @@ pub fn crumbs(tenant: &Tenant, list: &str) -> Markup {
             " › " (list)
         }
     }
+}
+
+/// The tenant a posted form acts on: the form must pass the guard (same origin, the session's
+/// CSRF token), and the tenant be one this viewer may see.
+pub async fn form_tenant(
+    state: &AppState,
+    signed_in: &SignedIn,
+    headers: &HeaderMap,
+    segment: &str,
+    pairs: &[(String, String)],
+) -> Result<Tenant, Response> {
+    if let Some(refused) = form::refusal(headers, signed_in, form::value(pairs, "csrf")) {
+        return Err(refused);
+    }
+    visible_tenant(state, signed_in, segment).await
 }
 
 /// The links between a tenant's pages.
