@@ -60,7 +60,7 @@ pub struct Health {
 }
 
 /// The state of an endpoint's circuit, as shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum CircuitState {
     /// Deliveries flow.

@@ -12,13 +12,9 @@ use std::collections::HashSet;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use herald_core::Timestamp;
-use herald_core::delivery::DeliveryStatus;
-use herald_core::event_type::EventTypeName;
-use herald_core::id::{BulkRetryId, EndpointId};
+use herald_api::bulk_retries::BulkFilter;
+use herald_core::id::BulkRetryId;
 use herald_store::{BulkRetry, DeliveryFilter, PageRequest, Store};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use crate::clock::Clock;
 use crate::publish::Publisher;
@@ -30,41 +26,15 @@ pub const RESUME_EVERY: Duration = Duration::from_secs(10);
 /// An operation not advanced for this long has lost its runner.
 const STALE: Duration = Duration::from_secs(30);
 
-/// Which deliveries a bulk retry queues again: those created since `since` (required, so a
-/// retry never sweeps the whole log by accident) that match every other field given.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BulkFilter {
-    /// Deliveries created at or after this time (RFC 3339).
-    #[schema(value_type = String, format = DateTime)]
-    pub since: Timestamp,
-    /// …and before this time (default: when the operation began).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub until: Option<Timestamp>,
-    /// Only deliveries with this status (`failed` for the dead letters).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status: Option<DeliveryStatus>,
-    /// Only deliveries to this endpoint.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub endpoint_id: Option<EndpointId>,
-    /// Only deliveries of events of this type.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(value_type = Option<String>)]
-    pub event_type: Option<EventTypeName>,
-}
-
-impl From<&BulkFilter> for DeliveryFilter {
-    fn from(f: &BulkFilter) -> Self {
-        Self {
-            endpoint_id: f.endpoint_id.clone(),
-            event_id: None,
-            status: f.status,
-            event_type: f.event_type.clone(),
-            since: Some(f.since),
-            until: f.until,
-        }
+/// The delivery log's filter that selects a bulk retry's deliveries.
+fn delivery_filter(f: &BulkFilter) -> DeliveryFilter {
+    DeliveryFilter {
+        endpoint_id: f.endpoint_id.clone(),
+        event_id: None,
+        status: f.status,
+        event_type: f.event_type.clone(),
+        since: Some(f.since),
+        until: f.until,
     }
 }
 
@@ -144,7 +114,7 @@ impl BulkRetries {
             tracing::error!(bulk_retry = %op.id, "a bulk retry's filter does not read; it is left as it is");
             return Ok(());
         };
-        let filter = DeliveryFilter::from(&filter);
+        let filter = delivery_filter(&filter);
         loop {
             let page = PageRequest { limit: PAGE, cursor: Some(op.cursor.clone()) };
             let found = self.store.list_deliveries(&op.tenant_id, &filter, &page).await?;

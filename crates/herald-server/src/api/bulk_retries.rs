@@ -4,40 +4,13 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use herald_core::Timestamp;
 use herald_core::id::BulkRetryId;
 use herald_store::BulkRetry;
-use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::error::{ApiError, ApiResult};
 use super::extract::{InPath, JsonBody, TenantScope};
-use crate::bulk::BulkFilter;
 use crate::state::AppState;
-
-/// Where a bulk retry stands.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "lowercase")]
-pub enum BulkRetryStatus {
-    Running,
-    Done,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct BulkRetryOut {
-    pub id: BulkRetryId,
-    pub status: BulkRetryStatus,
-    /// Deliveries queued again so far (each gets an attempt with trigger `manual`).
-    pub retried: u64,
-    pub filter: BulkFilter,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub finished_at: Option<Timestamp>,
-}
+pub use herald_api::bulk_retries::{BulkFilter, BulkRetryOut, BulkRetryStatus};
 
 fn shown(op: BulkRetry) -> ApiResult<BulkRetryOut> {
     let filter = serde_json::from_str(&op.filter).map_err(|e| ApiError::internal(&e))?;

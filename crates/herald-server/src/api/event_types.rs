@@ -4,111 +4,20 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use herald_core::Timestamp;
-use herald_core::event_type::{EventSchema, EventType, EventTypeName};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-use utoipa::ToSchema;
+use herald_core::event_type::{EventType, EventTypeName};
 
+use super::ListResponse;
 use super::error::{ApiError, ApiResult};
 use super::extract::{Admin, JsonBody, Pagination, Principal};
 use super::query::QueryParams;
-use super::{ListResponse, double_option};
 use crate::api::extract::InPath;
 use crate::state::AppState;
+pub use herald_api::event_types::{
+    CatalogFilter, EventTypeIn, EventTypeOut, EventTypePatch, EventTypeReplace,
+};
 
 const MAX_LABEL: usize = 256;
 const MAX_DESCRIPTION: usize = 4096;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EventTypeIn {
-    pub name: EventTypeName,
-    /// A friendly name (1 to 256 characters, not only spaces); defaults to `name`.
-    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
-    pub label: Option<String>,
-    /// At most 4096 characters.
-    #[schema(max_length = 4096)]
-    #[serde(default)]
-    pub description: String,
-    /// JSON Schema that published `data` must satisfy.
-    pub schema: Option<EventSchema>,
-    /// An example `data` (sent by an endpoint's test call).
-    #[schema(value_type = Option<Object>)]
-    pub example: Option<Value>,
-    #[serde(default)]
-    pub deprecated: bool,
-}
-
-/// The fields of an event type besides its name (which is in the path), for PUT.
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EventTypeReplace {
-    /// A friendly name (1 to 256 characters, not only spaces); defaults to `name`.
-    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
-    pub label: Option<String>,
-    /// At most 4096 characters.
-    #[schema(max_length = 4096)]
-    #[serde(default)]
-    pub description: String,
-    pub schema: Option<EventSchema>,
-    #[schema(value_type = Option<Object>)]
-    pub example: Option<Value>,
-    #[serde(default)]
-    pub deprecated: bool,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EventTypePatch {
-    /// A friendly name (1 to 256 characters, not only spaces); defaults to `name`.
-    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
-    pub label: Option<String>,
-    /// At most 4096 characters.
-    #[schema(max_length = 4096)]
-    pub description: Option<String>,
-    /// A new schema, or `null` to remove it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Object>)]
-    pub schema: Option<Option<EventSchema>>,
-    /// A new example, or `null` to remove it.
-    #[serde(default, deserialize_with = "double_option")]
-    #[schema(value_type = Option<Object>)]
-    pub example: Option<Option<Value>>,
-    pub deprecated: Option<bool>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EventTypeOut {
-    pub name: EventTypeName,
-    pub label: String,
-    pub description: String,
-    #[schema(value_type = Option<Object>)]
-    pub schema: Option<EventSchema>,
-    #[schema(value_type = Option<Object>)]
-    pub example: Option<Value>,
-    pub deprecated: bool,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-}
-
-impl From<EventType> for EventTypeOut {
-    fn from(e: EventType) -> Self {
-        Self {
-            name: e.name,
-            label: e.label,
-            description: e.description,
-            schema: e.schema,
-            example: e.example,
-            deprecated: e.deprecated,
-            created_at: e.created_at,
-            updated_at: e.updated_at,
-        }
-    }
-}
 
 fn text(path: &str, value: &str, max: usize) -> ApiResult<String> {
     if value.chars().count() > max {
@@ -167,16 +76,6 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(event_type.into())))
 }
 
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(rename_all = "camelCase")]
-pub struct CatalogFilter {
-    /// Include deprecated types (default false).
-    #[param(value_type = Option<bool>)]
-    #[serde(default, deserialize_with = "super::query::text::flag")]
-    pub include_deprecated: Option<bool>,
-}
-
 /// The catalog, ordered by name.
 #[utoipa::path(get, path = "/v1/event-types", tag = "event types", params(super::PageParams, CatalogFilter),
     responses((status = 200, body = ListResponse<EventTypeOut>)))]
@@ -188,7 +87,7 @@ pub async fn list(
 ) -> ApiResult<Json<ListResponse<EventTypeOut>>> {
     let include_deprecated = filter.include_deprecated.unwrap_or(false);
     let page = state.store.list_event_types(&page, include_deprecated).await?;
-    Ok(Json(page.map(EventTypeOut::from).into()))
+    Ok(Json(super::listed(page.map(EventTypeOut::from))))
 }
 
 /// Get one event type.

@@ -9,94 +9,19 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use herald_core::Timestamp;
-use herald_core::delivery::{Delivery, DeliveryStatus};
-use herald_core::event::{Event, EventId, parse_attribute};
+use herald_core::event::{EventId, parse_attribute};
 use herald_core::event_type::EventTypeName;
-use herald_core::id::{DeliveryId, EndpointId, TenantId};
 use herald_store::EventFilter;
-use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
 use super::ListResponse;
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{JsonBody, Pagination, TenantScope};
-use super::query::{QueryParams, text};
+use super::query::QueryParams;
 use crate::api::extract::InPath;
 use crate::publish::{NewEvent, Published};
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct EventIn {
-    /// Your id for the event; publishing the same id again returns the first event.
-    pub id: Option<EventId>,
-    #[serde(rename = "type")]
-    pub event_type: EventTypeName,
-    /// The payload: a JSON object.
-    #[schema(value_type = Object)]
-    pub data: Map<String, Value>,
-    pub subject: Option<String>,
-    pub source: Option<String>,
-}
-
-/// One endpoint's delivery of an event.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EventDeliveryOut {
-    pub delivery_id: DeliveryId,
-    pub endpoint_id: EndpointId,
-    pub status: DeliveryStatus,
-    pub attempt_count: u32,
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub next_attempt_at: Option<Timestamp>,
-    pub failure_reason: Option<herald_core::delivery::FailureReason>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EventOut {
-    pub id: EventId,
-    #[serde(rename = "type")]
-    pub event_type: EventTypeName,
-    pub tenant_id: TenantId,
-    #[schema(value_type = Object)]
-    pub data: Map<String, Value>,
-    pub subject: Option<String>,
-    pub source: Option<String>,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    /// Per-endpoint delivery statuses (on publish and on get; not in lists).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub deliveries: Option<Vec<EventDeliveryOut>>,
-}
-
-impl EventOut {
-    fn new(event: Event, deliveries: Option<Vec<Delivery>>) -> Self {
-        Self {
-            id: event.id,
-            event_type: event.event_type,
-            tenant_id: event.tenant_id,
-            data: event.data,
-            subject: event.subject,
-            source: event.source,
-            created_at: event.created_at,
-            deliveries: deliveries.map(|list| {
-                list.into_iter()
-                    .map(|d| EventDeliveryOut {
-                        delivery_id: d.id,
-                        endpoint_id: d.endpoint_id,
-                        status: d.status,
-                        attempt_count: d.attempt_count,
-                        next_attempt_at: d.next_attempt_at.filter(|_| d.status != DeliveryStatus::Delivered),
-                        failure_reason: d.failure_reason,
-                    })
-                    .collect()
-            }),
-        }
-    }
-}
+pub use herald_api::events::{EventDeliveryOut, EventIn, EventListParams, EventOut};
 
 /// Validates `data` against the event type's schema, when the catalog has one.
 async fn check_schema(
@@ -176,28 +101,9 @@ pub async fn publish(
     }
 }
 
-/// The event log's filters.
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct EventListParams {
-    /// Only events of this type.
-    #[serde(rename = "type")]
-    #[param(rename = "type")]
-    event_type: Option<EventTypeName>,
-    /// Only events published at or after this time (RFC 3339).
-    #[param(value_type = Option<String>, format = DateTime)]
-    #[serde(default, deserialize_with = "text::timestamp")]
-    since: Option<Timestamp>,
-    /// Only events published before this time (RFC 3339).
-    #[param(value_type = Option<String>, format = DateTime)]
-    #[serde(default, deserialize_with = "text::timestamp")]
-    until: Option<Timestamp>,
-}
-
-impl From<EventListParams> for EventFilter {
-    fn from(p: EventListParams) -> Self {
-        Self { event_type: p.event_type, since: p.since, until: p.until }
-    }
+/// The store's filter for the event log's query.
+fn event_filter(p: EventListParams) -> EventFilter {
+    EventFilter { event_type: p.event_type, since: p.since, until: p.until }
 }
 
 /// The tenant's events, newest first.
@@ -210,8 +116,8 @@ pub async fn list(
     Pagination(page): Pagination,
     QueryParams(params): QueryParams<EventListParams>,
 ) -> ApiResult<Json<ListResponse<EventOut>>> {
-    let page = state.store.list_events(&tenant.id, &params.into(), &page).await?;
-    Ok(Json(page.map(|e| EventOut::new(e, None)).into()))
+    let page = state.store.list_events(&tenant.id, &event_filter(params), &page).await?;
+    Ok(Json(super::listed(page.map(|e| EventOut::new(e, None)))))
 }
 
 /// One event with its delivery status at each endpoint.

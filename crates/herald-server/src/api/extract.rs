@@ -186,8 +186,7 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
     out
 }
 
-pub const DEFAULT_LIMIT: u32 = 50;
-pub const MAX_LIMIT: u32 = 250;
+pub use herald_api::page::{CURSOR_PATTERN, DEFAULT_LIMIT, MAX_LIMIT, decode_cursor};
 
 /// `?limit=&cursor=`: at most 250 per page, 50 when unset.
 #[derive(Debug, Clone)]
@@ -200,17 +199,6 @@ impl<S: Send + Sync> FromRequestParts<S> for Pagination {
         let QueryParams(params) = QueryParams::<super::PageParams>::from_request_parts(parts, state).await?;
         Ok(Self(PageRequest { limit: params.limit.unwrap_or(DEFAULT_LIMIT), cursor: params.cursor }))
     }
-}
-
-/// The documented form of a cursor (clients treat it as opaque: it is the last item's sort key,
-/// an id or a name).
-pub const CURSOR_PATTERN: &str = "^[A-Za-z0-9_.:-]{1,256}$";
-
-/// The store's sort key from a cursor; `None` unless it has the form of [`CURSOR_PATTERN`].
-pub(crate) fn decode_cursor(cursor: &str) -> Option<String> {
-    let valid = (1..=256).contains(&cursor.len())
-        && cursor.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b':' | b'-'));
-    valid.then(|| cursor.to_owned())
 }
 
 /// `If-Match` on a write: the versions (strong `ETag`s such as `"3"`) the caller expects the

@@ -4,12 +4,9 @@
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use herald_core::Timestamp;
 use herald_core::api_key::{ApiKey, ApiKeySecret, Scope};
-use herald_core::id::{ApiKeyId, TenantId};
+use herald_core::id::ApiKeyId;
 use herald_core::tenant::parse_name;
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 
 use super::ListResponse;
 use super::error::{ApiError, ApiResult};
@@ -17,42 +14,7 @@ use super::extract::{JsonBody, Pagination};
 use super::tenants::AdminTenant;
 use crate::api::extract::InPath;
 use crate::state::AppState;
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ApiKeyIn {
-    /// What the key is for (shown in lists): 1 to 256 characters, not only spaces (trimmed).
-    #[schema(min_length = 1, max_length = 256, pattern = r"\S")]
-    pub name: Option<String>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyOut {
-    pub id: ApiKeyId,
-    pub tenant_id: TenantId,
-    pub name: String,
-    /// The first characters of the key, to recognise it.
-    pub prefix: String,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ApiKeyCreated {
-    #[serde(flatten)]
-    pub api_key: ApiKeyOut,
-    /// The key itself. Shown only in this response.
-    pub key: String,
-}
-
-impl ApiKeyOut {
-    /// How a key is shown (never its secret text).
-    fn new(key: ApiKey, tenant_id: TenantId) -> Self {
-        ApiKeyOut { id: key.id, tenant_id, name: key.name, prefix: key.prefix, created_at: key.created_at }
-    }
-}
+pub use herald_api::keys::{ApiKeyCreated, ApiKeyIn, ApiKeyOut};
 
 /// Create an API key for the tenant; the key is shown once.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/keys", tag = "api keys", params(crate::api::extract::TenantScope),
@@ -90,7 +52,7 @@ pub async fn list(
     Pagination(page): Pagination,
 ) -> ApiResult<Json<ListResponse<ApiKeyOut>>> {
     let page = state.store.list_api_keys(&tenant.id, &page).await?;
-    Ok(Json(page.map(|k| ApiKeyOut::new(k, tenant.id.clone())).into()))
+    Ok(Json(super::listed(page.map(|k| ApiKeyOut::new(k, tenant.id.clone())))))
 }
 
 /// Revoke an API key: it stops working at once.

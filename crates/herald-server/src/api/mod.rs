@@ -25,49 +25,18 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::routing::{get, post};
 use herald_store::Page;
-use serde::{Deserialize, Deserializer, Serialize};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
 use crate::state::AppState;
 use error::ApiError;
 
-/// A page of a list, newest first, and the cursor of the next page (`null` on the last page).
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ListResponse<T: ToSchema> {
-    pub data: Vec<T>,
-    pub next_cursor: Option<String>,
-}
+pub use herald_api::{ListResponse, PageParams, double_option};
 
-impl<T: ToSchema> From<Page<T>> for ListResponse<T> {
-    fn from(page: Page<T>) -> Self {
-        Self { data: page.items, next_cursor: page.next_cursor }
-    }
-}
-
-/// Distinguishes an absent field (`None`) from an explicit `null` (`Some(None)`) in PATCH bodies.
-pub(crate) fn double_option<'de, T, D>(d: D) -> Result<Option<Option<T>>, D::Error>
-where
-    T: Deserialize<'de>,
-    D: Deserializer<'de>,
-{
-    Option::<T>::deserialize(d).map(Some)
-}
-
-/// `?limit=&cursor=` on every list (read by [`extract::Pagination`]).
-#[derive(Debug, Deserialize, IntoParams)]
-#[into_params(parameter_in = Query)]
-pub struct PageParams {
-    /// Items per page, 1–250 (default 50).
-    #[param(value_type = Option<u32>, minimum = 1, maximum = 250)]
-    #[serde(default, deserialize_with = "query::text::limit")]
-    pub limit: Option<u32>,
-    /// The `nextCursor` of the previous page.
-    #[param(value_type = Option<String>, pattern = "^[A-Za-z0-9_.:-]{1,256}$")] // = extract::CURSOR_PATTERN (tested)
-    #[serde(default, deserialize_with = "query::text::cursor")]
-    pub cursor: Option<String>,
+/// A page of the store as the API shows it.
+pub(crate) fn listed<T: ToSchema>(page: Page<T>) -> ListResponse<T> {
+    ListResponse { data: page.items, next_cursor: page.next_cursor }
 }
 
 pub fn router(state: AppState) -> Router {
@@ -158,6 +127,6 @@ mod tests {
         let document: serde_json::Value = serde_json::from_str(&super::openapi::document()).unwrap();
         let parameters = document["paths"]["/v1/tenants"]["get"]["parameters"].as_array().unwrap().clone();
         let cursor = parameters.iter().find(|p| p["name"] == "cursor").unwrap();
-        assert_eq!(cursor["schema"]["pattern"], super::extract::CURSOR_PATTERN);
+        assert_eq!(cursor["schema"]["pattern"], herald_api::page::CURSOR_PATTERN);
     }
 }

@@ -8,61 +8,19 @@ use std::time::Duration;
 use axum::Json;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
-use herald_core::Timestamp;
 use herald_core::duration::HumanDuration;
-use herald_core::portal::{
-    AccentColor, BrandName, Branding, DEFAULT_LINK_TTL, LogoUrl, MAX_LINK_TTL, MIN_LINK_TTL, PortalLink,
-    PortalToken,
-};
-use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
+use herald_core::portal::{Branding, DEFAULT_LINK_TTL, MAX_LINK_TTL, MIN_LINK_TTL, PortalLink, PortalToken};
 
 use super::error::{ApiError, ApiResult};
 use super::extract::OptionalJsonBody;
 use super::tenants::AdminTenant;
 use crate::config::Config;
 use crate::state::AppState;
+pub use herald_api::portal::{BrandingIn, PortalSessionIn, PortalSessionOut};
 
 /// How long used and expired links are kept, so that a late second opening is told "already
 /// used" or "expired" rather than "not valid".
 const KEEP_SPENT: Duration = Duration::from_secs(24 * 3600);
-
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct PortalSessionIn {
-    /// How the portal presents itself; absent: as Herald.
-    pub branding: Option<BrandingIn>,
-    /// How long the link may be opened: 1m to 1h (default 10m). It opens once.
-    pub expires_in: Option<HumanDuration>,
-}
-
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct BrandingIn {
-    /// Shown instead of "Herald" in the header and the page titles.
-    pub name: BrandName,
-    /// A logo shown before the name.
-    pub logo_url: Option<LogoUrl>,
-    /// The colour of links, buttons and the current tab; absent: Herald's.
-    pub accent_color: Option<AccentColor>,
-}
-
-impl From<BrandingIn> for Branding {
-    fn from(b: BrandingIn) -> Self {
-        Branding { name: b.name, logo_url: b.logo_url, accent_color: b.accent_color }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct PortalSessionOut {
-    /// The one-time link (`…/ui/portal/hp_…`): shown only in this response. Its first opening
-    /// starts a session of the tenant's pages only, and sends the browser on to them.
-    pub url: String,
-    /// Until when the link may be opened.
-    #[schema(value_type = String, format = DateTime)]
-    pub expires_at: Timestamp,
-}
 
 /// Create a one-time link into the tenant's pages of the web interface (the portal), to show
 /// or embed for the tenant's user; no key is needed to open it.

@@ -716,7 +716,7 @@ mod tests {
                 "metadata": {"owner": "team-a"},
             })
         );
-        let read: crate::api::endpoints::crud::EndpointIn = crate::api::extract::read_value(&body).unwrap();
+        let read: herald_api::endpoints::EndpointIn = crate::api::extract::read_value(&body).unwrap();
         assert_eq!(read.events.len(), 4);
     }
 

@@ -11,131 +11,32 @@ pub mod secret;
 pub mod stats;
 pub mod test;
 
-use std::collections::BTreeMap;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::header::ETAG;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use herald_core::Timestamp;
 use herald_core::delivery::DeliveryStatus;
-use herald_core::duration::HumanDuration;
 use herald_core::endpoint::{
-    CustomHeaders, Endpoint, EndpointAuth, EndpointCredentials, EndpointSpec, EndpointUrl, HttpMethod,
-    KeyLocation, PayloadFormat, RateLimit, is_sensitive_header, parse_certificates_pem,
-    parse_private_key_pem,
+    Endpoint, EndpointAuth, EndpointCredentials, EndpointSpec, EndpointUrl, is_sensitive_header,
+    parse_certificates_pem, parse_private_key_pem,
 };
-use herald_core::event::EventId;
 use herald_core::event_type::EventTypeName;
-use herald_core::filter::PayloadFilter;
-use herald_core::id::{DeliveryId, EndpointId, TenantId};
-use herald_core::metadata::Metadata;
+use herald_core::id::{EndpointId, TenantId};
 use herald_core::pattern::EventPattern;
 use herald_core::reachability::Policy;
-use herald_core::retry::RetryPolicy;
-use herald_core::secret::{SignatureScheme, SigningSecret};
-use serde::{Deserialize, Serialize};
+use herald_core::secret::SigningSecret;
 use serde_json::{Map, Value};
-use utoipa::ToSchema;
 
+use super::ListResponse;
 use super::error::{ApiError, ApiResult, FieldError};
 use super::extract::{IfMatch, InPath, JsonBody, OptionalJsonBody, Pagination, TenantScope};
 use super::query::QueryParams;
-use super::{ListResponse, double_option};
 use crate::state::AppState;
-
-/// Outbound authentication as shown: non-secret parts, and which secrets are set.
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(tag = "type", rename_all = "camelCase")]
-pub enum AuthOut {
-    None,
-    #[serde(rename_all = "camelCase")]
-    Basic {
-        username: String,
-        password_set: bool,
-    },
-    #[serde(rename_all = "camelCase")]
-    Bearer {
-        token_set: bool,
-    },
-    #[serde(rename_all = "camelCase")]
-    ApiKey {
-        key_name: String,
-        #[serde(rename = "in")]
-        location: KeyLocation,
-        key_value_set: bool,
-    },
-    #[serde(rename_all = "camelCase")]
-    Oauth2ClientCredentials {
-        token_url: String,
-        client_id: String,
-        client_secret_set: bool,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        scope: Option<String>,
-        #[serde(skip_serializing_if = "Option::is_none")]
-        audience: Option<String>,
-    },
-}
-
-impl From<&EndpointAuth> for AuthOut {
-    fn from(auth: &EndpointAuth) -> Self {
-        match auth.clone() {
-            EndpointAuth::None => Self::None,
-            EndpointAuth::Basic { username, .. } => Self::Basic { username, password_set: true },
-            EndpointAuth::Bearer { .. } => Self::Bearer { token_set: true },
-            EndpointAuth::ApiKey { key_name, location, .. } => {
-                Self::ApiKey { key_name, location, key_value_set: true }
-            }
-            EndpointAuth::Oauth2ClientCredentials { token_url, client_id, scope, audience, .. } => {
-                Self::Oauth2ClientCredentials {
-                    token_url,
-                    client_id,
-                    client_secret_set: true,
-                    scope,
-                    audience,
-                }
-            }
-        }
-    }
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TlsOut {
-    pub ca_cert_pem: Option<String>,
-    pub client_cert_pem: Option<String>,
-    pub client_key_set: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct EndpointOut {
-    pub id: EndpointId,
-    pub tenant_id: TenantId,
-    pub url: EndpointUrl,
-    pub description: String,
-    pub events: Vec<EventPattern>,
-    pub filter: Option<PayloadFilter>,
-    pub http_method: HttpMethod,
-    pub enabled: bool,
-    /// Why the endpoint was disabled, when Herald disabled it.
-    pub disabled_reason: Option<String>,
-    pub auth: AuthOut,
-    /// Custom headers; values that look like credentials are shown as `********`.
-    pub headers: BTreeMap<String, String>,
-    pub tls: Option<TlsOut>,
-    pub retry_policy: Option<RetryPolicy>,
-    pub rate_limit: Option<RateLimit>,
-    pub payload_format: PayloadFormat,
-    pub metadata: Metadata,
-    pub signature_scheme: SignatureScheme,
-    /// For `v1a` endpoints: the `whpk_…` key receivers verify signatures with.
-    pub public_key: Option<String>,
-    #[schema(value_type = String, format = DateTime)]
-    pub created_at: Timestamp,
-    #[schema(value_type = String, format = DateTime)]
-    pub updated_at: Timestamp,
-}
+pub use herald_api::endpoints::{
+    AuthOut, CircuitOut, DeliveryCounts, EndpointCreated, EndpointIn, EndpointOut, EndpointPatch, LatencyOut,
+    RecoverIn, RecoverOut, RotateIn, RotateOut, StatsOut, StatsParams, TestIn, TestOut, TlsIn, TlsOut,
+};
 
 const REDACTED: &str = "********";
 

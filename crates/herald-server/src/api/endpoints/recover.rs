@@ -2,24 +2,6 @@
 
 use super::*;
 
-#[derive(Debug, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RecoverIn {
-    /// Re-queue failed deliveries created at or after this time (RFC 3339).
-    #[schema(value_type = String, format = DateTime)]
-    pub since: Timestamp,
-    /// …and before this time (default: now).
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub until: Option<Timestamp>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RecoverOut {
-    /// How many failed deliveries were queued again.
-    pub recovered: u64,
-}
-
 /// Queue again every failed delivery of this endpoint created in `[since, until)`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/recover", tag = "endpoints",
     params(TenantScope, InPath<EndpointId>), request_body = RecoverIn,

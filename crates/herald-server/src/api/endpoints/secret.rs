@@ -6,31 +6,6 @@ use crate::endpoints::EndpointError;
 /// Longest grace period of a rotation.
 const MAX_GRACE: std::time::Duration = std::time::Duration::from_secs(7 * 24 * 3600);
 
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct RotateIn {
-    /// How long the current secret keeps signing alongside the new one (default 24h, at most
-    /// 7d). `0s` retires every old secret at once, including those still in the grace period of
-    /// an earlier rotation. At most 5 secrets sign at once: beyond that, the old secrets whose
-    /// grace periods end soonest are retired early.
-    pub grace_period: Option<HumanDuration>,
-    /// The new secret; generated when absent.
-    pub secret: Option<SigningSecret>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct RotateOut {
-    /// The new signing secret. Shown only in this response.
-    pub secret: SigningSecret,
-    /// Until when the previous secret also signs (absent with a zero grace period).
-    #[schema(value_type = Option<String>, format = DateTime)]
-    pub previous_expires_at: Option<Timestamp>,
-    /// The new secret's public key (`whpk_…`, `v1a` endpoints only): what receivers verify with.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub public_key: Option<String>,
-}
-
 /// Rotate the signing secret. During the grace period every attempt carries one signature per
 /// live secret, so receivers can switch to the new secret at their own pace.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/secret/rotate", tag = "endpoints",

@@ -2,21 +2,6 @@
 
 use super::*;
 
-/// What to send as a test.
-#[derive(Debug, Default, Deserialize, ToSchema)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct TestIn {
-    /// Send this type's catalog example. Absent: a `herald.ping` event.
-    pub event_type: Option<EventTypeName>,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct TestOut {
-    pub event_id: EventId,
-    pub delivery_id: DeliveryId,
-}
-
 /// Send a test event to this endpoint only (even when disabled): the event type's example, or a
 /// `herald.ping`. It is a real event in the log, attempted with trigger `test`.
 #[utoipa::path(post, path = "/v1/tenants/{tenant}/endpoints/{endpoint}/test", tag = "endpoints",
