@@ -22,7 +22,7 @@ pub fn decode_cursor(cursor: &str) -> Option<String> {
 /// A page of a list, newest first, and the cursor of the next page (`null` on the last page).
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
-pub struct ListResponse<T: ToSchema> {
+pub struct ListResponse<T> {
     pub data: Vec<T>,
     pub next_cursor: Option<String>,
 }

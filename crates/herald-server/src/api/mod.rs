@@ -27,7 +27,6 @@ use axum::routing::{get, post};
 use herald_store::Page;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::trace::TraceLayer;
-use utoipa::ToSchema;
 
 use crate::state::AppState;
 use error::ApiError;
@@ -35,7 +34,7 @@ use error::ApiError;
 pub use herald_api::{ListResponse, PageParams, double_option};
 
 /// A page of the store as the API shows it.
-pub(crate) fn listed<T: ToSchema>(page: Page<T>) -> ListResponse<T> {
+pub(crate) fn listed<T>(page: Page<T>) -> ListResponse<T> {
     ListResponse { data: page.items, next_cursor: page.next_cursor }
 }
 
