@@ -48,6 +48,9 @@ pub struct BulkRetryOut {
     pub status: BulkRetryStatus,
     /// Deliveries queued again so far (each gets an attempt with trigger `manual`).
     pub retried: u64,
+    /// How many deliveries the filter matched when the operation began: what `retried` counts
+    /// towards (a delivery that no longer matches when its page comes is skipped).
+    pub total: Option<u64>,
     pub filter: BulkFilter,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,

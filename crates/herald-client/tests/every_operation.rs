@@ -274,6 +274,7 @@ async fn every_operation_works_against_a_real_server() {
     })
     .await;
     assert_eq!(done.retried, 2, "both deliveries queued again");
+    assert_eq!((bulk.total, done.total), (Some(2), Some(2)), "counted when it began");
 
     let stats = endpoints.stats(&id, &StatsParams::default()).await.unwrap();
     assert!(stats.attempts >= 3, "{stats:?}");

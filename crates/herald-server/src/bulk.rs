@@ -60,6 +60,7 @@ impl BulkRetries {
         filter: &BulkFilter,
     ) -> herald_store::Result<BulkRetry> {
         let now = self.clock.now();
+        let total = self.store.count_deliveries(&tenant, &delivery_filter(filter)).await?;
         let op = BulkRetry {
             id: BulkRetryId::generate_at(now),
             tenant_id: tenant,
@@ -72,6 +73,7 @@ impl BulkRetries {
             ))
             .to_string(),
             retried: 0,
+            total: Some(total),
             created_at: now,
             updated_at: now,
             finished_at: None,

@@ -326,11 +326,12 @@ impl Config {
             }
             None => figment = figment.merge(Toml::file("herald.toml")),
         }
-        // HERALD_URL and HERALD_API_KEY belong to the client commands (the server to talk to, and
-        // the key to use), HERALD_CONFIG to the command line: none is a server setting.
+        // HERALD_URL, HERALD_API_KEY and HERALD_TENANT belong to the client commands (the server to
+        // talk to, the key to use, the tenant to act on), HERALD_CONFIG to the command line: none
+        // is a server setting.
         let env = Env::prefixed("HERALD_").split("__").filter(|key| {
             let key = key.as_str().to_ascii_lowercase();
-            !matches!(key.as_str(), "config" | "url" | "api_key") && !key.starts_with("test_")
+            !matches!(key.as_str(), "config" | "url" | "api_key" | "tenant") && !key.starts_with("test_")
         });
         let config: Config = figment.merge(env).extract().map_err(|e| ConfigError::Invalid(describe(e)))?;
         config.check()?;

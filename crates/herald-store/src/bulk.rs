@@ -12,14 +12,15 @@ use crate::{BulkRetry, Result};
 for_each_backend! {
     pub(crate) async fn insert_bulk_retry(&self, op: &BulkRetry) -> Result<()> {
         sqlx::query(
-            "INSERT INTO bulk_retries (id, tenant_id, filter, cursor, retried, created_at, updated_at, finished_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO bulk_retries (id, tenant_id, filter, cursor, retried, total, created_at, updated_at, finished_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(op.id.as_str())
         .bind(op.tenant_id.as_str())
         .bind(&op.filter)
         .bind(&op.cursor)
         .bind(op.retried as i64)
+        .bind(op.total.map(|n| n as i64))
         .bind(millis(op.created_at))
         .bind(millis(op.updated_at))
         .bind(op.finished_at.map(millis))
@@ -30,7 +31,7 @@ for_each_backend! {
 
     pub(crate) async fn bulk_retry(&self, tenant: &TenantId, id: &BulkRetryId) -> Result<Option<BulkRetry>> {
         let row = sqlx::query_as::<_, BulkRetryRow>(
-            "SELECT id, tenant_id, filter, cursor, retried, created_at, updated_at, finished_at
+            "SELECT id, tenant_id, filter, cursor, retried, total, created_at, updated_at, finished_at
              FROM bulk_retries WHERE tenant_id = $1 AND id = $2",
         )
         .bind(tenant.as_str())
@@ -43,7 +44,7 @@ for_each_backend! {
     /// The operations not finished yet, oldest first (what a starting instance resumes).
     pub(crate) async fn running_bulk_retries(&self) -> Result<Vec<BulkRetry>> {
         let rows = sqlx::query_as::<_, BulkRetryRow>(
-            "SELECT id, tenant_id, filter, cursor, retried, created_at, updated_at, finished_at
+            "SELECT id, tenant_id, filter, cursor, retried, total, created_at, updated_at, finished_at
              FROM bulk_retries WHERE finished_at IS NULL ORDER BY created_at",
         )
         .fetch_all(self.reader())
@@ -83,7 +84,7 @@ for_each_backend! {
             "UPDATE bulk_retries SET cursor = $2, retried = retried + $3, updated_at = $4,
                finished_at = CASE WHEN $5 THEN $4 ELSE NULL END
              WHERE id = $1 AND finished_at IS NULL AND cursor = $6
-             RETURNING id, tenant_id, filter, cursor, retried, created_at, updated_at, finished_at",
+             RETURNING id, tenant_id, filter, cursor, retried, total, created_at, updated_at, finished_at",
         )
         .bind(op.id.as_str())
         .bind(cursor)

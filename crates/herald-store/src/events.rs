@@ -188,6 +188,43 @@ for_each_backend! {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>> {
+        let head = concat!("SELECT ", columns!(deliveries), " FROM deliveries WHERE ");
+        let Some((mut q, by_events)) = self.select_deliveries(head, tenant, filter, page.cursor.as_deref()).await?
+        else {
+            return Ok(Page { items: Vec::new(), next_cursor: None });
+        };
+        // One event's deliveries, or a rare type's, are few: sorting them beats walking the log
+        // in id order, which the planner would pick for a plain `ORDER BY id` (the expression
+        // keeps it from using the index for the order).
+        if by_events {
+            q.push(" ORDER BY id || '' DESC LIMIT ");
+        } else {
+            q.push(" ORDER BY id DESC LIMIT ");
+        }
+        q.push_bind(i64::from(page.limit) + 1);
+        let rows = q.build_query_as::<DeliveryRow>().fetch_all(self.reader()).await?;
+        let items = convert(rows)?;
+        Ok(Page::from_overfetch(items, page.limit, |d: &Delivery| d.id.to_string()))
+    }
+
+    /// How many deliveries `filter` selects.
+    pub(crate) async fn count_deliveries(&self, tenant: &TenantId, filter: &DeliveryFilter) -> Result<u64> {
+        let head = "SELECT COUNT(*) FROM deliveries WHERE ";
+        let Some((mut q, _)) = self.select_deliveries(head, tenant, filter, None).await? else { return Ok(0) };
+        let (count,): (i64,) = q.build_query_as().fetch_one(self.reader()).await?;
+        Ok(count.max(0) as u64)
+    }
+
+    /// `head` (`SELECT … FROM deliveries WHERE `) followed by the conditions of `filter` and of
+    /// ids below `cursor`, and whether the deliveries are looked up through their events; `None`
+    /// when no delivery can match.
+    async fn select_deliveries(
+        &self,
+        head: &'static str,
+        tenant: &TenantId,
+        filter: &DeliveryFilter,
+        cursor: Option<&str>,
+    ) -> Result<Option<(sqlx::QueryBuilder<'static, DbOf<Self>>, bool)>> {
         // A rare event type's few events lead to their deliveries; a common type's deliveries
         // are met soon by walking the log, so each is checked as it comes. A type the tenant
         // never published has no deliveries.
@@ -202,16 +239,12 @@ for_each_backend! {
             .fetch_one(self.reader())
             .await?;
             if count == 0 {
-                return Ok(Page { items: Vec::new(), next_cursor: None });
+                return Ok(None);
             }
             type_events = Some(count <= RARE_TYPE);
         }
         // Only the filters given are in the statement, so the planner uses the index each has.
-        let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(concat!(
-            "SELECT ",
-            columns!(deliveries),
-            " FROM deliveries WHERE "
-        ));
+        let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(head);
         let rare_type = filter.event_type.as_ref().filter(|_| type_events == Some(true));
         let by_events = rare_type.is_some() || filter.event_id.is_some();
         if by_events {
@@ -229,8 +262,8 @@ for_each_backend! {
         } else {
             q.push("tenant_id = ").push_bind(tenant.as_str().to_owned());
         }
-        if let Some(cursor) = &page.cursor {
-            q.push(" AND id < ").push_bind(cursor.clone());
+        if let Some(cursor) = cursor {
+            q.push(" AND id < ").push_bind(cursor.to_owned());
         }
         if let Some(endpoint) = &filter.endpoint_id {
             q.push(" AND endpoint_id = ").push_bind(endpoint.as_str().to_owned());
@@ -253,18 +286,7 @@ for_each_backend! {
                 .push_bind(event_type.as_str().to_owned())
                 .push(")");
         }
-        // One event's deliveries, or a rare type's, are few: sorting them beats walking the log
-        // in id order, which the planner would pick for a plain `ORDER BY id` (the expression
-        // keeps it from using the index for the order).
-        if by_events {
-            q.push(" ORDER BY id || '' DESC LIMIT ");
-        } else {
-            q.push(" ORDER BY id DESC LIMIT ");
-        }
-        q.push_bind(i64::from(page.limit) + 1);
-        let rows = q.build_query_as::<DeliveryRow>().fetch_all(self.reader()).await?;
-        let items = convert(rows)?;
-        Ok(Page::from_overfetch(items, page.limit, |d: &Delivery| d.id.to_string()))
+        Ok(Some((q, by_events)))
     }
 
     pub(crate) async fn attempts(&self, delivery: &DeliveryId) -> Result<Vec<Attempt>> {

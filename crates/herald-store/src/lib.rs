@@ -183,6 +183,9 @@ pub struct BulkRetry {
     pub cursor: String,
     /// Deliveries queued again so far.
     pub retried: u64,
+    /// How many deliveries the filter matched when the operation began (`None` for operations
+    /// stored before Herald counted them).
+    pub total: Option<u64>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
     pub finished_at: Option<Timestamp>,
@@ -421,6 +424,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         filter: &DeliveryFilter,
         page: &PageRequest,
     ) -> Result<Page<Delivery>>;
+    /// How many deliveries `filter` selects (what a bulk retry will go through).
+    async fn count_deliveries(&self, tenant: &TenantId, filter: &DeliveryFilter) -> Result<u64>;
     /// A delivery's attempts, oldest first.
     async fn attempts(&self, delivery: &DeliveryId) -> Result<Vec<Attempt>>;
     /// Queues the delivery for an attempt now, whatever its status (manual retry).

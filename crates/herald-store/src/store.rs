@@ -233,6 +233,9 @@ for_each_backend! {
         ) -> Result<Page<Delivery>> {
             self.list_deliveries(tenant, filter, page).await
         }
+        async fn count_deliveries(&self, tenant: &TenantId, filter: &DeliveryFilter) -> Result<u64> {
+            self.count_deliveries(tenant, filter).await
+        }
         async fn attempts(&self, delivery: &DeliveryId) -> Result<Vec<Attempt>> {
             self.attempts(delivery).await
         }

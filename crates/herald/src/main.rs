@@ -1,4 +1,8 @@
-//! The `herald` binary: parses arguments and calls into `herald-server`.
+//! The `herald` binary: the server (`serve`, `migrate`, which call into `herald-server`) and the
+//! client commands (`login`, `tenants`, `endpoints`, …, which talk to a server through
+//! `herald-client`).
+
+mod client;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -14,7 +18,7 @@ use herald_server::config::LogFormat;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
-#[command(name = "herald", version, about = "Webhook delivery service")]
+#[command(name = "herald", version, about = "Webhook delivery service", after_help = EXIT_CODES)]
 struct Cli {
     /// Configuration file (TOML). Default: ./herald.toml when it exists.
     #[arg(long, short, global = true, env = "HERALD_CONFIG")]
@@ -23,12 +27,41 @@ struct Cli {
     command: Command,
 }
 
+const EXIT_CODES: &str = "Client commands exit with 0 on success, 2 on a usage error, 3 when the server refuses \
+the request, 4 when the server cannot be reached, 1 otherwise.";
+
+/// The commands as `herald --help` groups them: what runs a server, what talks to one.
+const GROUPS: &[(&str, &[&str])] = &[
+    ("Server", &["serve", "migrate"]),
+    (
+        "Client (talk to a Herald server; see `herald login`)",
+        &["login", "logout", "tenants", "keys", "event-types", "endpoints", "events", "deliveries"],
+    ),
+    ("Other", &["completions", "help"]),
+];
+
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the server: apply migrations, then serve the API.
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Save the server URL, API key and default tenant for the client commands.
+    Login(client::login::LoginArgs),
+    /// Forget the saved login.
+    Logout,
+    /// Tenants: list, get, create, update, delete, stats, portal-link.
+    Tenants(client::tenants::TenantsArgs),
+    /// A tenant's API keys: list, create, revoke.
+    Keys(client::tenants::KeysArgs),
+    /// The event catalog: list, get, create, update, delete.
+    EventTypes(client::event_types::EventTypesArgs),
+    /// Endpoints: list, get, create, update, delete, enable, disable, rotate-secret, test, recover, stats.
+    Endpoints(client::endpoints::EndpointsArgs),
+    /// Events: publish, get, list.
+    Events(client::events::EventsArgs),
+    /// The delivery log: list, get, retry (one, or every match with a progress bar).
+    Deliveries(client::deliveries::DeliveriesArgs),
     /// Print a shell completion script (`herald completions bash > ~/.local/share/bash-completion/completions/herald`).
     Completions {
         /// The shell to complete in.
@@ -49,15 +82,75 @@ fn init_logging(config: &Config) {
     }
 }
 
+/// The command line, with `--help` listing the commands by group.
+fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let command = Cli::command();
+    let mut listing = String::new();
+    for (heading, names) in GROUPS {
+        listing.push_str(&format!("{heading}:\n"));
+        for name in *names {
+            let about = command.find_subcommand(name).and_then(|sub| sub.get_about()).map_or_else(
+                || "Print this message or the help of the given command".to_owned(),
+                ToString::to_string,
+            );
+            listing.push_str(&format!("  {name:<13} {about}\n"));
+        }
+        listing.push('\n');
+    }
+    let template = format!(
+        "{{about-with-newline}}\n{{usage-heading}} {{usage}}\n\n{listing}Options:\n{{options}}{{after-help}}"
+    );
+    command.help_template(template)
+}
+
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli =
+        match command().try_get_matches().and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m)) {
+            Ok(cli) => cli,
+            Err(e) => e.exit(),
+        };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => return fail(&anyhow::Error::from(e)),
     };
-    match runtime.block_on(run(cli)) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => fail(&e),
+    match cli.command {
+        Command::Login(_)
+        | Command::Logout
+        | Command::Tenants(_)
+        | Command::Keys(_)
+        | Command::EventTypes(_)
+        | Command::Endpoints(_)
+        | Command::Events(_)
+        | Command::Deliveries(_) => match runtime.block_on(run_client(cli.command)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(failure) => {
+                if let Some(message) = failure.message {
+                    eprintln!("herald: {message}");
+                }
+                ExitCode::from(failure.code)
+            }
+        },
+        _ => match runtime.block_on(run(cli)) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        },
+    }
+}
+
+async fn run_client(command: Command) -> Result<(), client::Failure> {
+    match command {
+        Command::Login(args) => client::login::login(args).await,
+        Command::Logout => client::login::logout(&client::Output::new(false)),
+        Command::Tenants(args) => client::tenants::run(args).await,
+        Command::Keys(args) => client::tenants::run_keys(args).await,
+        Command::EventTypes(args) => client::event_types::run(args).await,
+        Command::Endpoints(args) => client::endpoints::run(args).await,
+        Command::Events(args) => client::events::run(args).await,
+        Command::Deliveries(args) => client::deliveries::run(args).await,
+        Command::Serve | Command::Migrate | Command::Completions { .. } => {
+            Err(client::Failure::other("not a client command"))
+        }
     }
 }
 
@@ -73,8 +166,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             serve(config).await
         }
         Command::Completions { shell } => {
-            use clap::CommandFactory;
-            clap_complete::generate(shell, &mut Cli::command(), "herald", &mut std::io::stdout());
+            clap_complete::generate(shell, &mut command(), "herald", &mut std::io::stdout());
             Ok(())
         }
         Command::Migrate => {
@@ -84,6 +176,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!(backend = ?store.backend(), "migrations applied");
             Ok(())
         }
+        _ => anyhow::bail!("not a server command"),
     }
 }
 

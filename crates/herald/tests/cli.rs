@@ -112,6 +112,7 @@ fn migrate_applies_migrations_without_serving() {
         .arg("migrate")
         .env("HERALD_URL", "https://herald.example.com")
         .env("HERALD_API_KEY", "hk_for_the_client")
+        .env("HERALD_TENANT", "acme")
         .env("HERALD_DATABASE__URL", format!("sqlite://{}", db.display()))
         .output()
         .unwrap();

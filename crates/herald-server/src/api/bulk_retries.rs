@@ -18,6 +18,7 @@ fn shown(op: BulkRetry) -> ApiResult<BulkRetryOut> {
         id: op.id,
         status: if op.finished_at.is_some() { BulkRetryStatus::Done } else { BulkRetryStatus::Running },
         retried: op.retried,
+        total: op.total,
         filter,
         created_at: op.created_at,
         updated_at: op.updated_at,

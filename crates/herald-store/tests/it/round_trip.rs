@@ -339,6 +339,19 @@ on_both_backends! {
         let filter = DeliveryFilter { event_id: Some(rare[1].event_id.clone()), ..DeliveryFilter::default() };
         let found = store.list_deliveries(&tenant.id, &filter, &all()).await.unwrap();
         assert_eq!(found.items.iter().map(|d| d.id.clone()).collect::<Vec<_>>(), [rare[1].id.clone()]);
+
+        // Counting selects what listing does, through every path of the query.
+        let count = |filter: DeliveryFilter| {
+            let (store, tenant) = (store.clone(), tenant.id.clone());
+            async move { store.count_deliveries(&tenant, &filter).await.unwrap() }
+        };
+        let of_type = |kind: &str| DeliveryFilter { event_type: Some(EventTypeName::parse(kind).unwrap()), ..DeliveryFilter::default() };
+        assert_eq!(count(of_type("refund.issued")).await, 3, "a rare type, none of the other tenant's");
+        assert_eq!(count(of_type("order.created")).await, 2100);
+        assert_eq!(count(of_type("never.sent")).await, 0);
+        assert_eq!(count(DeliveryFilter { until: Some(t(1800)), ..DeliveryFilter::default() }).await, 2103);
+        assert_eq!(count(DeliveryFilter::default()).await, 2104);
+        assert_eq!(count(filter).await, 1);
     }
 
     async fn a_bulk_retry_advances_a_page_at_a_time_and_resumes_from_its_cursor(store) {
@@ -351,6 +364,7 @@ on_both_backends! {
             filter: r#"{"status":"failed"}"#.into(),
             cursor: "dlv_7ZZZZZZZZZZZZZZZZZZZZZZZZZ".into(),
             retried: 0,
+            total: Some(2),
             created_at: t(10),
             updated_at: t(10),
             finished_at: None,
