@@ -33,6 +33,7 @@ mod endpoints;
 mod event_types;
 mod events;
 mod idempotency;
+mod listen;
 mod postgres;
 mod queue;
 mod rows;
@@ -348,6 +349,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         id: &herald_core::id::BulkRetryId,
     ) -> Result<Option<BulkRetry>>;
     async fn running_bulk_retries(&self) -> Result<Vec<BulkRetry>>;
+    /// Records that `endpoint` is a `herald listen` session's endpoint, connected now.
+    async fn insert_listen_session(&self, tenant: &TenantId, endpoint: &EndpointId, now: Timestamp) -> Result<()>;
+    /// Whether `endpoint` is one of the tenant's listen sessions.
+    async fn is_listen_session(&self, tenant: &TenantId, endpoint: &EndpointId) -> Result<bool>;
+    /// Marks the listen sessions of these endpoints as connected at `now`.
+    async fn touch_listen_sessions(&self, endpoints: &[EndpointId], now: Timestamp) -> Result<()>;
+    /// The listen sessions last connected before `before`.
+    async fn idle_listen_sessions(&self, before: Timestamp) -> Result<Vec<(TenantId, EndpointId)>>;
     /// Queues `page` again and moves the operation's cursor (or finishes it) in one
     /// transaction; the operation as it now stands, none when it is gone.
     async fn advance_bulk_retry(

@@ -149,6 +149,20 @@ for_each_backend! {
         async fn running_bulk_retries(&self) -> Result<Vec<BulkRetry>> {
             self.running_bulk_retries().await
         }
+
+        // listen.rs
+        async fn insert_listen_session(&self, tenant: &TenantId, endpoint: &EndpointId, now: Timestamp) -> Result<()> {
+            self.insert_listen_session(tenant, endpoint, now).await
+        }
+        async fn is_listen_session(&self, tenant: &TenantId, endpoint: &EndpointId) -> Result<bool> {
+            self.is_listen_session(tenant, endpoint).await
+        }
+        async fn touch_listen_sessions(&self, endpoints: &[EndpointId], now: Timestamp) -> Result<()> {
+            self.touch_listen_sessions(endpoints, now).await
+        }
+        async fn idle_listen_sessions(&self, before: Timestamp) -> Result<Vec<(TenantId, EndpointId)>> {
+            self.idle_listen_sessions(before).await
+        }
         async fn advance_bulk_retry(
             &self,
             op: &BulkRetry,

@@ -347,7 +347,7 @@ on_both_backends! {
         };
         let of_type = |kind: &str| DeliveryFilter { event_type: Some(EventTypeName::parse(kind).unwrap()), ..DeliveryFilter::default() };
         assert_eq!(count(of_type("refund.issued")).await, 3, "a rare type, none of the other tenant's");
-        assert_eq!(count(of_type("order.created")).await, 2100);
+        assert_eq!(count(of_type("order.created")).await, 2101, "with the late one");
         assert_eq!(count(of_type("never.sent")).await, 0);
         assert_eq!(count(DeliveryFilter { until: Some(t(1800)), ..DeliveryFilter::default() }).await, 2103);
         assert_eq!(count(DeliveryFilter::default()).await, 2104);
@@ -390,6 +390,23 @@ on_both_backends! {
         let again = store.advance_bulk_retry(&after, &page, "dlv_0", true, t(40)).await.unwrap().unwrap();
         assert_eq!(again, done);
         assert_eq!(stored(&*store, &deliveries[0]).await.next_attempt_at, Some(t(30)));
+    }
+
+    async fn listen_sessions_are_found_touched_and_go_with_their_endpoint(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        let plain = add_endpoint(&*store, &tenant).await;
+        store.insert_listen_session(&tenant.id, &endpoint.id, t(0)).await.unwrap();
+        assert!(store.is_listen_session(&tenant.id, &endpoint.id).await.unwrap());
+        assert!(!store.is_listen_session(&tenant.id, &plain.id).await.unwrap(), "an ordinary endpoint");
+        let other = add_tenant(&*store).await;
+        assert!(!store.is_listen_session(&other.id, &endpoint.id).await.unwrap(), "another tenant's");
+        assert_eq!(store.idle_listen_sessions(t(10)).await.unwrap(), [(tenant.id.clone(), endpoint.id.clone())]);
+        store.touch_listen_sessions(std::slice::from_ref(&endpoint.id), t(20)).await.unwrap();
+        assert!(store.idle_listen_sessions(t(10)).await.unwrap().is_empty(), "connected since");
+        assert_eq!(store.idle_listen_sessions(t(30)).await.unwrap().len(), 1);
+        assert!(store.delete_endpoint(&tenant.id, &endpoint.id).await.unwrap());
+        assert!(store.idle_listen_sessions(t(30)).await.unwrap().is_empty(), "gone with its endpoint");
     }
 
     async fn a_requeued_delivery_reads_back_as_updated(store) {
