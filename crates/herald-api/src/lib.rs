@@ -11,6 +11,7 @@ pub mod endpoints;
 pub mod event_types;
 pub mod events;
 pub mod keys;
+pub mod listen;
 pub mod page;
 pub mod portal;
 pub mod problem;

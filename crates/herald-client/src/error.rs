@@ -15,7 +15,7 @@ pub enum Error {
     Http { status: u16, body: String },
     /// The request did not get an answer: connection refused, reset, timed out, bad TLS.
     #[error("cannot reach the server: {0}")]
-    Network(#[source] reqwest::Error),
+    Network(#[source] Box<dyn std::error::Error + Send + Sync>),
     /// A 2xx answer whose body is not what the operation returns.
     #[error("the server's answer to {operation} could not be read: {message}")]
     Decode { operation: &'static str, message: String },
@@ -44,6 +44,12 @@ impl Error {
     /// Whether the server said the resource does not exist (or is not this key's to see).
     pub fn is_not_found(&self) -> bool {
         self.status() == Some(404)
+    }
+}
+
+impl Error {
+    pub(crate) fn network(e: impl std::error::Error + Send + Sync + 'static) -> Self {
+        Self::Network(Box::new(e))
     }
 }
 

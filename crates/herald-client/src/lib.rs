@@ -22,6 +22,7 @@
 //! follows the cursors for you.
 
 mod error;
+mod listen;
 pub mod operation;
 mod resources;
 
@@ -37,6 +38,7 @@ use url::Url;
 pub use error::{Error, Result};
 pub use herald_api as api;
 use herald_api::{ListResponse, PageParams};
+pub use listen::{Listener, Responder, Session};
 pub use operation::Operation;
 pub use resources::{
     BulkRetries, Deliveries, Endpoints, EventTypes, Events, Keys, PortalSessions, Tenants, Versioned,
@@ -123,7 +125,7 @@ impl ClientBuilder {
             .connect_timeout(self.timeout.min(Duration::from_secs(10)))
             .user_agent(concat!("herald-client/", env!("CARGO_PKG_VERSION")))
             .build()
-            .map_err(Error::Network)?;
+            .map_err(Error::network)?;
         Ok(Client {
             inner: Arc::new(Inner { http, base, key: self.key, observer: self.observer.map(|o| o.0) }),
         })
@@ -230,7 +232,7 @@ impl Client {
                 elapsed: started.elapsed(),
             });
         }
-        let response = outcome.map_err(Error::Network)?;
+        let response = outcome.map_err(Error::network)?;
         let status = response.status().as_u16();
         if response.status().is_success() {
             return Ok(response);
@@ -240,7 +242,7 @@ impl Client {
             .get(CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/problem+json"));
-        let text = response.text().await.map_err(Error::Network)?;
+        let text = response.text().await.map_err(Error::network)?;
         if is_problem && let Ok(problem) = serde_json::from_str(&text) {
             return Err(Error::Api { status, problem: Box::new(problem) });
         }
@@ -275,7 +277,7 @@ impl Client {
             .get(ETAG)
             .and_then(|v| v.to_str().ok())
             .and_then(|tag| tag.strip_prefix('"')?.strip_suffix('"')?.parse().ok());
-        let bytes = response.bytes().await.map_err(Error::Network)?;
+        let bytes = response.bytes().await.map_err(Error::network)?;
         let value = serde_json::from_slice(&bytes)
             .map_err(|e| Error::Decode { operation: operation.id, message: e.to_string() })?;
         Ok(Versioned { value, version })

@@ -56,4 +56,5 @@ operations! {
     RETRY_DELIVERY = "POST" "/v1/tenants/{tenant}/deliveries/{delivery}/retry" "postTenantsDeliveriesRetry";
     CREATE_BULK_RETRY = "POST" "/v1/tenants/{tenant}/bulk-retries" "postTenantsBulkRetries";
     GET_BULK_RETRY = "GET" "/v1/tenants/{tenant}/bulk-retries/{bulkRetry}" "getTenantsBulkRetriesById";
+    LISTEN = "GET" "/v1/tenants/{tenant}/listen" "getTenantsListen";
 }

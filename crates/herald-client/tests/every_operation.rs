@@ -16,6 +16,7 @@ use herald_client::api::endpoints::{
 use herald_client::api::event_types::{CatalogFilter, EventTypeIn, EventTypePatch, EventTypeReplace};
 use herald_client::api::events::{EventIn, EventListParams};
 use herald_client::api::keys::ApiKeyIn;
+use herald_client::api::listen::{ClientMessage, ListenParams};
 use herald_client::api::portal::PortalSessionIn;
 use herald_client::api::tenants::{TenantIn, TenantPatch};
 use herald_client::{Client, Error, Exchange, operation};
@@ -282,6 +283,59 @@ async fn every_operation_works_against_a_real_server() {
 
     endpoints.delete(&id).await.unwrap();
     assert!(endpoints.get(&id).await.unwrap_err().is_not_found());
+
+    // Listen: the session's endpoint gets its attempts over the connection, signed as any
+    // delivery, and the answer sent back is the attempt recorded.
+    let params = ListenParams {
+        events: Some("invoice.*".into()),
+        forward_to: Some("http://localhost:3000/hook".into()),
+        resume: None,
+    };
+    let mut listener = herald.listen("acme", &params).await.unwrap();
+    let session = listener.session().clone();
+    assert!(!session.resumed);
+    let listened = herald.endpoints("acme").get(session.endpoint_id.as_str()).await.unwrap();
+    assert_eq!(listened.description, "herald listen → http://localhost:3000/hook");
+    let published = herald
+        .events("acme")
+        .publish(&typed::<EventIn>(json!({"type": "invoice.paid", "data": {"invoice": "in_listen"}})))
+        .await
+        .unwrap();
+    let request = listener.next_request().await.unwrap().unwrap();
+    assert_eq!((request.event_id.clone(), request.attempt_no), (published.id.clone(), 1));
+    let mut headers = reqwest::header::HeaderMap::new();
+    for (name, value) in &request.headers {
+        headers.insert(
+            reqwest::header::HeaderName::from_bytes(name.as_bytes()).unwrap(),
+            value.parse().unwrap(),
+        );
+    }
+    standardwebhooks::Webhook::new(&session.secret.expose())
+        .unwrap()
+        .verify(request.body.as_bytes(), &headers)
+        .expect("signed like any delivery");
+    listener
+        .responder()
+        .send(&ClientMessage::Response {
+            id: request.id,
+            status: 202,
+            headers: vec![("x-local".into(), "yes".into())],
+            body: "thanks".into(),
+            duration_ms: 7,
+        })
+        .await
+        .unwrap();
+    let recorded = eventually("the listened delivery to be recorded", Duration::from_secs(20), || async {
+        let d = herald.deliveries("acme").get(request.delivery_id.as_str()).await.unwrap();
+        (d.status == DeliveryStatus::Delivered).then_some(d)
+    })
+    .await;
+    let attempt = &recorded.attempts.unwrap()[0];
+    let response = attempt.response.as_ref().unwrap();
+    assert_eq!((response.status, response.body.as_deref()), (202, Some("thanks")));
+    assert_eq!(response.headers, [("x-local".to_owned(), "yes".to_owned())]);
+    assert_eq!(attempt.duration_ms, 7, "the local receiver's time");
+    listener.responder().close().await;
 
     // Every operation was called, and each answered with success at least once.
     let seen = seen.lock().unwrap().clone();

@@ -96,8 +96,10 @@ impl Application {
         let operational =
             crate::operational::Operational::setup(&config, store.clone(), clock.clone(), publisher.clone())
                 .await?;
+        let relays = Arc::new(crate::listen::Relays::default());
         let dispatcher = if let Some(inbox) = inbox {
             let services = dispatcher::Services {
+                relays: relays.clone(),
                 store: store.clone(),
                 clock: clock.clone(),
                 master_key: master_key.clone(),
@@ -137,6 +139,7 @@ impl Application {
         let quota = crate::quota::PublishQuota::new(config.tenant_publish_per_second);
         let bulk = crate::bulk::BulkRetries::new(store.clone(), clock.clone(), publisher.clone());
         let state = AppState::new(Shared {
+            relays,
             bulk,
             access,
             catalog,
@@ -187,6 +190,9 @@ impl Application {
             tracing::warn!(error = %e, "resuming bulk retries failed; trying again later");
         }
         let bulk = tokio::spawn(crate::bulk::resume_stale(self.state.bulk.clone()));
+        let keep_every = (self.state.config.listen_idle_timeout.get() / 4)
+            .clamp(std::time::Duration::from_millis(100), crate::listen::KEEP_EVERY);
+        let listen = tokio::spawn(crate::listen::keep(self.state.clone(), keep_every));
         let running = if let Some(dispatcher) = self.dispatcher {
             let wakeups = tokio::spawn({
                 let store = self.state.store.clone();
@@ -212,6 +218,7 @@ impl Application {
         fanouts.abort();
         limits.abort();
         bulk.abort();
+        listen.abort();
         if let Some((run, wakeups)) = running {
             wakeups.abort();
             run.await.context("the dispatcher stopped abnormally")?;

@@ -58,6 +58,9 @@ pub struct Config {
     /// The sites that may show a tenant portal in a frame (CSP `frame-ancestors` sources such as
     /// `https://app.example.com https://*.example.com`). Empty: no page may be framed.
     pub ui_frame_ancestors: FrameAncestors,
+    /// How long a `herald listen` session's temporary endpoint lives on with no CLI connected;
+    /// then it is deleted (its waiting deliveries fail as `endpoint_deleted`).
+    pub listen_idle_timeout: HumanDuration,
     pub database: DatabaseConfig,
     pub delivery: DeliveryConfig,
     pub outbound: OutboundConfig,
@@ -271,6 +274,7 @@ impl Default for Config {
             tenant_publish_per_second: None,
             public_url: None,
             ui_frame_ancestors: FrameAncestors::default(),
+            listen_idle_timeout: HumanDuration::from_secs(3600),
             database: DatabaseConfig::default(),
             delivery: DeliveryConfig::default(),
             outbound: OutboundConfig::default(),

@@ -52,4 +52,6 @@ pub struct Shared {
     pub operational: crate::operational::Operational,
     /// Bulk retries run by this process.
     pub bulk: crate::bulk::BulkRetries,
+    /// The `herald listen` sessions connected to this process.
+    pub relays: Arc<crate::listen::Relays>,
 }

@@ -350,7 +350,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     ) -> Result<Option<BulkRetry>>;
     async fn running_bulk_retries(&self) -> Result<Vec<BulkRetry>>;
     /// Records that `endpoint` is a `herald listen` session's endpoint, connected now.
-    async fn insert_listen_session(&self, tenant: &TenantId, endpoint: &EndpointId, now: Timestamp) -> Result<()>;
+    async fn insert_listen_session(
+        &self,
+        tenant: &TenantId,
+        endpoint: &EndpointId,
+        now: Timestamp,
+    ) -> Result<()>;
     /// Whether `endpoint` is one of the tenant's listen sessions.
     async fn is_listen_session(&self, tenant: &TenantId, endpoint: &EndpointId) -> Result<bool>;
     /// Marks the listen sessions of these endpoints as connected at `now`.

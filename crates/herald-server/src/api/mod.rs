@@ -14,6 +14,7 @@ pub mod extract;
 pub mod health;
 pub mod idempotency;
 pub mod keys;
+pub mod listen;
 pub mod openapi;
 pub mod portal;
 pub mod query;
@@ -78,6 +79,7 @@ pub fn router(state: AppState) -> Router {
         .route("/tenants/{tenant}/deliveries/{delivery}/retry", post(deliveries::retry))
         .route("/tenants/{tenant}/bulk-retries", post(bulk_retries::create))
         .route("/tenants/{tenant}/bulk-retries/{bulkRetry}", get(bulk_retries::get))
+        .route("/tenants/{tenant}/listen", get(listen::listen))
         .route("/openapi.json", get(openapi::serve));
     Router::new()
         .nest("/v1", v1)

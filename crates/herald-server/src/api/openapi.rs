@@ -26,8 +26,9 @@ use super::error::{FieldError, Problem};
         super::events::publish, super::events::list, super::events::get,
         super::deliveries::list, super::deliveries::get, super::deliveries::retry,
         super::bulk_retries::create, super::bulk_retries::get,
+        super::listen::listen,
     ),
-    components(schemas(Problem, FieldError)),
+    components(schemas(Problem, FieldError, herald_api::listen::ServerMessage, herald_api::listen::ClientMessage)),
     modifiers(&BearerAuth, &ProblemResponses),
     security(("bearer" = [])),
     tags(

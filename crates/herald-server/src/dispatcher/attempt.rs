@@ -51,6 +51,9 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
     let started_at = ctx.clock.now();
     let (outbound, shown) = build(ctx, job, endpoint, &credentials, started_at);
     let (result, elapsed) = match outbound {
+        Ok(outbound) if crate::listen::is_listen_endpoint(endpoint) => {
+            relay(ctx, job, endpoint, outbound).await
+        }
         Ok(outbound) => send_authenticated(ctx, endpoint, &credentials, outbound).await,
         Err(failed) => (Err(failed), std::time::Duration::ZERO),
     };
@@ -152,6 +155,33 @@ async fn send_authenticated(
         }
         return (result, started.elapsed());
     }
+}
+
+/// Hands the attempt to the endpoint's `herald listen` connection (see `crate::listen`); the
+/// duration is the CLI's local receiver's.
+async fn relay(
+    ctx: &Context,
+    job: &Job,
+    endpoint: &Endpoint,
+    outbound: Outbound,
+) -> (Result<super::sender::Received, super::sender::Failed>, std::time::Duration) {
+    let request = herald_api::listen::RelayedRequest {
+        id: 0,
+        delivery_id: job.delivery.id.clone(),
+        event_id: job.event.id.clone(),
+        event_type: job.event.event_type.clone(),
+        attempt_no: job.delivery.attempt_count + 1,
+        method: outbound.method.to_string(),
+        headers: outbound
+            .headers
+            .iter()
+            .map(|(name, value)| {
+                (name.as_str().to_owned(), String::from_utf8_lossy(value.as_bytes()).into_owned())
+            })
+            .collect(),
+        body: String::from_utf8_lossy(&outbound.body).into_owned(),
+    };
+    ctx.relays.relay(&endpoint.id, request, outbound.timeout).await
 }
 
 /// The endpoint's credentials, opened once per endpoint version.

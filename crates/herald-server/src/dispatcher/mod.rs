@@ -28,7 +28,7 @@ mod attempt;
 mod flow;
 mod health;
 mod oauth;
-mod sender;
+pub mod sender;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -81,6 +81,8 @@ pub struct Context {
     /// tenant whose receivers fail fast kept the database busy with claims that found nothing.
     next_claim_ms: std::sync::atomic::AtomicI64,
     pub operational: crate::operational::Operational,
+    /// Where attempts to `herald listen` sessions go.
+    pub relays: Arc<crate::listen::Relays>,
 }
 
 /// The process-wide services a [`Context`] is built from (shared with the API).
@@ -93,11 +95,13 @@ pub struct Services {
     pub caches: Arc<crate::cache::Caches>,
     pub operational: crate::operational::Operational,
     pub flow: Arc<FlowControl>,
+    /// The `herald listen` sessions connected to this process.
+    pub relays: Arc<crate::listen::Relays>,
 }
 
 impl Context {
     pub fn new(services: Services, config: DeliveryConfig, sender: Sender) -> Self {
-        let Services { store, clock, master_key, wakeup, caches, operational, flow } = services;
+        let Services { store, clock, master_key, wakeup, caches, operational, flow, relays } = services;
         Self {
             store,
             clock,
@@ -112,6 +116,7 @@ impl Context {
             health: health::Health::default(),
             next_claim_ms: std::sync::atomic::AtomicI64::new(0),
             operational,
+            relays,
             config,
         }
     }

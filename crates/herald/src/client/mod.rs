@@ -56,7 +56,7 @@ impl From<herald_client::Error> for Failure {
         };
         let mut message = match &error {
             Error::Api { status, problem } => format!("{} ({status} {})", problem.detail, problem.code),
-            Error::Network(e) => format!("{error}{}", cause_chain(e)),
+            Error::Network(e) => format!("{error}{}", cause_chain(e.as_ref())),
             _ => error.to_string(),
         };
         if let Some(problem) = error.problem() {
@@ -69,7 +69,7 @@ impl From<herald_client::Error> for Failure {
 }
 
 /// ": because …" for each cause below the error itself.
-fn cause_chain(error: &dyn std::error::Error) -> String {
+fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = String::new();
     let mut source = error.source();
     while let Some(cause) = source {

@@ -46,7 +46,12 @@ fn check_tls(tls: Option<TlsIn>) -> Result<TlsIn, Vec<FieldError>> {
 /// the URL and of an OAuth2 token URL). Names are checked at every attempt, once resolved.
 fn check_reachable(policy: &Policy, url: &EndpointUrl, auth: &EndpointAuth) -> Vec<FieldError> {
     let mut errors = Vec::new();
-    if let Err(blocked) = policy.check_url(url.as_url()) {
+    if url.as_url().host_str() == Some(herald_api::listen::LISTEN_HOST) {
+        errors.push(FieldError::new(
+            "/url",
+            "this host names `herald listen` sessions; it is not for endpoints",
+        ));
+    } else if let Err(blocked) = policy.check_url(url.as_url()) {
         errors.push(FieldError::new("/url", blocked.to_string()));
     }
     if let EndpointAuth::Oauth2ClientCredentials { token_url, .. } = auth
