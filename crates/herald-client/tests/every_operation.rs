@@ -422,3 +422,61 @@ async fn a_server_behind_a_path_prefix_is_reached_under_it() {
     assert_eq!(request.uri.path(), "/herald/v1/tenants/a%20b%2Fc/stats", "one escaped segment per parameter");
     assert_eq!(request.header("authorization"), Some("Bearer hk_x"));
 }
+
+#[tokio::test]
+async fn a_listen_session_lives_while_connected_and_goes_when_idle_too_long() {
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        config.listen_idle_timeout = Duration::from_secs(1).into();
+    })
+    .await;
+    let herald = Client::new(&app.url(""), &app.admin_key).unwrap();
+    herald.tenants().create(&typed(json!({"uid": "acme", "name": "Acme"}))).await.unwrap();
+    let listener = herald.listen("acme", &ListenParams::default()).await.unwrap();
+    let endpoint = listener.session().endpoint_id.to_string();
+
+    // Connected for three idle times: kept.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert!(herald.endpoints("acme").get(&endpoint).await.is_ok(), "a connected session is kept");
+    let event = herald.events("acme").publish(&typed(json!({"type": "a.b", "data": {}}))).await.unwrap();
+    let delivery = event.deliveries.unwrap()[0].delivery_id.to_string();
+
+    // Resuming names the same endpoint; another tenant's key cannot.
+    drop(listener);
+    let resumed = ListenParams { resume: Some(typed(json!(endpoint))), ..ListenParams::default() };
+    let again = herald.listen("acme", &resumed).await.unwrap();
+    assert!(again.session().resumed);
+    assert_eq!(again.session().endpoint_id.to_string(), endpoint);
+    herald.tenants().create(&typed(json!({"uid": "globex", "name": "Globex"}))).await.unwrap();
+    let elsewhere = herald.listen("globex", &resumed).await.unwrap_err();
+    assert!(elsewhere.is_not_found(), "{elsewhere}");
+    again.responder().close().await;
+    drop(again);
+
+    // Disconnected past the idle time: the endpoint is deleted, its waiting delivery failed.
+    eventually("the idle session to be removed", Duration::from_secs(20), || async {
+        herald.endpoints("acme").get(&endpoint).await.err().filter(Error::is_not_found)
+    })
+    .await;
+    let failed = eventually("the waiting delivery to fail", Duration::from_secs(20), || async {
+        let d = herald.deliveries("acme").get(&delivery).await.unwrap();
+        (d.status == DeliveryStatus::Failed).then_some(d)
+    })
+    .await;
+    assert_eq!(failed.failure_reason.map(|r| r.as_str()), Some("endpoint_deleted"));
+
+    // The host of listen sessions is not for ordinary endpoints.
+    let refused = herald
+        .endpoints("acme")
+        .create(&typed(json!({"url": "https://listen.herald.invalid/mine"})))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.problem().unwrap().errors[0].path, "/url");
+    // And what is not a WebSocket upgrade is told so.
+    let plain = reqwest::Client::new()
+        .get(app.url("/v1/tenants/acme/listen"))
+        .bearer_auth(&app.admin_key)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(plain.status().as_u16(), 426);
+}

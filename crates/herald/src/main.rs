@@ -35,7 +35,7 @@ const GROUPS: &[(&str, &[&str])] = &[
     ("Server", &["serve", "migrate"]),
     (
         "Client (talk to a Herald server; see `herald login`)",
-        &["login", "logout", "tenants", "keys", "event-types", "endpoints", "events", "deliveries"],
+        &["login", "logout", "tenants", "keys", "event-types", "endpoints", "events", "deliveries", "listen"],
     ),
     ("Other", &["completions", "help"]),
 ];
@@ -62,6 +62,8 @@ enum Command {
     Events(client::events::EventsArgs),
     /// The delivery log: list, get, retry (one, or every match with a progress bar).
     Deliveries(client::deliveries::DeliveriesArgs),
+    /// Receive a tenant's deliveries here and forward them to a local URL, for development.
+    Listen(client::listen::ListenArgs),
     /// Print a shell completion script (`herald completions bash > ~/.local/share/bash-completion/completions/herald`).
     Completions {
         /// The shell to complete in.
@@ -122,7 +124,8 @@ fn main() -> ExitCode {
         | Command::EventTypes(_)
         | Command::Endpoints(_)
         | Command::Events(_)
-        | Command::Deliveries(_) => match runtime.block_on(run_client(cli.command)) {
+        | Command::Deliveries(_)
+        | Command::Listen(_) => match runtime.block_on(run_client(cli.command)) {
             Ok(()) => ExitCode::SUCCESS,
             Err(failure) => {
                 if let Some(message) = failure.message {
@@ -148,6 +151,7 @@ async fn run_client(command: Command) -> Result<(), client::Failure> {
         Command::Endpoints(args) => client::endpoints::run(args).await,
         Command::Events(args) => client::events::run(args).await,
         Command::Deliveries(args) => client::deliveries::run(args).await,
+        Command::Listen(args) => client::listen::run(args).await,
         Command::Serve | Command::Migrate | Command::Completions { .. } => {
             Err(client::Failure::other("not a client command"))
         }

@@ -8,6 +8,7 @@ pub mod deliveries;
 pub mod endpoints;
 pub mod event_types;
 pub mod events;
+pub mod listen;
 pub mod login;
 pub mod output;
 pub mod profile;
