@@ -161,15 +161,13 @@ async fn killing_the_cli_mid_stream_loses_nothing_once_it_resumes() {
     let (again, _) = ready(&mut resumed).await;
     assert_eq!(again, endpoint, "the same session");
     local.set_default(Reply::Status(204));
-    let delivered =
-        eventually("every delivery to arrive after the resume", Duration::from_secs(60), || async {
-            let log = app
-                .get(&format!("/v1/tenants/acme/deliveries?endpointId={endpoint}&status=delivered&limit=100"))
-                .await;
-            (log.body["data"].as_array().unwrap().len() == 20).then_some(())
-        })
-        .await;
-    let _ = delivered;
+    eventually("every delivery to arrive after the resume", Duration::from_secs(60), || async {
+        let log = app
+            .get(&format!("/v1/tenants/acme/deliveries?endpointId={endpoint}&status=delivered&limit=100"))
+            .await;
+        (log.body["data"].as_array().unwrap().len() == 20).then_some(())
+    })
+    .await;
     let arrived: HashSet<String> =
         local.requests().iter().filter_map(|r| r.header("webhook-id").map(str::to_owned)).collect();
     assert_eq!(arrived, published, "every event reached the local receiver");
