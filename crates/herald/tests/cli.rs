@@ -216,3 +216,24 @@ fn a_start_with_another_master_key_is_refused_and_changes_nothing() {
     wait_until_answers(&health);
     drop(again);
 }
+
+#[test]
+fn help_groups_server_and_client_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = herald(dir.path()).arg("--help").output().unwrap();
+    assert!(out.status.success());
+    let help = String::from_utf8_lossy(&out.stdout).into_owned();
+    let at = |text: &str| help.find(text).unwrap_or_else(|| panic!("{text:?} not in:\n{help}"));
+    let (server, client, other) = (at("Server:"), at("Client ("), at("Other:"));
+    assert!(server < client && client < other, "{help}");
+    for command in ["serve", "migrate"] {
+        let line = at(&format!("\n  {command} "));
+        assert!(server < line && line < client, "{command} is a server command:\n{help}");
+    }
+    for command in ["login", "tenants", "keys", "event-types", "endpoints", "events", "deliveries", "listen"]
+    {
+        let line = at(&format!("\n  {command} "));
+        assert!(client < line && line < other, "{command} is a client command:\n{help}");
+    }
+    assert!(help.contains("3 when the server refuses"), "exit codes are documented:\n{help}");
+}

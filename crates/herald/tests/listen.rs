@@ -122,6 +122,35 @@ async fn a_session_forwards_signed_deliveries_and_records_the_local_answers() {
 }
 
 #[tokio::test]
+async fn print_shows_each_request_without_forwarding_and_counts_it_delivered() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    app.post("/v1/tenants", json!({"name": "Acme", "uid": "acme"})).await;
+    let mut cli = listen(&app, &["--print"]);
+    let (endpoint, _) = ready(&mut cli).await;
+    let mut stdout = BufReader::new(cli.stdout.take().unwrap()).lines();
+    let event = publish(&app, 7).await;
+    let mut shown = String::new();
+    while !shown.contains("\"n\": 7") {
+        let line = tokio::time::timeout(Duration::from_secs(10), stdout.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        shown.push_str(&line);
+        shown.push('\n');
+    }
+    assert!(shown.starts_with("POST contract.signed"), "{shown}");
+    assert!(
+        shown.contains(&format!("webhook-id: {event}")) && shown.contains("webhook-signature: v1,"),
+        "{shown}"
+    );
+    let log = app.get(&format!("/v1/tenants/acme/deliveries?endpointId={endpoint}")).await.body;
+    let delivery = log["data"][0]["id"].as_str().unwrap().to_owned();
+    let recorded = app.delivery_with_status("acme", &delivery, "delivered").await;
+    assert_eq!(recorded["attempts"][0]["response"]["status"], 200);
+}
+
+#[tokio::test]
 async fn a_tenant_key_listens_only_on_its_own_tenant() {
     let app = TestApp::start(Backend::Sqlite).await;
     app.post("/v1/tenants", json!({"name": "Acme", "uid": "acme"})).await;

@@ -36,6 +36,16 @@ async fn run(format: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
+    // Read the output while the server runs: a full pipe would block its logging.
+    let drain = |mut pipe: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut text = String::new();
+            let _ = pipe.read_to_string(&mut text);
+            text
+        })
+    };
+    let stdout = drain(Box::new(child.stdout.take().unwrap()));
+    let stderr = drain(Box::new(child.stderr.take().unwrap()));
     let base = format!("http://127.0.0.1:{port}");
     let client = reqwest::Client::builder().no_proxy().build().unwrap();
     eventually("the server to be ready", Duration::from_secs(30), || async {
@@ -75,9 +85,7 @@ async fn run(format: &str) {
 
     let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
     let _ = child.wait();
-    let mut output = String::new();
-    child.stdout.take().unwrap().read_to_string(&mut output).unwrap();
-    child.stderr.take().unwrap().read_to_string(&mut output).unwrap();
+    let output = stdout.join().unwrap() + &stderr.join().unwrap();
     assert!(output.contains("herald listening"), "the logs were captured: {output}");
     assert!(!output.contains('\u{1b}'), "no terminal colour codes when stderr is a pipe: {output}");
     assert!(
