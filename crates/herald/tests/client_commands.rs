@@ -307,3 +307,44 @@ async fn every_resource_is_managed_from_the_terminal() {
     assert_eq!(cli.run(&["tenants", "get", "acme"]).await.status.code(), Some(3));
     receiver.set_default(Reply::Status(204));
 }
+
+#[tokio::test]
+async fn on_a_terminal_tables_are_coloured_and_a_bulk_retry_shows_a_progress_bar() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let receiver = TestReceiver::start().await;
+    let cli = Cli::new();
+    cli.ok(&["login", "--server", &app.url(""), "--api-key", &app.admin_key]).await;
+    cli.ok(&["tenants", "create", "--name", "Acme", "--uid", "acme"]).await;
+    cli.ok(&["login", "--server", &app.url(""), "--api-key", &app.admin_key, "--tenant", "acme"]).await;
+    let endpoint = cli.json(&["endpoints", "create", "--url", &receiver.url(), "--disabled"]).await;
+    let ep = endpoint["id"].as_str().unwrap().to_owned();
+    for _ in 0..3 {
+        let held = cli.json(&["events", "publish", "--type", "a.b", "--data", "{}"]).await;
+        let delivery = held["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
+        app.delivery_with_status("acme", &delivery, "failed").await;
+    }
+    cli.ok(&["endpoints", "enable", &ep]).await;
+
+    // `script` (util-linux) runs the command on a pseudo-terminal, as a person would.
+    let on_a_terminal = |args: &str| {
+        let line = format!("{} {args}", env!("CARGO_BIN_EXE_herald"));
+        let mut cmd = tokio::process::Command::new("script");
+        cmd.args(["-qfec", &line, "/dev/null"])
+            .env("HOME", cli.home.path())
+            .env("XDG_CONFIG_HOME", cli.home.path().join("config"))
+            .env("TERM", "xterm")
+            .env_remove("NO_COLOR")
+            .stdin(std::process::Stdio::null());
+        cmd
+    };
+    let table = on_a_terminal("deliveries list --status failed").output().await.expect("`script` runs");
+    let table = String::from_utf8_lossy(&table.stdout).into_owned();
+    assert!(table.contains("\u{1b}[1mID\u{1b}[0m"), "a bold header on a terminal: {table:?}");
+    assert!(table.contains("\u{1b}[31mfailed"), "statuses in colour: {table:?}");
+
+    let out = on_a_terminal("deliveries retry --status failed --since 1h").output().await.unwrap();
+    assert!(out.status.success());
+    let shown = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(shown.contains("retrying [") && shown.contains("/3 deliveries"), "a progress bar: {shown:?}");
+    assert!(shown.contains("Queued 3 deliveries again"), "then a summary: {shown:?}");
+}
