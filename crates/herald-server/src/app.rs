@@ -203,11 +203,19 @@ impl Application {
                     }
                 }
             });
+            let owner = dispatcher.owner().to_owned();
+            let failover = tokio::spawn(crate::failover::keep(
+                self.state.store.clone(),
+                self.state.clock.clone(),
+                owner.clone(),
+                self.state.config.delivery.instance_timeout.get(),
+            ));
             let run = tokio::spawn(dispatcher.run(stop_rx));
-            Some((run, wakeups))
+            Some((run, wakeups, failover, owner))
         } else {
             None
         };
+        let self_store = self.state.store.clone();
         let router = crate::api::router(self.state);
         let served = axum::serve(self.listener, router)
             .with_graceful_shutdown(async move {
@@ -219,9 +227,14 @@ impl Application {
         limits.abort();
         bulk.abort();
         listen.abort();
-        if let Some((run, wakeups)) = running {
+        if let Some((run, wakeups, failover, owner)) = running {
             wakeups.abort();
             run.await.context("the dispatcher stopped abnormally")?;
+            // Its leases are given back (the drain did it): nothing for the others to release.
+            failover.abort();
+            if let Err(e) = self_store.forget_instance(&owner).await {
+                tracing::warn!(error = %e, "forgetting this instance failed; the others will");
+            }
         }
         served?;
         Ok(())

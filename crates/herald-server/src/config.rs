@@ -180,6 +180,9 @@ pub struct DeliveryConfig {
     pub tenant_max_in_flight: Option<u32>,
     /// How long a claimed delivery stays with this process before another may take it.
     pub lease: HumanDuration,
+    /// An instance not heard from for this long is taken for dead, and the others give back its
+    /// leases at once (each instance writes a heartbeat every fifth of this).
+    pub instance_timeout: HumanDuration,
     /// The longest the dispatcher sleeps without looking for due work (a safety net: new work
     /// wakes it at once).
     pub poll_interval: HumanDuration,
@@ -294,6 +297,7 @@ impl Default for DeliveryConfig {
             endpoint_max_in_flight: None,
             tenant_max_in_flight: None,
             lease: HumanDuration::from_secs(60),
+            instance_timeout: HumanDuration::from_secs(15),
             poll_interval: HumanDuration::from_secs(1),
             drain_timeout: HumanDuration::from_secs(15),
             retry_after_max: HumanDuration::from_secs(3600),

@@ -16,6 +16,7 @@ pub mod clock;
 pub mod config;
 pub mod dispatcher;
 pub mod endpoints;
+pub mod failover;
 pub mod listen;
 pub mod operational;
 pub mod publish;

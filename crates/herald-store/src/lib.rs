@@ -33,6 +33,7 @@ mod endpoints;
 mod event_types;
 mod events;
 mod idempotency;
+mod instances;
 mod listen;
 mod postgres;
 mod queue;
@@ -506,6 +507,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Gives back every lease, whoever took it: for a start on SQLite, where only one process can
     /// use the database, so any lease left belongs to a process that is gone.
     async fn release_every_lease(&self, now: Timestamp) -> Result<u64>;
+    /// Records that the instance whose leases carry `owner` is alive at `now`.
+    async fn heartbeat(&self, owner: &str, now: Timestamp) -> Result<()>;
+    /// The instances not heard from since `before`.
+    async fn silent_instances(&self, before: Timestamp) -> Result<Vec<String>>;
+    /// Forgets an instance (it stopped, or its leases were given back).
+    async fn forget_instance(&self, owner: &str) -> Result<()>;
 
     // What the instance keeps about itself.
     async fn instance_setting(&self, name: &str) -> Result<Option<Vec<u8>>>;

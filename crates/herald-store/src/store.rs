@@ -150,6 +150,17 @@ for_each_backend! {
             self.running_bulk_retries().await
         }
 
+        // instances.rs
+        async fn heartbeat(&self, owner: &str, now: Timestamp) -> Result<()> {
+            self.heartbeat(owner, now).await
+        }
+        async fn silent_instances(&self, before: Timestamp) -> Result<Vec<String>> {
+            self.silent_instances(before).await
+        }
+        async fn forget_instance(&self, owner: &str) -> Result<()> {
+            self.forget_instance(owner).await
+        }
+
         // listen.rs
         async fn insert_listen_session(&self, tenant: &TenantId, endpoint: &EndpointId, now: Timestamp) -> Result<()> {
             self.insert_listen_session(tenant, endpoint, now).await

@@ -360,6 +360,58 @@ async fn a_dead_workers_deliveries_are_retaken(backend: Backend) {
     }
 }
 
+/// Three instances on one PostgreSQL database; one is SIGKILLed while its deliveries are in
+/// flight. The others notice its silence and give its leases back, so its deliveries arrive again
+/// within 20 s — long before the 60 s lease would have run out — and nothing is lost.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_instances_leases_are_given_back_within_seconds_postgres() {
+    let install = Install::new(Backend::Postgres, &[("HERALD_DELIVERY__TIMEOUT", "50s")]).await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_default(Reply::Hang);
+    let first = install.start().await;
+    let _second = install.start().await;
+    let doomed = install.start().await;
+    let (_, tenant) =
+        install.call(&first, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/tenants/{tenant}/endpoints");
+    install.call(&first, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    // Published through the doomed instance: it hands them to its own dispatcher, which holds
+    // their leases while the receiver keeps the requests open.
+    let mut ids = HashSet::new();
+    for n in 0..10 {
+        let id = format!("e{n}");
+        let body = json!({"id": id, "type": "order.paid", "data": {}});
+        let (status, _) = install
+            .call(&doomed, reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"), Some(body))
+            .await;
+        assert_eq!(status, 201);
+        ids.insert(id);
+    }
+    receiver.wait_for(10, Duration::from_secs(20)).await;
+    assert_eq!(distinct_ids(&receiver), ids, "all ten in flight at the doomed instance");
+    let mut doomed = doomed;
+    doomed.child.kill().unwrap();
+    doomed.child.wait().unwrap();
+    let killed_at = Instant::now();
+
+    receiver.set_default(Reply::Status(204));
+    let requests = receiver.wait_for(20, Duration::from_secs(30)).await;
+    for id in &ids {
+        let again = requests.iter().filter(|r| r.header("webhook-id") == Some(id.as_str())).nth(1);
+        let again = again.unwrap_or_else(|| panic!("{id} was not sent again"));
+        let waited = again.at.duration_since(killed_at);
+        assert!(waited < Duration::from_secs(20), "{id} sent again after {waited:?}, not within 20 s");
+    }
+    for id in &ids {
+        let (_, event) = install
+            .call(&first, reqwest::Method::GET, &format!("/v1/tenants/{tenant}/events/{id}"), None)
+            .await;
+        let deliveries = event["deliveries"].as_array().unwrap();
+        assert_eq!(deliveries[0]["status"], "delivered", "{id}: nothing lost");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn restart_releases_leases_sqlite() {
     a_dead_workers_deliveries_are_retaken(Backend::Sqlite).await;

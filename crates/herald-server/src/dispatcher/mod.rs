@@ -323,6 +323,11 @@ impl Dispatcher {
         }
     }
 
+    /// The prefix of this dispatcher's lease tokens: its instance's name in `instances`.
+    pub fn owner(&self) -> &str {
+        &self.owner
+    }
+
     /// Runs until `stop` turns true, then drains.
     pub async fn run(mut self, mut stop: watch::Receiver<bool>) {
         let workers = Arc::new(Semaphore::new(self.ctx.config.workers as usize));

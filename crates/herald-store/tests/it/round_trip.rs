@@ -409,6 +409,19 @@ on_both_backends! {
         assert!(store.idle_listen_sessions(t(30)).await.unwrap().is_empty(), "gone with its endpoint");
     }
 
+    async fn instances_beat_fall_silent_and_are_forgotten(store) {
+        store.heartbeat("alpha", t(0)).await.unwrap();
+        store.heartbeat("beta", t(0)).await.unwrap();
+        store.heartbeat("beta", t(20)).await.unwrap();
+        assert_eq!(store.silent_instances(t(10)).await.unwrap(), ["alpha"], "beta beat since");
+        assert!(store.silent_instances(t(0)).await.unwrap().is_empty());
+        store.forget_instance("alpha").await.unwrap();
+        assert!(store.silent_instances(t(10)).await.unwrap().is_empty());
+        let mut both = store.silent_instances(t(30)).await.unwrap();
+        both.sort();
+        assert_eq!(both, ["beta"]);
+    }
+
     async fn a_requeued_delivery_reads_back_as_updated(store) {
         let tenant = add_tenant(&*store).await;
         let endpoint = add_endpoint(&*store, &tenant).await;
