@@ -139,6 +139,7 @@ impl Application {
         let quota = crate::quota::PublishQuota::new(config.tenant_publish_per_second);
         let bulk = crate::bulk::BulkRetries::new(store.clone(), clock.clone(), publisher.clone());
         let state = AppState::new(Shared {
+            dispatching: Arc::default(),
             relays,
             bulk,
             access,
@@ -210,7 +211,11 @@ impl Application {
                 owner.clone(),
                 self.state.config.delivery.instance_timeout.get(),
             ));
-            let run = tokio::spawn(dispatcher.run(stop_rx));
+            let dispatching = Dispatching::start(self.state.dispatching.clone());
+            let run = tokio::spawn(async move {
+                let _dispatching = dispatching;
+                dispatcher.run(stop_rx).await
+            });
             Some((run, wakeups, failover, owner))
         } else {
             None
@@ -238,6 +243,22 @@ impl Application {
         }
         served?;
         Ok(())
+    }
+}
+
+/// Marks the dispatcher as running while it lives: dropped when its task ends, however it ends.
+struct Dispatching(Arc<std::sync::atomic::AtomicBool>);
+
+impl Dispatching {
+    fn start(flag: Arc<std::sync::atomic::AtomicBool>) -> Self {
+        flag.store(true, std::sync::atomic::Ordering::Release);
+        Self(flag)
+    }
+}
+
+impl Drop for Dispatching {
+    fn drop(&mut self) {
+        self.0.store(false, std::sync::atomic::Ordering::Release);
     }
 }
 

@@ -54,4 +54,7 @@ pub struct Shared {
     pub bulk: crate::bulk::BulkRetries,
     /// The `herald listen` sessions connected to this process.
     pub relays: Arc<crate::listen::Relays>,
+    /// Whether this process's dispatcher runs (readiness; false until it starts and after it
+    /// stops or panics).
+    pub dispatching: Arc<std::sync::atomic::AtomicBool>,
 }

@@ -285,11 +285,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Applies the embedded migrations not yet applied.
     async fn migrate(&self) -> Result<()>;
 
-    /// Whether the database answers (for readiness).
-    async fn ping(&self) -> Result<()>;
-
     /// Whether the group-commit writer still takes writes (for readiness).
     fn writer_running(&self) -> bool;
+
+    /// The versions of this build's migrations that the database has not applied (for
+    /// readiness: empty once `migrate` ran; migrations of a newer build do not count).
+    async fn migrations_pending(&self) -> Result<Vec<i64>>;
 
     // Tenants.
     async fn insert_tenant(&self, tenant: &Tenant) -> Result<()>;

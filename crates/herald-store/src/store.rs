@@ -39,13 +39,16 @@ for_each_backend! {
             Ok(())
         }
 
-        async fn ping(&self) -> Result<()> {
-            sqlx::query("SELECT 1").execute(self.reader()).await?;
-            Ok(())
-        }
-
         fn writer_running(&self) -> bool {
             self.batch_writer().is_running()
+        }
+
+        async fn migrations_pending(&self) -> Result<Vec<i64>> {
+            let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(self.reader())
+                .await?;
+            let applied: std::collections::HashSet<i64> = applied.into_iter().map(|(v,)| v).collect();
+            Ok(Self::MIGRATOR.iter().map(|m| m.version).filter(|v| !applied.contains(v)).collect())
         }
 
         // tenants.rs

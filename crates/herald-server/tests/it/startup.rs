@@ -107,3 +107,46 @@ async fn readiness_follows_the_database_postgres() {
     .await;
     assert_eq!(app.get("/v1/tenants").await.status, 200, "serving again");
 }
+
+/// Readiness needs every migration of this build applied: a database missing one (an instance
+/// started against a database nobody migrated) is not ready, and says why.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_needs_every_migration_sqlite() {
+    readiness_needs_every_migration(Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_needs_every_migration_postgres() {
+    readiness_needs_every_migration(Backend::Postgres).await;
+}
+
+async fn readiness_needs_every_migration(backend: Backend) {
+    use sqlx::Connection;
+    let app = TestApp::start(backend).await;
+    assert_eq!(app.call(Method::GET, "/health/ready", None, None).await.status, 200);
+    let forget = "DELETE FROM _sqlx_migrations WHERE version = (SELECT MAX(version) FROM _sqlx_migrations)";
+    match backend {
+        Backend::Sqlite => {
+            let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query(forget).execute(&mut conn).await.unwrap();
+        }
+        Backend::Postgres => {
+            let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
+            sqlx::query(forget).execute(&mut conn).await.unwrap();
+        }
+    }
+    let ready = app.call(Method::GET, "/health/ready", None, None).await;
+    assert_eq!(ready.status, 503);
+    assert_eq!(ready.body, serde_json::json!({"status": "unavailable", "reason": "migrations"}));
+    assert_eq!(app.call(Method::GET, "/health/live", None, None).await.status, 200, "still alive");
+}
+
+/// An instance that does not deliver (`delivery.enabled = false`: an API-only instance) is ready
+/// without a dispatcher; one that delivers is ready once its dispatcher runs.
+#[tokio::test(flavor = "multi_thread")]
+async fn readiness_needs_a_dispatcher_only_where_one_delivers() {
+    let api_only = TestApp::start_with(Backend::Sqlite, |config| config.delivery.enabled = false).await;
+    assert_eq!(api_only.call(Method::GET, "/health/ready", None, None).await.status, 200);
+    let delivering = TestApp::start(Backend::Sqlite).await;
+    assert_eq!(delivering.call(Method::GET, "/health/ready", None, None).await.status, 200);
+}
