@@ -326,6 +326,31 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
         .with_context(|| format!("opening the database (option `database.url` = {})", redact_url(&url)))
 }
 
+/// The generated master key's file in the data directory.
+const MASTER_KEY_FILE: &str = "master.key";
+
+/// Copies the SQLite database to `dest` while Herald may be serving from it (see
+/// `herald_store::backup_sqlite`); the copy is readable by its owner only, like the database.
+/// Returns where the master key it needs lives.
+pub async fn backup(config: &Config, dest: &Path) -> anyhow::Result<String> {
+    let url = config.database_url();
+    if sqlite_path(&url).is_none() {
+        anyhow::bail!(
+            "`herald backup` copies the embedded SQLite database; back PostgreSQL up with its own tools (pg_dump, base backups)"
+        );
+    }
+    write_private_file(dest, b"")
+        .with_context(|| format!("creating {} (it must not exist)", dest.display()))?;
+    if let Err(e) = herald_store::backup_sqlite(&url, dest).await {
+        let _ = std::fs::remove_file(dest);
+        return Err(e).context("copying the database");
+    }
+    Ok(match &config.master_key {
+        Some(_) => "the `master_key` setting".to_owned(),
+        None => config.data_dir.join(MASTER_KEY_FILE).display().to_string(),
+    })
+}
+
 fn sqlite_path(url: &str) -> Option<&Path> {
     let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
     let path = rest.split('?').next()?;
@@ -349,7 +374,7 @@ fn load_master_key(config: &Config) -> anyhow::Result<MasterKey> {
     if let Some(text) = &config.master_key {
         return MasterKey::from_base64(text).context("option `master_key`");
     }
-    let path = config.data_dir.join("master.key");
+    let path = config.data_dir.join(MASTER_KEY_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => MasterKey::from_base64(&text).with_context(|| format!("reading {}", path.display())),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {

@@ -49,6 +49,7 @@ pub use idempotency::IdempotencyKey;
 pub use postgres::PostgresStore;
 pub use queue::{Lease, LeaseToken};
 pub use sqlite::SqliteStore;
+pub use sqlite::backup as backup_sqlite;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

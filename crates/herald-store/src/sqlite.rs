@@ -43,6 +43,19 @@ pub struct SqliteStore {
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
 
+/// Writes a consistent copy of the SQLite database at `url` to `dest` (which must not exist)
+/// while other connections — a serving Herald — go on reading and writing: `VACUUM INTO` reads
+/// one snapshot of the database (committed transactions only, the WAL included) in a read
+/// transaction, which never blocks the writer.
+pub async fn backup(url: &str, dest: &std::path::Path) -> Result<()> {
+    use sqlx::Connection;
+    let options = SqliteConnectOptions::from_str(url)?.read_only(true).busy_timeout(Duration::from_secs(10));
+    let mut conn = sqlx::SqliteConnection::connect_with(&options).await?;
+    sqlx::query("VACUUM INTO ?").bind(dest.to_string_lossy().into_owned()).execute(&mut conn).await?;
+    conn.close().await?;
+    Ok(())
+}
+
 impl SqliteStore {
     /// Opens (creating when missing) the database at `url` (`sqlite://path/to/herald.db`).
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {

@@ -32,7 +32,7 @@ the request, 4 when the server cannot be reached, 1 otherwise.";
 
 /// The commands as `herald --help` groups them: what runs a server, what talks to one.
 const GROUPS: &[(&str, &[&str])] = &[
-    ("Server", &["serve", "migrate"]),
+    ("Server", &["serve", "migrate", "backup"]),
     (
         "Client (talk to a Herald server; see `herald login`)",
         &["login", "logout", "tenants", "keys", "event-types", "endpoints", "events", "deliveries", "listen"],
@@ -46,6 +46,11 @@ enum Command {
     Serve,
     /// Apply database migrations and exit.
     Migrate,
+    /// Copy the SQLite database consistently to PATH, while Herald serves or not.
+    Backup {
+        /// Where to write the copy (must not exist).
+        path: PathBuf,
+    },
     /// Save the server URL, API key and default tenant for the client commands.
     Login(client::login::LoginArgs),
     /// Forget the saved login.
@@ -152,7 +157,7 @@ async fn run_client(command: Command) -> Result<(), client::Failure> {
         Command::Events(args) => client::events::run(args).await,
         Command::Deliveries(args) => client::deliveries::run(args).await,
         Command::Listen(args) => client::listen::run(args).await,
-        Command::Serve | Command::Migrate | Command::Completions { .. } => {
+        Command::Serve | Command::Migrate | Command::Backup { .. } | Command::Completions { .. } => {
             Err(client::Failure::other("not a client command"))
         }
     }
@@ -178,6 +183,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let store = herald_server::app::open_store(&config).await?;
             store.migrate().await.context("applying database migrations")?;
             tracing::info!(backend = ?store.backend(), "migrations applied");
+            Ok(())
+        }
+        Command::Backup { path } => {
+            let config = load(cli.config.as_deref())?;
+            let master_key = herald_server::app::backup(&config, &path).await?;
+            eprintln!(
+                "Copied the database to {}. Its credentials are sealed with the master key, which is not in it: \
+                 keep a copy of {master_key} apart from the backup, as safely — a restore without it cannot \
+                 open them.",
+                path.display()
+            );
             Ok(())
         }
         _ => anyhow::bail!("not a server command"),

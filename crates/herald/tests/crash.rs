@@ -451,3 +451,92 @@ async fn sigterm_sqlite() {
 async fn sigterm_postgres() {
     sigterm_drains(Backend::Postgres).await;
 }
+
+/// `herald backup` copies the SQLite database while Herald serves; a server started on the copy
+/// (with the same master key) delivers every event acknowledged before the backup.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_backup_taken_while_serving_restores_and_delivers_sqlite() {
+    let install = Install::new(Backend::Sqlite, &[("HERALD_DELIVERY__TIMEOUT", "50s")]).await;
+    let receiver = TestReceiver::start().await;
+    // The receiver holds every request open: the deliveries are in flight when the copy is made.
+    receiver.set_default(Reply::Hang);
+    let server = install.start().await;
+    let (_, tenant) =
+        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/tenants/{tenant}/endpoints");
+    install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    let mut acked = HashSet::new();
+    for n in 0..5 {
+        let body = json!({"id": format!("e{n}"), "type": "order.paid", "data": {}});
+        let (status, _) = install
+            .call(&server, reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"), Some(body))
+            .await;
+        assert_eq!(status, 201);
+        acked.insert(format!("e{n}"));
+    }
+
+    let restored = tempfile::tempdir().unwrap();
+    let copy = restored.path().join("herald.db");
+    let mut backup = Command::new(env!("CARGO_BIN_EXE_herald"));
+    for (key, _) in std::env::vars().filter(|(k, _)| k.starts_with("HERALD_")) {
+        backup.env_remove(key);
+    }
+    let out = backup
+        .arg("backup")
+        .arg(&copy)
+        .current_dir(install.dir.path())
+        .env("HERALD_DATABASE__URL", &install.database_url)
+        .env("HERALD_MASTER_KEY", &install.master_key)
+        .env("HERALD_LOG__LEVEL", "warn")
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("master key"), "the master key is called to mind: {said}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(std::fs::metadata(&copy).unwrap().permissions().mode() & 0o777, 0o600);
+    }
+    let again = Command::new(env!("CARGO_BIN_EXE_herald"))
+        .arg("backup")
+        .arg(&copy)
+        .current_dir(install.dir.path())
+        .env("HERALD_DATABASE__URL", &install.database_url)
+        .env("HERALD_MASTER_KEY", &install.master_key)
+        .output()
+        .unwrap();
+    assert!(!again.status.success(), "an existing file is never overwritten");
+    drop(server);
+
+    // Restore: the copy as the database of a new installation with the same keys.
+    let restored = Install {
+        database_url: format!("sqlite://{}", copy.display()),
+        admin_key: install.admin_key.clone(),
+        master_key: install.master_key.clone(),
+        dir: restored,
+        settings: Vec::new(),
+    };
+    receiver.set_default(Reply::Status(204));
+    let restored_at = Instant::now();
+    let server = restored.start().await;
+    eventually("every acknowledged event to be delivered from the copy", Duration::from_secs(60), || async {
+        let delivered: HashSet<String> = receiver
+            .requests()
+            .iter()
+            .filter(|r| r.at >= restored_at)
+            .filter_map(|r| r.header("webhook-id").map(str::to_owned))
+            .collect();
+        acked.is_subset(&delivered).then_some(())
+    })
+    .await;
+    for id in &acked {
+        let path = format!("/v1/tenants/{tenant}/events/{id}");
+        let delivered = eventually("the restored server to record it", Duration::from_secs(20), || async {
+            let (_, event) = restored.call(&server, reqwest::Method::GET, &path, None).await;
+            (event["deliveries"][0]["status"] == "delivered").then_some(())
+        });
+        delivered.await;
+    }
+}
