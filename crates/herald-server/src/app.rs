@@ -40,6 +40,7 @@ impl Application {
 
     /// Opens the store, migrates it, loads the master key and makes sure an admin key exists.
     pub async fn build_with_listener(config: Config, listener: TcpListener) -> anyhow::Result<Self> {
+        crate::metrics::handle();
         let store = open_store(&config).await?;
         store.migrate().await.context("applying database migrations")?;
         let master_key = load_master_key(&config)?;
@@ -50,6 +51,7 @@ impl Application {
             // that is gone, so its deliveries need not wait for them to expire.
             let released = store.release_every_lease(clock.now()).await.context("releasing old leases")?;
             if released > 0 {
+                crate::metrics::leases_released("restart", released);
                 tracing::info!(released, "released the leases of the previous run");
             }
         }
@@ -191,6 +193,7 @@ impl Application {
             tracing::warn!(error = %e, "resuming bulk retries failed; trying again later");
         }
         let bulk = tokio::spawn(crate::bulk::resume_stale(self.state.bulk.clone()));
+        let upkeep = tokio::spawn(crate::metrics::upkeep());
         let keep_every = (self.state.config.listen_idle_timeout.get() / 4)
             .clamp(std::time::Duration::from_millis(100), crate::listen::KEEP_EVERY);
         let listen = tokio::spawn(crate::listen::keep(self.state.clone(), keep_every));
@@ -232,6 +235,7 @@ impl Application {
         limits.abort();
         bulk.abort();
         listen.abort();
+        upkeep.abort();
         if let Some((run, wakeups, failover, owner)) = running {
             wakeups.abort();
             run.await.context("the dispatcher stopped abnormally")?;

@@ -65,6 +65,7 @@ pub struct Config {
     pub delivery: DeliveryConfig,
     pub outbound: OutboundConfig,
     pub operator: OperatorConfig,
+    pub metrics: MetricsConfig,
     pub log: LogConfig,
 }
 
@@ -106,6 +107,23 @@ impl TryFrom<String> for PublicUrl {
 impl From<PublicUrl> for String {
     fn from(u: PublicUrl) -> String {
         u.0
+    }
+}
+
+/// Who may read `/metrics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsConfig {
+    /// Serve `/metrics` at all (false: 404).
+    pub enabled: bool,
+    /// A token that scrapers send as `Authorization: Bearer <token>` (at least 32 characters).
+    /// Unset: an admin API key is needed.
+    pub token: Option<String>,
+}
+
+impl Default for MetricsConfig {
+    fn default() -> Self {
+        Self { enabled: true, token: None }
     }
 }
 
@@ -282,6 +300,7 @@ impl Default for Config {
             delivery: DeliveryConfig::default(),
             outbound: OutboundConfig::default(),
             operator: OperatorConfig::default(),
+            metrics: MetricsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -348,6 +367,9 @@ impl Config {
 
     /// The checks serde cannot express; each error names its key.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if self.metrics.token.as_ref().is_some_and(|t| t.chars().count() < 32) {
+            return Err(ConfigError::key("metrics.token", "must be at least 32 characters"));
+        }
         if let Some(tenant) = &self.operator.tenant
             && herald_core::tenant::TenantRef::parse(tenant).is_none()
         {

@@ -36,6 +36,7 @@ pub async fn keep(store: Arc<dyn Store>, clock: Arc<dyn Clock>, owner: String, t
         for other in silent.into_iter().filter(|other| *other != owner) {
             match store.release_leases(&other, now).await {
                 Ok(released) => {
+                    crate::metrics::leases_released("failover", released);
                     tracing::warn!(instance = %other, released, "an instance fell silent; its leases are given back");
                     if let Err(e) = store.forget_instance(&other).await {
                         tracing::warn!(instance = %other, error = %e, "forgetting a silent instance failed");

@@ -18,6 +18,7 @@ pub mod dispatcher;
 pub mod endpoints;
 pub mod failover;
 pub mod listen;
+pub mod metrics;
 pub mod operational;
 pub mod publish;
 pub mod quota;

@@ -106,6 +106,13 @@ impl Publisher {
     /// Publishes to every endpoint of the tenant that subscribes to the event (disabled ones
     /// keep a failed, recoverable delivery; an open circuit holds its delivery until the probe).
     pub async fn publish(&self, new: NewEvent) -> Result<Published, StoreError> {
+        let started = std::time::Instant::now();
+        let published = self.publish_event(new).await;
+        crate::metrics::published(&published, started.elapsed());
+        published
+    }
+
+    async fn publish_event(&self, new: NewEvent) -> Result<Published, StoreError> {
         let now = self.clock.now();
         let key = GeneratedEventId::generate_at(now);
         let event = Event {

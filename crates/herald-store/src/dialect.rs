@@ -63,6 +63,20 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// The pool for writes and for reads inside them (SQLite: its single connection).
     fn writer(&self) -> &sqlx::Pool<Self::Db>;
 
+    /// Each connection pool by name, with its open and idle connections (for `/metrics`).
+    fn pools(&self) -> Vec<(&'static str, u32, u32)> {
+        let (reader, writer) = (self.reader(), self.writer());
+        let counts =
+            |pool: &sqlx::Pool<Self::Db>| (pool.size(), u32::try_from(pool.num_idle()).unwrap_or(u32::MAX));
+        if std::ptr::eq(reader, writer) {
+            let (open, idle) = counts(reader);
+            vec![("main", open, idle)]
+        } else {
+            let ((r_open, r_idle), (w_open, w_idle)) = (counts(reader), counts(writer));
+            vec![("reader", r_open, r_idle), ("writer", w_open, w_idle)]
+        }
+    }
+
     /// The group-commit writer task that `publish`, `settle` and `defer` go through.
     fn batch_writer(&self) -> &Writer;
 

@@ -174,6 +174,23 @@ pub struct DeliveryFilter {
     pub until: Option<Timestamp>,
 }
 
+/// What `/metrics` reads from the database at each scrape.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Gauges {
+    /// Deliveries waiting (pending or retrying) and due now.
+    pub due: u64,
+    /// Deliveries waiting and due later.
+    pub scheduled: u64,
+    /// Waiting deliveries of endpoints whose circuit is open.
+    pub held: u64,
+    /// When the longest-waiting due delivery became due.
+    pub oldest_due_at: Option<Timestamp>,
+    pub circuits_open: u64,
+    pub endpoints_disabled: u64,
+    /// Each connection pool: its name, connections open, and idle ones.
+    pub pools: Vec<(&'static str, u32, u32)>,
+}
+
 /// A bulk retry: every delivery of a tenant matching `filter` queued again, newest first, a page
 /// at a time.
 #[derive(Debug, Clone, PartialEq)]
@@ -288,6 +305,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether the group-commit writer still takes writes (for readiness).
     fn writer_running(&self) -> bool;
+
+    /// The queue and endpoint figures `/metrics` reports, as they are at `now`.
+    async fn gauges(&self, now: Timestamp) -> Result<Gauges>;
 
     /// The versions of this build's migrations that the database has not applied (for
     /// readiness: empty once `migrate` ran; migrations of a newer build do not count).

@@ -43,6 +43,45 @@ for_each_backend! {
             self.batch_writer().is_running()
         }
 
+        async fn gauges(&self, now: Timestamp) -> Result<crate::Gauges> {
+            let now_ms = crate::rows::millis(now);
+            let (due, waiting, oldest): (i64, i64, Option<i64>) = sqlx::query_as(
+                "SELECT COALESCE(SUM(CASE WHEN next_attempt_at <= $1 THEN 1 ELSE 0 END), 0), COUNT(*),
+                        MIN(next_attempt_at)
+                 FROM deliveries WHERE status IN ('pending', 'retrying')",
+            )
+            .bind(now_ms)
+            .fetch_one(self.reader())
+            .await?;
+            let (held,): (i64,) = sqlx::query_as(
+                "SELECT COUNT(*) FROM deliveries
+                 WHERE status IN ('pending', 'retrying')
+                   AND endpoint_id IN (SELECT id FROM endpoints WHERE circuit_probe_at IS NOT NULL)",
+            )
+            .fetch_one(self.reader())
+            .await?;
+            let (open, disabled): (i64, i64) = sqlx::query_as(
+                "SELECT COALESCE(SUM(CASE WHEN circuit_probe_at IS NOT NULL THEN 1 ELSE 0 END), 0),
+                        COALESCE(SUM(CASE WHEN enabled THEN 0 ELSE 1 END), 0)
+                 FROM endpoints",
+            )
+            .fetch_one(self.reader())
+            .await?;
+            let count = |n: i64| u64::try_from(n).unwrap_or(0);
+            let oldest_due_at = oldest
+                .filter(|at| *at <= now_ms)
+                .and_then(|at| Timestamp::from_millisecond(at).ok());
+            Ok(crate::Gauges {
+                due: count(due),
+                scheduled: count(waiting - due),
+                held: count(held),
+                oldest_due_at,
+                circuits_open: count(open),
+                endpoints_disabled: count(disabled),
+                pools: self.pools(),
+            })
+        }
+
         async fn migrations_pending(&self) -> Result<Vec<i64>> {
             let applied: Vec<(i64,)> = sqlx::query_as("SELECT version FROM _sqlx_migrations WHERE success")
                 .fetch_all(self.reader())

@@ -15,6 +15,7 @@ pub mod health;
 pub mod idempotency;
 pub mod keys;
 pub mod listen;
+pub mod metrics;
 pub mod openapi;
 pub mod portal;
 pub mod query;
@@ -85,6 +86,7 @@ pub fn router(state: AppState) -> Router {
         .nest("/v1", v1)
         .route("/health/live", get(health::live))
         .route("/health/ready", get(health::ready))
+        .route("/metrics", get(metrics::metrics))
         .merge(crate::ui::router())
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)

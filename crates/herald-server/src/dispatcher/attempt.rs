@@ -107,6 +107,7 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
             Outcome::Failure { retry_after: None }
         }
     };
+    crate::metrics::attempted(attempt.error_kind, elapsed);
     let policy = ctx.config.retry_policy_of(endpoint);
     if attempt.response_status == Some(410) {
         // 410 Gone: the receiver says this endpoint is no more (Standard Webhooks, CloudEvents).

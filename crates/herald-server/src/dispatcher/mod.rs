@@ -491,6 +491,7 @@ impl Dispatcher {
             // Each phase's future is boxed: a task waiting to settle then holds only the settle's
             // state, not room for the HTTP exchange's (tasks waiting for the database can be many).
             let (attempt, next) = Box::pin(attempt::perform(&ctx, &job)).await;
+            crate::metrics::decided(&next);
             // Never closed; were it, settling would simply go unbounded.
             let _settling = settling.acquire_owned().await.ok();
             // The request is over: its worker and its endpoint's slot go to the next job while
@@ -703,7 +704,10 @@ impl Dispatcher {
             while in_flight.join_next().await.is_some() {}
         }
         match self.ctx.store.release_leases(&self.owner, self.ctx.clock.now()).await {
-            Ok(released) => tracing::info!(released, "dispatcher stopped"),
+            Ok(released) => {
+                crate::metrics::leases_released("shutdown", released);
+                tracing::info!(released, "dispatcher stopped");
+            }
             Err(e) => tracing::error!(error = %e, "releasing leases failed; they will expire"),
         }
     }

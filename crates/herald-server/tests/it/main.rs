@@ -16,6 +16,7 @@ mod fanout;
 mod flow;
 mod idempotency;
 mod keys;
+mod metrics;
 mod openapi;
 mod operational;
 mod outbound_auth;

@@ -77,7 +77,11 @@ for_each_backend! {
     /// Applies a batch of writes in one transaction and answers each; on failure, applies each
     /// write alone, so that only the failing ones fail. Runs in the writer task (`Writer::spawn`).
     pub(crate) async fn apply_batch(pool: PoolOf<Self>, writes: Vec<Write>) {
-        let error = match Self::apply_in_transaction(&pool, &writes).await {
+        let started = std::time::Instant::now();
+        let committed = Self::apply_in_transaction(&pool, &writes).await;
+        metrics::histogram!("herald_store_commit_batch_size").record(writes.len() as f64);
+        metrics::histogram!("herald_store_commit_duration_seconds").record(started.elapsed().as_secs_f64());
+        let error = match committed {
             Ok(applied) => return Self::answer(&pool, writes, applied).await,
             Err(error) => error,
         };
