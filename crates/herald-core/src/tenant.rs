@@ -94,6 +94,10 @@ pub struct TenantLimits {
     /// `tenant_publish_per_second` (none when that is unset).
     #[schema(minimum = 1, maximum = 1_000_000)]
     pub publish_per_second: Option<u32>,
+    /// Days the tenant's finished (delivered or failed) deliveries, their attempts and their
+    /// events are kept (1–3650); `null`: the instance's `retention.days`.
+    #[schema(minimum = 1, maximum = 3650)]
+    pub retention_days: Option<u32>,
 }
 
 #[derive(Deserialize)]
@@ -103,6 +107,8 @@ struct RawTenantLimits {
     max_in_flight: Option<u32>,
     #[serde(default)]
     publish_per_second: Option<u32>,
+    #[serde(default)]
+    retention_days: Option<u32>,
 }
 
 impl TryFrom<RawTenantLimits> for TenantLimits {
@@ -114,14 +120,21 @@ impl TryFrom<RawTenantLimits> for TenantLimits {
         if raw.publish_per_second.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
             return Err("publishPerSecond must be between 1 and 1000000".into());
         }
-        Ok(Self { max_in_flight: raw.max_in_flight, publish_per_second: raw.publish_per_second })
+        if raw.retention_days.is_some_and(|n| !(1..=3650).contains(&n)) {
+            return Err("retentionDays must be between 1 and 3650".into());
+        }
+        Ok(Self {
+            max_in_flight: raw.max_in_flight,
+            publish_per_second: raw.publish_per_second,
+            retention_days: raw.retention_days,
+        })
     }
 }
 
 impl TenantLimits {
     /// Whether any limit of the tenant's own is set.
     pub fn is_set(&self) -> bool {
-        self.max_in_flight.is_some() || self.publish_per_second.is_some()
+        self.max_in_flight.is_some() || self.publish_per_second.is_some() || self.retention_days.is_some()
     }
 }
 
@@ -164,7 +177,10 @@ mod tests {
         let parse = |v: serde_json::Value| serde_json::from_value::<TenantLimits>(v);
         assert_eq!(parse(serde_json::json!({})).unwrap(), TenantLimits::default());
         let both = parse(serde_json::json!({"maxInFlight": 8, "publishPerSecond": 100})).unwrap();
-        assert_eq!(both, TenantLimits { max_in_flight: Some(8), publish_per_second: Some(100) });
+        assert_eq!(
+            both,
+            TenantLimits { max_in_flight: Some(8), publish_per_second: Some(100), retention_days: None }
+        );
         assert!(both.is_set() && !TenantLimits::default().is_set());
         assert!(parse(serde_json::json!({"maxInFlight": null})).unwrap().max_in_flight.is_none());
         assert!(

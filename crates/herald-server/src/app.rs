@@ -194,6 +194,7 @@ impl Application {
         }
         let bulk = tokio::spawn(crate::bulk::resume_stale(self.state.bulk.clone()));
         let upkeep = tokio::spawn(crate::metrics::upkeep());
+        let retention = tokio::spawn(crate::retention::run(self.state.clone()));
         let keep_every = (self.state.config.listen_idle_timeout.get() / 4)
             .clamp(std::time::Duration::from_millis(100), crate::listen::KEEP_EVERY);
         let listen = tokio::spawn(crate::listen::keep(self.state.clone(), keep_every));
@@ -236,6 +237,7 @@ impl Application {
         bulk.abort();
         listen.abort();
         upkeep.abort();
+        retention.abort();
         if let Some((run, wakeups, failover, owner)) = running {
             wakeups.abort();
             run.await.context("the dispatcher stopped abnormally")?;

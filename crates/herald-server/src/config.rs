@@ -66,6 +66,7 @@ pub struct Config {
     pub outbound: OutboundConfig,
     pub operator: OperatorConfig,
     pub metrics: MetricsConfig,
+    pub retention: RetentionConfig,
     pub log: LogConfig,
 }
 
@@ -107,6 +108,40 @@ impl TryFrom<String> for PublicUrl {
 impl From<PublicUrl> for String {
     fn from(u: PublicUrl) -> String {
         u.0
+    }
+}
+
+/// How long the delivery log is kept.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RetentionConfig {
+    /// Finished (delivered or failed) deliveries, their attempts, and events nothing refers to any
+    /// more are deleted this long after they were created; `0s`: kept forever. A tenant's
+    /// `limits.retentionDays` overrides it. Idempotency keys expire after 24 hours whatever this is.
+    pub keep: HumanDuration,
+    /// How often the purge looks for what to delete.
+    pub interval: HumanDuration,
+    /// Rows deleted per transaction: small, so publishing and delivery never wait long for the
+    /// database.
+    pub batch: u32,
+}
+
+impl Default for RetentionConfig {
+    fn default() -> Self {
+        Self {
+            keep: HumanDuration::from_secs(90 * 24 * 3600),
+            interval: HumanDuration::from_secs(60),
+            batch: 500,
+        }
+    }
+}
+
+impl RetentionConfig {
+    /// The instance's retention in whole days (rounded up), as a tenant's limits show it; `None`:
+    /// forever.
+    pub fn days(&self) -> Option<u32> {
+        let secs = self.keep.get().as_secs();
+        (secs > 0).then(|| u32::try_from(secs.div_ceil(86_400)).unwrap_or(u32::MAX))
     }
 }
 
@@ -301,6 +336,7 @@ impl Default for Config {
             outbound: OutboundConfig::default(),
             operator: OperatorConfig::default(),
             metrics: MetricsConfig::default(),
+            retention: RetentionConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -367,6 +403,9 @@ impl Config {
 
     /// The checks serde cannot express; each error names its key.
     pub fn check(&self) -> Result<(), ConfigError> {
+        if self.retention.batch == 0 || self.retention.interval.get().is_zero() {
+            return Err(ConfigError::key("retention", "`batch` and `interval` must be more than 0"));
+        }
         if self.metrics.token.as_ref().is_some_and(|t| t.chars().count() < 32) {
             return Err(ConfigError::key("metrics.token", "must be at least 32 characters"));
         }

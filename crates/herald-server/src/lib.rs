@@ -22,6 +22,7 @@ pub mod metrics;
 pub mod operational;
 pub mod publish;
 pub mod quota;
+pub mod retention;
 pub mod state;
 pub mod ui;
 

@@ -91,6 +91,10 @@ fn describe() {
         "herald_listen_sessions_connected",
         "`herald listen` sessions connected to this instance."
     );
+    describe_counter!(
+        "herald_purged_total",
+        "Rows the retention purge deleted: finished deliveries (with their attempts), events, idempotency keys."
+    );
     // Series that exist from the start, so that a rate over them is 0 rather than absent.
     counter!("herald_events_published_total").increment(0);
     for why in ["shutdown", "restart", "failover"] {
@@ -128,6 +132,13 @@ pub fn decided(next: &Next) {
 /// Records leases given back, and why (`shutdown`, `restart`, `failover`).
 pub fn leases_released(why: &'static str, count: u64) {
     counter!("herald_leases_released_total", "why" => why).increment(count);
+}
+
+/// Records what a retention purge deleted.
+pub fn purged(purged: &crate::retention::Purged) {
+    counter!("herald_purged_total", "what" => "deliveries").increment(purged.deliveries);
+    counter!("herald_purged_total", "what" => "events").increment(purged.events);
+    counter!("herald_purged_total", "what" => "idempotency_keys").increment(purged.idempotency_keys);
 }
 
 /// Keeps the recorder's buffers small between scrapes.

@@ -58,7 +58,7 @@ mod tests {
             uid: None,
             name: "t".into(),
             metadata: Default::default(),
-            limits: TenantLimits { max_in_flight: None, publish_per_second },
+            limits: TenantLimits { max_in_flight: None, publish_per_second, retention_days: None },
             created_at: herald_core::Timestamp::UNIX_EPOCH,
             updated_at: herald_core::Timestamp::UNIX_EPOCH,
         }

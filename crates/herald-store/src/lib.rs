@@ -37,6 +37,7 @@ mod instances;
 mod listen;
 mod postgres;
 mod queue;
+mod retention;
 mod rows;
 mod sessions;
 mod settings;
@@ -48,6 +49,7 @@ pub use batch::Committing;
 pub use idempotency::IdempotencyKey;
 pub use postgres::PostgresStore;
 pub use queue::{Lease, LeaseToken};
+pub use retention::Tenants;
 pub use sqlite::SqliteStore;
 pub use sqlite::backup as backup_sqlite;
 
@@ -305,6 +307,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Whether the group-commit writer still takes writes (for readiness).
     fn writer_running(&self) -> bool;
+
+    /// Deletes up to `limit` delivered or failed deliveries of `tenants` created before `before`,
+    /// with their attempts; returns how many.
+    async fn purge_deliveries(&self, tenants: Tenants<'_>, before: Timestamp, limit: u32) -> Result<u64>;
+    /// Deletes up to `limit` events of `tenants` created before `before` that nothing refers to.
+    async fn purge_events(&self, tenants: Tenants<'_>, before: Timestamp, limit: u32) -> Result<u64>;
+    /// Deletes up to `limit` idempotency keys stored before `before`.
+    async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<u64>;
 
     /// The queue and endpoint figures `/metrics` reports, as they are at `now`.
     async fn gauges(&self, now: Timestamp) -> Result<Gauges>;

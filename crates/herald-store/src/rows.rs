@@ -39,7 +39,7 @@ pub(crate) fn to_json<T: serde::Serialize>(value: &T) -> String {
 /// `concat!("SELECT ", columns!(tenants), " FROM tenants WHERE id = $1")`.
 macro_rules! columns {
     (tenants) => {
-        "id, uid, name, metadata, created_at, updated_at, max_in_flight, publish_per_second"
+        "id, uid, name, metadata, created_at, updated_at, max_in_flight, publish_per_second, retention_days"
     };
     (api_keys) => {
         "id, tenant_id, name, prefix, key_hash, created_at"
@@ -80,6 +80,7 @@ pub(crate) struct TenantRow {
     updated_at: i64,
     max_in_flight: Option<i64>,
     publish_per_second: Option<i64>,
+    retention_days: Option<i64>,
 }
 
 impl TryFrom<TenantRow> for Tenant {
@@ -98,6 +99,7 @@ impl TryFrom<TenantRow> for Tenant {
                     .map(u32::try_from)
                     .transpose()
                     .map_err(|e| corrupt(T, e))?,
+                retention_days: r.retention_days.map(u32::try_from).transpose().map_err(|e| corrupt(T, e))?,
             },
             created_at: timestamp(T, r.created_at)?,
             updated_at: timestamp(T, r.updated_at)?,

@@ -43,6 +43,17 @@ for_each_backend! {
             self.batch_writer().is_running()
         }
 
+        // retention.rs
+        async fn purge_deliveries(&self, tenants: crate::Tenants<'_>, before: Timestamp, limit: u32) -> Result<u64> {
+            self.purge_deliveries(tenants, before, limit).await
+        }
+        async fn purge_events(&self, tenants: crate::Tenants<'_>, before: Timestamp, limit: u32) -> Result<u64> {
+            self.purge_events(tenants, before, limit).await
+        }
+        async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<u64> {
+            self.purge_idempotency_keys(before, limit).await
+        }
+
         async fn gauges(&self, now: Timestamp) -> Result<crate::Gauges> {
             let now_ms = crate::rows::millis(now);
             let (due, waiting, oldest): (i64, i64, Option<i64>) = sqlx::query_as(

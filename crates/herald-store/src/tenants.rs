@@ -13,8 +13,9 @@ use herald_core::Timestamp;
 for_each_backend! {
     pub(crate) async fn insert_tenant(&self, t: &Tenant) -> Result<()> {
         sqlx::query(
-            "INSERT INTO tenants (id, uid, name, metadata, created_at, updated_at, max_in_flight, publish_per_second)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            "INSERT INTO tenants (id, uid, name, metadata, created_at, updated_at, max_in_flight, publish_per_second,
+                                  retention_days)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
         )
         .bind(t.id.as_str())
         .bind(t.uid.as_ref().map(|u| u.as_str()))
@@ -24,6 +25,7 @@ for_each_backend! {
         .bind(millis(t.updated_at))
         .bind(t.limits.max_in_flight.map(i64::from))
         .bind(t.limits.publish_per_second.map(i64::from))
+        .bind(t.limits.retention_days.map(i64::from))
         .execute(self.writer())
         .await
         .map_err(conflict_as("tenant uid"))?;
@@ -63,7 +65,7 @@ for_each_backend! {
         let rows = sqlx::query_as::<_, TenantRow>(concat!(
             "SELECT ",
             columns!(tenants),
-            " FROM tenants WHERE max_in_flight IS NOT NULL OR publish_per_second IS NOT NULL"
+            " FROM tenants WHERE max_in_flight IS NOT NULL OR publish_per_second IS NOT NULL OR retention_days IS NOT NULL"
         ))
         .fetch_all(self.reader())
         .await?;
@@ -88,7 +90,7 @@ for_each_backend! {
     pub(crate) async fn update_tenant(&self, t: &Tenant) -> Result<bool> {
         let done = sqlx::query(
             "UPDATE tenants SET uid = $2, name = $3, metadata = $4, updated_at = $5, max_in_flight = $6,
-                    publish_per_second = $7
+                    publish_per_second = $7, retention_days = $8
              WHERE id = $1",
         )
         .bind(t.id.as_str())
@@ -98,6 +100,7 @@ for_each_backend! {
         .bind(millis(t.updated_at))
         .bind(t.limits.max_in_flight.map(i64::from))
         .bind(t.limits.publish_per_second.map(i64::from))
+        .bind(t.limits.retention_days.map(i64::from))
         .execute(self.writer())
         .await
         .map_err(conflict_as("tenant uid"))?;

@@ -24,7 +24,8 @@ use crate::state::AppState;
 pub const HEADER: &str = "idempotency-key";
 /// Set on a replayed response.
 pub const REPLAYED_HEADER: &str = "idempotent-replayed";
-const RETENTION_SECS: i64 = 24 * 3600;
+/// How long a key is remembered (and then purged by `crate::retention`).
+pub const RETENTION_SECS: i64 = 24 * 3600;
 pub use herald_store::IdempotencyKey;
 
 fn hex_sha256(bytes: &[u8]) -> String {

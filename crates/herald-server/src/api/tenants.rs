@@ -115,6 +115,7 @@ pub async fn stats(
         limits: TenantLimits {
             max_in_flight: Some(load.max_in_flight),
             publish_per_second: tenant.limits.publish_per_second.or(state.config.tenant_publish_per_second),
+            retention_days: tenant.limits.retention_days.or(state.config.retention.days()),
         },
     }))
 }

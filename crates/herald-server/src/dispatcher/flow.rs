@@ -346,13 +346,13 @@ mod tests {
         let tenant = TenantId::generate();
         let e = endpoint_of(tenant.clone(), None);
         let now = Instant::now();
-        flow.set_tenant_limits(&tenant, &TenantLimits { max_in_flight: Some(1), publish_per_second: None });
+        flow.set_tenant_limits(&tenant, &TenantLimits { max_in_flight: Some(1), ..TenantLimits::default() });
         assert_eq!(flow.admit(&e, now), Admission::Admitted);
         assert_eq!(flow.admit(&e, now), Admission::TenantBusy, "its own limit of one");
         assert_eq!(flow.tenant_load(&tenant), TenantLoad { in_flight: 1, held: 0, max_in_flight: 1 });
         flow.replace_tenant_limits([(
             tenant.clone(),
-            TenantLimits { max_in_flight: Some(5), publish_per_second: None },
+            TenantLimits { max_in_flight: Some(5), ..TenantLimits::default() },
         )]);
         for _ in 0..4 {
             assert_eq!(flow.admit(&e, now), Admission::Admitted);
@@ -383,7 +383,7 @@ mod tests {
         let (a, b) = (TenantId::generate(), TenantId::generate());
         flow.hold(&a, 2);
         flow.hold(&b, 2);
-        flow.set_tenant_limits(&b, &TenantLimits { max_in_flight: Some(2), publish_per_second: None });
+        flow.set_tenant_limits(&b, &TenantLimits { max_in_flight: Some(2), ..TenantLimits::default() });
         assert_eq!(
             flow.saturated_tenants(),
             std::slice::from_ref(&b),

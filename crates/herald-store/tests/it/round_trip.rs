@@ -177,12 +177,12 @@ on_both_backends! {
         let plain = add_tenant(&*store).await;
         let mut limited = add_tenant(&*store).await;
         assert!(store.tenant_limits().await.unwrap().is_empty(), "no tenant has limits of its own yet");
-        limited.limits = TenantLimits { max_in_flight: Some(7), publish_per_second: None };
+        limited.limits = TenantLimits { max_in_flight: Some(7), ..TenantLimits::default() };
         assert!(store.update_tenant(&limited).await.unwrap());
         assert_eq!(store.tenant_limits().await.unwrap(), [(limited.id.clone(), limited.limits)]);
         let read = store.tenant(&TenantRef::Id(limited.id.clone())).await.unwrap().unwrap();
         assert_eq!(read.limits, limited.limits);
-        limited.limits = TenantLimits { max_in_flight: None, publish_per_second: Some(250) };
+        limited.limits = TenantLimits { publish_per_second: Some(250), retention_days: Some(30), ..TenantLimits::default() };
         assert!(store.update_tenant(&limited).await.unwrap());
         assert_eq!(store.tenant_limits().await.unwrap(), [(limited.id.clone(), limited.limits)]);
         limited.limits = TenantLimits::default();
@@ -420,6 +420,53 @@ on_both_backends! {
         let mut both = store.silent_instances(t(30)).await.unwrap();
         both.sort();
         assert_eq!(both, ["beta"]);
+    }
+
+    async fn retention_purges_finished_deliveries_then_orphaned_events_per_tenant(store) {
+        use herald_store::Tenants;
+        let (a, b) = (add_tenant(&*store).await, add_tenant(&*store).await);
+        let (ea, eb) = (add_endpoint(&*store, &a).await, add_endpoint(&*store, &b).await);
+        let with_status = |endpoint: &herald_core::endpoint::Endpoint, status: DeliveryStatus| {
+            let (store, endpoint) = (store.clone(), endpoint.clone());
+            async move {
+                let event = new_event(&endpoint.tenant_id);
+                let mut delivery = new_delivery(&event, &endpoint, t(5));
+                delivery.status = status;
+                store.publish(&event, std::slice::from_ref(&delivery), None).await.unwrap();
+                delivery
+            }
+        };
+        let delivered = with_status(&ea, DeliveryStatus::Delivered).await;
+        let failed = with_status(&ea, DeliveryStatus::Failed).await;
+        let pending = with_status(&ea, DeliveryStatus::Pending).await;
+        let theirs = with_status(&eb, DeliveryStatus::Delivered).await;
+        let unsubscribed = new_event(&a.id);
+        store.publish(&unsubscribed, &[], None).await.unwrap();
+        let except_b = [b.id.clone()];
+
+        // A, by the default retention: finished deliveries, a batch at a time; never a waiting one.
+        assert_eq!(store.purge_deliveries(Tenants::AllBut(&except_b), t(-10), 10).await.unwrap(), 0, "too young");
+        assert_eq!(store.purge_deliveries(Tenants::AllBut(&except_b), t(10), 1).await.unwrap(), 1);
+        assert_eq!(store.purge_deliveries(Tenants::AllBut(&except_b), t(10), 10).await.unwrap(), 1);
+        assert_eq!(store.purge_deliveries(Tenants::AllBut(&except_b), t(10), 10).await.unwrap(), 0);
+        for gone in [&delivered, &failed] {
+            assert_eq!(store.delivery(&a.id, &gone.id).await.unwrap(), None);
+        }
+        assert!(store.delivery(&a.id, &pending.id).await.unwrap().is_some(), "still waiting: kept");
+        assert!(store.delivery(&b.id, &theirs.id).await.unwrap().is_some(), "B keeps its own retention");
+        // Then the events nothing refers to any more (and the one no endpoint wanted).
+        assert_eq!(store.purge_events(Tenants::AllBut(&except_b), t(10), 10).await.unwrap(), 3);
+        assert!(store.event(&a.id, &pending.event_id).await.unwrap().is_some());
+        assert!(store.event(&a.id, &unsubscribed.id).await.unwrap().is_none());
+        // B, by its own.
+        assert_eq!(store.purge_deliveries(Tenants::One(&b.id), t(10), 10).await.unwrap(), 1);
+        assert_eq!(store.purge_events(Tenants::One(&b.id), t(10), 10).await.unwrap(), 1);
+
+        // Idempotency keys past their day.
+        let key = IdempotencyKey::parse(b"k-old").unwrap();
+        store.idempotency_begin("s", &key, "h", t(0), t(-86_400)).await.unwrap();
+        assert_eq!(store.purge_idempotency_keys(t(-1), 10).await.unwrap(), 0);
+        assert_eq!(store.purge_idempotency_keys(t(1), 10).await.unwrap(), 1);
     }
 
     async fn a_requeued_delivery_reads_back_as_updated(store) {
