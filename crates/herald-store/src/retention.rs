@@ -28,7 +28,7 @@ where
         Tenants::One(tenant) => {
             q.push(" AND tenant_id = ").push_bind(tenant.as_str().to_owned());
         }
-        Tenants::AllBut(except) if except.is_empty() => {}
+        Tenants::AllBut([]) => {}
         Tenants::AllBut(except) => {
             q.push(" AND tenant_id NOT IN (");
             let mut list = q.separated(", ");
