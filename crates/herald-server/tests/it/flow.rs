@@ -270,7 +270,7 @@ on_both_backends! {
         hanging.set_default(Reply::Hang);
         let created = app.post("/v1/tenants", json!({"name": "Limited", "limits": {"maxInFlight": 2}})).await;
         assert_eq!(created.status, 201, "{}", created.body);
-        assert_eq!(created.body["limits"], json!({"maxInFlight": 2, "publishPerSecond": null}));
+        assert_eq!(created.body["limits"], json!({"maxInFlight": 2, "publishPerSecond": null, "retentionDays": null}));
         let tenant = created.body["id"].as_str().unwrap().to_owned();
         let key = app.tenant_key(&tenant).await;
         let own_patch = app
@@ -292,7 +292,7 @@ on_both_backends! {
         };
         let stats = settled_at(2, 10).await;
         assert_eq!(stats["backlog"], 12, "{stats}");
-        assert_eq!(stats["limits"], json!({"maxInFlight": 2, "publishPerSecond": null}));
+        assert_eq!(stats["limits"], json!({"maxInFlight": 2, "publishPerSecond": null, "retentionDays": 90}));
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert_eq!(hanging.requests().len(), 2, "its own limit of 2, not the default 6");
 
@@ -302,12 +302,12 @@ on_both_backends! {
         assert_eq!(hanging.requests().len(), 5, "three more went as soon as the limit was raised");
 
         let cleared = app.patch(&format!("/v1/tenants/{tenant}"), json!({"limits": {}})).await;
-        assert_eq!(cleared.body["limits"], json!({"maxInFlight": null, "publishPerSecond": null}));
+        assert_eq!(cleared.body["limits"], json!({"maxInFlight": null, "publishPerSecond": null, "retentionDays": null}));
         let stats = settled_at(6, 6).await;
         assert_eq!(stats["limits"]["maxInFlight"], 6, "back to the instance's default");
         let other = app.tenant("Default").await;
         let stats = app.get(&format!("/v1/tenants/{other}/stats")).await.body;
-        assert_eq!(stats, json!({"inFlight": 0, "waiting": 0, "backlog": 0, "limits": {"maxInFlight": 6, "publishPerSecond": null}}));
+        assert_eq!(stats, json!({"inFlight": 0, "waiting": 0, "backlog": 0, "limits": {"maxInFlight": 6, "publishPerSecond": null, "retentionDays": 90}}));
         let bad = app.patch(&format!("/v1/tenants/{tenant}"), json!({"limits": {"maxInFlight": 0}})).await;
         bad.assert_problem(422, "validation_failed");
     }
