@@ -313,6 +313,7 @@ mod tests {
             data: Default::default(),
             subject: None,
             source: None,
+            traceparent: None,
             created_at: now,
         };
         let fresh = Delivery::new(&event, &EndpointId::generate(), Trigger::Scheduled, now);

@@ -76,5 +76,7 @@ pub struct Event {
     pub data: Map<String, Value>,
     pub subject: Option<String>,
     pub source: Option<String>,
+    /// The W3C `traceparent` the publish carried, passed on to every delivery.
+    pub traceparent: Option<crate::trace::TraceParent>,
     pub created_at: Timestamp,
 }

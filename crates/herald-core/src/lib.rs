@@ -29,5 +29,6 @@ pub mod session;
 pub mod signing;
 pub mod tenant;
 pub mod time;
+pub mod trace;
 
 pub use jiff::Timestamp;

@@ -106,6 +106,7 @@ mod tests {
             data: serde_json::from_value(json!({"contractId": "c_1"})).unwrap(),
             subject: subject.map(str::to_owned),
             source: None,
+            traceparent: None,
             created_at: crate::Timestamp::from_millisecond(1_700_000_000_123).unwrap(),
         }
     }

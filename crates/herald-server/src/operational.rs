@@ -230,6 +230,7 @@ impl Inner {
             data,
             subject: Some(subject.to_owned()),
             source: None,
+            traceparent: None,
         };
         self.publisher.publish(new).await?;
         Ok(())

@@ -58,6 +58,8 @@ pub struct NewEvent {
     pub data: Map<String, Value>,
     pub subject: Option<String>,
     pub source: Option<String>,
+    /// The W3C `traceparent` of the publish, passed on to the deliveries.
+    pub traceparent: Option<herald_core::trace::TraceParent>,
 }
 
 /// What a publish came to.
@@ -123,6 +125,7 @@ impl Publisher {
             data: new.data,
             subject: new.subject,
             source: new.source,
+            traceparent: new.traceparent,
             created_at: now,
         };
         let endpoints = self.caches.tenant_endpoints(self.store.as_ref(), &event.tenant_id).await?;
@@ -260,6 +263,7 @@ impl Publisher {
             data,
             subject: None,
             source: None,
+            traceparent: None,
             created_at: now,
         };
         let delivery = Delivery::new(&event, &endpoint.id, Trigger::Test, now);

@@ -103,9 +103,10 @@ impl Dialect for PostgresStore {
             return Ok(Vec::new());
         }
         let keys: Vec<(String,)> = sqlx::query_as(
-            "INSERT INTO events (event_key, tenant_id, id, event_type, data, subject, source, created_at)
+            "INSERT INTO events (event_key, tenant_id, id, event_type, data, subject, source, created_at,
+                                 traceparent)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::text[], $8::int8[])
+                                  $7::text[], $8::int8[], $9::text[])
              ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key",
         )
         .bind(column(events, |e| e.key.as_str()))
@@ -116,6 +117,7 @@ impl Dialect for PostgresStore {
         .bind(column(events, |e| e.subject.as_deref()))
         .bind(column(events, |e| e.source.as_deref()))
         .bind(column(events, |e| millis(e.created_at)))
+        .bind(column(events, |e| e.traceparent.as_ref().map(|t| t.as_str())))
         .fetch_all(&mut **tx)
         .await
         .map_err(conflict_as("event key"))?;

@@ -52,7 +52,7 @@ macro_rules! columns {
          failing_since, circuit_probe_at, circuit_failed_probes, circuit_changed_at"
     };
     (events) => {
-        "event_key, tenant_id, id, event_type, data, subject, source, created_at"
+        "event_key, tenant_id, id, event_type, data, subject, source, created_at, traceparent"
     };
     (deliveries) => {
         "id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
@@ -236,6 +236,7 @@ pub(crate) struct EventRow {
     subject: Option<String>,
     source: Option<String>,
     created_at: i64,
+    traceparent: Option<String>,
 }
 
 impl TryFrom<EventRow> for herald_core::event::Event {
@@ -250,6 +251,7 @@ impl TryFrom<EventRow> for herald_core::event::Event {
             data: serde_json::from_str(&r.data).map_err(|e| corrupt(T, e))?,
             subject: r.subject,
             source: r.source,
+            traceparent: r.traceparent.as_deref().and_then(herald_core::trace::TraceParent::parse),
             created_at: timestamp(T, r.created_at)?,
         })
     }

@@ -82,6 +82,67 @@ pub async fn dump(app: &TestApp) -> String {
     }
 }
 
+/// Tables that change on their own while a server runs (instances' heartbeats): left out of
+/// [`rows`].
+const LIVELY: &[&str] = &["instances"];
+
+/// Every row of every table (whatever tables exist), as text, but the tables that change on
+/// their own ([`LIVELY`]): what to compare before and after a request that must write nothing.
+pub async fn rows(app: &TestApp) -> String {
+    let tables = match app.backend {
+        Backend::Sqlite => strings(
+            app,
+            "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name",
+        )
+        .await,
+        Backend::Postgres => {
+            strings(
+                app,
+                "SELECT quote_ident(table_name)::text FROM information_schema.tables
+                 WHERE table_schema = current_schema() AND table_type = 'BASE TABLE' ORDER BY 1",
+            )
+            .await
+        }
+    };
+    assert!(tables.iter().any(|t| t == "deliveries"), "read the real schema: {tables:?}");
+    let mut out = String::new();
+    for table in tables.iter().filter(|t| !LIVELY.contains(&t.as_str())) {
+        let columns =
+            match app.backend {
+                Backend::Sqlite => strings(
+                    app,
+                    &format!(
+                        "SELECT 'quote(\"' || name || '\")' FROM pragma_table_info('{table}') ORDER BY cid"
+                    ),
+                )
+                .await,
+                Backend::Postgres => {
+                    strings(
+                        app,
+                        &format!(
+                            "SELECT quote_ident(column_name) || '::text' FROM information_schema.columns
+                         WHERE table_schema = current_schema() AND quote_ident(table_name) = '{table}'
+                         ORDER BY ordinal_position"
+                        ),
+                    )
+                    .await
+                }
+            };
+        let row = match app.backend {
+            Backend::Sqlite => columns.join(" || ' ' || "),
+            Backend::Postgres => format!("concat_ws(' ', {})", columns.join(", ")),
+        };
+        let mut lines = strings(app, &format!("SELECT {row} FROM {table}")).await;
+        lines.sort();
+        out.push_str(&format!("[{table}]\n"));
+        for line in lines {
+            out.push_str(&line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
 /// The raw `spec` and `sealed_credentials` of an endpoint.
 pub async fn endpoint_row(app: &TestApp, id: &str) -> (String, Vec<u8>) {
     let sql = "SELECT spec, sealed_credentials FROM endpoints WHERE id = $1";

@@ -52,8 +52,11 @@ fn attribute(path: &str, value: Option<String>) -> ApiResult<Option<String>> {
 /// The 201 comes back once the event is stored with what it owes every subscribed endpoint: its
 /// deliveries, or — for more than 64 endpoints — a durable fan-out marker from which they are
 /// created a moment later under the ids this response names (after a crash, by the next Herald
-/// process). Either way, every delivery listed here is made.
-#[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events", params(TenantScope),
+/// process). Either way, every delivery listed here is made. A `traceparent` header is passed
+/// on to every delivery of the event.
+#[utoipa::path(post, path = "/v1/tenants/{tenant}/events", tag = "events",
+    params(TenantScope, ("traceparent" = Option<String>, Header,
+        description = "A W3C Trace Context `traceparent`: sent on with every delivery of the event, so a trace follows it to the receivers (an invalid one is dropped).")),
     request_body = EventIn,
     responses((status = 201, description = "published", body = EventOut),
               (status = 200, description = "an event with this id, type and payload already existed; nothing was created", body = EventOut),
@@ -63,6 +66,7 @@ fn attribute(path: &str, value: Option<String>) -> ApiResult<Option<String>> {
 pub async fn publish(
     State(state): State<AppState>,
     TenantScope(tenant): TenantScope,
+    headers: axum::http::HeaderMap,
     JsonBody(input): JsonBody<EventIn>,
 ) -> ApiResult<(StatusCode, Json<EventOut>)> {
     let turn = state.quota.admit(&tenant, std::time::Instant::now()).map_err(ApiError::publish_quota)?;
@@ -79,6 +83,11 @@ pub async fn publish(
         data: input.data,
         subject,
         source,
+        // An invalid traceparent is dropped, as W3C Trace Context asks: the receiver starts anew.
+        traceparent: headers
+            .get("traceparent")
+            .and_then(|v| v.to_str().ok())
+            .and_then(herald_core::trace::TraceParent::parse),
     };
     match state.publisher.publish(new).await? {
         Published::Created { event, deliveries } => {

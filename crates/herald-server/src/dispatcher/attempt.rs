@@ -270,6 +270,9 @@ fn build(
     for (name, value) in &rendered.headers {
         add(name, value, false);
     }
+    if let Some(traceparent) = &job.event.traceparent {
+        add("traceparent", traceparent.as_str(), false);
+    }
     for (name, value) in credentials.headers.iter() {
         add(name, value, is_sensitive_header(name));
     }
@@ -321,6 +324,7 @@ mod tests {
             data: serde_json::Map::from_iter([("n".to_owned(), serde_json::json!(n))]),
             subject: None,
             source: None,
+            traceparent: None,
             created_at: Timestamp::from_second(1_800_000_000).unwrap(),
         }
     }

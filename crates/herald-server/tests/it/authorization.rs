@@ -61,7 +61,7 @@ on_both_backends! {
         app.post("/v1/event-types", json!({"name": "kyc.verified"})).await;
         let tenant = app.tenant("Acme").await;
         let endpoint = app.endpoint(&tenant, json!({"url": "http://127.0.0.1:9/"})).await;
-        let before = raw::dump(&app).await;
+        let before = raw::rows(&app).await;
         for key in [None, Some("hk_unknown"), Some("")] {
             for (method, path, body) in routes(&tenant, endpoint["id"].as_str().unwrap(), "key_01ARZ3NDEKTSV4RRFFQ69G5FAV") {
                 let r = app.call(method.clone(), &path, key, body.as_ref()).await;
@@ -71,7 +71,7 @@ on_both_backends! {
         }
         let basic = app.raw(Method::GET, "/v1/tenants").header("authorization", format!("Basic {}", app.admin_key)).send().await.unwrap();
         assert_eq!(basic.status(), 401);
-        assert_eq!(raw::dump(&app).await, before, "nothing changed");
+        assert_eq!(raw::rows(&app).await, before, "nothing changed");
     }
 
     async fn a_tenant_key_sees_other_tenants_as_missing_and_admin_routes_as_forbidden(app) {
@@ -82,7 +82,7 @@ on_both_backends! {
         let their_key_id = app.post(&format!("/v1/tenants/{theirs}/keys"), json!({})).await.body["id"].as_str().unwrap().to_owned();
         let my_endpoint = app.endpoint(&mine, json!({"url": "http://127.0.0.1:9/mine"})).await["id"].as_str().unwrap().to_owned();
         let their_endpoint = app.endpoint(&theirs, json!({"url": "http://127.0.0.1:9/theirs"})).await["id"].as_str().unwrap().to_owned();
-        let before = raw::dump(&app).await;
+        let before = raw::rows(&app).await;
 
         // Another tenant's resources, by its id and its endpoint's id: 404, or 403 on admin routes.
         for (method, path, body) in routes(&theirs, &their_endpoint, &their_key_id) {
@@ -100,7 +100,7 @@ on_both_backends! {
                 app.call(method.clone(), &path, Some(&my_key), body.as_ref()).await.assert_problem(404, "not_found");
             }
         }
-        assert_eq!(raw::dump(&app).await, before, "nothing changed");
+        assert_eq!(raw::rows(&app).await, before, "nothing changed");
 
         // My own resources work, except admin-only routes even on my own tenant.
         for (method, path, body) in routes(&mine, &my_endpoint, "key_01ARZ3NDEKTSV4RRFFQ69G5FAV") {

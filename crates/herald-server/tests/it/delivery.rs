@@ -368,3 +368,29 @@ on_both_backends! {
         app.delivery_with_status(&tenant, &delivery_id(&event), "delivered").await;
     }
 }
+
+on_both_backends! {
+    async fn a_publishs_traceparent_goes_with_its_deliveries(app) {
+        let receiver = herald_testkit::receiver::TestReceiver::start().await;
+        let tenant = app.tenant("acme").await;
+        app.endpoint(&tenant, serde_json::json!({"url": receiver.url()})).await;
+        let traced = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+        for traceparent in [Some(traced), Some("00-not-a-trace-01"), None] {
+            let mut request = app
+                .raw(reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"))
+                .bearer_auth(&app.admin_key)
+                .json(&serde_json::json!({"type": "a.b", "data": {"traceparent": traceparent}}));
+            if let Some(traceparent) = traceparent {
+                request = request.header("traceparent", traceparent);
+            }
+            assert_eq!(request.send().await.unwrap().status(), 201);
+        }
+        let received = receiver.wait_for(3, std::time::Duration::from_secs(20)).await;
+        for request in &received {
+            let sent = request.json()["data"]["traceparent"].clone();
+            let expected = if sent == traced { Some(traced) } else { None };
+            assert_eq!(request.header("traceparent"), expected, "published with {sent}");
+        }
+        assert_eq!(received.iter().filter(|r| r.header("traceparent").is_some()).count(), 1);
+    }
+}

@@ -7,7 +7,7 @@ use herald_testkit::on_both_backends;
 on_both_backends! {
     async fn malformed_json_is_400_and_changes_nothing(app) {
         let tenant = app.tenant("Acme").await;
-        let before = raw::dump(&app).await;
+        let before = raw::rows(&app).await;
         for body in ["{\"url\": ", "not json", "{\"url\": \"https://e.com/\"} trailing", ""] {
             let r = app.raw(Method::POST, &format!("/v1/tenants/{tenant}/endpoints"))
                 .bearer_auth(&app.admin_key)
@@ -16,7 +16,7 @@ on_both_backends! {
                 .send().await.unwrap();
             TestApp::read(r).await.assert_problem(400, "malformed_request");
         }
-        assert_eq!(raw::dump(&app).await, before);
+        assert_eq!(raw::rows(&app).await, before);
     }
 
     async fn a_body_that_is_not_json_is_415(app) {
@@ -46,11 +46,11 @@ on_both_backends! {
 async fn oversized_body_is_413_and_changes_nothing(backend: Backend) {
     let app = TestApp::start_with(backend, |c| c.max_body_bytes = 4096).await;
     let tenant = app.tenant("Acme").await;
-    let before = raw::dump(&app).await;
+    let before = raw::rows(&app).await;
     let big = json!({"url": "https://e.com/", "description": "x".repeat(8000)});
     let r = app.post(&format!("/v1/tenants/{tenant}/endpoints"), big).await;
     r.assert_problem(413, "payload_too_large");
-    assert_eq!(raw::dump(&app).await, before);
+    assert_eq!(raw::rows(&app).await, before);
     let small = app.post(&format!("/v1/tenants/{tenant}/endpoints"), json!({"url": "https://e.com/"})).await;
     assert_eq!(small.status, 201, "bodies under the limit still pass");
 }
@@ -84,7 +84,7 @@ on_both_backends! {
         let tenant = app.tenant("Acme").await;
         let endpoint = app.endpoint(&tenant, json!({"url": "https://e.example.com/"})).await;
         let ep = endpoint["id"].as_str().unwrap();
-        let before = raw::dump(&app).await;
+        let before = raw::rows(&app).await;
         let endpoints = format!("/v1/tenants/{tenant}/endpoints");
         let cases: Vec<(Method, String, serde_json::Value)> = vec![
             (Method::POST, "/v1/tenants".into(), json!(["Acme"])),
@@ -109,12 +109,12 @@ on_both_backends! {
             assert!(!speaks_rust(detail), "{method} {path} {body}: {detail}");
             assert!(!speaks_rust(&r.body["errors"].to_string()), "{method} {path} {body}: {}", r.body);
         }
-        assert_eq!(raw::dump(&app).await, before, "nothing was written");
+        assert_eq!(raw::rows(&app).await, before, "nothing was written");
     }
 
     async fn nul_characters_are_refused_everywhere(app) {
         let tenant = app.tenant("Acme").await;
-        let before = raw::dump(&app).await;
+        let before = raw::rows(&app).await;
         let cases = [
             ("/v1/tenants".to_owned(), json!({"name": "Ac\u{0}me"})),
             ("/v1/tenants".to_owned(), json!({"name": "Acme", "metadata": {"k": "v\u{0}"}})),
@@ -130,7 +130,7 @@ on_both_backends! {
             r.assert_problem(422, "validation_failed");
             assert!(r.body["detail"].as_str().unwrap().contains("NUL"), "{path} {body}: {}", r.body);
         }
-        assert_eq!(raw::dump(&app).await, before, "nothing was written");
+        assert_eq!(raw::rows(&app).await, before, "nothing was written");
         for path in [format!("/v1/tenants/{tenant}/events?type=a%00b"), "/v1/tenants/a%00b".to_owned(),
                      format!("/v1/tenants/{tenant}/events/e%001")] {
             let r = app.get(&path).await;

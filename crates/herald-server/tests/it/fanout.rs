@@ -95,6 +95,7 @@ on_both_backends! {
             data: serde_json::Map::from_iter([("n".to_owned(), json!(2))]),
             subject: None,
             source: None,
+            traceparent: None,
             created_at: now,
         };
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -130,6 +130,7 @@ pub fn new_event(tenant_id: &TenantId) -> Event {
         data: serde_json::Map::from_iter([("n".to_owned(), serde_json::json!(1))]),
         subject: None,
         source: None,
+        traceparent: None,
         created_at: t(0),
     }
 }
