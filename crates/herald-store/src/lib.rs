@@ -373,8 +373,6 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         since: Timestamp,
         until: Timestamp,
     ) -> Result<EndpointStats>;
-    /// An endpoint's attempts over `[since, until)` in buckets of `bucket` (oldest first; buckets
-    /// without attempts are left out).
     async fn insert_bulk_retry(&self, op: &BulkRetry) -> Result<()>;
     async fn bulk_retry(
         &self,
@@ -405,6 +403,8 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         finished: bool,
         now: Timestamp,
     ) -> Result<Option<BulkRetry>>;
+    /// An endpoint's attempts over `[since, until)` in buckets of `bucket` (oldest first; buckets
+    /// without attempts are left out).
     async fn endpoint_timeline(
         &self,
         endpoint: &EndpointId,
