@@ -70,6 +70,63 @@ pub async fn load(database_url: &str, tenant: &str, endpoint: &str, size: usize)
     Ok(())
 }
 
+/// Loads `size` delivered deliveries (and their events) for `endpoint`, created 100 days ago:
+/// what the retention purge deletes.
+pub async fn load_finished(
+    database_url: &str,
+    tenant: &str,
+    endpoint: &str,
+    size: usize,
+) -> anyhow::Result<()> {
+    let old = herald_core::Timestamp::now().as_millisecond() - 100 * 86_400_000;
+    let size = size as i64;
+    let finished = |sql: &str| sql.replace("'retrying', 1,", "'delivered', 1,");
+    if database_url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(database_url).await?;
+        sqlx::query("PRAGMA synchronous = OFF").execute(&mut conn).await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query(SQLITE_LOAD).bind(tenant).bind(endpoint).bind(size).bind(old).execute(&mut *tx).await?;
+        sqlx::query(&finished(SQLITE_LOAD_DELIVERIES))
+            .bind(tenant)
+            .bind(endpoint)
+            .bind(size)
+            .bind(old)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        sqlx::query("ANALYZE").execute(&mut conn).await?;
+    } else {
+        let mut conn = sqlx::PgConnection::connect(database_url).await?;
+        let mut tx = conn.begin().await?;
+        sqlx::query(POSTGRES_LOAD).bind(tenant).bind(size).bind(old).execute(&mut *tx).await?;
+        sqlx::query(&finished(POSTGRES_LOAD_DELIVERIES))
+            .bind(tenant)
+            .bind(size)
+            .bind(old)
+            .bind(endpoint)
+            .bind(old)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        sqlx::query("ANALYZE").execute(&mut conn).await?;
+    }
+    Ok(())
+}
+
+/// How many of the loaded deliveries are left (their ids start `dlv_00`).
+pub async fn count_old(database_url: &str) -> anyhow::Result<i64> {
+    let sql = "SELECT COUNT(*) FROM deliveries WHERE id < 'dlv_01'";
+    let (n,): (i64,) = if database_url.starts_with("sqlite:") {
+        let mut conn = sqlx::SqliteConnection::connect(database_url).await?;
+        sqlx::query_as(sql).fetch_one(&mut conn).await?
+    } else {
+        let mut conn = sqlx::PgConnection::connect(database_url).await?;
+        sqlx::query_as(sql).fetch_one(&mut conn).await?
+    };
+    Ok(n)
+}
+
 /// The plan of the claim's inner query, as the database reports it.
 pub async fn claim_plan(database_url: &str) -> anyhow::Result<String> {
     let now = herald_core::Timestamp::now().as_millisecond();

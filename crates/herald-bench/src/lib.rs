@@ -55,6 +55,9 @@ pub enum Scenario {
     /// The delivery log's first page under each filter over a large log (`--log-rows`); not in
     /// the default set. Its "latency" is the API read's time.
     Log,
+    /// Throughput while the retention purge deletes `--backlog` delivered deliveries (and their
+    /// events) older than the retention; not in the default set.
+    Purge,
 }
 
 /// What to run (see `herald-bench --help`).
@@ -263,7 +266,7 @@ pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
             Scenario::Multi => bench.multi().await?,
             Scenario::Noisy => bench.noisy().await?,
             Scenario::Log => bench.log().await?,
-            Scenario::Backlog | Scenario::Isolation => {
+            Scenario::Backlog | Scenario::Isolation | Scenario::Purge => {
                 let base = match throughput {
                     Some(t) => t,
                     None => {
@@ -276,6 +279,8 @@ pub async fn run(options: Options, herald: PathBuf) -> anyhow::Result<Report> {
                 };
                 let mut o = if scenario == Scenario::Backlog {
                     median_run(options.repeat, || bench.backlog()).await?
+                } else if scenario == Scenario::Purge {
+                    median_run(options.repeat, || bench.purge()).await?
                 } else {
                     median_run(options.repeat, || bench.isolation()).await?
                 };
@@ -638,6 +643,40 @@ impl Bench {
             backlog::claim_plan(&server.database_url).await.unwrap_or_else(|e| format!("(no plan: {e})"));
         let mut o = self.throughput("backlog", Some(&server)).await?;
         o.notes = json!({"backlog": size, "claim_plan": plan});
+        server.stop().await?;
+        Ok(o)
+    }
+
+    /// Throughput (scenario 1) while the retention purge deletes `--backlog` finished
+    /// deliveries, and their events, that are older than the retention (loaded straight into
+    /// the database, 100 days old). The purge runs every second, so it works all through the run.
+    async fn purge(&self) -> anyhow::Result<Outcome> {
+        let size = self.options.backlog;
+        let mut settings = self.settings.clone();
+        settings.push(("HERALD_RETENTION__INTERVAL".into(), "1s".into()));
+        let server = Server::start(&self.herald, self.options.backend, &settings).await?;
+        let tenant = server.call(reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "old"}))).await?;
+        let tenant = tenant["id"].as_str().unwrap_or_default().to_owned();
+        let endpoint = server
+            .call(
+                reqwest::Method::POST,
+                &format!("/v1/tenants/{tenant}/endpoints"),
+                Some(json!({"url": self.receiver.url("ok/old")})),
+            )
+            .await?;
+        let endpoint = endpoint["id"].as_str().unwrap_or_default().to_owned();
+        let mut server = server;
+        server.terminate().await?;
+        let started = Instant::now();
+        backlog::load_finished(&server.database_url, &tenant, &endpoint, size).await?;
+        eprintln!(
+            "loaded {size} finished deliveries, 100 days old, in {:.1} s",
+            started.elapsed().as_secs_f64()
+        );
+        server.resume().await?;
+        let mut o = self.throughput("purge", Some(&server)).await?;
+        let left = backlog::count_old(&server.database_url).await.unwrap_or(-1);
+        o.notes = json!({"old_rows": size, "old_rows_left_after_the_run": left});
         server.stop().await?;
         Ok(o)
     }
