@@ -33,6 +33,26 @@ impl TraceParent {
     pub fn as_str(&self) -> &str {
         &self.0
     }
+
+    /// The 32 hex digits of the trace id.
+    pub fn trace_id(&self) -> &str {
+        &self.0[3..35]
+    }
+
+    /// The 16 hex digits of the parent (span) id.
+    pub fn parent_id(&self) -> &str {
+        &self.0[36..52]
+    }
+
+    /// The trace flags (bit 0: sampled).
+    pub fn flags(&self) -> u8 {
+        u8::from_str_radix(&self.0[53..55], 16).unwrap_or(0)
+    }
+
+    /// A `traceparent` from its parts, when they make a valid one.
+    pub fn from_parts(trace_id: &str, parent_id: &str, flags: u8) -> Option<Self> {
+        Self::parse(&format!("00-{trace_id}-{parent_id}-{flags:02x}"))
+    }
 }
 
 impl fmt::Display for TraceParent {
@@ -48,7 +68,13 @@ mod tests {
     #[test]
     fn valid_traceparents_are_kept_and_others_refused() {
         let good = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
-        assert_eq!(TraceParent::parse(good).unwrap().as_str(), good);
+        let parsed = TraceParent::parse(good).unwrap();
+        assert_eq!(parsed.as_str(), good);
+        assert_eq!(
+            (parsed.trace_id(), parsed.parent_id(), parsed.flags()),
+            ("4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", 1)
+        );
+        assert_eq!(TraceParent::from_parts(parsed.trace_id(), parsed.parent_id(), 1), Some(parsed));
         let later = "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra";
         assert_eq!(TraceParent::parse(later).unwrap().as_str(), good.to_owned(), "passed on as version 00");
         for bad in [

@@ -67,6 +67,7 @@ pub struct Config {
     pub operator: OperatorConfig,
     pub metrics: MetricsConfig,
     pub retention: RetentionConfig,
+    pub traces: TracesConfig,
     pub log: LogConfig,
 }
 
@@ -301,6 +302,23 @@ pub struct DatabaseConfig {
     pub max_connections: u32,
 }
 
+/// Where spans go (OpenTelemetry, OTLP over HTTP with JSON).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracesConfig {
+    /// The collector's OTLP/HTTP traces URL, e.g. `http://otel-collector:4318/v1/traces`.
+    /// Unset: no spans are exported.
+    pub otlp_endpoint: Option<String>,
+    /// The `service.name` of the exported spans.
+    pub service_name: String,
+}
+
+impl Default for TracesConfig {
+    fn default() -> Self {
+        Self { otlp_endpoint: None, service_name: "herald".into() }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -337,6 +355,7 @@ impl Default for Config {
             operator: OperatorConfig::default(),
             metrics: MetricsConfig::default(),
             retention: RetentionConfig::default(),
+            traces: TracesConfig::default(),
             log: LogConfig::default(),
         }
     }

@@ -24,6 +24,7 @@ pub mod publish;
 pub mod quota;
 pub mod retention;
 pub mod state;
+pub mod trace;
 pub mod ui;
 
 pub use app::Application;

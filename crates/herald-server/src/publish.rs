@@ -186,6 +186,18 @@ impl Publisher {
         subscribers: &[Arc<Endpoint>],
         now: Timestamp,
     ) {
+        let span = tracing::info_span!("fanout", event.id = %event.id, deliveries = deliveries.len());
+        crate::trace::set_parent(&span, event.traceparent.as_ref());
+        tracing::Instrument::instrument(self.expand_in_span(event, deliveries, subscribers, now), span).await;
+    }
+
+    async fn expand_in_span(
+        &self,
+        event: &Event,
+        deliveries: Vec<Delivery>,
+        subscribers: &[Arc<Endpoint>],
+        now: Timestamp,
+    ) {
         let active = deliveries.iter().filter(|d| due_now(d, now)).count();
         // The publish has answered already and the marker keeps the deliveries owed, so they wait
         // for room in the dispatcher: a burst of fan-outs goes through memory rather than through

@@ -77,16 +77,45 @@ enum Command {
     },
 }
 
-fn init_logging(config: &Config) {
+/// Logs to standard error as configured, and spans to the OTLP collector when one is set;
+/// returns the span exporter's provider, to flush at exit.
+fn init_logging(config: &Config) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     let filter = tracing_subscriber::EnvFilter::new(&config.log.level);
     // Colour only for a person watching a terminal, never in files or log collectors.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let builder =
-        tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
-    match config.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
-    }
+    let (fmt_text, fmt_json) = match config.log.format {
+        LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))),
+        LogFormat::Text => {
+            (Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi)), None)
+        }
+    };
+    let provider = match &config.traces.otlp_endpoint {
+        Some(endpoint) => {
+            use opentelemetry::trace::TracerProvider as _;
+            use opentelemetry_otlp::{Protocol, WithExportConfig};
+            let exporter = opentelemetry_otlp::SpanExporter::builder()
+                .with_http()
+                .with_protocol(Protocol::HttpJson)
+                .with_endpoint(endpoint)
+                .build()
+                .context("setting up the OTLP exporter (option `traces.otlp_endpoint`)")?;
+            let resource = opentelemetry_sdk::Resource::builder()
+                .with_service_name(config.traces.service_name.clone())
+                .build();
+            let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+                .with_batch_exporter(exporter)
+                .with_resource(resource)
+                .build();
+            Some((provider.tracer("herald"), provider))
+        }
+        None => None,
+    };
+    let otel =
+        provider.as_ref().map(|(tracer, _)| tracing_opentelemetry::layer().with_tracer(tracer.clone()));
+    tracing_subscriber::registry().with(filter).with(fmt_text).with(fmt_json).with(otel).init();
+    Ok(provider.map(|(_, provider)| provider))
 }
 
 /// The command line, with `--help` listing the commands by group.
@@ -171,8 +200,14 @@ fn fail(error: &anyhow::Error) -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Serve => {
-            let config = load(cli.config.as_deref())?;
-            serve(config).await
+            let config = Config::load(cli.config.as_deref())?;
+            let spans = init_logging(&config)?;
+            let served = serve(config).await;
+            if let Some(provider) = spans {
+                // Send the spans still buffered before the process ends.
+                let _ = tokio::task::spawn_blocking(move || provider.shutdown()).await;
+            }
+            served
         }
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut command(), "herald", &mut std::io::stdout());
@@ -200,10 +235,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// The configuration, with logging set up as it says.
+/// The configuration, with logging set up as it says (spans are exported by `serve` only).
 fn load(file: Option<&std::path::Path>) -> anyhow::Result<Config> {
-    let config = Config::load(file)?;
-    init_logging(&config);
+    let mut config = Config::load(file)?;
+    config.traces.otlp_endpoint = None;
+    init_logging(&config)?;
     Ok(config)
 }
 

@@ -89,7 +89,9 @@ pub async fn publish(
             .and_then(|v| v.to_str().ok())
             .and_then(herald_core::trace::TraceParent::parse),
     };
-    match state.publisher.publish(new).await? {
+    let span = tracing::info_span!("publish", tenant.id = %new.tenant, event_type = %new.event_type);
+    crate::trace::set_parent(&span, new.traceparent.as_ref());
+    match tracing::Instrument::instrument(state.publisher.publish(new), span).await? {
         Published::Created { event, deliveries } => {
             Ok((StatusCode::CREATED, Json(EventOut::new(event, Some(deliveries)))))
         }

@@ -270,7 +270,9 @@ fn build(
     for (name, value) in &rendered.headers {
         add(name, value, false);
     }
-    if let Some(traceparent) = &job.event.traceparent {
+    if let Some(traceparent) =
+        crate::trace::traceparent(&tracing::Span::current(), job.event.traceparent.as_ref())
+    {
         add("traceparent", traceparent.as_str(), false);
     }
     for (name, value) in credentials.headers.iter() {

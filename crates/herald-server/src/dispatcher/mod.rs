@@ -490,7 +490,15 @@ impl Dispatcher {
         in_flight.spawn(async move {
             // Each phase's future is boxed: a task waiting to settle then holds only the settle's
             // state, not room for the HTTP exchange's (tasks waiting for the database can be many).
-            let (attempt, next) = Box::pin(attempt::perform(&ctx, &job)).await;
+            let span = tracing::info_span!(
+                "attempt",
+                delivery.id = %job.delivery.id,
+                endpoint.id = %job.delivery.endpoint_id,
+                attempt.number = job.delivery.attempt_count + 1,
+            );
+            crate::trace::set_parent(&span, job.event.traceparent.as_ref());
+            let (attempt, next) =
+                tracing::Instrument::instrument(Box::pin(attempt::perform(&ctx, &job)), span).await;
             crate::metrics::decided(&next);
             // Never closed; were it, settling would simply go unbounded.
             let _settling = settling.acquire_owned().await.ok();
