@@ -91,12 +91,21 @@ fn describe() {
         "herald_listen_sessions_connected",
         "`herald listen` sessions connected to this instance."
     );
+    describe_gauge!(
+        "herald_leases_expired",
+        "Due deliveries whose lease ran out (their instance died or stalled) and that no one has taken again yet."
+    );
+    describe_counter!(
+        "herald_fanouts_reclaimed_total",
+        "Fan-outs finished by another process after their publisher's lease ran out."
+    );
     describe_counter!(
         "herald_purged_total",
         "Rows the retention purge deleted: finished deliveries (with their attempts), events, idempotency keys."
     );
     // Series that exist from the start, so that a rate over them is 0 rather than absent.
     counter!("herald_events_published_total").increment(0);
+    counter!("herald_fanouts_reclaimed_total").increment(0);
     for why in ["shutdown", "restart", "failover"] {
         counter!("herald_leases_released_total", "why" => why).increment(0);
     }
@@ -141,6 +150,11 @@ pub fn purged(purged: &crate::retention::Purged) {
     counter!("herald_purged_total", "what" => "idempotency_keys").increment(purged.idempotency_keys);
 }
 
+/// Records fan-outs taken over from a publisher whose lease ran out.
+pub fn fanouts_reclaimed(count: usize) {
+    counter!("herald_fanouts_reclaimed_total").increment(count as u64);
+}
+
 /// Keeps the recorder's buffers small between scrapes.
 pub async fn upkeep() {
     let Some(handle) = handle() else { return };
@@ -159,6 +173,7 @@ pub async fn render(state: &AppState) -> Result<String, herald_store::StoreError
     gauge!("herald_queue_deliveries", "state" => "due").set(gauges.due as f64);
     gauge!("herald_queue_deliveries", "state" => "scheduled").set(gauges.scheduled as f64);
     gauge!("herald_queue_deliveries", "state" => "held").set(gauges.held as f64);
+    gauge!("herald_leases_expired").set(gauges.expired_leases as f64);
     let oldest = gauges
         .oldest_due_at
         .map_or(0.0, |at| (now.as_millisecond() - at.as_millisecond()).max(0) as f64 / 1000.0);

@@ -243,6 +243,7 @@ impl Publisher {
         let marker = Lease { token: self.marker.clone(), until: add(now, self.lease) };
         let events = self.store.claim_fanouts(&marker, now, FANOUTS_PER_CLAIM).await?;
         let finished = events.len();
+        crate::metrics::fanouts_reclaimed(finished);
         for event in events {
             let endpoints = self.caches.tenant_endpoints(self.store.as_ref(), &event.tenant_id).await?;
             let subscribers: Vec<Arc<Endpoint>> = endpoints

@@ -185,6 +185,9 @@ pub struct Gauges {
     pub scheduled: u64,
     /// Waiting deliveries of endpoints whose circuit is open.
     pub held: u64,
+    /// Due deliveries still marked leased: their holder's lease ran out (it died or stalled)
+    /// and no one has taken them again yet.
+    pub expired_leases: u64,
     /// When the longest-waiting due delivery became due.
     pub oldest_due_at: Option<Timestamp>,
     pub circuits_open: u64,

@@ -56,9 +56,11 @@ for_each_backend! {
 
         async fn gauges(&self, now: Timestamp) -> Result<crate::Gauges> {
             let now_ms = crate::rows::millis(now);
-            let (due, waiting, oldest): (i64, i64, Option<i64>) = sqlx::query_as(
+            let (due, waiting, oldest, expired): (i64, i64, Option<i64>, i64) = sqlx::query_as(
                 "SELECT COALESCE(SUM(CASE WHEN next_attempt_at <= $1 THEN 1 ELSE 0 END), 0), COUNT(*),
-                        MIN(next_attempt_at)
+                        MIN(next_attempt_at),
+                        COALESCE(SUM(CASE WHEN next_attempt_at <= $1 THEN
+                                     CASE WHEN lease_owner IS NOT NULL THEN 1 ELSE 0 END ELSE 0 END), 0)
                  FROM deliveries WHERE status IN ('pending', 'retrying')",
             )
             .bind(now_ms)
@@ -86,6 +88,7 @@ for_each_backend! {
                 due: count(due),
                 scheduled: count(waiting - due),
                 held: count(held),
+                expired_leases: count(expired),
                 oldest_due_at,
                 circuits_open: count(open),
                 endpoints_disabled: count(disabled),

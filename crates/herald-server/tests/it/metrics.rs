@@ -73,6 +73,8 @@ on_both_backends! {
         assert!(sample(&text, "herald_deliveries_total{outcome=\"retrying\"}") >= Some(3.0), "{text}");
         assert_eq!(sample(&text, "herald_queue_deliveries{state=\"scheduled\"}"), Some(3.0), "the three to retry: {text}");
         assert_eq!(sample(&text, "herald_endpoints_circuit_open"), Some(0.0), "{text}");
+        assert_eq!(sample(&text, "herald_leases_expired"), Some(0.0), "{text}");
+        assert_eq!(sample(&text, "herald_fanouts_reclaimed_total"), Some(0.0), "{text}");
         assert_eq!(sample(&text, "herald_endpoints_disabled"), Some(0.0), "{text}");
         assert!(sample(&text, "herald_attempt_duration_seconds_count") >= Some(6.0), "{text}");
         assert!(sample(&text, "herald_publish_duration_seconds_count") == Some(3.0), "{text}");

@@ -6,6 +6,25 @@ use herald_store::TenantBacklog;
 use crate::support::*;
 
 on_both_backends! {
+    async fn the_gauges_count_waiting_deliveries_and_leases_that_ran_out(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        waiting(&*store, &endpoint, t(1)).await;
+        waiting(&*store, &endpoint, t(2)).await;
+        waiting(&*store, &endpoint, t(60)).await;
+        let gauges = store.gauges(t(10)).await.unwrap();
+        assert_eq!((gauges.due, gauges.scheduled, gauges.expired_leases), (2, 1, 0));
+        assert_eq!(gauges.oldest_due_at, Some(t(1)));
+        // Claimed until t(20): not due while the lease holds, an expired lease once it ran out.
+        assert_eq!(store.claim_due("worker-a", t(10), t(20), 1, &[]).await.unwrap().len(), 1);
+        let held = store.gauges(t(15)).await.unwrap();
+        assert_eq!((held.due, held.expired_leases), (1, 0));
+        let ran_out = store.gauges(t(30)).await.unwrap();
+        assert_eq!((ran_out.due, ran_out.expired_leases), (2, 1), "the dead holder's delivery is due again");
+        assert_eq!((ran_out.circuits_open, ran_out.endpoints_disabled), (0, 0));
+        assert!(!ran_out.pools.is_empty());
+    }
+
     async fn claims_take_the_earliest_due_deliveries_up_to_the_limit(store) {
         let tenant = add_tenant(&*store).await;
         let endpoint = add_endpoint(&*store, &tenant).await;
