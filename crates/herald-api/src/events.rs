@@ -52,6 +52,10 @@ pub struct EventOut {
     pub source: Option<String>,
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
+    /// When the retention removed the payload (`data` is then `{}`); absent while it is kept.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_removed_at: Option<Timestamp>,
     /// Per-endpoint delivery statuses (on publish and on get; not in lists).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deliveries: Option<Vec<EventDeliveryOut>>,
@@ -68,6 +72,7 @@ impl EventOut {
             subject: event.subject,
             source: event.source,
             created_at: event.created_at,
+            payload_removed_at: event.payload_removed_at,
             deliveries: deliveries.map(|list| {
                 list.into_iter()
                     .map(|d| EventDeliveryOut {

@@ -80,6 +80,7 @@ text_enum!(
         EndpointDisabled = "endpoint_disabled",
         EndpointGone = "endpoint_gone",
         CredentialsUnreadable = "credentials_unreadable",
+        PayloadRemoved = "payload_removed",
     }
 );
 
@@ -314,6 +315,7 @@ mod tests {
             subject: None,
             source: None,
             traceparent: None,
+            payload_removed_at: None,
             created_at: now,
         };
         let fresh = Delivery::new(&event, &EndpointId::generate(), Trigger::Scheduled, now);

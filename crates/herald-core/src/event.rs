@@ -79,4 +79,6 @@ pub struct Event {
     /// The W3C `traceparent` the publish carried, passed on to every delivery.
     pub traceparent: Option<crate::trace::TraceParent>,
     pub created_at: Timestamp,
+    /// When the retention removed `data` (then `{}`), keeping the event's other fields.
+    pub payload_removed_at: Option<Timestamp>,
 }

@@ -107,6 +107,7 @@ mod tests {
             subject: subject.map(str::to_owned),
             source: None,
             traceparent: None,
+            payload_removed_at: None,
             created_at: crate::Timestamp::from_millisecond(1_700_000_000_123).unwrap(),
         }
     }

@@ -120,6 +120,10 @@ pub struct RetentionConfig {
     /// more are deleted this long after they were created; `0s`: kept forever. A tenant's
     /// `limits.retentionDays` overrides it. Idempotency keys expire after 24 hours whatever this is.
     pub keep: HumanDuration,
+    /// Events' payloads (`data`) are removed this long after they were created, once every
+    /// delivery of the event is finished; the event and its deliveries stay (with `data` as `{}`)
+    /// until `keep`. Such a delivery cannot be retried. `0s`: payloads stay as long as the event.
+    pub keep_payloads: HumanDuration,
     /// How often the purge looks for what to delete.
     pub interval: HumanDuration,
     /// Rows deleted per transaction: small, so publishing and delivery never wait long for the
@@ -131,6 +135,7 @@ impl Default for RetentionConfig {
     fn default() -> Self {
         Self {
             keep: HumanDuration::from_secs(90 * 24 * 3600),
+            keep_payloads: HumanDuration::from_secs(0),
             interval: HumanDuration::from_secs(60),
             batch: 500,
         }

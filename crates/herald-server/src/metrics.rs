@@ -147,6 +147,7 @@ pub fn leases_released(why: &'static str, count: u64) {
 pub fn purged(purged: &crate::retention::Purged) {
     counter!("herald_purged_total", "what" => "deliveries").increment(purged.deliveries);
     counter!("herald_purged_total", "what" => "events").increment(purged.events);
+    counter!("herald_purged_total", "what" => "payloads").increment(purged.payloads);
     counter!("herald_purged_total", "what" => "idempotency_keys").increment(purged.idempotency_keys);
 }
 

@@ -126,6 +126,7 @@ impl Publisher {
             subject: new.subject,
             source: new.source,
             traceparent: new.traceparent,
+            payload_removed_at: None,
             created_at: now,
         };
         let endpoints = self.caches.tenant_endpoints(self.store.as_ref(), &event.tenant_id).await?;
@@ -277,6 +278,7 @@ impl Publisher {
             subject: None,
             source: None,
             traceparent: None,
+            payload_removed_at: None,
             created_at: now,
         };
         let delivery = Delivery::new(&event, &endpoint.id, Trigger::Test, now);

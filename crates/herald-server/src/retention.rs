@@ -15,6 +15,8 @@ use crate::state::AppState;
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Purged {
     pub deliveries: u64,
+    /// Events whose payload was removed.
+    pub payloads: u64,
     pub events: u64,
     pub idempotency_keys: u64,
 }
@@ -23,11 +25,14 @@ pub struct Purged {
 pub async fn run(state: AppState) {
     let mut ticks = tokio::time::interval(state.config.retention.interval.get());
     ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // Where payload removal got to: events are only ever stripped in key (time) order.
+    let mut stripped_up_to = String::new();
     loop {
         ticks.tick().await;
-        match purge(&state).await {
+        match purge(&state, &mut stripped_up_to).await {
             Ok(purged) if purged != Purged::default() => tracing::info!(
                 deliveries = purged.deliveries,
+                payloads = purged.payloads,
                 events = purged.events,
                 idempotency_keys = purged.idempotency_keys,
                 "purged what the retention no longer keeps"
@@ -39,7 +44,7 @@ pub async fn run(state: AppState) {
 }
 
 /// Deletes what the retention no longer keeps, a batch at a time, until nothing is left.
-pub async fn purge(state: &AppState) -> Result<Purged, StoreError> {
+pub async fn purge(state: &AppState, stripped_up_to: &mut String) -> Result<Purged, StoreError> {
     let now = state.clock.now();
     let batch = state.config.retention.batch;
     let own: Vec<_> = state
@@ -63,6 +68,22 @@ pub async fn purge(state: &AppState) -> Result<Purged, StoreError> {
         let before = herald_core::time::sub(now, keep);
         purged.deliveries += drain(batch, || state.store.purge_deliveries(tenants, before, batch)).await?;
         purged.events += drain(batch, || state.store.purge_events(tenants, before, batch)).await?;
+    }
+    let keep_payloads = state.config.retention.keep_payloads.get();
+    if !keep_payloads.is_zero() {
+        let before = herald_core::time::sub(now, keep_payloads);
+        loop {
+            let started = std::time::Instant::now();
+            let (stripped, last) = state.store.purge_payloads(before, stripped_up_to, batch, now).await?;
+            purged.payloads += stripped;
+            if let Some(last) = last {
+                *stripped_up_to = last;
+            }
+            if stripped < u64::from(batch) {
+                break;
+            }
+            tokio::time::sleep((started.elapsed() * 3).max(Duration::from_millis(5))).await;
+        }
     }
     let keys_before = herald_core::time::sub(
         now,

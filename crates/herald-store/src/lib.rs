@@ -316,6 +316,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     async fn purge_deliveries(&self, tenants: Tenants<'_>, before: Timestamp, limit: u32) -> Result<u64>;
     /// Deletes up to `limit` events of `tenants` created before `before` that nothing refers to.
     async fn purge_events(&self, tenants: Tenants<'_>, before: Timestamp, limit: u32) -> Result<u64>;
+    /// Removes the payload of up to `limit` events created before `before` and after the event
+    /// key `after` whose deliveries are all finished; how many, and the last key changed.
+    async fn purge_payloads(
+        &self,
+        before: Timestamp,
+        after: &str,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<(u64, Option<String>)>;
     /// Deletes up to `limit` idempotency keys stored before `before`.
     async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<u64>;
 

@@ -72,6 +72,37 @@ for_each_backend! {
         Ok(q.build().execute(self.writer()).await?.rows_affected())
     }
 
+    /// Removes the payload (`data` becomes `{}`) of up to `limit` events created before `before`,
+    /// after `after` (an event key: where the previous batch ended), whose deliveries are all
+    /// finished; returns how many, and the last event key changed.
+    pub(crate) async fn purge_payloads(
+        &self,
+        before: Timestamp,
+        after: &str,
+        limit: u32,
+        now: Timestamp,
+    ) -> Result<(u64, Option<String>)> {
+        let keys: Vec<(String,)> = sqlx::query_as(
+            "UPDATE events SET data = '{}', payload_removed_at = $3
+             WHERE event_key IN (
+               SELECT event_key FROM events
+               WHERE event_key > $1 AND event_key < $2 AND payload_removed_at IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM deliveries WHERE deliveries.event_key = events.event_key
+                                   AND deliveries.status IN ('pending', 'retrying'))
+                 AND NOT EXISTS (SELECT 1 FROM fanouts WHERE fanouts.event_key = events.event_key)
+               ORDER BY event_key LIMIT $4)
+             RETURNING event_key",
+        )
+        .bind(after)
+        .bind(GeneratedEventId::first_at(before).to_string())
+        .bind(millis(now))
+        .bind(i64::from(limit))
+        .fetch_all(self.writer())
+        .await?;
+        let last = keys.iter().map(|(k,)| k.clone()).max();
+        Ok((keys.len() as u64, last))
+    }
+
     /// Deletes up to `limit` idempotency keys stored before `before`; returns how many.
     pub(crate) async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<u64> {
         let done = sqlx::query(

@@ -52,7 +52,7 @@ macro_rules! columns {
          failing_since, circuit_probe_at, circuit_failed_probes, circuit_changed_at"
     };
     (events) => {
-        "event_key, tenant_id, id, event_type, data, subject, source, created_at, traceparent"
+        "event_key, tenant_id, id, event_type, data, subject, source, created_at, traceparent, payload_removed_at"
     };
     (deliveries) => {
         "id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
@@ -237,6 +237,7 @@ pub(crate) struct EventRow {
     source: Option<String>,
     created_at: i64,
     traceparent: Option<String>,
+    payload_removed_at: Option<i64>,
 }
 
 impl TryFrom<EventRow> for herald_core::event::Event {
@@ -252,6 +253,7 @@ impl TryFrom<EventRow> for herald_core::event::Event {
             subject: r.subject,
             source: r.source,
             traceparent: r.traceparent.as_deref().and_then(herald_core::trace::TraceParent::parse),
+            payload_removed_at: r.payload_removed_at.map(|ms| timestamp(T, ms)).transpose()?,
             created_at: timestamp(T, r.created_at)?,
         })
     }

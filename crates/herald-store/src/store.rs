@@ -50,6 +50,15 @@ for_each_backend! {
         async fn purge_events(&self, tenants: crate::Tenants<'_>, before: Timestamp, limit: u32) -> Result<u64> {
             self.purge_events(tenants, before, limit).await
         }
+        async fn purge_payloads(
+            &self,
+            before: Timestamp,
+            after: &str,
+            limit: u32,
+            now: Timestamp,
+        ) -> Result<(u64, Option<String>)> {
+            self.purge_payloads(before, after, limit, now).await
+        }
         async fn purge_idempotency_keys(&self, before: Timestamp, limit: u32) -> Result<u64> {
             self.purge_idempotency_keys(before, limit).await
         }

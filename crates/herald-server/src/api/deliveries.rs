@@ -75,6 +75,14 @@ pub async fn retry(
     InPath(id): InPath<DeliveryId>,
 ) -> ApiResult<(StatusCode, Json<DeliveryOut>)> {
     let delivery = find_delivery(&state, &tenant.id, &id).await?;
+    let event = state.store.event(&tenant.id, &delivery.event_id).await?;
+    if event.is_some_and(|e| e.payload_removed_at.is_some()) {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "payload_removed",
+            "the retention removed this event's payload (`retention.keep_payloads`): there is nothing left to send",
+        ));
+    }
     let queued = state
         .store
         .requeue_delivery(&tenant.id, &delivery.id, Trigger::Manual, state.clock.now())

@@ -35,6 +35,10 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
     if !endpoint.enabled && job.delivery.next_trigger != Trigger::Test {
         return (None, Next::Failed(FailureReason::EndpointDisabled));
     }
+    if job.event.payload_removed_at.is_some() {
+        // The retention removed what it would send: nothing to deliver any more.
+        return (None, Next::Failed(FailureReason::PayloadRemoved));
+    }
     let Some(credentials) = credentials(ctx, endpoint) else {
         // Not the receiver's fault, and perhaps mended soon (a restart with the right master
         // key): the delivery waits, uncharged, rather than becoming a dead letter.
@@ -327,6 +331,7 @@ mod tests {
             subject: None,
             source: None,
             traceparent: None,
+            payload_removed_at: None,
             created_at: Timestamp::from_second(1_800_000_000).unwrap(),
         }
     }

@@ -96,6 +96,7 @@ on_both_backends! {
             subject: None,
             source: None,
             traceparent: None,
+            payload_removed_at: None,
             created_at: now,
         };
         tokio::time::sleep(Duration::from_millis(20)).await;

@@ -89,3 +89,38 @@ async fn retention_purges_sqlite() {
 async fn retention_purges_postgres() {
     purges_what_the_retention_no_longer_keeps(Backend::Postgres).await;
 }
+
+#[tokio::test]
+async fn payloads_go_before_the_event_and_a_stripped_delivery_cannot_be_retried() {
+    let app = TestApp::start_with(Backend::Sqlite, |config| {
+        config.retention.keep_payloads = HumanDuration::from(Duration::from_secs(1));
+        config.retention.interval = HumanDuration::from(Duration::from_millis(200));
+    })
+    .await;
+    let ok = TestReceiver::start().await;
+    let tenant = app.tenant("acme").await;
+    app.endpoint(&tenant, json!({"url": ok.url()})).await;
+    let event = app.publish(&tenant, json!({"type": "a.b", "data": {"secret": "payload"}})).await;
+    let id = event["id"].as_str().unwrap().to_owned();
+    let delivery = event["deliveries"][0]["deliveryId"].as_str().unwrap().to_owned();
+    app.delivery_with_status(&tenant, &delivery, "delivered").await;
+    let stripped = eventually("the payload to be removed", Duration::from_secs(20), || async {
+        let e = app.get(&format!("/v1/tenants/{tenant}/events/{id}")).await.body;
+        e["payloadRemovedAt"].is_string().then_some(e)
+    })
+    .await;
+    assert_eq!(stripped["data"], json!({}), "{stripped}");
+    assert_eq!(stripped["type"], "a.b", "the rest of the event stays");
+    // Gone from every row (the file's free pages are reused in time; the rows no longer hold it).
+    assert!(
+        !herald_testkit::raw::rows(&app).await.contains("\"payload\""),
+        "gone from the database's rows too"
+    );
+    let retry = app.post(&format!("/v1/tenants/{tenant}/deliveries/{delivery}/retry"), json!({})).await;
+    retry.assert_problem(409, "payload_removed");
+    assert_eq!(
+        app.get(&format!("/v1/tenants/{tenant}/deliveries/{delivery}")).await.status,
+        200,
+        "the delivery stays"
+    );
+}

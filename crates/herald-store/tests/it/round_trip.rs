@@ -469,6 +469,28 @@ on_both_backends! {
         assert_eq!(store.purge_idempotency_keys(t(1), 10).await.unwrap(), 1);
     }
 
+    async fn payloads_of_finished_events_are_removed_in_key_order(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        let finished = {
+            let event = new_event(&tenant.id);
+            let mut delivery = new_delivery(&event, &endpoint, t(5));
+            delivery.status = DeliveryStatus::Delivered;
+            store.publish(&event, std::slice::from_ref(&delivery), None).await.unwrap();
+            event
+        };
+        let pending = waiting(&*store, &endpoint, t(5)).await;
+        assert_eq!(store.purge_payloads(t(-10), "", 10, t(20)).await.unwrap().0, 0, "too young");
+        let (stripped, last) = store.purge_payloads(t(10), "", 10, t(20)).await.unwrap();
+        assert_eq!((stripped, last.as_deref()), (1, Some(finished.key.as_str())));
+        let read = store.event(&tenant.id, &finished.id).await.unwrap().unwrap();
+        assert!(read.data.is_empty());
+        assert_eq!(read.payload_removed_at, Some(t(20)));
+        let kept = store.event(&tenant.id, &pending.event_id).await.unwrap().unwrap();
+        assert!(!kept.data.is_empty() && kept.payload_removed_at.is_none(), "a waiting delivery keeps its payload");
+        assert_eq!(store.purge_payloads(t(10), finished.key.as_str(), 10, t(30)).await.unwrap(), (0, None));
+    }
+
     async fn a_requeued_delivery_reads_back_as_updated(store) {
         let tenant = add_tenant(&*store).await;
         let endpoint = add_endpoint(&*store, &tenant).await;

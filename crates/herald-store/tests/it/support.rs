@@ -131,6 +131,7 @@ pub fn new_event(tenant_id: &TenantId) -> Event {
         subject: None,
         source: None,
         traceparent: None,
+        payload_removed_at: None,
         created_at: t(0),
     }
 }
