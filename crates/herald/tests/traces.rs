@@ -86,6 +86,26 @@ async fn a_publishs_trace_follows_the_event_to_the_receiver() {
     assert_eq!(parts[1], trace_id, "the receiver is in the caller's trace: {sent}");
     assert_ne!(parts[2], caller_span, "its parent is Herald's attempt, not the caller: {sent}");
 
+    // An event owed to more than 64 endpoints is fanned out after the publish answers: its
+    // fan-out has a span of its own in the caller's trace.
+    let fanned = "1bf92f3577b34da6a3ce929d0e0e4737";
+    for n in 0..65 {
+        post(
+            &format!("/v1/tenants/{tenant}/endpoints"),
+            json!({"url": receiver.url(), "events": ["fan.*"], "description": format!("fan {n}")}),
+        )
+        .send()
+        .await
+        .unwrap();
+    }
+    let fanout = post(&format!("/v1/tenants/{tenant}/events"), json!({"type": "fan.out", "data": {}}))
+        .header("traceparent", format!("00-{fanned}-{caller_span}-01"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fanout.status(), 201);
+    receiver.wait_for(66, Duration::from_secs(30)).await;
+
     // Stopping flushes the spans still buffered.
     let _ = Command::new("kill").arg("-TERM").arg(server.id().to_string()).status();
     let _ = server.wait();
@@ -103,4 +123,8 @@ async fn a_publishs_trace_follows_the_event_to_the_receiver() {
     let attempt = found.iter().find(|s| s.0 == "attempt").unwrap();
     assert_eq!(attempt.1, trace_id, "the attempt is in the same trace");
     assert_eq!(attempt.2, parts[2], "and is the receiver's parent");
+    assert!(
+        found.iter().any(|s| s.0 == "fanout" && s.1 == fanned),
+        "the fan-out's span is in its caller's trace: {found:?}"
+    );
 }
