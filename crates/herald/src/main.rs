@@ -80,16 +80,27 @@ enum Command {
 /// Logs to standard error as configured, and spans to the OTLP collector when one is set;
 /// returns the span exporter's provider, to flush at exit.
 fn init_logging(config: &Config) -> anyhow::Result<Option<opentelemetry_sdk::trace::SdkTracerProvider>> {
+    use tracing_subscriber::Layer as _;
     use tracing_subscriber::layer::SubscriberExt;
     use tracing_subscriber::util::SubscriberInitExt;
-    let filter = tracing_subscriber::EnvFilter::new(&config.log.level);
+    // The log level filters the logs only: spans go to the collector at `info` whatever it is.
+    let logs = || tracing_subscriber::EnvFilter::new(&config.log.level);
     // Colour only for a person watching a terminal, never in files or log collectors.
     let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (fmt_text, fmt_json) = match config.log.format {
-        LogFormat::Json => (None, Some(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr))),
-        LogFormat::Text => {
-            (Some(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_ansi(ansi)), None)
-        }
+        LogFormat::Json => (
+            None,
+            Some(tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).with_filter(logs())),
+        ),
+        LogFormat::Text => (
+            Some(
+                tracing_subscriber::fmt::layer()
+                    .with_writer(std::io::stderr)
+                    .with_ansi(ansi)
+                    .with_filter(logs()),
+            ),
+            None,
+        ),
     };
     let provider = match &config.traces.otlp_endpoint {
         Some(endpoint) => {
@@ -112,9 +123,12 @@ fn init_logging(config: &Config) -> anyhow::Result<Option<opentelemetry_sdk::tra
         }
         None => None,
     };
-    let otel =
-        provider.as_ref().map(|(tracer, _)| tracing_opentelemetry::layer().with_tracer(tracer.clone()));
-    tracing_subscriber::registry().with(filter).with(fmt_text).with(fmt_json).with(otel).init();
+    let otel = provider.as_ref().map(|(tracer, _)| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer.clone())
+            .with_filter(tracing_subscriber::filter::LevelFilter::INFO)
+    });
+    tracing_subscriber::registry().with(fmt_text).with(fmt_json).with(otel).init();
     Ok(provider.map(|(_, provider)| provider))
 }
 

@@ -59,6 +59,8 @@ async fn a_publishs_trace_follows_the_event_to_the_receiver() {
         .env("HERALD_OUTBOUND__ALLOW_CIDRS", "[127.0.0.0/8]")
         .env("HERALD_OUTBOUND__ALLOW_HTTP", "true")
         .env("HERALD_TRACES__OTLP_ENDPOINT", format!("http://{}/v1/traces", collector.addr()))
+        // Quiet logs do not silence the spans.
+        .env("HERALD_LOG__LEVEL", "warn")
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
