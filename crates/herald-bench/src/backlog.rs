@@ -18,7 +18,7 @@ WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < $3)
 INSERT INTO deliveries (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count,
                         next_attempt_at, next_trigger, created_at, updated_at)
 SELECT 'dlv_00' || printf('%024d', i), $1, 'evt_00' || printf('%024d', i), 'backlog-' || i, $2,
-       'retrying', 1, $5, 'scheduled', $4, $4 FROM n";
+       $6, 1, $5, 'scheduled', $4, $4 FROM n";
 
 const POSTGRES_LOAD: &str = "
 INSERT INTO events (event_key, tenant_id, id, event_type, data, created_at)
@@ -29,45 +29,13 @@ const POSTGRES_LOAD_DELIVERIES: &str = "
 INSERT INTO deliveries (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count,
                         next_attempt_at, next_trigger, created_at, updated_at)
 SELECT 'dlv_00' || lpad(i::text, 24, '0'), $1, 'evt_00' || lpad(i::text, 24, '0'), 'backlog-' || i, $4,
-       'retrying', 1, $5, 'scheduled', $3, $3
+       $6, 1, $5, 'scheduled', $3, $3
 FROM generate_series(1, $2::bigint) AS i";
 
 /// Loads `size` undelivered deliveries (and their events) for `endpoint`, due in an hour.
 pub async fn load(database_url: &str, tenant: &str, endpoint: &str, size: usize) -> anyhow::Result<()> {
     let now = herald_core::Timestamp::now().as_millisecond();
-    let later = now + 3_600_000;
-    let size = size as i64;
-    if database_url.starts_with("sqlite:") {
-        let mut conn = sqlx::SqliteConnection::connect(database_url).await?;
-        sqlx::query("PRAGMA synchronous = OFF").execute(&mut conn).await?;
-        let mut tx = conn.begin().await?;
-        sqlx::query(SQLITE_LOAD).bind(tenant).bind(endpoint).bind(size).bind(now).execute(&mut *tx).await?;
-        sqlx::query(SQLITE_LOAD_DELIVERIES)
-            .bind(tenant)
-            .bind(endpoint)
-            .bind(size)
-            .bind(now)
-            .bind(later)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        sqlx::query("ANALYZE").execute(&mut conn).await?;
-    } else {
-        let mut conn = sqlx::PgConnection::connect(database_url).await?;
-        let mut tx = conn.begin().await?;
-        sqlx::query(POSTGRES_LOAD).bind(tenant).bind(size).bind(now).execute(&mut *tx).await?;
-        sqlx::query(POSTGRES_LOAD_DELIVERIES)
-            .bind(tenant)
-            .bind(size)
-            .bind(now)
-            .bind(endpoint)
-            .bind(later)
-            .execute(&mut *tx)
-            .await?;
-        tx.commit().await?;
-        sqlx::query("ANALYZE").execute(&mut conn).await?;
-    }
-    Ok(())
+    insert(database_url, tenant, endpoint, size, "retrying", now, now + 3_600_000).await
 }
 
 /// Loads `size` delivered deliveries (and their events) for `endpoint`, created 100 days ago:
@@ -79,19 +47,39 @@ pub async fn load_finished(
     size: usize,
 ) -> anyhow::Result<()> {
     let old = herald_core::Timestamp::now().as_millisecond() - 100 * 86_400_000;
+    insert(database_url, tenant, endpoint, size, "delivered", old, old).await
+}
+
+/// Inserts `size` events with one delivery each of `status`, created at `created` (Unix ms),
+/// next attempt at `next`, in one transaction.
+async fn insert(
+    database_url: &str,
+    tenant: &str,
+    endpoint: &str,
+    size: usize,
+    status: &str,
+    created: i64,
+    next: i64,
+) -> anyhow::Result<()> {
     let size = size as i64;
-    let finished = |sql: &str| sql.replace("'retrying', 1,", "'delivered', 1,");
     if database_url.starts_with("sqlite:") {
         let mut conn = sqlx::SqliteConnection::connect(database_url).await?;
         sqlx::query("PRAGMA synchronous = OFF").execute(&mut conn).await?;
         let mut tx = conn.begin().await?;
-        sqlx::query(SQLITE_LOAD).bind(tenant).bind(endpoint).bind(size).bind(old).execute(&mut *tx).await?;
-        sqlx::query(&finished(SQLITE_LOAD_DELIVERIES))
+        sqlx::query(SQLITE_LOAD)
             .bind(tenant)
             .bind(endpoint)
             .bind(size)
-            .bind(old)
-            .bind(old)
+            .bind(created)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(SQLITE_LOAD_DELIVERIES)
+            .bind(tenant)
+            .bind(endpoint)
+            .bind(size)
+            .bind(created)
+            .bind(next)
+            .bind(status)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
@@ -99,13 +87,14 @@ pub async fn load_finished(
     } else {
         let mut conn = sqlx::PgConnection::connect(database_url).await?;
         let mut tx = conn.begin().await?;
-        sqlx::query(POSTGRES_LOAD).bind(tenant).bind(size).bind(old).execute(&mut *tx).await?;
-        sqlx::query(&finished(POSTGRES_LOAD_DELIVERIES))
+        sqlx::query(POSTGRES_LOAD).bind(tenant).bind(size).bind(created).execute(&mut *tx).await?;
+        sqlx::query(POSTGRES_LOAD_DELIVERIES)
             .bind(tenant)
             .bind(size)
-            .bind(old)
+            .bind(created)
             .bind(endpoint)
-            .bind(old)
+            .bind(next)
+            .bind(status)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -82,7 +82,7 @@ pub async fn purge(state: &AppState, stripped_up_to: &mut String) -> Result<Purg
             if stripped < u64::from(batch) {
                 break;
             }
-            tokio::time::sleep((started.elapsed() * 3).max(Duration::from_millis(5))).await;
+            pause_after(started).await;
         }
     }
     let keys_before = herald_core::time::sub(
@@ -109,8 +109,12 @@ where
         if deleted < u64::from(batch) {
             return Ok(total);
         }
-        // Leave the database (and the CPU) to publishing and delivery three times as long as the
-        // batch took: the purge takes at most a quarter of the writer's time.
-        tokio::time::sleep((started.elapsed() * 3).max(Duration::from_millis(5))).await;
+        pause_after(started).await;
     }
+}
+
+/// Leaves the database (and the CPU) to publishing and delivery three times as long as the batch
+/// begun at `started` took: the purge takes at most a quarter of the writer's time.
+async fn pause_after(started: std::time::Instant) {
+    tokio::time::sleep((started.elapsed() * 3).max(Duration::from_millis(5))).await;
 }
