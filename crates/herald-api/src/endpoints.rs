@@ -21,6 +21,7 @@ use herald_core::metadata::Metadata;
 use herald_core::pattern::EventPattern;
 use herald_core::retry::RetryPolicy;
 use herald_core::secret::{SignatureScheme, SigningSecret};
+use herald_core::signing::SignatureProfile;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -55,8 +56,9 @@ pub struct EndpointIn {
     pub http_method: HttpMethod,
     #[serde(default = "enabled_by_default")]
     pub enabled: bool,
-    /// `whsec_…` (or `whsk_…` for `v1a`); generated when absent (create only: use
-    /// `secret/rotate` afterwards).
+    /// `whsec_…` (or `whsk_…` for `v1a`), or — for an endpoint signed by `hmac` profiles only —
+    /// the secret the receiver already holds, as it holds it. Generated when absent (create
+    /// only: use `secret/rotate` afterwards).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<SigningSecret>,
     /// `v1` (HMAC-SHA256, the default) or `v1a` (ed25519: receivers verify with `publicKey`).
@@ -77,6 +79,17 @@ pub struct EndpointIn {
     pub rate_limit: Option<RateLimit>,
     #[serde(default)]
     pub payload_format: PayloadFormat,
+    /// The body of a `template` endpoint: JSON whose strings may reference the event (`{{id}}`,
+    /// `{{type}}`, `{{timestamp}}`, `{{tenant}}`, `{{subject}}`, `{{source}}`, `{{data}}`,
+    /// `{{data.some.path}}`). Required with `payloadFormat: template`, refused otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_template: Option<serde_json::Value>,
+    /// How requests are signed (default: `[{"type": "standard"}]`). Several may be active at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_profiles: Option<Vec<SignatureProfile>>,
+    /// Require the CloudEvents validation handshake before delivering (CloudEvents formats only).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cloudevents_handshake: bool,
     #[serde(default)]
     pub metadata: Metadata,
 }
@@ -103,6 +116,9 @@ impl EndpointIn {
             retry_policy: None,
             rate_limit: None,
             payload_format: PayloadFormat::default(),
+            payload_template: None,
+            signature_profiles: None,
+            cloudevents_handshake: false,
             metadata: Metadata::default(),
         }
     }
@@ -141,6 +157,13 @@ pub struct EndpointPatch {
     pub rate_limit: Option<Option<RateLimit>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_format: Option<PayloadFormat>,
+    #[serde(default, deserialize_with = "crate::double_option", skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub payload_template: Option<Option<serde_json::Value>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signature_profiles: Option<Vec<SignatureProfile>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cloudevents_handshake: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<Metadata>,
 }
@@ -228,6 +251,10 @@ pub struct EndpointOut {
     pub retry_policy: Option<RetryPolicy>,
     pub rate_limit: Option<RateLimit>,
     pub payload_format: PayloadFormat,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_template: Option<serde_json::Value>,
+    pub signature_profiles: Vec<SignatureProfile>,
+    pub cloudevents_handshake: bool,
     pub metadata: Metadata,
     pub signature_scheme: SignatureScheme,
     /// For `v1a` endpoints: the `whpk_…` key receivers verify signatures with.

@@ -5,6 +5,8 @@ use herald_core::delivery::{Delivery, DeliveryStatus, FailureReason};
 use herald_core::event::{Event, EventId};
 use herald_core::event_type::EventTypeName;
 use herald_core::id::{DeliveryId, EndpointId, TenantId};
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use utoipa::{IntoParams, ToSchema};
@@ -24,6 +26,10 @@ pub struct EventIn {
     pub subject: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
+    /// Headers to send with every delivery of the event (at most 20; names the server allows,
+    /// by default `X-…`; never framing headers or those Herald signs with).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
 }
 
 /// One endpoint's delivery of an event.
@@ -56,6 +62,9 @@ pub struct EventOut {
     #[schema(value_type = Option<String>, format = DateTime)]
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub payload_removed_at: Option<Timestamp>,
+    /// The headers sent with every delivery of the event (absent: none).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
     /// Per-endpoint delivery statuses (on publish and on get; not in lists).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deliveries: Option<Vec<EventDeliveryOut>>,
@@ -73,6 +82,7 @@ impl EventOut {
             source: event.source,
             created_at: event.created_at,
             payload_removed_at: event.payload_removed_at,
+            headers: event.headers.into_map(),
             deliveries: deliveries.map(|list| {
                 list.into_iter()
                     .map(|d| EventDeliveryOut {

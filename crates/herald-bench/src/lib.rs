@@ -413,7 +413,7 @@ impl Bench {
                     }
                     let id = format!("raw-{n}");
                     let ts = herald_core::Timestamp::now().as_second();
-                    let signature = herald_core::signing::sign(&secret, &id, ts, &body);
+                    let signature = herald_core::signing::sign(&secret, &id, ts, &body).unwrap_or_default();
                     let t = Instant::now();
                     let r = client
                         .post(&url)

@@ -316,6 +316,7 @@ mod tests {
             source: None,
             traceparent: None,
             payload_removed_at: None,
+            headers: Default::default(),
             created_at: now,
         };
         let fresh = Delivery::new(&event, &EndpointId::generate(), Trigger::Scheduled, now);

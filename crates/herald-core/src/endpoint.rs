@@ -97,6 +97,17 @@ pub enum PayloadFormat {
     Cloudevents,
     /// CloudEvents 1.0 binary mode (`ce-*` headers, `data` as the body).
     CloudeventsBinary,
+    /// The event's `data` alone.
+    Data,
+    /// The endpoint's `payloadTemplate`, filled in from the event.
+    Template,
+}
+
+impl PayloadFormat {
+    /// Whether receivers get a CloudEvent (and may ask for the validation handshake).
+    pub fn is_cloudevents(self) -> bool {
+        matches!(self, Self::Cloudevents | Self::CloudeventsBinary)
+    }
 }
 
 /// Flow limits for one endpoint. At least one of the two is set.
@@ -284,7 +295,7 @@ const RESERVED_HEADERS: &[&str] = &[
     "content-type",
 ];
 
-fn check_header_name(name: &str) -> Result<(), String> {
+pub fn check_header_name(name: &str) -> Result<(), String> {
     http::HeaderName::from_bytes(name.as_bytes())
         .map_err(|_| format!("`{name}` is not a valid header name"))?;
     let lower = name.to_ascii_lowercase();
@@ -380,6 +391,9 @@ pub struct EndpointSpec {
     pub rate_limit: Option<RateLimit>,
     #[serde(default)]
     pub payload_format: PayloadFormat,
+    /// The body of a `template` endpoint (and only of one: checked at registration).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub payload_template: Option<crate::template::PayloadTemplate>,
     #[serde(default)]
     pub metadata: Metadata,
     /// Trust this CA (in addition to nothing else) for this endpoint.
@@ -389,6 +403,12 @@ pub struct EndpointSpec {
     /// `v1` (HMAC) or `v1a` (ed25519): the kind of the endpoint's signing secrets.
     #[serde(default)]
     pub signature_scheme: crate::secret::SignatureScheme,
+    /// How requests are signed: one or more profiles (Standard Webhooks by default).
+    #[serde(default = "crate::signing::SignatureProfile::defaults")]
+    pub signature_profiles: Vec<crate::signing::SignatureProfile>,
+    /// Whether deliveries wait for the CloudEvents validation handshake (CloudEvents formats).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cloudevents_handshake: bool,
 }
 
 /// A secret replaced by a rotation, still signing until its grace period ends.
@@ -430,6 +450,21 @@ pub struct Endpoint {
     pub version: u64,
     /// The circuit breaker's stored state (changed by the dispatcher, not by updates).
     pub health: crate::circuit::Health,
+}
+
+impl EndpointSpec {
+    /// What the endpoint's requests carry. A `template` endpoint always has its template (both
+    /// are checked together at registration); one stored without would send the data alone.
+    pub fn envelope(&self) -> crate::payload::Envelope<'_> {
+        use crate::payload::Envelope;
+        match (self.payload_format, &self.payload_template) {
+            (PayloadFormat::Json, _) => Envelope::Json,
+            (PayloadFormat::Cloudevents, _) => Envelope::Cloudevents,
+            (PayloadFormat::CloudeventsBinary, _) => Envelope::CloudeventsBinary,
+            (PayloadFormat::Template, Some(template)) => Envelope::Template(template),
+            (PayloadFormat::Data | PayloadFormat::Template, _) => Envelope::Data,
+        }
+    }
 }
 
 impl Endpoint {

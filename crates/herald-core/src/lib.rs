@@ -27,6 +27,7 @@ pub mod seal;
 pub mod secret;
 pub mod session;
 pub mod signing;
+pub mod template;
 pub mod tenant;
 pub mod time;
 pub mod trace;

@@ -4,13 +4,40 @@
 //!   `source` when set.
 //! - `cloudevents`: CloudEvents 1.0 structured mode, `application/cloudevents+json`.
 //! - `cloudevents-binary`: CloudEvents 1.0 binary mode: `ce-*` headers, `data` as the body.
+//! - `data`: the event's data alone, `application/json`.
+//! - `template`: the endpoint's [`PayloadTemplate`] filled in from the event, `application/json`.
 //!
-//! The body is the same for every attempt of an event; only the signature headers change.
+//! The body is a pure function of the stored event and the endpoint's settings: the same bytes for
+//! every attempt of an event (rendered once and kept while its deliveries are sent); only the
+//! signature headers change.
 
 use serde_json::{Map, Value, json};
 
 use crate::endpoint::PayloadFormat;
 use crate::event::Event;
+use crate::template::PayloadTemplate;
+
+/// What an endpoint's requests carry: its payload format, with the template of a `template` one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Envelope<'a> {
+    Json,
+    Cloudevents,
+    CloudeventsBinary,
+    Data,
+    Template(&'a PayloadTemplate),
+}
+
+impl Envelope<'_> {
+    pub fn format(&self) -> PayloadFormat {
+        match self {
+            Self::Json => PayloadFormat::Json,
+            Self::Cloudevents => PayloadFormat::Cloudevents,
+            Self::CloudeventsBinary => PayloadFormat::CloudeventsBinary,
+            Self::Data => PayloadFormat::Data,
+            Self::Template(_) => PayloadFormat::Template,
+        }
+    }
+}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Payload {
@@ -30,10 +57,16 @@ fn default_source(event: &Event) -> String {
     format!("/tenants/{}", event.tenant_id)
 }
 
-pub fn render(event: &Event, format: PayloadFormat) -> Payload {
+pub fn render(event: &Event, envelope: Envelope<'_>) -> Payload {
     let data = Value::Object(event.data.clone());
-    match format {
-        PayloadFormat::Json => {
+    match envelope {
+        Envelope::Data => Payload { body: to_vec(&data), content_type: "application/json", headers: vec![] },
+        Envelope::Template(template) => Payload {
+            body: to_vec(&template.render(event)),
+            content_type: "application/json",
+            headers: vec![],
+        },
+        Envelope::Json => {
             let mut envelope = Map::new();
             envelope.insert("id".into(), json!(event.id.as_str()));
             envelope.insert("type".into(), json!(event.event_type.as_str()));
@@ -52,7 +85,7 @@ pub fn render(event: &Event, format: PayloadFormat) -> Payload {
                 headers: vec![],
             }
         }
-        PayloadFormat::Cloudevents => {
+        Envelope::Cloudevents => {
             let mut ce = Map::new();
             ce.insert("specversion".into(), json!("1.0"));
             ce.insert("id".into(), json!(event.id.as_str()));
@@ -70,7 +103,7 @@ pub fn render(event: &Event, format: PayloadFormat) -> Payload {
                 headers: vec![],
             }
         }
-        PayloadFormat::CloudeventsBinary => {
+        Envelope::CloudeventsBinary => {
             let mut headers = vec![
                 ("ce-specversion", "1.0".to_owned()),
                 ("ce-id", event.id.to_string()),
@@ -108,13 +141,14 @@ mod tests {
             source: None,
             traceparent: None,
             payload_removed_at: None,
+            headers: Default::default(),
             created_at: crate::Timestamp::from_millisecond(1_700_000_000_123).unwrap(),
         }
     }
 
     #[test]
     fn json_envelope() {
-        let p = render(&event(Some("c_1")), PayloadFormat::Json);
+        let p = render(&event(Some("c_1")), Envelope::Json);
         let v: Value = serde_json::from_slice(&p.body).unwrap();
         assert_eq!(
             v,
@@ -122,13 +156,13 @@ mod tests {
                    "tenant": "ten_01ARZ3NDEKTSV4RRFFQ69G5FAV", "subject": "c_1", "data": {"contractId": "c_1"}})
         );
         assert_eq!(p.content_type, "application/json");
-        let without: Value = serde_json::from_slice(&render(&event(None), PayloadFormat::Json).body).unwrap();
+        let without: Value = serde_json::from_slice(&render(&event(None), Envelope::Json).body).unwrap();
         assert!(without.get("subject").is_none() && without.get("source").is_none());
     }
 
     #[test]
     fn cloudevents_structured_and_binary() {
-        let p = render(&event(None), PayloadFormat::Cloudevents);
+        let p = render(&event(None), Envelope::Cloudevents);
         let v: Value = serde_json::from_slice(&p.body).unwrap();
         assert_eq!(v["specversion"], "1.0");
         assert_eq!(v["source"], "/tenants/ten_01ARZ3NDEKTSV4RRFFQ69G5FAV");
@@ -136,9 +170,23 @@ mod tests {
         assert_eq!(v["data"]["contractId"], "c_1");
         assert_eq!(p.content_type, "application/cloudevents+json");
 
-        let b = render(&event(Some("s")), PayloadFormat::CloudeventsBinary);
+        let b = render(&event(Some("s")), Envelope::CloudeventsBinary);
         assert_eq!(serde_json::from_slice::<Value>(&b.body).unwrap(), json!({"contractId": "c_1"}));
         assert!(b.headers.contains(&("ce-id", "evt_abc".to_owned())));
         assert!(b.headers.contains(&("ce-subject", "s".to_owned())));
+    }
+
+    #[test]
+    fn data_alone_and_templates() {
+        let d = render(&event(None), Envelope::Data);
+        assert_eq!(serde_json::from_slice::<Value>(&d.body).unwrap(), json!({"contractId": "c_1"}));
+        assert_eq!(d.content_type, "application/json");
+        let template = PayloadTemplate::parse(json!({"event": "{{type}}", "data": "{{data}}"})).unwrap();
+        let t = render(&event(None), Envelope::Template(&template));
+        assert_eq!(
+            serde_json::from_slice::<Value>(&t.body).unwrap(),
+            json!({"event": "contract.created", "data": {"contractId": "c_1"}})
+        );
+        assert_eq!((t.content_type, t.headers.len()), ("application/json", 0));
     }
 }

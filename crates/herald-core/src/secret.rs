@@ -5,6 +5,10 @@
 //!   64-byte seed-and-public-key form); receivers verify with the public key, `whpk_` + base64 of
 //!   its 32 bytes, which may be shown to anyone.
 //!
+//! - A receiver's own secret text (any other form, 8–512 bytes, no control characters), given
+//!   when an endpoint moves to Herald with a receiver that keeps its secret: only `hmac`
+//!   signature profiles sign with it (their key is a secret's text, whatever its form).
+//!
 //! A secret never appears in `Debug` output; it is shown to people once, on creation or rotation.
 
 use std::fmt;
@@ -21,11 +25,15 @@ pub const PUBLIC_PREFIX: &str = "whpk_";
 pub const GENERATED_LEN: usize = 32;
 pub const MIN_LEN: usize = 24;
 pub const MAX_LEN: usize = 64;
+/// The shortest and longest receiver's own secret text, in bytes.
+pub const TEXT_MIN: usize = 8;
+pub const TEXT_MAX: usize = 512;
 
 #[derive(Clone, PartialEq, Eq)]
 enum Key {
     Hmac(Vec<u8>),
     Ed25519([u8; 32]),
+    Text(String),
 }
 
 #[derive(Clone, PartialEq, Eq)]
@@ -62,6 +70,25 @@ impl SigningSecret {
         }
     }
 
+    /// A secret in one of the Standard Webhooks forms, or else a receiver's own secret text.
+    pub fn parse_any(s: &str) -> Result<Self, String> {
+        Self::parse(s).or_else(|standard| {
+            if !(TEXT_MIN..=TEXT_MAX).contains(&s.len()) || s.chars().any(char::is_control) {
+                return Err(format!(
+                    "{standard}; a receiver's own secret has {TEXT_MIN} to {TEXT_MAX} bytes and no control characters"
+                ));
+            }
+            Ok(Self(Key::Text(s.to_owned())))
+        })
+    }
+
+    /// Whether the secret is in a Standard Webhooks form (`whsec_`, `whsk_`), which the standard
+    /// signature profile needs.
+    pub fn is_standard(&self) -> bool {
+        !matches!(self.0, Key::Text(_))
+    }
+
+    /// A secret in a Standard Webhooks form (`whsec_…` or `whsk_…`).
     pub fn parse(s: &str) -> Result<Self, String> {
         if let Some(body) = s.strip_prefix(ASYMMETRIC_PREFIX) {
             let bytes = STANDARD
@@ -93,7 +120,7 @@ impl SigningSecret {
 
     pub fn scheme(&self) -> SignatureScheme {
         match self.0 {
-            Key::Hmac(_) => SignatureScheme::V1,
+            Key::Hmac(_) | Key::Text(_) => SignatureScheme::V1,
             Key::Ed25519(_) => SignatureScheme::V1a,
         }
     }
@@ -102,14 +129,14 @@ impl SigningSecret {
     pub fn hmac_key(&self) -> Option<&[u8]> {
         match &self.0 {
             Key::Hmac(key) => Some(key),
-            Key::Ed25519(_) => None,
+            Key::Ed25519(_) | Key::Text(_) => None,
         }
     }
 
     /// The `whpk_…` public key (asymmetric secrets only): safe to show.
     pub fn public_key(&self) -> Option<String> {
         match &self.0 {
-            Key::Hmac(_) => None,
+            Key::Hmac(_) | Key::Text(_) => None,
             Key::Ed25519(seed) => Some(format!(
                 "{PUBLIC_PREFIX}{}",
                 STANDARD.encode(SigningKey::from_bytes(seed).verifying_key().as_bytes())
@@ -120,7 +147,7 @@ impl SigningSecret {
     /// An ed25519 signature of `message` (asymmetric secrets only).
     pub(crate) fn ed25519_sign(&self, message: &[u8]) -> Option<[u8; 64]> {
         match &self.0 {
-            Key::Hmac(_) => None,
+            Key::Hmac(_) | Key::Text(_) => None,
             Key::Ed25519(seed) => Some(SigningKey::from_bytes(seed).sign(message).to_bytes()),
         }
     }
@@ -130,6 +157,7 @@ impl SigningSecret {
         match &self.0 {
             Key::Hmac(key) => format!("{PREFIX}{}", STANDARD.encode(key)),
             Key::Ed25519(seed) => format!("{ASYMMETRIC_PREFIX}{}", STANDARD.encode(seed)),
+            Key::Text(text) => text.clone(),
         }
     }
 }
@@ -148,13 +176,13 @@ impl Serialize for SigningSecret {
 
 impl<'de> Deserialize<'de> for SigningSecret {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        Self::parse(&String::deserialize(d)?).map_err(serde::de::Error::custom)
+        Self::parse_any(&String::deserialize(d)?).map_err(serde::de::Error::custom)
     }
 }
 
 crate::schema::string_schema!(
     SigningSecret,
-    "Signing secret: `whsec_` + base64 of 24 to 64 bytes (HMAC, v1), or `whsk_` + base64 of an ed25519 key (v1a).",
+    "Signing secret: `whsec_` + base64 of 24 to 64 bytes (HMAC, v1), `whsk_` + base64 of an ed25519 key (v1a), or a receiver's own secret text (8 to 512 bytes; `hmac` signature profiles only).",
     example = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 );
 
@@ -190,6 +218,20 @@ mod tests {
         pair[40] ^= 1;
         assert!(SigningSecret::parse(&format!("whsk_{}", STANDARD.encode(&pair))).is_err());
         assert!(SigningSecret::parse("whsk_AAAA").is_err());
+    }
+
+    #[test]
+    fn a_receivers_own_secret_is_kept_as_written() {
+        let text = SigningSecret::parse_any("It's a Secret to Everybody").unwrap();
+        assert_eq!(text.expose(), "It's a Secret to Everybody");
+        assert!(!text.is_standard() && text.hmac_key().is_none() && text.public_key().is_none());
+        let back: SigningSecret = serde_json::from_value(serde_json::json!(text.expose())).unwrap();
+        assert_eq!(back, text);
+        // A secret in the standard form stays one.
+        assert!(SigningSecret::parse_any("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw").unwrap().is_standard());
+        for bad in ["short", "with\ncontrol", &"x".repeat(513)] {
+            assert!(SigningSecret::parse_any(bad).is_err(), "{bad:?}");
+        }
     }
 
     #[test]

@@ -51,6 +51,9 @@ pub struct Config {
     /// Events one tenant may publish per second through this instance (one second's worth may
     /// come at once); beyond, the publish API answers 429 with `Retry-After`. Unset: no quota.
     pub tenant_publish_per_second: Option<u32>,
+    /// Header names a publish may give an event to send with its deliveries: exact names or
+    /// prefixes ending in `*`. Default `["x-*"]`; `[]` refuses every event header.
+    pub event_headers: herald_core::event::HeaderAllowList,
     /// Herald's address as browsers reach it (`https://herald.example.com`): the base of the
     /// portal links the API makes. Unset: the request's `Host`, over https when
     /// `X-Forwarded-Proto` says so.
@@ -351,6 +354,7 @@ impl Default for Config {
             max_body_bytes: 1024 * 1024,
             cache_ttl: HumanDuration::from_secs(1),
             tenant_publish_per_second: None,
+            event_headers: Default::default(),
             public_url: None,
             ui_frame_ancestors: FrameAncestors::default(),
             listen_idle_timeout: HumanDuration::from_secs(3600),

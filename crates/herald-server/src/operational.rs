@@ -231,6 +231,7 @@ impl Inner {
             subject: Some(subject.to_owned()),
             source: None,
             traceparent: None,
+            headers: Default::default(),
         };
         self.publisher.publish(new).await?;
         Ok(())

@@ -60,6 +60,8 @@ pub struct NewEvent {
     pub source: Option<String>,
     /// The W3C `traceparent` of the publish, passed on to the deliveries.
     pub traceparent: Option<herald_core::trace::TraceParent>,
+    /// Headers sent with every delivery of the event.
+    pub headers: herald_core::event::EventHeaders,
 }
 
 /// What a publish came to.
@@ -68,7 +70,7 @@ pub enum Published {
     /// Stored with its deliveries, which are under way.
     Created { event: Event, deliveries: Vec<Delivery> },
     /// The tenant already had an event with this id: nothing was stored; this is that event.
-    /// `same` tells whether it has the type, data, subject and source asked for.
+    /// `same` tells whether it has the type, data, subject, source and headers asked for.
     Existing { event: Event, deliveries: Vec<Delivery>, same: bool },
 }
 
@@ -127,6 +129,7 @@ impl Publisher {
             source: new.source,
             traceparent: new.traceparent,
             payload_removed_at: None,
+            headers: new.headers,
             created_at: now,
         };
         let endpoints = self.caches.tenant_endpoints(self.store.as_ref(), &event.tenant_id).await?;
@@ -158,7 +161,8 @@ impl Publisher {
                 let same = existing.event_type == event.event_type
                     && existing.data == event.data
                     && existing.subject == event.subject
-                    && existing.source == event.source;
+                    && existing.source == event.source
+                    && existing.headers == event.headers;
                 let deliveries = self.store.deliveries_of_event(&existing.key).await?;
                 Ok(Published::Existing { event: existing, deliveries, same })
             }
@@ -279,6 +283,7 @@ impl Publisher {
             source: None,
             traceparent: None,
             payload_removed_at: None,
+            headers: Default::default(),
             created_at: now,
         };
         let delivery = Delivery::new(&event, &endpoint.id, Trigger::Test, now);

@@ -16,7 +16,7 @@ use crate::batch::{Settled, Writer, created_under};
 use crate::conflict_as;
 use crate::dialect::Dialect;
 use crate::queue::Lease;
-use crate::rows::{millis, to_json};
+use crate::rows::{headers_json, millis, to_json};
 use crate::{Backend, ConnectOptions, Result};
 
 #[derive(Debug, Clone)]
@@ -104,9 +104,9 @@ impl Dialect for PostgresStore {
         }
         let keys: Vec<(String,)> = sqlx::query_as(
             "INSERT INTO events (event_key, tenant_id, id, event_type, data, subject, source, created_at,
-                                 traceparent)
+                                 traceparent, headers)
              SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::text[], $8::int8[], $9::text[])
+                                  $7::text[], $8::int8[], $9::text[], $10::text[])
              ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key",
         )
         .bind(column(events, |e| e.key.as_str()))
@@ -118,6 +118,7 @@ impl Dialect for PostgresStore {
         .bind(column(events, |e| e.source.as_deref()))
         .bind(column(events, |e| millis(e.created_at)))
         .bind(column(events, |e| e.traceparent.as_ref().map(|t| t.as_str())))
+        .bind(column(events, |e| headers_json(&e.headers)))
         .fetch_all(&mut **tx)
         .await
         .map_err(conflict_as("event key"))?;

@@ -83,7 +83,7 @@ for_each_backend! {
         now: Timestamp,
     ) -> Result<(u64, Option<String>)> {
         let keys: Vec<(String,)> = sqlx::query_as(
-            "UPDATE events SET data = '{}', payload_removed_at = $3
+            "UPDATE events SET data = '{}', headers = NULL, payload_removed_at = $3
              WHERE event_key IN (
                SELECT event_key FROM events
                WHERE event_key > $1 AND event_key < $2 AND payload_removed_at IS NULL

@@ -52,7 +52,7 @@ macro_rules! columns {
          failing_since, circuit_probe_at, circuit_failed_probes, circuit_changed_at"
     };
     (events) => {
-        "event_key, tenant_id, id, event_type, data, subject, source, created_at, traceparent, payload_removed_at"
+        "event_key, tenant_id, id, event_type, data, subject, source, created_at, traceparent, payload_removed_at, headers"
     };
     (deliveries) => {
         "id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
@@ -238,6 +238,7 @@ pub(crate) struct EventRow {
     created_at: i64,
     traceparent: Option<String>,
     payload_removed_at: Option<i64>,
+    headers: Option<String>,
 }
 
 impl TryFrom<EventRow> for herald_core::event::Event {
@@ -254,6 +255,13 @@ impl TryFrom<EventRow> for herald_core::event::Event {
             source: r.source,
             traceparent: r.traceparent.as_deref().and_then(herald_core::trace::TraceParent::parse),
             payload_removed_at: r.payload_removed_at.map(|ms| timestamp(T, ms)).transpose()?,
+            headers: r
+                .headers
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt(T, e))?
+                .unwrap_or_default(),
             created_at: timestamp(T, r.created_at)?,
         })
     }
@@ -470,4 +478,9 @@ impl PortalLinkRow {
         const T: &str = "ui_portal_links";
         Ok((TenantId::parse(&self.tenant_id).map_err(|e| corrupt(T, e))?, self.branding.into_branding(T)?))
     }
+}
+
+/// An event's headers as stored: a JSON object, or NULL when it has none.
+pub(crate) fn headers_json(headers: &herald_core::event::EventHeaders) -> Option<String> {
+    (!headers.is_empty()).then(|| serde_json::to_string(headers).unwrap_or_default())
 }

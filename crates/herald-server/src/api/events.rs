@@ -72,6 +72,14 @@ pub async fn publish(
     let turn = state.quota.admit(&tenant, std::time::Instant::now()).map_err(ApiError::publish_quota)?;
     let subject = attribute("/subject", input.subject)?;
     let source = attribute("/source", input.source)?;
+    let event_headers = herald_core::event::EventHeaders::parse(input.headers, &state.config.event_headers)
+        .map_err(|(name, why)| {
+        let pointer = name.map_or_else(
+            || "/headers".to_owned(),
+            |name| format!("/headers/{}", name.replace('~', "~0").replace('/', "~1")),
+        );
+        ApiError::invalid_field(pointer, why)
+    })?;
     check_schema(&state, &input.event_type, &input.data).await?;
     if !turn.is_zero() {
         tokio::time::sleep(turn).await;
@@ -88,6 +96,7 @@ pub async fn publish(
             .get("traceparent")
             .and_then(|v| v.to_str().ok())
             .and_then(herald_core::trace::TraceParent::parse),
+        headers: event_headers,
     };
     let span = tracing::info_span!("publish", tenant.id = %new.tenant, event_type = %new.event_type);
     crate::trace::set_parent(&span, new.traceparent.as_ref());

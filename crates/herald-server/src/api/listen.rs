@@ -122,10 +122,13 @@ async fn open(
         retry_policy: None,
         rate_limit: None,
         payload_format: Default::default(),
+        payload_template: None,
         metadata: Default::default(),
         ca_cert_pem: None,
         client_cert_pem: None,
         signature_scheme: Default::default(),
+        signature_profiles: herald_core::signing::SignatureProfile::defaults(),
+        cloudevents_handshake: false,
     };
     let credentials = EndpointCredentials {
         secret: SigningSecret::generate(),

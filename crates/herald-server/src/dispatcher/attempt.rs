@@ -17,8 +17,9 @@ use herald_core::endpoint::{
 use herald_core::event::Event;
 use herald_core::id::AttemptId;
 use herald_core::id::GeneratedEventId;
-use herald_core::payload;
-use herald_core::signing::signature_header;
+use herald_core::payload::{self, Envelope};
+use herald_core::signing::{SignatureProfile, signature_header};
+use herald_core::template::PayloadTemplate;
 use herald_store::Job;
 use reqwest::header::HeaderMap;
 
@@ -218,21 +219,34 @@ pub struct Rendered {
     headers: Vec<(&'static str, String)>,
 }
 
-/// The last few events rendered, by event and format. The deliveries of one fan-out are sent
-/// together, so one event's body serves all its endpoints instead of being rendered for each.
+/// One rendering kept: the event, the format and its template, and the result.
+type Kept = (GeneratedEventId, PayloadFormat, Option<PayloadTemplate>, Arc<Rendered>);
+
+/// The last few events rendered, by event and envelope (format, and template). The deliveries
+/// of one fan-out are sent together, so one event's body serves all its endpoints instead of
+/// being rendered for each; every attempt of a delivery sends those same bytes.
 #[derive(Debug, Default)]
-pub struct Payloads(Mutex<VecDeque<(GeneratedEventId, PayloadFormat, Arc<Rendered>)>>);
+pub struct Payloads(Mutex<VecDeque<Kept>>);
 
 impl Payloads {
     /// Events kept: enough for the fan-outs in flight at once.
     const KEPT: usize = 16;
 
-    fn of(&self, event: &Event, format: PayloadFormat) -> Arc<Rendered> {
+    fn of(&self, event: &Event, envelope: Envelope<'_>) -> Arc<Rendered> {
         let lock = || self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        if let Some((_, _, rendered)) = lock().iter().find(|(key, f, _)| *f == format && *key == event.key) {
-            return rendered.clone();
+        let format = envelope.format();
+        let template = match envelope {
+            Envelope::Template(template) => Some(template),
+            _ => None,
+        };
+        let found = lock()
+            .iter()
+            .find(|(key, f, t, _)| *f == format && *key == event.key && t.as_ref() == template)
+            .map(|(_, _, _, rendered)| rendered.clone());
+        if let Some(rendered) = found {
+            return rendered;
         }
-        let payload = payload::render(event, format);
+        let payload = payload::render(event, envelope);
         let rendered = Arc::new(Rendered {
             body: bytes::Bytes::from(payload.body),
             content_type: payload.content_type,
@@ -242,7 +256,7 @@ impl Payloads {
         if kept.len() == Self::KEPT {
             kept.pop_front();
         }
-        kept.push_back((event.key.clone(), format, rendered.clone()));
+        kept.push_back((event.key.clone(), format, template.cloned(), rendered.clone()));
         rendered
     }
 }
@@ -256,21 +270,44 @@ fn build(
     now: Timestamp,
 ) -> (Result<Outbound, super::sender::Failed>, SentRequest) {
     let spec = &endpoint.spec;
-    let rendered = ctx.payloads.of(&job.event, spec.payload_format);
+    let rendered = ctx.payloads.of(&job.event, spec.envelope());
     let timestamp = now.as_second();
     let msg_id = job.event.id.as_str();
-    let signature = signature_header(credentials.live_secrets(now), msg_id, timestamp, &rendered.body);
 
     let mut headers = HeaderMap::new();
     let mut shown: Vec<(String, String)> = Vec::new();
     let mut add = |name: &str, value: &str, secret: bool| {
+        if headers.contains_key(name) {
+            // Set again (an event's header by the endpoint's own): the log shows what was sent.
+            shown.retain(|(shown_name, _)| !shown_name.eq_ignore_ascii_case(name));
+        }
         insert(&mut headers, name, value);
         shown.push((name.to_owned(), if secret { REDACTED.to_owned() } else { value.to_owned() }));
     };
+    // The publisher's headers first: nothing Herald or the endpoint sets can be overridden by them.
+    for (name, value) in job.event.headers.iter() {
+        add(name, value, is_sensitive_header(name));
+    }
     add("content-type", rendered.content_type, false);
+    // The delivery's idempotency key, whatever the signature profiles.
     add("webhook-id", msg_id, false);
-    add("webhook-timestamp", &timestamp.to_string(), false);
-    add("webhook-signature", &signature, false);
+    for profile in &spec.signature_profiles {
+        match profile {
+            SignatureProfile::Standard => {
+                let signature =
+                    signature_header(credentials.live_secrets(now), msg_id, timestamp, &rendered.body);
+                add("webhook-timestamp", &timestamp.to_string(), false);
+                add("webhook-signature", &signature, false);
+            }
+            SignatureProfile::Hmac(hmac) => {
+                for (name, value) in
+                    hmac.headers(credentials.live_secrets(now), msg_id, timestamp, &rendered.body)
+                {
+                    add(&name, &value, false);
+                }
+            }
+        }
+    }
     for (name, value) in &rendered.headers {
         add(name, value, false);
     }
@@ -332,6 +369,7 @@ mod tests {
             source: None,
             traceparent: None,
             payload_removed_at: None,
+            headers: Default::default(),
             created_at: Timestamp::from_second(1_800_000_000).unwrap(),
         }
     }
@@ -340,18 +378,27 @@ mod tests {
     fn an_event_is_rendered_once_per_format_and_as_the_payload_module_renders_it() {
         let payloads = Payloads::default();
         let first = event(1);
-        let json = payloads.of(&first, PayloadFormat::Json);
-        assert!(Arc::ptr_eq(&json, &payloads.of(&first, PayloadFormat::Json)), "rendered once");
-        assert_eq!(json.body.as_ref(), payload::render(&first, PayloadFormat::Json).body.as_slice());
-        let binary = payloads.of(&first, PayloadFormat::CloudeventsBinary);
+        let json = payloads.of(&first, Envelope::Json);
+        assert!(Arc::ptr_eq(&json, &payloads.of(&first, Envelope::Json)), "rendered once");
+        assert_eq!(json.body.as_ref(), payload::render(&first, Envelope::Json).body.as_slice());
+        let binary = payloads.of(&first, Envelope::CloudeventsBinary);
         assert!(!Arc::ptr_eq(&json, &binary));
-        assert_eq!(binary.headers, payload::render(&first, PayloadFormat::CloudeventsBinary).headers);
+        assert_eq!(binary.headers, payload::render(&first, Envelope::CloudeventsBinary).headers);
         let second = event(2);
-        assert_ne!(payloads.of(&second, PayloadFormat::Json).body, json.body, "another event, its own body");
+        assert_ne!(payloads.of(&second, Envelope::Json).body, json.body, "another event, its own body");
         // Only the last few are kept: the first is rendered again after many others.
         for n in 0..Payloads::KEPT as i64 {
-            payloads.of(&event(n + 10), PayloadFormat::Json);
+            payloads.of(&event(n + 10), Envelope::Json);
         }
-        assert!(!Arc::ptr_eq(&json, &payloads.of(&first, PayloadFormat::Json)));
+        assert!(!Arc::ptr_eq(&json, &payloads.of(&first, Envelope::Json)));
+
+        // Templates: one rendering per template, another template its own.
+        let a = PayloadTemplate::parse(serde_json::json!({"event": "{{type}}"})).unwrap();
+        let b = PayloadTemplate::parse(serde_json::json!({"kind": "{{type}}"})).unwrap();
+        let with_a = payloads.of(&first, Envelope::Template(&a));
+        assert!(Arc::ptr_eq(&with_a, &payloads.of(&first, Envelope::Template(&a.clone()))));
+        let with_b = payloads.of(&first, Envelope::Template(&b));
+        assert_eq!(with_b.body.as_ref(), br#"{"kind":"order.paid"}"#);
+        assert_ne!(with_a.body, with_b.body);
     }
 }

@@ -17,10 +17,11 @@ use axum::response::{IntoResponse, Redirect, Response};
 use futures::Stream;
 use herald_core::api_key::KeyHash;
 use herald_core::delivery::{Attempt, Delivery, DeliveryStatus};
-use herald_core::endpoint::PayloadFormat;
+use herald_core::endpoint::Endpoint;
 use herald_core::event::{Event, EventId};
 use herald_core::event_type::EventTypeName;
 use herald_core::id::{DeliveryId, EndpointId};
+use herald_core::payload::Envelope;
 use herald_core::tenant::Tenant;
 use herald_store::{DeliveryFilter, PageRequest};
 use maud::{Markup, html};
@@ -406,25 +407,29 @@ fn headers_table(headers: &[(String, String)]) -> Markup {
 
 /// The body an attempt sent: the event rendered in the format its headers name (rendering is
 /// deterministic, and the same for every attempt of an event).
-fn sent_body(a: &Attempt, event: &Event) -> String {
+/// The body an attempt sent, rendered again from the event: with the endpoint's payload
+/// settings while it exists, else in the format the attempt's headers show.
+fn sent_body(a: &Attempt, event: &Event, endpoint: Option<&Endpoint>) -> String {
     let header = |name: &str| {
         a.request.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     };
-    let format = if header("ce-specversion").is_some() {
-        PayloadFormat::CloudeventsBinary
+    let envelope = if let Some(endpoint) = endpoint {
+        endpoint.spec.envelope()
+    } else if header("ce-specversion").is_some() {
+        Envelope::CloudeventsBinary
     } else if header("content-type").is_some_and(|t| t.starts_with("application/cloudevents+json")) {
-        PayloadFormat::Cloudevents
+        Envelope::Cloudevents
     } else {
-        PayloadFormat::Json
+        Envelope::Json
     };
-    let body = herald_core::payload::render(event, format).body;
+    let body = herald_core::payload::render(event, envelope).body;
     match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(json) => serde_json::to_string_pretty(&json).unwrap_or_default(),
         Err(_) => String::from_utf8_lossy(&body).into_owned(),
     }
 }
 
-fn attempt_card(a: &Attempt, event: Option<&Event>) -> Markup {
+fn attempt_card(a: &Attempt, event: Option<&Event>, endpoint: Option<&Endpoint>) -> Markup {
     html! {
         section.card.attempt {
             h3 {
@@ -440,7 +445,7 @@ fn attempt_card(a: &Attempt, event: Option<&Event>) -> Markup {
             details {
                 summary { "Request: " (a.request.method) " " (a.request.url) }
                 (headers_table(&a.request.headers))
-                @if let Some(event) = event { pre.body { (sent_body(a, event)) } }
+                @if let Some(event) = event { pre.body { (sent_body(a, event, endpoint)) } }
             }
             @if a.response_status.is_some() {
                 details open {
@@ -469,12 +474,13 @@ pub async fn delivery(
         Ok(None) => return not_found(&signed_in),
         Err(e) => return unavailable(Some(&signed_in), &e),
     };
-    let (attempts, event) = match (
+    let (attempts, event, endpoint) = match (
         state.store.attempts(&delivery.id).await,
         state.store.event(&tenant.id, &delivery.event_id).await,
+        state.store.endpoint(&tenant.id, &delivery.endpoint_id).await,
     ) {
-        (Ok(a), Ok(e)) => (a, e),
-        (Err(e), _) | (_, Err(e)) => return unavailable(Some(&signed_in), &e),
+        (Ok(a), Ok(e), Ok(p)) => (a, e, p),
+        (Err(e), _, _) | (_, Err(e), _) | (_, _, Err(e)) => return unavailable(Some(&signed_in), &e),
     };
     let path = format!("/ui/tenants/{}/deliveries/{}", tenant.id, delivery.id);
     let waiting = matches!(delivery.status, DeliveryStatus::Pending | DeliveryStatus::Retrying);
@@ -510,7 +516,7 @@ pub async fn delivery(
         @if attempts.is_empty() {
             div.card.empty { p { "No attempt yet: the first one is on its way." } }
         }
-        @for a in attempts.iter().rev() { (attempt_card(a, event.as_ref())) }
+        @for a in attempts.iter().rev() { (attempt_card(a, event.as_ref(), endpoint.as_ref())) }
     };
     page(&format!("Delivery {}", delivery.id), Some(&signed_in), body).into_response()
 }

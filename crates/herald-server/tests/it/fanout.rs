@@ -97,6 +97,7 @@ on_both_backends! {
             source: None,
             traceparent: None,
             payload_removed_at: None,
+            headers: Default::default(),
             created_at: now,
         };
         tokio::time::sleep(Duration::from_millis(20)).await;

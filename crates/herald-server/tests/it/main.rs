@@ -24,6 +24,7 @@ mod portal;
 mod proxy;
 mod queue_plan;
 mod reachability;
+mod receivers;
 mod retention;
 mod secrets;
 mod source_address;

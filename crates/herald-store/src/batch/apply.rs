@@ -269,7 +269,8 @@ impl crate::SqliteStore {
         for chunk in events.chunks(ROWS_PER_INSERT) {
             let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
                 "INSERT INTO events
-                   (event_key, tenant_id, id, event_type, data, subject, source, created_at, traceparent) ",
+                   (event_key, tenant_id, id, event_type, data, subject, source, created_at, traceparent,
+                    headers) ",
             );
             q.push_values(chunk, |mut row, e| {
                 row.push_bind(e.key.as_str())
@@ -280,7 +281,8 @@ impl crate::SqliteStore {
                     .push_bind(e.subject.as_deref())
                     .push_bind(e.source.as_deref())
                     .push_bind(millis(e.created_at))
-                    .push_bind(e.traceparent.as_ref().map(|t| t.as_str().to_owned()));
+                    .push_bind(e.traceparent.as_ref().map(|t| t.as_str().to_owned()))
+                    .push_bind(crate::rows::headers_json(&e.headers));
             });
             q.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
             let keys: Vec<(String,)> = q

@@ -132,6 +132,7 @@ pub fn new_event(tenant_id: &TenantId) -> Event {
         source: None,
         traceparent: None,
         payload_removed_at: None,
+        headers: Default::default(),
         created_at: t(0),
     }
 }

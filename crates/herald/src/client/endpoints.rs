@@ -119,8 +119,9 @@ pub struct Settings {
     /// At most this many requests at once.
     #[arg(long, value_name = "N")]
     max_in_flight: Option<u32>,
-    /// json, cloudevents or cloudevents-binary.
-    #[arg(long, value_parser = ["json", "cloudevents", "cloudevents-binary"])]
+    /// json, cloudevents, cloudevents-binary, data or template (give the template, and
+    /// signature profiles, through --body: {"payloadTemplate": …, "signatureProfiles": […]}).
+    #[arg(long, value_parser = ["json", "cloudevents", "cloudevents-binary", "data", "template"])]
     payload_format: Option<String>,
     /// Metadata, KEY=VALUE (repeatable).
     #[arg(long = "metadata", value_name = "KEY=VALUE")]

@@ -42,6 +42,87 @@ fn check_tls(tls: Option<TlsIn>) -> Result<TlsIn, Vec<FieldError>> {
     if errors.is_empty() { Ok(tls) } else { Err(errors) }
 }
 
+/// The template a `template` endpoint needs (and only such an endpoint), checked; errors point
+/// into the template.
+fn check_template(
+    format: PayloadFormat,
+    template: Option<&Value>,
+) -> Result<Option<PayloadTemplate>, FieldError> {
+    match (format, template) {
+        (PayloadFormat::Template, Some(source)) => PayloadTemplate::parse(source.clone())
+            .map(Some)
+            .map_err(|e| FieldError::new(format!("/payloadTemplate{}", e.pointer), e.message)),
+        (PayloadFormat::Template, None) => {
+            Err(FieldError::new("/payloadTemplate", "payloadFormat template needs a payloadTemplate"))
+        }
+        (_, Some(_)) => Err(FieldError::new("/payloadTemplate", "only with payloadFormat template")),
+        (_, None) => Ok(None),
+    }
+}
+
+/// The most signature profiles an endpoint has at once.
+const MAX_PROFILES: usize = 4;
+
+/// The endpoint's signature profiles and handshake setting, against its secrets, scheme, format
+/// and custom headers. `secret_field`: where a secret that cannot serve a profile is reported.
+pub(super) fn check_signing(
+    spec: &EndpointSpec,
+    credentials: &EndpointCredentials,
+    secret_field: &str,
+) -> Vec<FieldError> {
+    let mut errors = Vec::new();
+    let profiles = &spec.signature_profiles;
+    if profiles.is_empty() || profiles.len() > MAX_PROFILES {
+        errors.push(FieldError::new("/signatureProfiles", format!("1 to {MAX_PROFILES} profiles")));
+    }
+    let mut names: Vec<String> = Vec::new();
+    let mut standard = 0;
+    for (i, profile) in profiles.iter().enumerate() {
+        let at = format!("/signatureProfiles/{i}");
+        match profile {
+            SignatureProfile::Standard => standard += 1,
+            SignatureProfile::Hmac(hmac) => {
+                if spec.signature_scheme == SignatureScheme::V1a {
+                    errors.push(FieldError::new(
+                        at.clone(),
+                        "hmac profiles sign with a shared secret; this v1a endpoint has an ed25519 key",
+                    ));
+                }
+                for name in std::iter::once(&hmac.header).chain(hmac.timestamp_header.as_ref()) {
+                    let lower = name.to_ascii_lowercase();
+                    if names.contains(&lower) {
+                        errors.push(FieldError::new(
+                            at.clone(),
+                            format!("another profile already sets `{name}`"),
+                        ));
+                    }
+                    if credentials.headers.iter().any(|(custom, _)| custom.eq_ignore_ascii_case(name)) {
+                        errors.push(FieldError::new("/headers", format!("`{name}` carries a signature")));
+                    }
+                    names.push(lower);
+                }
+            }
+        }
+    }
+    if standard > 1 {
+        errors.push(FieldError::new("/signatureProfiles", "the standard profile is given twice"));
+    }
+    if standard > 0 && !credentials.secret.is_standard() {
+        let why = SigningSecret::parse(&credentials.secret.expose()).err().unwrap_or_default();
+        errors.push(FieldError::new(
+            secret_field,
+            format!("the standard signature profile needs a whsec_ (or whsk_) secret: {why}"),
+        ));
+    }
+    if spec.cloudevents_handshake && !spec.payload_format.is_cloudevents() {
+        errors.push(FieldError::new(
+            "/cloudeventsHandshake",
+            "the validation handshake is for CloudEvents formats (cloudevents, cloudevents-binary)",
+        ));
+    }
+    errors
+}
+
 /// What the reachability policy can refuse at registration: the scheme, and IP-literal hosts (of
 /// the URL and of an OAuth2 token URL). Names are checked at every attempt, once resolved.
 fn check_reachable(policy: &Policy, url: &EndpointUrl, auth: &EndpointAuth) -> Vec<FieldError> {
@@ -83,6 +164,11 @@ fn from_input(
         errors.extend(e);
         TlsIn::default()
     });
+    let payload_template = check_template(input.payload_format, input.payload_template.as_ref())
+        .unwrap_or_else(|e| {
+            errors.push(e);
+            None
+        });
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));
     }
@@ -95,10 +181,13 @@ fn from_input(
         retry_policy: input.retry_policy,
         rate_limit: input.rate_limit,
         payload_format: input.payload_format,
+        payload_template,
         metadata: input.metadata,
         ca_cert_pem: tls.ca_cert_pem,
         client_cert_pem: tls.client_cert_pem,
         signature_scheme,
+        signature_profiles: input.signature_profiles.unwrap_or_else(SignatureProfile::defaults),
+        cloudevents_handshake: input.cloudevents_handshake,
     };
     let credentials = EndpointCredentials {
         secret,
@@ -107,6 +196,10 @@ fn from_input(
         headers: input.headers,
         client_key_pem: tls.client_key_pem,
     };
+    let errors = check_signing(&spec, &credentials, "/secret");
+    if !errors.is_empty() {
+        return Err(ApiError::invalid(errors));
+    }
     Ok((spec, credentials, input.enabled))
 }
 
@@ -185,7 +278,8 @@ pub async fn replace(
             "the secret cannot be replaced here: use POST …/secret/rotate",
         ));
     }
-    // The new configuration, checked once; the secrets it keeps are the stored ones.
+    // The new configuration, checked once; the secrets it keeps are the stored ones (checked
+    // against its signature profiles once known).
     let placeholder = SigningSecret::generate();
     let (spec, template, enabled) = from_input(&state.config.outbound.policy(), input, placeholder)?;
     let changed = state
@@ -194,10 +288,16 @@ pub async fn replace(
             let kept = std::mem::replace(credentials, template.clone());
             credentials.secret = kept.secret;
             credentials.retiring = kept.retiring;
+            let mut checked = spec.clone();
+            checked.signature_scheme = endpoint.spec.signature_scheme;
+            let errors = check_signing(&checked, credentials, "/signatureProfiles");
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(errors));
+            }
             if enabled {
                 endpoint.disabled_reason = None;
             }
-            endpoint.spec = spec.clone();
+            endpoint.spec = checked;
             endpoint.enabled = enabled;
             Ok::<_, ApiError>(())
         })
@@ -261,6 +361,22 @@ fn apply(
     if let Some(format) = patch.payload_format {
         spec.payload_format = format;
     }
+    if patch.payload_format.is_some() || patch.payload_template.is_some() {
+        let source = match &patch.payload_template {
+            Some(given) => given.clone(),
+            None => spec.payload_template.as_ref().map(|t| t.as_value().clone()),
+        };
+        match check_template(spec.payload_format, source.as_ref()) {
+            Ok(template) => spec.payload_template = template,
+            Err(e) => errors.push(e),
+        }
+    }
+    if let Some(profiles) = &patch.signature_profiles {
+        spec.signature_profiles = profiles.clone();
+    }
+    if let Some(handshake) = patch.cloudevents_handshake {
+        spec.cloudevents_handshake = handshake;
+    }
     if let Some(metadata) = &patch.metadata {
         spec.metadata = metadata.clone();
     }
@@ -288,6 +404,7 @@ fn apply(
     }
     if errors.is_empty() {
         errors = check_reachable(policy, &endpoint.spec.url, &credentials.auth);
+        errors.extend(check_signing(&endpoint.spec, credentials, "/signatureProfiles"));
     }
     if !errors.is_empty() {
         return Err(ApiError::invalid(errors));

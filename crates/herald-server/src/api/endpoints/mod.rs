@@ -17,6 +17,7 @@ use axum::http::header::ETAG;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use herald_core::Timestamp;
 use herald_core::delivery::DeliveryStatus;
+use herald_core::endpoint::PayloadFormat;
 use herald_core::endpoint::{
     Endpoint, EndpointAuth, EndpointCredentials, EndpointSpec, EndpointUrl, is_sensitive_header,
     parse_certificates_pem, parse_private_key_pem,
@@ -25,7 +26,9 @@ use herald_core::event_type::EventTypeName;
 use herald_core::id::{EndpointId, TenantId};
 use herald_core::pattern::EventPattern;
 use herald_core::reachability::Policy;
-use herald_core::secret::SigningSecret;
+use herald_core::secret::{SignatureScheme, SigningSecret};
+use herald_core::signing::SignatureProfile;
+use herald_core::template::PayloadTemplate;
 use serde_json::{Map, Value};
 
 use super::ListResponse;
@@ -75,6 +78,9 @@ fn shown(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
         retry_policy: spec.retry_policy,
         rate_limit: spec.rate_limit,
         payload_format: spec.payload_format,
+        payload_template: spec.payload_template.map(Value::from),
+        signature_profiles: spec.signature_profiles,
+        cloudevents_handshake: spec.cloudevents_handshake,
         metadata: spec.metadata,
         signature_scheme: spec.signature_scheme,
         public_key: credentials.secret.public_key(),

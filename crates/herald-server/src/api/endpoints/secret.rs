@@ -27,7 +27,7 @@ pub async fn rotate(
     let mut new_secret = None;
     let changed = state
         .endpoints
-        .change(&tenant.id, &id, expected.as_deref(), |_, credentials| {
+        .change(&tenant.id, &id, expected.as_deref(), |endpoint, credentials| {
             let scheme = credentials.secret.scheme();
             let new = input.secret.clone().unwrap_or_else(|| SigningSecret::generate_for(scheme));
             if new.scheme() != scheme {
@@ -37,6 +37,10 @@ pub async fn rotate(
                 ));
             }
             credentials.rotate(new.clone(), now, grace);
+            let errors = crud::check_signing(&endpoint.spec, credentials, "/secret");
+            if !errors.is_empty() {
+                return Err(ApiError::invalid(errors));
+            }
             new_secret = Some(new);
             Ok(())
         })
