@@ -57,7 +57,7 @@ pub struct AttemptOut {
     pub request: SentRequest,
     /// What came back, when anything did.
     pub response: Option<ResponseOut>,
-    /// Why the attempt failed: timeout, connect, tls, dns, blocked, http_status.
+    /// Why the attempt failed: timeout, connect, tls, dns, blocked, http_status, handshake (the CloudEvents validation request was refused).
     pub error_kind: Option<ErrorKind>,
     pub error_message: Option<String>,
 }

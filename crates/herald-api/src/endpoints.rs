@@ -16,6 +16,7 @@ use herald_core::endpoint::{
 use herald_core::event::EventId;
 use herald_core::event_type::EventTypeName;
 use herald_core::filter::PayloadFilter;
+use herald_core::handshake::HandshakeStatus;
 use herald_core::id::{DeliveryId, EndpointId, TenantId};
 use herald_core::metadata::Metadata;
 use herald_core::pattern::EventPattern;
@@ -255,6 +256,9 @@ pub struct EndpointOut {
     pub payload_template: Option<serde_json::Value>,
     pub signature_profiles: Vec<SignatureProfile>,
     pub cloudevents_handshake: bool,
+    /// Where the validation handshake stands (endpoints with `cloudeventsHandshake`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub handshake: Option<HandshakeOut>,
     pub metadata: Metadata,
     pub signature_scheme: SignatureScheme,
     /// For `v1a` endpoints: the `whpk_…` key receivers verify signatures with.
@@ -263,6 +267,39 @@ pub struct EndpointOut {
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]
     pub updated_at: Timestamp,
+}
+
+/// The CloudEvents validation handshake with an endpoint's receiver.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct HandshakeOut {
+    /// `pending` (not asked yet for the current URL), `validated`, or `refused` (deliveries
+    /// wait; it is asked again at each of their attempts).
+    pub status: HandshakeStatus,
+    /// When the receiver was last asked.
+    #[schema(value_type = Option<String>, format = DateTime)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checked_at: Option<Timestamp>,
+    /// Requests per minute the receiver allowed (`WebHook-Allowed-Rate`); absent: no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_rate: Option<u32>,
+    /// Why the last handshake failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detail: Option<String>,
+}
+
+impl HandshakeOut {
+    /// The endpoint's handshake as shown; `None` when it needs none.
+    pub fn of(endpoint: &herald_core::endpoint::Endpoint) -> Option<Self> {
+        let status = endpoint.handshake_status()?;
+        let last = endpoint.handshake.as_ref().filter(|_| status != HandshakeStatus::Pending);
+        Some(Self {
+            status,
+            checked_at: last.map(|h| h.checked_at),
+            allowed_rate: last.and_then(|h| h.allowed_rate),
+            detail: last.and_then(|h| h.detail.clone()),
+        })
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, ToSchema)]

@@ -66,6 +66,7 @@ text_enum!(
         Dns = "dns",
         Blocked = "blocked",
         HttpStatus = "http_status",
+        Handshake = "handshake",
     }
 );
 

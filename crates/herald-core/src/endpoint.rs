@@ -450,6 +450,8 @@ pub struct Endpoint {
     pub version: u64,
     /// The circuit breaker's stored state (changed by the dispatcher, not by updates).
     pub health: crate::circuit::Health,
+    /// The last CloudEvents validation handshake (changed by the dispatcher, not by updates).
+    pub handshake: Option<crate::handshake::Handshake>,
 }
 
 impl EndpointSpec {
@@ -468,6 +470,34 @@ impl EndpointSpec {
 }
 
 impl Endpoint {
+    /// The handshake as it stands for the endpoint's URL: `None` when none is needed.
+    pub fn handshake_status(&self) -> Option<crate::handshake::HandshakeStatus> {
+        use crate::handshake::HandshakeStatus;
+        if !self.spec.cloudevents_handshake {
+            return None;
+        }
+        Some(match &self.handshake {
+            Some(h) if h.url == self.spec.url.as_str() => h.status,
+            _ => HandshakeStatus::Pending,
+        })
+    }
+
+    /// Deliveries per second the endpoint may get: its own rate limit, capped by the rate its
+    /// receiver allowed in the validation handshake (given per minute). `None`: no limit.
+    pub fn rate_per_second(&self) -> Option<f64> {
+        let own = self.spec.rate_limit.as_ref().and_then(|l| l.per_second).map(f64::from);
+        let allowed = match (&self.handshake, self.handshake_status()) {
+            (Some(h), Some(crate::handshake::HandshakeStatus::Validated)) => {
+                h.allowed_rate.map(|per_minute| f64::from(per_minute) / 60.0)
+            }
+            _ => None,
+        };
+        match (own, allowed) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
     /// Whether the endpoint is subscribed to `event`: one of its patterns matches the type, and
     /// its filter (if any) matches the data. Enabled or not: a disabled endpoint's deliveries are
     /// kept too.
@@ -661,6 +691,52 @@ mod tests {
             [third],
             "zero grace: every old one at once"
         );
+    }
+
+    #[test]
+    fn the_rate_a_receiver_allowed_in_the_handshake_caps_the_endpoints_own() {
+        use crate::handshake::{Handshake, HandshakeStatus};
+        let spec: EndpointSpec = serde_json::from_value(json!({"url": "https://e.example.com/",
+            "payloadFormat": "cloudevents", "cloudeventsHandshake": true, "rateLimit": {"perSecond": 10}}))
+        .unwrap();
+        let mut e = Endpoint {
+            id: EndpointId::generate(),
+            tenant_id: TenantId::generate(),
+            spec,
+            enabled: true,
+            disabled_reason: None,
+            sealed_credentials: vec![],
+            created_at: Timestamp::UNIX_EPOCH,
+            updated_at: Timestamp::UNIX_EPOCH,
+            version: 1,
+            health: Default::default(),
+            handshake: None,
+        };
+        assert_eq!((e.handshake_status(), e.rate_per_second()), (Some(HandshakeStatus::Pending), Some(10.0)));
+        let validated = |url: &str, per_minute| Handshake {
+            url: url.to_owned(),
+            status: HandshakeStatus::Validated,
+            checked_at: Timestamp::UNIX_EPOCH,
+            allowed_rate: per_minute,
+            detail: None,
+        };
+        e.handshake = Some(validated("https://e.example.com/", Some(120)));
+        assert_eq!(
+            (e.handshake_status(), e.rate_per_second()),
+            (Some(HandshakeStatus::Validated), Some(2.0))
+        );
+        e.handshake = Some(validated("https://e.example.com/", Some(6000)));
+        assert_eq!(e.rate_per_second(), Some(10.0), "the endpoint's own limit when lower");
+        e.spec.rate_limit = None;
+        assert_eq!(e.rate_per_second(), Some(100.0));
+        e.handshake = Some(validated("https://moved.example.com/", Some(60)));
+        assert_eq!(
+            (e.handshake_status(), e.rate_per_second()),
+            (Some(HandshakeStatus::Pending), None),
+            "another URL"
+        );
+        e.spec.cloudevents_handshake = false;
+        assert_eq!(e.handshake_status(), None);
     }
 
     #[test]

@@ -14,6 +14,7 @@ pub mod endpoint;
 pub mod event;
 pub mod event_type;
 pub mod filter;
+pub mod handshake;
 pub mod id;
 pub mod metadata;
 pub mod pattern;

@@ -262,6 +262,9 @@ pub struct DeliveryConfig {
     /// An endpoint whose attempts take this long or longer (a tenth of them or more, over the
     /// range asked for) is flagged `slow` in its stats.
     pub slow_threshold: HumanDuration,
+    /// The `WebHook-Request-Origin` of CloudEvents validation handshakes: the DNS name receivers
+    /// know this Herald by (`webhooks.example.com`). Unset: `herald`.
+    pub handshake_origin: Option<String>,
 }
 
 impl DeliveryConfig {
@@ -388,6 +391,7 @@ impl Default for DeliveryConfig {
             circuit_failure_threshold: 5,
             disable_after: HumanDuration::from_secs(5 * 24 * 3600),
             slow_threshold: HumanDuration::from_secs(2),
+            handshake_origin: None,
         }
     }
 }

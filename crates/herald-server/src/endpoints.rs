@@ -94,6 +94,7 @@ impl Endpoints {
             updated_at: now,
             version: 1,
             health: Health::default(),
+            handshake: None,
         };
         let inserted = self.store.insert_endpoint(&endpoint).await;
         self.caches.endpoints_changed(&endpoint.tenant_id);

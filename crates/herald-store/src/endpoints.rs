@@ -5,6 +5,7 @@
 use herald_core::Timestamp;
 use herald_core::circuit::Health;
 use herald_core::endpoint::Endpoint;
+use herald_core::handshake::Handshake;
 use herald_core::id::{EndpointId, TenantId};
 
 use crate::dialect::{Dialect, for_each_backend};
@@ -140,6 +141,15 @@ for_each_backend! {
         .execute(self.writer())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    pub(crate) async fn set_endpoint_handshake(&self, endpoint: &EndpointId, handshake: &Handshake) -> Result<()> {
+        sqlx::query("UPDATE endpoints SET handshake = $2 WHERE id = $1")
+            .bind(endpoint.as_str())
+            .bind(to_json(handshake))
+            .execute(self.writer())
+            .await?;
+        Ok(())
     }
 
     /// Stores the circuit state unless a newer one is stored, and moves the endpoint's waiting

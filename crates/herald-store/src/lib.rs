@@ -436,6 +436,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         shift: Shift,
         now: Timestamp,
     ) -> Result<u64>;
+    /// Stores the last CloudEvents validation handshake with the endpoint (no new version).
+    async fn set_endpoint_handshake(
+        &self,
+        endpoint: &EndpointId,
+        handshake: &herald_core::handshake::Handshake,
+    ) -> Result<()>;
     /// Every endpoint of the tenant (for matching a published event).
     async fn tenant_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>>;
 

@@ -49,7 +49,7 @@ macro_rules! columns {
     };
     (endpoints) => {
         "id, tenant_id, spec, enabled, disabled_reason, sealed_credentials, created_at, updated_at, version,
-         failing_since, circuit_probe_at, circuit_failed_probes, circuit_changed_at"
+         failing_since, circuit_probe_at, circuit_failed_probes, circuit_changed_at, handshake"
     };
     (events) => {
         "event_key, tenant_id, id, event_type, data, subject, source, created_at, traceparent, payload_removed_at, headers"
@@ -195,6 +195,7 @@ pub(crate) struct EndpointRow {
     circuit_probe_at: Option<i64>,
     circuit_failed_probes: i64,
     circuit_changed_at: Option<i64>,
+    handshake: Option<String>,
 }
 
 impl TryFrom<EndpointRow> for Endpoint {
@@ -217,6 +218,12 @@ impl TryFrom<EndpointRow> for Endpoint {
                 failed_probes: u32::try_from(r.circuit_failed_probes).map_err(|e| corrupt(T, e))?,
                 changed_at: r.circuit_changed_at.map(|ms| timestamp(T, ms)).transpose()?,
             },
+            handshake: r
+                .handshake
+                .as_deref()
+                .map(serde_json::from_str)
+                .transpose()
+                .map_err(|e| corrupt(T, e))?,
         })
     }
 }

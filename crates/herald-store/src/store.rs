@@ -267,6 +267,13 @@ for_each_backend! {
         ) -> Result<u64> {
             self.set_endpoint_health(endpoint, health, shift, now).await
         }
+        async fn set_endpoint_handshake(
+            &self,
+            endpoint: &EndpointId,
+            handshake: &herald_core::handshake::Handshake,
+        ) -> Result<()> {
+            self.set_endpoint_handshake(endpoint, handshake).await
+        }
         async fn tenant_endpoints(&self, tenant: &TenantId) -> Result<Vec<Endpoint>> {
             self.tenant_endpoints(tenant).await
         }

@@ -15,6 +15,7 @@ use herald_core::endpoint::{
     Endpoint, EndpointAuth, EndpointCredentials, HttpMethod, PayloadFormat, is_sensitive_header,
 };
 use herald_core::event::Event;
+use herald_core::handshake::{self, Handshake, HandshakeStatus};
 use herald_core::id::AttemptId;
 use herald_core::id::GeneratedEventId;
 use herald_core::payload::{self, Envelope};
@@ -54,13 +55,21 @@ pub async fn perform(ctx: &Context, job: &Job) -> (Option<Attempt>, Next) {
         return (None, next);
     };
     let started_at = ctx.clock.now();
-    let (outbound, shown) = build(ctx, job, endpoint, &credentials, started_at);
-    let (result, elapsed) = match outbound {
-        Ok(outbound) if crate::listen::is_listen_endpoint(endpoint) => {
-            relay(ctx, job, endpoint, outbound).await
+    let (outbound, mut shown) = build(ctx, job, endpoint, &credentials, started_at);
+    let listen = crate::listen::is_listen_endpoint(endpoint);
+    let refused = match needs_handshake(ctx, endpoint) && !listen {
+        true => handshake(ctx, endpoint, &credentials, started_at).await.err(),
+        false => None,
+    };
+    let (result, elapsed) = match (refused, outbound) {
+        // No delivery before the receiver agrees: the attempt shows the validation request.
+        (Some((failed, options, elapsed)), _) => {
+            shown = options;
+            (Err(failed), elapsed)
         }
-        Ok(outbound) => send_authenticated(ctx, endpoint, &credentials, outbound).await,
-        Err(failed) => (Err(failed), std::time::Duration::ZERO),
+        (None, Ok(outbound)) if listen => relay(ctx, job, endpoint, outbound).await,
+        (None, Ok(outbound)) => send_authenticated(ctx, endpoint, &credentials, outbound).await,
+        (None, Err(failed)) => (Err(failed), std::time::Duration::ZERO),
     };
     let now = ctx.clock.now();
     let attempt_no = job.delivery.attempt_count + 1;
@@ -160,6 +169,112 @@ async fn send_authenticated(
             continue;
         }
         return (result, started.elapsed());
+    }
+}
+
+/// The `WebHook-Request-Origin` when `delivery.handshake_origin` is unset.
+const DEFAULT_ORIGIN: &str = "herald";
+
+/// Whether the endpoint asks for the validation handshake and has not passed it for its URL.
+fn needs_handshake(ctx: &Context, endpoint: &Endpoint) -> bool {
+    if endpoint.handshake_status().is_none_or(|status| status == HandshakeStatus::Validated) {
+        return false;
+    }
+    let seen = ctx.handshakes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    seen.get(&endpoint.id).is_none_or(|url| url != endpoint.spec.url.as_str())
+}
+
+/// The CloudEvents validation handshake: `OPTIONS` with the origin (and the rate the endpoint
+/// is limited to), judged and stored on the endpoint. A refusal is the attempt's failure, with
+/// the validation request as what was sent.
+async fn handshake(
+    ctx: &Context,
+    endpoint: &Endpoint,
+    credentials: &EndpointCredentials,
+    now: Timestamp,
+) -> Result<(), (super::sender::Failed, SentRequest, std::time::Duration)> {
+    let origin = ctx.config.handshake_origin.as_deref().unwrap_or(DEFAULT_ORIGIN);
+    let mut headers = HeaderMap::new();
+    let mut shown: Vec<(String, String)> = Vec::new();
+    let mut add = |name: &str, value: &str, secret: bool| {
+        insert(&mut headers, name, value);
+        shown.push((name.to_owned(), if secret { REDACTED.to_owned() } else { value.to_owned() }));
+    };
+    add("webhook-request-origin", origin, false);
+    if let Some(per_second) = endpoint.spec.rate_limit.as_ref().and_then(|l| l.per_second) {
+        add("webhook-request-rate", &(u64::from(per_second) * 60).to_string(), false);
+    }
+    add_credentials(credentials, &mut add);
+    let url = endpoint.spec.url.as_str();
+    let sent = SentRequest { url: url.to_owned(), method: "OPTIONS".to_owned(), headers: shown };
+    let (result, elapsed) = match ctx.sender.client_for(endpoint, credentials) {
+        Ok(client) => {
+            let outbound = Outbound {
+                client,
+                method: reqwest::Method::OPTIONS,
+                url: endpoint.spec.url.as_url().clone(),
+                headers,
+                body: bytes::Bytes::new(),
+                timeout: ctx.config.timeout.get(),
+            };
+            send_authenticated(ctx, endpoint, credentials, outbound).await
+        }
+        Err(failed) => (Err(failed), std::time::Duration::ZERO),
+    };
+    let judged = match &result {
+        Ok(answer) => {
+            let header = |name: &str| {
+                answer.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+            };
+            handshake::judge(
+                answer.status,
+                header("webhook-allowed-origin"),
+                header("webhook-allowed-rate"),
+                origin,
+            )
+        }
+        Err(failed) => Err(format!("the validation request failed: {}", failed.message)),
+    };
+    let outcome = Handshake {
+        url: url.to_owned(),
+        status: if judged.is_ok() { HandshakeStatus::Validated } else { HandshakeStatus::Refused },
+        checked_at: now,
+        allowed_rate: judged.as_ref().ok().copied().flatten(),
+        detail: judged.as_ref().err().cloned(),
+    };
+    if let Err(e) = ctx.store.set_endpoint_handshake(&endpoint.id, &outcome).await {
+        tracing::warn!(endpoint.id = %endpoint.id, error = %e, "could not store the validation handshake");
+    }
+    ctx.caches.endpoints_changed(&endpoint.tenant_id);
+    match judged {
+        Ok(_) => {
+            let mut seen = ctx.handshakes.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            seen.insert(endpoint.id.clone(), url.to_owned());
+            Ok(())
+        }
+        Err(detail) => {
+            tracing::info!(endpoint.id = %endpoint.id, %detail, "validation handshake refused");
+            Err((super::sender::Failed { kind: ErrorKind::Handshake, message: detail }, sent, elapsed))
+        }
+    }
+}
+
+/// Adds the endpoint's custom headers and authentication (credentials redacted where shown).
+fn add_credentials(credentials: &EndpointCredentials, add: &mut impl FnMut(&str, &str, bool)) {
+    for (name, value) in credentials.headers.iter() {
+        add(name, value, is_sensitive_header(name));
+    }
+    match &credentials.auth {
+        EndpointAuth::None => {}
+        EndpointAuth::Basic { username, password } => {
+            let token = STANDARD.encode(format!("{username}:{password}"));
+            add("authorization", &format!("Basic {token}"), true);
+        }
+        EndpointAuth::Bearer { token } => add("authorization", &format!("Bearer {token}"), true),
+        EndpointAuth::ApiKey { key_name, key_value, .. } => add(key_name, key_value, true),
+        // The token is added when sending (it may have to be fetched, or refreshed on a 401);
+        // the log shows that one was.
+        EndpointAuth::Oauth2ClientCredentials { .. } => add("authorization", REDACTED, true),
     }
 }
 
@@ -316,20 +431,7 @@ fn build(
     {
         add("traceparent", traceparent.as_str(), false);
     }
-    for (name, value) in credentials.headers.iter() {
-        add(name, value, is_sensitive_header(name));
-    }
-    match &credentials.auth {
-        EndpointAuth::None => {}
-        EndpointAuth::Basic { username, password } => {
-            let token = STANDARD.encode(format!("{username}:{password}"));
-            add("authorization", &format!("Basic {token}"), true);
-        }
-        EndpointAuth::Bearer { token } => add("authorization", &format!("Bearer {token}"), true),
-        EndpointAuth::ApiKey { key_name, key_value, .. } => add(key_name, key_value, true),
-        // The token is added when sending (it may have to be fetched, or refreshed on a 401).
-        EndpointAuth::Oauth2ClientCredentials { .. } => shown.push(("authorization".into(), REDACTED.into())),
-    }
+    add_credentials(credentials, &mut add);
     let method = match spec.http_method {
         HttpMethod::Post => reqwest::Method::POST,
         HttpMethod::Put => reqwest::Method::PUT,

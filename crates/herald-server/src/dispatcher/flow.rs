@@ -239,7 +239,7 @@ impl FlowControl {
     pub fn admit(&self, endpoint: &Endpoint, now: Instant) -> Admission {
         let limit = endpoint.spec.rate_limit.as_ref();
         let max_in_flight = limit.and_then(|l| l.max_in_flight).unwrap_or(self.default_max_in_flight).max(1);
-        let per_second = limit.and_then(|l| l.per_second).map(f64::from);
+        let per_second = endpoint.rate_per_second();
         let mut flows = self.lock();
         let tenant_max =
             flows.tenant_limits.get(&endpoint.tenant_id).copied().unwrap_or(self.tenant_max_in_flight);
@@ -305,6 +305,7 @@ mod tests {
             created_at: herald_core::Timestamp::UNIX_EPOCH,
             updated_at: herald_core::Timestamp::UNIX_EPOCH,
             health: Default::default(),
+            handshake: None,
         }
     }
 

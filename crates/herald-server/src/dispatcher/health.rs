@@ -271,6 +271,7 @@ mod tests {
                 failed_probes: 0,
                 changed_at: Some(at(-10)),
             },
+            handshake: None,
         }
     }
 

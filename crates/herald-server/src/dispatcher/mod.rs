@@ -72,6 +72,9 @@ pub struct Context {
     tokens: oauth::Tokens,
     /// The bodies rendered last: a fan-out sends one event to many endpoints, rendered once.
     payloads: attempt::Payloads,
+    /// Endpoints whose validation handshake this process saw succeed, with the URL it was for
+    /// (the endpoint cache may still hold the state from before).
+    handshakes: Mutex<HashMap<EndpointId, String>>,
     /// Per-endpoint and per-tenant in-flight caps and rate limits (shared with the API's stats).
     flow: Arc<FlowControl>,
     /// Per-endpoint circuit breakers.
@@ -112,6 +115,7 @@ impl Context {
             credentials: Mutex::new(HashMap::new()),
             tokens: oauth::Tokens::default(),
             payloads: attempt::Payloads::default(),
+            handshakes: Mutex::new(HashMap::new()),
             flow,
             health: health::Health::default(),
             next_claim_ms: std::sync::atomic::AtomicI64::new(0),

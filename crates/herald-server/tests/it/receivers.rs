@@ -23,9 +23,13 @@ struct PythonReceiver {
 
 impl PythonReceiver {
     async fn start(convention: &str, secret: &str) -> Self {
+        Self::start_with(convention, secret, "*").await
+    }
+
+    async fn start_with(convention: &str, secret: &str, rate: &str) -> Self {
         let script = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/receivers/verify.py");
         let mut child = tokio::process::Command::new("python3")
-            .args([script, convention, secret])
+            .args([script, convention, secret, rate])
             .stdout(std::process::Stdio::piped())
             .kill_on_drop(true)
             .spawn()
@@ -35,6 +39,16 @@ impl PythonReceiver {
         tokio::io::BufReader::new(stdout).read_line(&mut line).await.unwrap();
         let port: u16 = line.trim().parse().unwrap_or_else(|_| panic!("the receiver printed {line:?}"));
         Self { _child: child, url: format!("http://127.0.0.1:{port}/webhook") }
+    }
+
+    /// The requests it got: method and headers (lower-case names).
+    async fn log(&self) -> Vec<(String, Value)> {
+        let log: Value = reqwest::get(&self.url).await.unwrap().json().await.unwrap();
+        log.as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["method"].as_str().unwrap().to_owned(), r["headers"].clone()))
+            .collect()
     }
 }
 
@@ -351,5 +365,62 @@ on_both_backends! {
             assert_eq!(r.error_paths(), [path]);
         }
         assert_eq!(herald_testkit::raw::rows(&app).await, before, "nothing was written");
+    }
+}
+
+on_both_backends! {
+    async fn the_cloudevents_handshake_gates_deliveries_and_its_allowed_rate_is_shown(backend: Backend) {
+        let app = TestApp::start_with(backend, |c| c.delivery.handshake_origin = Some("herald.test".into())).await;
+        let tenant = app.tenant("Acme").await;
+        let accepting = PythonReceiver::start_with("cloudevents", "herald.test", "120").await;
+        let e = app.endpoint(&tenant, json!({"url": accepting.url, "payloadFormat": "cloudevents",
+            "cloudeventsHandshake": true, "rateLimit": {"perSecond": 10}, "events": ["ok.*"]})).await;
+        assert_eq!(e["handshake"], json!({"status": "pending"}));
+        let event = app.publish(&tenant, json!({"type": "ok.one", "data": {}})).await;
+        assert_eq!(outcome(&app, &tenant, &delivery_id(&event)).await, ("delivered".into(), vec![200]));
+        app.publish(&tenant, json!({"type": "ok.two", "data": {}})).await;
+        let log = herald_testkit::eventually("both deliveries", WAIT, || async {
+            let log = accepting.log().await;
+            (log.len() >= 3).then_some(log)
+        })
+        .await;
+        let methods: Vec<&str> = log.iter().map(|(m, _)| m.as_str()).collect();
+        assert_eq!(methods, ["OPTIONS", "POST", "POST"], "asked once, before the first delivery");
+        assert_eq!(log[0].1["webhook-request-origin"], "herald.test");
+        assert_eq!(log[0].1["webhook-request-rate"], "600", "10 per second, asked per minute");
+        let id = e["id"].as_str().unwrap();
+        let shown = app.get(&format!("/v1/tenants/{tenant}/endpoints/{id}")).await.body;
+        assert_eq!(shown["handshake"]["status"], "validated");
+        assert_eq!(shown["handshake"]["allowedRate"], 120);
+        assert!(shown["handshake"]["checkedAt"].is_string());
+
+        // A receiver that does not trust this origin: nothing is delivered, the attempt says why.
+        let refusing = PythonReceiver::start_with("cloudevents", "someone-else.example", "*").await;
+        let e = app.endpoint(&tenant, json!({"url": refusing.url, "payloadFormat": "cloudevents-binary",
+            "cloudeventsHandshake": true, "events": ["no.*"], "retryPolicy": {"delays": ["1s"], "maxAttempts": 3, "jitter": 0.0}})).await;
+        let id = e["id"].as_str().unwrap();
+        let event = app.publish(&tenant, json!({"type": "no.one", "data": {}})).await;
+        let delivery = herald_testkit::eventually("a refused handshake", WAIT, || async {
+            let d = app.get(&format!("/v1/tenants/{tenant}/deliveries/{}", delivery_id(&event))).await.body;
+            (d["attempts"].as_array().is_some_and(|a| !a.is_empty())).then_some(d)
+        })
+        .await;
+        let attempt = &delivery["attempts"][0];
+        assert_eq!(attempt["errorKind"], "handshake");
+        assert_eq!(attempt["request"]["method"], "OPTIONS");
+        assert!(attempt["errorMessage"].as_str().unwrap().contains("403"), "{attempt}");
+        assert!(refusing.log().await.iter().all(|(m, _)| m == "OPTIONS"), "no notification before it agrees");
+        let shown = app.get(&format!("/v1/tenants/{tenant}/endpoints/{id}")).await.body;
+        assert_eq!(shown["handshake"]["status"], "refused");
+        assert!(shown["handshake"]["detail"].as_str().unwrap().contains("403"));
+
+        // Moved to a receiver that agrees: asked again, and the waiting delivery goes out.
+        let r = app.patch(&format!("/v1/tenants/{tenant}/endpoints/{id}"), json!({"url": accepting.url})).await;
+        assert_eq!(r.body["handshake"], json!({"status": "pending"}));
+        let done = app.delivery_with_status(&tenant, &delivery_id(&event), "delivered").await;
+        let last = done["attempts"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(last["request"]["method"], "POST");
+        let methods: Vec<String> = accepting.log().await.into_iter().map(|(m, _)| m).collect();
+        assert_eq!(methods.iter().filter(|m| *m == "OPTIONS").count(), 2, "{methods:?}");
     }
 }

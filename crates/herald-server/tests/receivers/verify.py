@@ -1,6 +1,6 @@
 """Webhook receivers that verify requests the way their platforms document it.
 
-Usage: python3 verify.py CONVENTION SECRET
+Usage: python3 verify.py CONVENTION SECRET [RATE]
 Prints the port it listens on (127.0.0.1), then answers every POST or PUT: 200 when the
 signature verifies with SECRET, 401 when it does not. CONVENTION is one of:
 
@@ -10,6 +10,12 @@ signature verifies with SECRET, 401 when it does not. CONVENTION is one of:
   `X-Hub-Signature-256` (each of the comma-separated values, as a repeated header arrives).
 - stripe: Stripe's documented manual check: `Stripe-Signature: t=...,v1=...`; the HMAC-SHA256 of
   "{t}.{body}" against any `v1`, with a five-minute tolerance on `t`.
+- cloudevents: a CloudEvents Web Hook 1.0 receiver with abuse protection: it answers the
+  validation request (OPTIONS) with 200, `WebHook-Allowed-Origin` and `WebHook-Allowed-Rate: RATE`
+  when `WebHook-Request-Origin` is SECRET (the origin it trusts), 403 otherwise; notifications
+  get 200. No signature is checked.
+
+Every request is logged; `GET /requests` answers the log as JSON.
 """
 
 import hashlib
@@ -61,12 +67,14 @@ def stripe(headers, payload):
     return any(hmac.compare_digest(expected, signature) for signature in signatures)
 
 
-CHECKS = {"elenik": elenik, "github": github, "stripe": stripe}
+CHECKS = {"elenik": elenik, "github": github, "stripe": stripe, "cloudevents": lambda headers, payload: True}
+LOG = []
 
 
 class Handler(BaseHTTPRequestHandler):
     def answer(self):
         payload = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        LOG.append({"method": self.command, "headers": {k.lower(): v for k, v in self.headers.items()}})
         ok = CHECKS[CONVENTION](self.headers, payload)
         body = b"OK" if ok else b"Invalid signature"
         self.send_response(200 if ok else 401)
@@ -76,6 +84,27 @@ class Handler(BaseHTTPRequestHandler):
 
     do_POST = answer
     do_PUT = answer
+
+    def do_OPTIONS(self):
+        LOG.append({"method": "OPTIONS", "headers": {k.lower(): v for k, v in self.headers.items()}})
+        origin = self.headers.get("WebHook-Request-Origin")
+        if CONVENTION == "cloudevents" and origin == SECRET:
+            self.send_response(200)
+            self.send_header("WebHook-Allowed-Origin", origin)
+            self.send_header("WebHook-Allowed-Rate", sys.argv[3] if len(sys.argv) > 3 else "*")
+            self.send_header("Allow", "POST")
+        else:
+            self.send_response(403)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_GET(self):
+        body = json.dumps(LOG).encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def log_message(self, *args):
         pass

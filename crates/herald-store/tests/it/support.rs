@@ -110,6 +110,7 @@ pub fn new_endpoint(tenant: &Tenant) -> Endpoint {
         updated_at: t(0),
         version: 1,
         health: Health::default(),
+        handshake: None,
     }
 }
 

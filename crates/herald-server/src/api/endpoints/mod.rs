@@ -37,14 +37,16 @@ use super::extract::{IfMatch, InPath, JsonBody, OptionalJsonBody, Pagination, Te
 use super::query::QueryParams;
 use crate::state::AppState;
 pub use herald_api::endpoints::{
-    AuthOut, CircuitOut, DeliveryCounts, EndpointCreated, EndpointIn, EndpointOut, EndpointPatch, LatencyOut,
-    RecoverIn, RecoverOut, RotateIn, RotateOut, StatsOut, StatsParams, TestIn, TestOut, TlsIn, TlsOut,
+    AuthOut, CircuitOut, DeliveryCounts, EndpointCreated, EndpointIn, EndpointOut, EndpointPatch,
+    HandshakeOut, LatencyOut, RecoverIn, RecoverOut, RotateIn, RotateOut, StatsOut, StatsParams, TestIn,
+    TestOut, TlsIn, TlsOut,
 };
 
 const REDACTED: &str = "********";
 
 /// An endpoint as shown: its configuration, and which credentials are set (never their values).
 fn shown(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
+    let handshake = HandshakeOut::of(&endpoint);
     let spec = endpoint.spec;
     let tls = (spec.ca_cert_pem.is_some()
         || spec.client_cert_pem.is_some()
@@ -81,6 +83,7 @@ fn shown(endpoint: Endpoint, credentials: &EndpointCredentials) -> EndpointOut {
         payload_template: spec.payload_template.map(Value::from),
         signature_profiles: spec.signature_profiles,
         cloudevents_handshake: spec.cloudevents_handshake,
+        handshake,
         metadata: spec.metadata,
         signature_scheme: spec.signature_scheme,
         public_key: credentials.secret.public_key(),
