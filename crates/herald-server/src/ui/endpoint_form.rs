@@ -29,6 +29,11 @@ pub struct EndpointForm {
     pub filter_key: String,
     pub filter_values: String,
     pub payload_format: String,
+    /// The payload template as JSON text (sent with the `template` format only).
+    pub payload_template: String,
+    /// The signature profiles as a JSON array; empty: the default (Standard Webhooks).
+    pub signature_profiles: String,
+    pub cloudevents_handshake: bool,
     pub signature_scheme: String,
     pub auth_type: String,
     pub auth_username: String,
@@ -66,6 +71,8 @@ const TEXT_FIELDS: &[&str] = &[
     "filter_key",
     "filter_values",
     "payload_format",
+    "payload_template",
+    "signature_profiles",
     "signature_scheme",
     "auth_type",
     "auth_username",
@@ -113,6 +120,7 @@ impl EndpointForm {
     pub fn from_pairs(pairs: &[(String, String)]) -> Self {
         let mut this = Self {
             enabled: form::value(pairs, "enabled") == "on",
+            cloudevents_handshake: form::value(pairs, "cloudevents_handshake") == "on",
             events: form::values(pairs, "events").map(str::to_owned).collect(),
             ..Self::default()
         };
@@ -132,6 +140,8 @@ impl EndpointForm {
             "filter_key" => &mut self.filter_key,
             "filter_values" => &mut self.filter_values,
             "payload_format" => &mut self.payload_format,
+            "payload_template" => &mut self.payload_template,
+            "signature_profiles" => &mut self.signature_profiles,
             "signature_scheme" => &mut self.signature_scheme,
             "auth_type" => &mut self.auth_type,
             "auth_username" => &mut self.auth_username,
@@ -178,6 +188,13 @@ impl EndpointForm {
             events: ticked,
             more_events: typed.join(", "),
             payload_format: json_text(&spec.payload_format),
+            payload_template: spec
+                .payload_template
+                .as_ref()
+                .and_then(|t| serde_json::to_string_pretty(t.as_value()).ok())
+                .unwrap_or_default(),
+            signature_profiles: serde_json::to_string_pretty(&spec.signature_profiles).unwrap_or_default(),
+            cloudevents_handshake: spec.cloudevents_handshake,
             signature_scheme: json_text(&spec.signature_scheme),
             auth_type: "none".into(),
             retry_mode: "default".into(),
@@ -251,6 +268,25 @@ impl EndpointForm {
         body.insert("httpMethod".into(), self.http_method.clone().into());
         body.insert("enabled".into(), self.enabled.into());
         body.insert("payloadFormat".into(), self.payload_format.clone().into());
+        if self.payload_format == "template" {
+            match json_field("/payloadTemplate", &self.payload_template) {
+                Ok(Some(template)) => {
+                    body.insert("payloadTemplate".into(), template);
+                }
+                Ok(None) => {}
+                Err(e) => errors.push(e),
+            }
+        }
+        match json_field("/signatureProfiles", &self.signature_profiles) {
+            Ok(Some(profiles)) => {
+                body.insert("signatureProfiles".into(), profiles);
+            }
+            Ok(None) => {}
+            Err(e) => errors.push(e),
+        }
+        if self.cloudevents_handshake {
+            body.insert("cloudeventsHandshake".into(), true.into());
+        }
         if creating {
             body.insert("signatureScheme".into(), self.signature_scheme.clone().into());
         }
@@ -512,11 +548,21 @@ impl EndpointForm {
                     legend { "Payload and signature" }
                     (field("payload_format", "Payload format", None, &errors("/payloadFormat"), html! {
                         select #payload_format name="payload_format" aria-describedby=(described_by("payload_format")) {
-                            @for (value, label) in [("json", "Herald's JSON envelope"), ("cloudevents", "CloudEvents, structured"), ("cloudevents-binary", "CloudEvents, binary")] {
+                            @for (value, label) in [("json", "Herald's JSON envelope"), ("cloudevents", "CloudEvents, structured"), ("cloudevents-binary", "CloudEvents, binary"), ("data", "The event's data alone"), ("template", "A template (below)")] {
                                 option value=(value) selected[self.payload_format == value] { (label) }
                             }
                         }
                     }))
+                    (field("payload_template", "Payload template", Some("JSON, for the template format: strings may reference the event, e.g. {\"event\": \"{{type}}\", \"data\": \"{{data}}\"} (also {{id}}, {{timestamp}}, {{tenant}}, {{subject}}, {{source}}, {{data.some.path}})."), &errors("/payloadTemplate"), html! {
+                        textarea #payload_template name="payload_template" rows="4" aria-describedby=(described_by("payload_template")) aria-invalid=[bad("/payloadTemplate")] { (self.payload_template) }
+                    }))
+                    (field("signature_profiles", "Signature profiles", Some("JSON list; empty: Standard Webhooks. An HMAC header as another convention expects it, e.g. [{\"type\": \"hmac\", \"header\": \"X-Hub-Signature-256\", \"prefix\": \"sha256=\"}]; several sign at once. See docs/receivers.md."), &errors("/signatureProfiles"), html! {
+                        textarea #signature_profiles name="signature_profiles" rows="3" aria-describedby=(described_by("signature_profiles")) aria-invalid=[bad("/signatureProfiles")] { (self.signature_profiles) }
+                    }))
+                    div.field.check {
+                        input #cloudevents_handshake type="checkbox" name="cloudevents_handshake" checked[self.cloudevents_handshake];
+                        label for="cloudevents_handshake" { "CloudEvents validation handshake: deliver only once the receiver agrees (CloudEvents formats)" }
+                    }
                     @if creating {
                         (field("signature_scheme", "Signature scheme", Some("Chosen once, at creation."), &errors("/signatureScheme"), html! {
                             select #signature_scheme name="signature_scheme" aria-describedby=(described_by("signature_scheme")) {
@@ -668,6 +714,15 @@ fn number(pointer: &str, text: &str) -> Result<Option<Value>, FieldError> {
     }
 }
 
+/// A JSON field of the form: empty is absent; text that is not JSON is an error at `path`.
+fn json_field(path: &str, text: &str) -> Result<Option<Value>, FieldError> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    serde_json::from_str(text).map(Some).map_err(|e| FieldError::new(path, format!("not JSON: {e}")))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -718,6 +773,36 @@ mod tests {
         );
         let read: herald_api::endpoints::EndpointIn = crate::api::extract::read_value(&body).unwrap();
         assert_eq!(read.events.len(), 4);
+    }
+
+    #[test]
+    fn templates_signature_profiles_and_the_handshake_go_into_the_body() {
+        let form = EndpointForm::from_pairs(&pairs(&[
+            ("url", "https://example.com/hook"),
+            ("payload_format", "template"),
+            ("payload_template", r#"{"event": "{{type}}", "data": "{{data}}"}"#),
+            (
+                "signature_profiles",
+                r#"[{"type": "hmac", "header": "X-Hub-Signature-256", "prefix": "sha256="}]"#,
+            ),
+            ("cloudevents_handshake", "on"),
+            ("retry_mode", "default"),
+            ("auth_type", "none"),
+        ]));
+        let body = form.to_body(None, false).unwrap();
+        assert_eq!(body["payloadTemplate"], json!({"event": "{{type}}", "data": "{{data}}"}));
+        assert_eq!(body["signatureProfiles"][0]["header"], "X-Hub-Signature-256");
+        assert_eq!(body["cloudeventsHandshake"], true);
+        // A template left in the field is not sent with another format; bad JSON names its field.
+        let other =
+            EndpointForm { payload_format: "json".into(), signature_profiles: String::new(), ..form.clone() };
+        let body = other.to_body(None, false).unwrap();
+        assert!(body.get("payloadTemplate").is_none() && body.get("signatureProfiles").is_none());
+        let bad =
+            EndpointForm { payload_template: "{not json".into(), signature_profiles: "[".into(), ..form };
+        let paths: Vec<String> =
+            bad.to_body(None, false).unwrap_err().errors.into_iter().map(|e| e.path).collect();
+        assert_eq!(paths, ["/payloadTemplate", "/signatureProfiles"]);
     }
 
     #[test]

@@ -272,6 +272,20 @@ pub async fn show(
                         dt { "Payload filter" } dd { code { (serde_json::to_string(filter).unwrap_or_default()) } }
                     }
                     dt { "Request" } dd { (json_text(&spec.http_method)) ", " (json_text(&spec.payload_format)) ", signed " (json_text(&spec.signature_scheme)) }
+                    dt { "Signatures" } dd {
+                        (spec.signature_profiles.iter().map(|p| match p {
+                            herald_core::signing::SignatureProfile::Standard => "Standard Webhooks".to_owned(),
+                            herald_core::signing::SignatureProfile::Hmac(h) => format!("HMAC in {}", h.header),
+                        }).collect::<Vec<_>>().join(", "))
+                    }
+                    @if let Some(status) = endpoint.handshake_status() {
+                        dt { "Validation handshake" } dd data-handshake=(json_text(&status)) {
+                            (json_text(&status))
+                            @if let Some(detail) = endpoint.handshake.as_ref().and_then(|h| h.detail.as_deref()).filter(|_| status == herald_core::handshake::HandshakeStatus::Refused) {
+                                ": " (detail)
+                            }
+                        }
+                    }
                     dt { "Authentication" } dd { (auth_label(&credentials.auth)) }
                     @if !credentials.headers.is_empty() {
                         dt { "Custom headers" } dd { (credentials.headers.iter().map(|(n, _)| n.as_str()).collect::<Vec<_>>().join(", ")) }
