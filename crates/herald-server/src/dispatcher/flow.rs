@@ -440,4 +440,27 @@ mod tests {
         );
         assert!(matches!(flow.admit(&e, t0 + Duration::from_millis(500)), Admission::Later(_)));
     }
+
+    #[test]
+    fn the_rate_a_receiver_allowed_in_the_handshake_paces_its_endpoint() {
+        let flow = FlowControl::new(100, 100);
+        let mut e = endpoint(None);
+        e.spec.payload_format = herald_core::endpoint::PayloadFormat::Cloudevents;
+        e.spec.cloudevents_handshake = true;
+        e.handshake = Some(herald_core::handshake::Handshake {
+            url: e.spec.url.as_str().to_owned(),
+            status: herald_core::handshake::HandshakeStatus::Validated,
+            checked_at: herald_core::Timestamp::UNIX_EPOCH,
+            allowed_rate: Some(60),
+            detail: None,
+        });
+        let t0 = Instant::now();
+        assert_eq!(flow.admit(&e, t0), Admission::Admitted);
+        flow.release(&e.id, &e.tenant_id);
+        assert!(
+            matches!(flow.admit(&e, t0), Admission::Later(d) if d > Duration::from_millis(500)),
+            "60 a minute: one a second"
+        );
+        assert_eq!(flow.admit(&e, t0 + Duration::from_secs(1)), Admission::Admitted);
+    }
 }
