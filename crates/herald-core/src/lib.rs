@@ -34,3 +34,8 @@ pub mod time;
 pub mod trace;
 
 pub use jiff::Timestamp;
+
+/// `key` as one reference token of a JSON pointer (RFC 6901): `~` as `~0`, `/` as `~1`.
+pub fn json_pointer_token(key: &str) -> String {
+    key.replace('~', "~0").replace('/', "~1")
+}

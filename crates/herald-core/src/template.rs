@@ -108,11 +108,6 @@ impl From<PayloadTemplate> for Value {
     }
 }
 
-/// Escapes a key for a JSON pointer (RFC 6901).
-fn escape(key: &str) -> String {
-    key.replace('~', "~0").replace('/', "~1")
-}
-
 fn node(value: &Value, pointer: &mut String, depth: usize) -> Result<Node, TemplateError> {
     if depth > PayloadTemplate::MAX_DEPTH {
         return Err(TemplateError {
@@ -123,7 +118,7 @@ fn node(value: &Value, pointer: &mut String, depth: usize) -> Result<Node, Templ
     let mut child = |key: &str, value: &Value| {
         let len = pointer.len();
         pointer.push('/');
-        pointer.push_str(&escape(key));
+        pointer.push_str(&crate::json_pointer_token(key));
         let node = node(value, pointer, depth + 1);
         pointer.truncate(len);
         node

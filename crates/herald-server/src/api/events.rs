@@ -76,7 +76,7 @@ pub async fn publish(
         .map_err(|(name, why)| {
         let pointer = name.map_or_else(
             || "/headers".to_owned(),
-            |name| format!("/headers/{}", name.replace('~', "~0").replace('/', "~1")),
+            |name| format!("/headers/{}", herald_core::json_pointer_token(&name)),
         );
         ApiError::invalid_field(pointer, why)
     })?;

@@ -155,7 +155,7 @@ pub fn read_value<T: DeserializeOwned>(value: &serde_json::Value) -> Result<T, A
         // A missing field is reported by the object that lacks it: point at the field itself.
         if let Some(name) = message.strip_prefix("missing field `").and_then(|rest| rest.strip_suffix('`')) {
             path.push('/');
-            path.push_str(&name.replace('~', "~0").replace('/', "~1"));
+            path.push_str(&herald_core::json_pointer_token(name));
         }
         ApiError::invalid_field(path, super::strict_json::humanize(&message))
     })
@@ -178,7 +178,7 @@ fn pointer(path: &serde_path_to_error::Path) -> String {
             Segment::Seq { index } => out.push_str(&format!("/{index}")),
             Segment::Map { key } | Segment::Enum { variant: key } => {
                 out.push('/');
-                out.push_str(&key.replace('~', "~0").replace('/', "~1"));
+                out.push_str(&herald_core::json_pointer_token(key));
             }
             Segment::Unknown => {}
         }

@@ -194,18 +194,14 @@ async fn handshake(
     now: Timestamp,
 ) -> Result<(), (super::sender::Failed, SentRequest, std::time::Duration)> {
     let origin = ctx.config.handshake_origin.as_deref().unwrap_or(DEFAULT_ORIGIN);
-    let mut headers = HeaderMap::new();
-    let mut shown: Vec<(String, String)> = Vec::new();
-    let mut add = |name: &str, value: &str, secret: bool| {
-        insert(&mut headers, name, value);
-        shown.push((name.to_owned(), if secret { REDACTED.to_owned() } else { value.to_owned() }));
-    };
-    add("webhook-request-origin", origin, false);
+    let mut headers = Headers::default();
+    headers.add("webhook-request-origin", origin, false);
     if let Some(per_second) = endpoint.spec.rate_limit.as_ref().and_then(|l| l.per_second) {
-        add("webhook-request-rate", &(u64::from(per_second) * 60).to_string(), false);
+        headers.add("webhook-request-rate", &(u64::from(per_second) * 60).to_string(), false);
     }
-    add_credentials(credentials, &mut add);
+    headers.add_credentials(credentials);
     let url = endpoint.spec.url.as_str();
+    let Headers { sent: headers, shown } = headers;
     let sent = SentRequest { url: url.to_owned(), method: "OPTIONS".to_owned(), headers: shown };
     let (result, elapsed) = match ctx.sender.client_for(endpoint, credentials) {
         Ok(client) => {
@@ -259,22 +255,44 @@ async fn handshake(
     }
 }
 
-/// Adds the endpoint's custom headers and authentication (credentials redacted where shown).
-fn add_credentials(credentials: &EndpointCredentials, add: &mut impl FnMut(&str, &str, bool)) {
-    for (name, value) in credentials.headers.iter() {
-        add(name, value, is_sensitive_header(name));
-    }
-    match &credentials.auth {
-        EndpointAuth::None => {}
-        EndpointAuth::Basic { username, password } => {
-            let token = STANDARD.encode(format!("{username}:{password}"));
-            add("authorization", &format!("Basic {token}"), true);
+/// A request's headers as they are sent, and as the attempt log shows them (credentials
+/// redacted).
+#[derive(Default)]
+struct Headers {
+    sent: HeaderMap,
+    shown: Vec<(String, String)>,
+}
+
+impl Headers {
+    /// Sets a header; set again (an event's header by the endpoint's own), the log shows the
+    /// value sent, once.
+    fn add(&mut self, name: &str, value: &str, secret: bool) {
+        if self.sent.contains_key(name) {
+            self.shown.retain(|(shown, _)| !shown.eq_ignore_ascii_case(name));
         }
-        EndpointAuth::Bearer { token } => add("authorization", &format!("Bearer {token}"), true),
-        EndpointAuth::ApiKey { key_name, key_value, .. } => add(key_name, key_value, true),
-        // The token is added when sending (it may have to be fetched, or refreshed on a 401);
-        // the log shows that one was.
-        EndpointAuth::Oauth2ClientCredentials { .. } => add("authorization", REDACTED, true),
+        insert(&mut self.sent, name, value);
+        self.shown.push((name.to_owned(), if secret { REDACTED.to_owned() } else { value.to_owned() }));
+    }
+
+    /// The endpoint's custom headers and authentication.
+    fn add_credentials(&mut self, credentials: &EndpointCredentials) {
+        for (name, value) in credentials.headers.iter() {
+            self.add(name, value, is_sensitive_header(name));
+        }
+        match &credentials.auth {
+            EndpointAuth::None => {}
+            EndpointAuth::Basic { username, password } => {
+                let token = STANDARD.encode(format!("{username}:{password}"));
+                self.add("authorization", &format!("Basic {token}"), true);
+            }
+            EndpointAuth::Bearer { token } => self.add("authorization", &format!("Bearer {token}"), true),
+            EndpointAuth::ApiKey { key_name, key_value, .. } => self.add(key_name, key_value, true),
+            // The token is added when sending (it may have to be fetched, or refreshed on a
+            // 401); the log shows that one was.
+            EndpointAuth::Oauth2ClientCredentials { .. } => {
+                self.shown.push(("authorization".into(), REDACTED.into()));
+            }
+        }
     }
 }
 
@@ -389,49 +407,41 @@ fn build(
     let timestamp = now.as_second();
     let msg_id = job.event.id.as_str();
 
-    let mut headers = HeaderMap::new();
-    let mut shown: Vec<(String, String)> = Vec::new();
-    let mut add = |name: &str, value: &str, secret: bool| {
-        if headers.contains_key(name) {
-            // Set again (an event's header by the endpoint's own): the log shows what was sent.
-            shown.retain(|(shown_name, _)| !shown_name.eq_ignore_ascii_case(name));
-        }
-        insert(&mut headers, name, value);
-        shown.push((name.to_owned(), if secret { REDACTED.to_owned() } else { value.to_owned() }));
-    };
+    let mut headers = Headers::default();
     // The publisher's headers first: nothing Herald or the endpoint sets can be overridden by them.
     for (name, value) in job.event.headers.iter() {
-        add(name, value, is_sensitive_header(name));
+        headers.add(name, value, is_sensitive_header(name));
     }
-    add("content-type", rendered.content_type, false);
+    headers.add("content-type", rendered.content_type, false);
     // The delivery's idempotency key, whatever the signature profiles.
-    add("webhook-id", msg_id, false);
+    headers.add("webhook-id", msg_id, false);
     for profile in &spec.signature_profiles {
         match profile {
             SignatureProfile::Standard => {
                 let signature =
                     signature_header(credentials.live_secrets(now), msg_id, timestamp, &rendered.body);
-                add("webhook-timestamp", &timestamp.to_string(), false);
-                add("webhook-signature", &signature, false);
+                headers.add("webhook-timestamp", &timestamp.to_string(), false);
+                headers.add("webhook-signature", &signature, false);
             }
             SignatureProfile::Hmac(hmac) => {
                 for (name, value) in
                     hmac.headers(credentials.live_secrets(now), msg_id, timestamp, &rendered.body)
                 {
-                    add(&name, &value, false);
+                    headers.add(&name, &value, false);
                 }
             }
         }
     }
     for (name, value) in &rendered.headers {
-        add(name, value, false);
+        headers.add(name, value, false);
     }
     if let Some(traceparent) =
         crate::trace::traceparent(&tracing::Span::current(), job.event.traceparent.as_ref())
     {
-        add("traceparent", traceparent.as_str(), false);
+        headers.add("traceparent", traceparent.as_str(), false);
     }
-    add_credentials(credentials, &mut add);
+    headers.add_credentials(credentials);
+    let Headers { sent: headers, shown } = headers;
     let method = match spec.http_method {
         HttpMethod::Post => reqwest::Method::POST,
         HttpMethod::Put => reqwest::Method::PUT,
