@@ -2,6 +2,7 @@
 //! client commands (`login`, `tenants`, `endpoints`, …, which talk to a server through
 //! `herald-client`).
 
+mod allocator;
 mod client;
 
 use std::path::PathBuf;
@@ -11,11 +12,6 @@ use anyhow::Context;
 use clap::{Parser, Subcommand};
 use herald_server::Config;
 use herald_server::config::LogFormat;
-
-/// mimalloc: less CPU than glibc's allocator on Herald's many short-lived allocations (measured in
-/// docs/benchmarks.md) and less fragmentation, hence a smaller resident set.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[derive(Debug, Parser)]
 #[command(name = "herald", version, about = "Webhook delivery service", after_help = EXIT_CODES)]
@@ -155,6 +151,7 @@ fn command() -> clap::Command {
 }
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli =
         match command().try_get_matches().and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m)) {
             Ok(cli) => cli,
