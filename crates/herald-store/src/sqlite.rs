@@ -9,11 +9,20 @@
 //! included — would wait for the copy and its fsync too. A passive checkpoint never blocks the
 //! writer, and durability is unchanged: a commit is on disk in the WAL before it returns.
 //!
+//! A WAL only starts over from its beginning when a write begins with every frame already copied,
+//! which a checkpoint running beside a busy writer never achieves: under steady load the file
+//! would grow by every page ever written (hundreds of megabytes for a few tens of thousands of
+//! deliveries), each write extending it and each read searching an ever longer index. So when the
+//! checkpointer finds more than [`RESTART_FRAMES`] frames in the WAL, it asks the writer to
+//! checkpoint once itself between two transactions — little is left to copy by then — and the
+//! writer's next transaction starts the WAL over.
+//!
 //! Its [`Dialect`]: a claim needs no row locks (the single writer serialises claims), and
 //! wake-ups never leave the process (one process owns the file).
 
 use std::str::FromStr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use sqlx::migrate::Migrator;
@@ -42,6 +51,10 @@ pub struct SqliteStore {
 
 /// How often the checkpointer copies the WAL back into the database file.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(250);
+
+/// WAL frames (pages written) past which the writer is asked to let the WAL start over: 4,096
+/// frames are 16 MiB with SQLite's default page size.
+const RESTART_FRAMES: i64 = 4096;
 
 /// Writes a consistent copy of the SQLite database at `url` to `dest` (which must not exist)
 /// while other connections — a serving Herald — go on reading and writing: `VACUUM INTO` reads
@@ -75,16 +88,31 @@ impl SqliteStore {
             .connect_with(base.read_only(true))
             .await?;
         let pool = writer.clone();
-        let batch = Writer::spawn(move |writes| Self::apply_batch(pool.clone(), writes));
+        let restart = Arc::new(AtomicBool::new(false));
+        let wanted = restart.clone();
+        let batch = Writer::spawn(move |writes| {
+            let (pool, restart) = (pool.clone(), restart.clone());
+            async move {
+                Self::apply_batch(pool.clone(), writes).await;
+                if restart.swap(false, Ordering::Relaxed) {
+                    checkpoint_in_writer(&pool).await;
+                }
+            }
+        });
         let alive = Arc::new(());
-        tokio::spawn(checkpoints(checkpointer, Arc::downgrade(&alive)));
+        tokio::spawn(checkpoints(checkpointer, wanted, Arc::downgrade(&alive)));
         Ok(Self { reader, writer, batch, hold_lane: Arc::default(), _alive: alive })
     }
 }
 
 /// Checkpoints the WAL every [`CHECKPOINT_EVERY`] on a connection of its own (passive: it copies
-/// what no reader still needs and never waits for the writer) until the store is gone.
-async fn checkpoints(mut connection: sqlx::SqliteConnection, alive: std::sync::Weak<()>) {
+/// what no reader still needs and never waits for the writer) until the store is gone; sets
+/// `restart` when the WAL has grown past [`RESTART_FRAMES`].
+async fn checkpoints(
+    mut connection: sqlx::SqliteConnection,
+    restart: Arc<AtomicBool>,
+    alive: std::sync::Weak<()>,
+) {
     let mut every = tokio::time::interval(CHECKPOINT_EVERY);
     every.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     every.tick().await;
@@ -93,11 +121,28 @@ async fn checkpoints(mut connection: sqlx::SqliteConnection, alive: std::sync::W
         if alive.strong_count() == 0 {
             break;
         }
-        if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(&mut connection).await {
-            tracing::warn!(error = %e, "checkpointing the SQLite WAL failed; the next try is in {CHECKPOINT_EVERY:?}");
+        // (busy, frames in the WAL, frames copied into the database file)
+        match sqlx::query_as::<_, (i64, i64, i64)>("PRAGMA wal_checkpoint(PASSIVE)")
+            .fetch_one(&mut connection)
+            .await
+        {
+            Ok((_, frames, _)) if frames > RESTART_FRAMES => restart.store(true, Ordering::Relaxed),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "checkpointing the SQLite WAL failed; the next try is in {CHECKPOINT_EVERY:?}")
+            }
         }
     }
     let _ = sqlx::Connection::close(connection).await;
+}
+
+/// A passive checkpoint on the writer's connection between two of its transactions: nothing is
+/// appended while it copies, so it can finish the WAL, and the writer's next transaction then
+/// starts writing it from the beginning again.
+async fn checkpoint_in_writer(writer: &SqlitePool) {
+    if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(writer).await {
+        tracing::warn!(error = %e, "checkpointing the SQLite WAL from the writer failed");
+    }
 }
 
 impl Dialect for SqliteStore {
