@@ -1,21 +1,29 @@
 //! What SQLite's backend does with its files.
 
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use herald_store::ConnectOptions;
+use herald_store::{ConnectOptions, Store};
 
 use crate::support::{add_endpoint, add_tenant, new_delivery, new_event, t};
+
+/// A migrated SQLite store in a directory of its own, and the path of its database file.
+async fn open_store() -> (tempfile::TempDir, PathBuf, Arc<dyn Store>) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("herald.db");
+    let url = format!("sqlite://{}", file.display());
+    let store = herald_store::connect(&url, &ConnectOptions::default()).await.unwrap();
+    store.migrate().await.unwrap();
+    (dir, file, store)
+}
 
 /// The writer never checkpoints (a commit would wait for the copy); the store's own checkpointer
 /// copies committed writes from the WAL into the database file shortly after, while the store
 /// stays open.
 #[tokio::test]
 async fn committed_writes_reach_the_database_file_without_the_writer_checkpointing() {
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("herald.db");
-    let url = format!("sqlite://{}", file.display());
-    let store = herald_store::connect(&url, &ConnectOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
+    let (dir, file, store) = open_store().await;
     let tenant = add_tenant(store.as_ref()).await;
     let id = tenant.id.to_string();
     let in_file = || String::from_utf8_lossy(&std::fs::read(&file).unwrap()).contains(&id);
@@ -34,17 +42,13 @@ async fn committed_writes_reach_the_database_file_without_the_writer_checkpointi
 #[tokio::test]
 async fn the_wal_starts_over_under_continuous_writes() {
     const MIB: u64 = 1024 * 1024;
-    let dir = tempfile::tempdir().unwrap();
-    let file = dir.path().join("herald.db");
-    let url = format!("sqlite://{}", file.display());
-    let store = herald_store::connect(&url, &ConnectOptions::default()).await.unwrap();
-    store.migrate().await.unwrap();
+    let (dir, file, store) = open_store().await;
     let tenant = add_tenant(store.as_ref()).await;
     let endpoint = add_endpoint(store.as_ref(), &tenant).await;
     let size = |path: &std::path::Path| std::fs::metadata(path).map(|m| m.len()).unwrap_or(0);
     let wal = dir.path().join("herald.db-wal");
 
-    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let done = Arc::new(std::sync::atomic::AtomicBool::new(false));
     let mut tasks = tokio::task::JoinSet::new();
     for writer in 0..8 {
         let (store, endpoint, done) = (store.clone(), endpoint.clone(), done.clone());
