@@ -17,6 +17,9 @@
 //! checkpoint once itself between two transactions — little is left to copy by then — and the
 //! writer's next transaction starts the WAL over.
 //!
+//! The writer keeps its temporary files — the statement journals of the group commit's multi-row
+//! statements above all — in memory (`temp_store = memory`).
+//!
 //! Its [`Dialect`]: a claim needs no row locks (the single writer serialises claims), and
 //! wake-ups never leave the process (one process owns the file).
 
@@ -80,7 +83,14 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10));
         let writer = SqlitePoolOptions::new()
             .max_connections(1)
-            .connect_with(base.clone().pragma("wal_autocheckpoint", "0"))
+            .connect_with(
+                base.clone()
+                    .pragma("wal_autocheckpoint", "0")
+                    // A multi-row statement of the group commit keeps a statement journal (the
+                    // pages it changes, to undo it alone): in memory rather than in a temporary
+                    // file, that is a copy instead of a write and a read through the kernel.
+                    .pragma("temp_store", "memory"),
+            )
             .await?;
         let checkpointer = sqlx::ConnectOptions::connect(&base).await?;
         let reader = SqlitePoolOptions::new()

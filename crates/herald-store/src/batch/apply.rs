@@ -366,13 +366,18 @@ impl crate::SqliteStore {
 
     /// Moves settled deliveries on (only while their lease holds) with one `UPDATE … FROM
     /// (VALUES …)` per chunk.
+    ///
+    /// `OR FAIL`: a statement that fails keeps the rows it changed before the failure, instead of
+    /// undoing them from a statement journal — SQLite then keeps no such journal (a copy of every
+    /// page the statement changes). Nothing is lost by it: a failed statement fails the batch,
+    /// whose transaction is rolled back as a whole and its writes applied again one by one.
     pub(crate) async fn settle_leased_values(
         tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
         settled: &[Settled<'_>],
     ) -> Result<()> {
         for chunk in settled.chunks(ROWS_PER_UPDATE) {
             let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "UPDATE deliveries
+                "UPDATE OR FAIL deliveries
                  SET status = v.column3, next_attempt_at = v.column4, failure_reason = v.column5,
                    attempt_count = attempt_count + v.column6,
                    last_attempt_at = COALESCE(v.column7, last_attempt_at),
