@@ -20,14 +20,17 @@ fn claim_inner(backend: Backend) -> String {
 }
 
 async fn load_and_explain(app: &TestApp) -> String {
-    // 20,000 deliveries due and 20,000 delivered ones, then fresh planner statistics.
+    // 20,000 deliveries due and 20,000 delivered ones, then fresh planner statistics. They are
+    // created now: the server's retention purge, running beside the test, would delete an old
+    // event nothing refers to yet between its insert and its deliveries'.
     let tenant = app.tenant("Plan").await;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
     let fill_events = "INSERT INTO events (event_key, tenant_id, id, event_type, data, created_at)
-                       VALUES ('evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', $1, 'e', 't.x', '{}', 0)";
+                       VALUES ('evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', $1, 'e', 't.x', '{}', $2)";
     let fill = |status: &str, base: i64| {
         format!(
             "INSERT INTO deliveries (id, tenant_id, event_key, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
-             SELECT 'dlv_{status}_' || n, $1, 'evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', 'e', 'ep_x', '{status}', {base} + n % 1000, 0, 0
+             SELECT 'dlv_{status}_' || n, $1, 'evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', 'e', 'ep_x', '{status}', {base} + n % 1000, $2, $2
              FROM {series}",
             series = match app.backend {
                 Backend::Sqlite => "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 20000) SELECT n FROM s)",
@@ -39,9 +42,9 @@ async fn load_and_explain(app: &TestApp) -> String {
     match app.backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
-            sqlx::query(fill_events).bind(&tenant).execute(&mut conn).await.unwrap();
+            sqlx::query(fill_events).bind(&tenant).bind(now).execute(&mut conn).await.unwrap();
             for s in &statements {
-                sqlx::query(s).bind(&tenant).execute(&mut conn).await.unwrap();
+                sqlx::query(s).bind(&tenant).bind(now).execute(&mut conn).await.unwrap();
             }
             sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
             let rows: Vec<(i64, i64, i64, String)> =
@@ -53,9 +56,9 @@ async fn load_and_explain(app: &TestApp) -> String {
         }
         Backend::Postgres => {
             let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
-            sqlx::query(fill_events).bind(&tenant).execute(&mut conn).await.unwrap();
+            sqlx::query(fill_events).bind(&tenant).bind(now).execute(&mut conn).await.unwrap();
             for s in &statements {
-                sqlx::query(s).bind(&tenant).execute(&mut conn).await.unwrap();
+                sqlx::query(s).bind(&tenant).bind(now).execute(&mut conn).await.unwrap();
             }
             sqlx::query("ANALYZE").execute(&mut conn).await.unwrap();
             let rows: Vec<(String,)> = sqlx::query_as(&format!("EXPLAIN {}", claim_inner(app.backend)))
