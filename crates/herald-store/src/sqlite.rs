@@ -17,9 +17,6 @@
 //! checkpoint once itself between two transactions — little is left to copy by then — and the
 //! writer's next transaction starts the WAL over.
 //!
-//! The writer keeps its temporary files — the statement journals of the group commit's multi-row
-//! statements above all — in memory (`temp_store = memory`).
-//!
 //! Its [`Dialect`]: a claim needs no row locks (the single writer serialises claims), and
 //! wake-ups never leave the process (one process owns the file).
 

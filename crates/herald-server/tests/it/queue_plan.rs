@@ -24,7 +24,7 @@ async fn load_and_explain(app: &TestApp) -> String {
     // created now: the server's retention purge, running beside the test, would delete an old
     // event nothing refers to yet between its insert and its deliveries'.
     let tenant = app.tenant("Plan").await;
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as i64;
+    let now = jiff::Timestamp::now().as_millisecond();
     let fill_events = "INSERT INTO events (event_key, tenant_id, id, event_type, data, created_at)
                        VALUES ('evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', $1, 'e', 't.x', '{}', $2)";
     let fill = |status: &str, base: i64| {
