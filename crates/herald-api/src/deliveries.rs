@@ -26,6 +26,9 @@ pub struct DeliveryOut {
     pub last_attempt_at: Option<Timestamp>,
     /// Why a failed delivery gave up: `attempts_exhausted`, `ttl_expired`, `endpoint_deleted`, …
     pub failure_reason: Option<FailureReason>,
+    /// When the delivery was created: a delivery to a subscribed endpoint is created with its
+    /// event (at the event's `createdAt`, even when a large fan-out's rows are written a moment
+    /// later). Time filters of the delivery log and an endpoint's stats and `recover` use it.
     #[schema(value_type = String, format = DateTime)]
     pub created_at: Timestamp,
     #[schema(value_type = String, format = DateTime)]

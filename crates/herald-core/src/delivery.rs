@@ -145,13 +145,20 @@ impl Delivery {
     /// disabled, recorded but never attempted — failed with reason `endpoint_disabled`, so it
     /// shows in the log and `recover` can send it after re-enabling. Its id is derived from the
     /// event and the endpoint ([`DeliveryId::of`]): fanning the event out again names it the same.
+    /// It is created with its event: a fan-out's rows, written a moment later (or after a
+    /// restart, by another instance), still carry the event's `created_at`, the time the event's
+    /// 2xx made them owed. So its id's time and its `created_at` agree, as for every delivery,
+    /// and time windows over an endpoint's deliveries are ranges of ids.
     pub fn for_subscriber(
         event: &crate::event::Event,
         endpoint: &crate::endpoint::Endpoint,
         now: Timestamp,
     ) -> Self {
         let id = DeliveryId::of(&event.key, &endpoint.id);
-        let delivery = Self::with_id(id, event, &endpoint.id, Trigger::Scheduled, now);
+        let delivery = Self {
+            created_at: event.created_at,
+            ..Self::with_id(id, event, &endpoint.id, Trigger::Scheduled, now)
+        };
         if endpoint.enabled {
             return delivery;
         }

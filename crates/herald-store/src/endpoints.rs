@@ -9,6 +9,7 @@ use herald_core::handshake::Handshake;
 use herald_core::id::{EndpointId, TenantId};
 
 use crate::dialect::{Dialect, for_each_backend};
+use crate::events::{delivery_ids_before, delivery_ids_from};
 use crate::queue::HOLD_CHUNK;
 use crate::rows::{EndpointRow, columns, convert, millis, to_json};
 use crate::{EndpointStats, EndpointUpdate, Page, PageRequest, Result, Shift, TimelineBucket, conflict_as};
@@ -242,14 +243,19 @@ for_each_backend! {
         until: Timestamp,
     ) -> Result<EndpointStats> {
         let pool = self.reader();
+        let window = (since, until);
         let (since, until) = (millis(since), millis(until));
+        // The id range reads the endpoint's `(endpoint_id, id)` index from the window's start.
         let counts: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, COUNT(*) FROM deliveries
-             WHERE endpoint_id = $1 AND created_at >= $2 AND created_at < $3 GROUP BY status",
+             WHERE endpoint_id = $1 AND id >= $4 AND id < $5 AND created_at >= $2 AND created_at < $3
+             GROUP BY status",
         )
         .bind(endpoint.as_str())
         .bind(since)
         .bind(until)
+        .bind(delivery_ids_from(window.0))
+        .bind(delivery_ids_before(window.1))
         .fetch_all(pool)
         .await?;
         let by_status = counts

@@ -16,11 +16,23 @@ use crate::{
 };
 
 /// How far an id's time may run ahead of its row's `created_at`. An event's key and a
-/// delivery's id carry the time they were made at (a delivery made later for an earlier event
-/// carries the event's, which is earlier still); only a clock stepping back can stamp one later,
-/// by the step. So a row created before `t` has an id below the first id of `t` plus this slack,
-/// which bounds the log's walk when a time range ends in the past.
+/// delivery's id carry the row's `created_at` (a subscriber's delivery, even one a fan-out writes
+/// later, is created with its event and carries the event's key's time); only a clock stepping
+/// back can stamp one later, by the step. So a row created before `t` has an id below the first
+/// id of `t` plus this slack, which bounds the log's walk when a time range ends in the past.
 const ID_CLOCK_SLACK: std::time::Duration = std::time::Duration::from_secs(600);
+
+/// The smallest id of a delivery created at `since` or later (see [`ID_CLOCK_SLACK`]).
+/// Statements bounded by it keep their `created_at` condition; the bound lets them read an index
+/// keyed by id, such as the endpoint's `(endpoint_id, id)`, from `since` on.
+pub(crate) fn delivery_ids_from(since: Timestamp) -> String {
+    DeliveryId::first_at(since).to_string()
+}
+
+/// An id above every id of a delivery created before `until` (see [`ID_CLOCK_SLACK`]).
+pub(crate) fn delivery_ids_before(until: Timestamp) -> String {
+    DeliveryId::first_at(herald_core::time::add(until, ID_CLOCK_SLACK)).to_string()
+}
 
 /// An event type with at most this many events in a tenant's log is rare: the delivery log
 /// filtered by it is read from those events' deliveries, not by walking the whole log.
@@ -271,15 +283,15 @@ for_each_backend! {
         if let Some(status) = filter.status {
             q.push(" AND status = ").push_bind(status.as_str());
         }
+        // The id bounds are implied by the `created_at` conditions (see `ID_CLOCK_SLACK`): the
+        // walk starts at `until` instead of at the newest delivery, and stops at `since`.
         if let Some(since) = filter.since {
             q.push(" AND created_at >= ").push_bind(millis(since));
+            q.push(" AND id >= ").push_bind(delivery_ids_from(since));
         }
         if let Some(until) = filter.until {
             q.push(" AND created_at < ").push_bind(millis(until));
-            // Implied by the condition above (see `ID_CLOCK_SLACK`), and lets the walk start at
-            // `until` instead of at the newest delivery.
-            let bound = DeliveryId::first_at(herald_core::time::add(until, ID_CLOCK_SLACK));
-            q.push(" AND id < ").push_bind(bound.to_string());
+            q.push(" AND id < ").push_bind(delivery_ids_before(until));
         }
         if let (Some(event_type), Some(false)) = (&filter.event_type, type_events) {
             q.push(" AND EXISTS (SELECT 1 FROM events WHERE events.event_key = deliveries.event_key AND event_type = ")

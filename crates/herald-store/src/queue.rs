@@ -22,6 +22,7 @@ use herald_core::id::{AttemptId, DeliveryId, EndpointId, GeneratedEventId, Tenan
 
 use crate::batch::Write;
 use crate::dialect::{DbOf, Dialect, PoolOf, for_each_backend};
+use crate::events::{delivery_ids_before, delivery_ids_from};
 use crate::rows::{DeliveryRow, EndpointRow, EventRow, columns, convert, millis};
 use crate::{Job, Result};
 
@@ -329,13 +330,15 @@ for_each_backend! {
             "UPDATE deliveries SET status = 'pending', next_attempt_at = $5, next_trigger = 'manual',
                failure_reason = NULL, updated_at = $5
              WHERE tenant_id = $1 AND endpoint_id = $2 AND status = 'failed'
-               AND created_at >= $3 AND created_at < $4",
+               AND id >= $6 AND id < $7 AND created_at >= $3 AND created_at < $4",
         )
         .bind(tenant.as_str())
         .bind(endpoint.as_str())
         .bind(millis(since))
         .bind(millis(until))
         .bind(millis(now))
+        .bind(delivery_ids_from(since))
+        .bind(delivery_ids_before(until))
         .execute(&mut *tx)
         .await?;
         Self::notify_in(&mut tx, done.rows_affected() > 0).await?;

@@ -30,11 +30,12 @@ enum Applied {
 }
 
 /// The lease a new delivery is created under: only one to attempt now is leased (not a
-/// kept-failed one, nor one held behind an open circuit).
+/// kept-failed one, nor one held behind an open circuit). A new delivery's `updated_at` is when
+/// it was made (its `created_at` may be its event's, earlier).
 pub(crate) fn created_under<'a>(delivery: &Delivery, lease: Option<&'a Lease>) -> Option<&'a Lease> {
     lease.filter(|_| {
         delivery.status == DeliveryStatus::Pending
-            && delivery.next_attempt_at.is_some_and(|at| at <= delivery.created_at)
+            && delivery.next_attempt_at.is_some_and(|at| at <= delivery.updated_at)
     })
 }
 

@@ -3,7 +3,10 @@
 //! one of them ever creates the deliveries.
 
 use herald_core::delivery::{Delivery, DeliveryStatus, Next};
-use herald_store::{Lease, LeaseToken, Published};
+use herald_core::endpoint::Endpoint;
+use herald_core::event::{Event, EventId};
+use herald_core::id::GeneratedEventId;
+use herald_store::{DeliveryFilter, Lease, LeaseToken, PageRequest, Published};
 
 use crate::support::*;
 
@@ -105,5 +108,64 @@ on_both_backends! {
         let mut expected = vec![first.key.to_string(), second.key.to_string()];
         expected.sort();
         assert_eq!(keys, expected, "a start on SQLite frees every marker");
+    }
+
+    async fn a_fanout_finished_late_counts_at_its_events_time(store) {
+        // A fan-out finished an hour after its event (by another instance, after a crash) is
+        // created with its event: the endpoint's stats, `recover` and the delivery log's time
+        // filter place its delivery at the event's time, not at the hour it was written. The
+        // endpoint is disabled, so the delivery is stored failed and `recover` can take it.
+        let tenant = add_tenant(&*store).await;
+        let endpoint = Endpoint { enabled: false, ..new_endpoint(&tenant) };
+        store.insert_endpoint(&endpoint).await.unwrap();
+        let event_at = |seconds| {
+            let key = GeneratedEventId::generate_at(t(seconds));
+            Event { id: EventId::generated(&key), key, created_at: t(seconds), ..new_event(&tenant.id) }
+        };
+        let (early, later) = (event_at(100), event_at(200));
+        store.publish_fanout(&early, &marker("worker-a", 160)).await.unwrap();
+        let prompt = Delivery::for_subscriber(&later, &endpoint, t(200));
+        store.publish(&later, std::slice::from_ref(&prompt), None).await.unwrap();
+        let heir = marker("worker-b", 3700);
+        assert_eq!(store.claim_fanouts(&heir, t(3600), 10).await.unwrap(), std::slice::from_ref(&early));
+        let late = Delivery::for_subscriber(&early, &endpoint, t(3600));
+        let expanded = store.expand_fanout(&early.key, &heir.token, vec![late.clone()], None).await.unwrap();
+        assert!(expanded.committed().await.unwrap());
+        let row = stored(&*store, &late).await;
+        assert_eq!((row.created_at, row.status), (t(100), DeliveryStatus::Failed), "created with its event");
+
+        let failed_in = |since, until| {
+            let store = store.clone();
+            let endpoint = endpoint.id.clone();
+            async move {
+                let stats = store.endpoint_stats(&endpoint, t(since), t(until)).await.unwrap();
+                stats.by_status.iter().find(|(s, _)| *s == DeliveryStatus::Failed).map_or(0, |(_, n)| *n)
+            }
+        };
+        assert_eq!(failed_in(50, 150).await, 1, "the late one, at its event's time");
+        assert_eq!(failed_in(150, 4000).await, 1, "the later event's only");
+        assert_eq!(failed_in(201, 4000).await, 0);
+        let logged = |since, until| {
+            let filter = DeliveryFilter {
+                endpoint_id: Some(endpoint.id.clone()),
+                since: Some(t(since)),
+                until: Some(t(until)),
+                ..Default::default()
+            };
+            let store = store.clone();
+            let tenant = tenant.id.clone();
+            async move {
+                let page = PageRequest { limit: 10, cursor: None };
+                let found = store.list_deliveries(&tenant, &filter, &page).await.unwrap();
+                found.items.iter().map(|d| d.id.to_string()).collect::<Vec<_>>()
+            }
+        };
+        assert_eq!(logged(50, 150).await, [late.id.to_string()]);
+        assert_eq!(logged(150, 4000).await, [prompt.id.to_string()]);
+
+        assert_eq!(store.recover_endpoint(&tenant.id, &endpoint.id, t(150), t(4000), t(4000)).await.unwrap(), 1);
+        assert_eq!(stored(&*store, &late).await.status, DeliveryStatus::Failed, "outside the window");
+        assert_eq!(store.recover_endpoint(&tenant.id, &endpoint.id, t(50), t(150), t(4000)).await.unwrap(), 1);
+        assert_eq!(stored(&*store, &late).await.status, DeliveryStatus::Pending);
     }
 }
