@@ -8,6 +8,7 @@
 //! `multi` send from 127.0.0.2, 127.0.0.3 and 127.0.0.4.
 
 mod backlog;
+pub mod compare;
 mod log;
 mod multi;
 mod noisy;

@@ -96,3 +96,47 @@ async fn bench_smoke_sqlite() {
 async fn bench_smoke_postgres() {
     smoke("postgres").await;
 }
+
+// A comparison: the binary against itself with fewer workers, two rounds, on SQLite. Each run's
+// report and the comparison are written beside `--json`; the table has both sides' medians and
+// the paired ratio for every figure measured.
+#[tokio::test(flavor = "multi_thread")]
+async fn bench_smoke_comparison() {
+    let dir = tempfile::tempdir().unwrap();
+    let json = dir.path().join("ab.json");
+    let Args { options } = Args::parse_from(
+        ["herald-bench", "--smoke", "--check", "--scenario", "throughput", "--json"]
+            .into_iter()
+            .chain([json.to_str().unwrap()]),
+    );
+    let herald = std::path::PathBuf::from(env!("CARGO_BIN_EXE_herald"));
+    let arms = herald_bench::compare::Arm::from_args(&[herald], &["HERALD_DELIVERY__WORKERS=8".to_owned()]);
+    let comparison = herald_bench::compare::compare(&options, &arms, 2).await;
+    let comparison = comparison.unwrap_or_else(|e| panic!("comparison failed: {e:#}"));
+    let mut written: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    written.sort();
+    assert_eq!(
+        written,
+        [
+            "ab-comparison.json",
+            "ab-herald-1.json",
+            "ab-herald-2.json",
+            "ab-herald_HERALD_DELIVERY__WORKERS_8-1.json",
+            "ab-herald_HERALD_DELIVERY__WORKERS_8-2.json",
+        ]
+    );
+    let rate = comparison
+        .rows
+        .iter()
+        .find(|r| r.scenario == "throughput" && r.figure == "deliveries/s")
+        .expect("the throughput's rate is compared");
+    assert!(rate.medians.iter().all(|m| m.is_some_and(|v| v > 0.0)), "{rate:?}");
+    assert_eq!(rate.paired[0], Some(1.0));
+    assert!(rate.paired[1].is_some_and(|r| r > 0.0), "{rate:?}");
+    let table = herald_bench::compare::markdown(&comparison);
+    assert!(table.contains("| throughput | deliveries/s |"), "{table}");
+    assert!(table.contains("herald HERALD_DELIVERY__WORKERS=8 / herald, paired"), "{table}");
+}
