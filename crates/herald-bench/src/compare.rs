@@ -130,19 +130,22 @@ const FIGURES: [Figure; 8] = [
 /// is zero or missing in every run (the raw ceiling's server figures), or a ratio that is 1 in
 /// every run (the raw ceiling's to itself), is left out.
 pub fn summarize(runs: &[Run], arms: usize) -> Vec<Row> {
-    let mut scenarios: Vec<String> = Vec::new();
-    for run in runs {
-        for o in &run.report.outcomes {
-            if !scenarios.contains(&o.scenario) {
-                scenarios.push(o.scenario.clone());
-            }
-        }
-    }
-    let value = |run: &Run, scenario: &str, figure: fn(&Outcome) -> Option<f64>| {
-        run.report.outcomes.iter().find(|o| o.scenario == scenario).and_then(figure)
+    // The same options give every run the same outcomes in the same order; their names may
+    // still differ (the latency run at 20 % of each run's own throughput names its rate).
+    let outcomes = runs.iter().map(|r| r.report.outcomes.len()).max().unwrap_or(0);
+    let value = |run: &Run, scenario: usize, figure: fn(&Outcome) -> Option<f64>| {
+        run.report.outcomes.get(scenario).and_then(figure)
     };
     let mut rows = Vec::new();
-    for scenario in &scenarios {
+    for scenario in 0..outcomes {
+        let mut names: Vec<&str> =
+            runs.iter().filter_map(|r| Some(r.report.outcomes.get(scenario)?.scenario.as_str())).collect();
+        names.dedup();
+        let label = match names.as_slice() {
+            [one] => (*one).to_owned(),
+            [first, ..] => format!("{first} (each run's own)"),
+            [] => continue,
+        };
         for (name, figure) in FIGURES {
             let of_arm = |arm: usize| -> Vec<&Run> { runs.iter().filter(|r| r.arm == arm).collect() };
             let medians: Vec<Option<f64>> = (0..arms)
@@ -166,7 +169,7 @@ pub fn summarize(runs: &[Run], arms: usize) -> Vec<Row> {
                     median(ratios)
                 })
                 .collect();
-            rows.push(Row { scenario: scenario.clone(), figure: name, medians, paired });
+            rows.push(Row { scenario: label.clone(), figure: name, medians, paired });
         }
     }
     rows
@@ -298,6 +301,21 @@ mod tests {
         let table =
             markdown(&Comparison { arms: vec!["a".into(), "b".into()], rounds: 3, rows: rows.to_vec() });
         assert!(table.contains("| throughput | deliveries/s | 1000 | 1100 | 1.100 |"), "{table}");
+    }
+
+    #[test]
+    fn outcomes_are_matched_by_their_place_when_their_names_differ() {
+        // The latency run at 20 % of each run's own throughput names a different rate each time.
+        let named = |arm, round, name: &str, p50| {
+            let mut r = run(arm, round, 100.0, p50);
+            r.report.outcomes[1].scenario = name.to_owned();
+            r
+        };
+        let runs = [named(0, 0, "latency at 2408/s", 2.0), named(1, 0, "latency at 2449/s", 3.0)];
+        let rows = summarize(&runs, 2);
+        let p50 = rows.iter().find(|r| r.figure == "p50 ms").expect("one row for both");
+        assert_eq!(p50.scenario, "latency at 2408/s (each run's own)");
+        assert_eq!((p50.medians.clone(), p50.paired[1]), (vec![Some(2.0), Some(3.0)], Some(1.5)));
     }
 
     #[test]
