@@ -243,9 +243,9 @@ for_each_backend! {
         until: Timestamp,
     ) -> Result<EndpointStats> {
         let pool = self.reader();
-        let window = (since, until);
-        let (since, until) = (millis(since), millis(until));
         // The id range reads the endpoint's `(endpoint_id, id)` index from the window's start.
+        let (first_id, past_id) = (delivery_ids_from(since), delivery_ids_before(until));
+        let (since, until) = (millis(since), millis(until));
         let counts: Vec<(String, i64)> = sqlx::query_as(
             "SELECT status, COUNT(*) FROM deliveries
              WHERE endpoint_id = $1 AND id >= $4 AND id < $5 AND created_at >= $2 AND created_at < $3
@@ -254,8 +254,8 @@ for_each_backend! {
         .bind(endpoint.as_str())
         .bind(since)
         .bind(until)
-        .bind(delivery_ids_from(window.0))
-        .bind(delivery_ids_before(window.1))
+        .bind(first_id)
+        .bind(past_id)
         .fetch_all(pool)
         .await?;
         let by_status = counts
