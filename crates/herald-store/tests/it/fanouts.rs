@@ -168,4 +168,23 @@ on_both_backends! {
         assert_eq!(store.recover_endpoint(&tenant.id, &endpoint.id, t(50), t(150), t(4000)).await.unwrap(), 1);
         assert_eq!(stored(&*store, &late).await.status, DeliveryStatus::Pending);
     }
+
+    async fn a_fanout_finished_late_is_leased_to_the_process_that_finished_it(store) {
+        // Its deliveries are due when they are written, though created at the event's time: the
+        // finishing process hands them to its dispatcher under its lease, so no claim takes
+        // them a second time.
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        let event = new_event(&tenant.id);
+        store.publish_fanout(&event, &marker("worker-a", 60)).await.unwrap();
+        let heir = marker("worker-b", 3700);
+        store.claim_fanouts(&heir, t(3600), 10).await.unwrap();
+        let late = Delivery::for_subscriber(&event, &endpoint, t(3600));
+        assert!(late.created_at < late.next_attempt_at.unwrap(), "created with its event, due now");
+        let local = Lease { token: LeaseToken::new("worker-b", "local"), until: t(3630) };
+        let expanded = store.expand_fanout(&event.key, &heir.token, vec![late], Some(&local)).await.unwrap();
+        assert!(expanded.committed().await.unwrap());
+        assert!(store.claim_due("worker-c", t(3601), t(3631), 10, &[]).await.unwrap().is_empty(), "leased");
+        assert_eq!(ids(&store.claim_due("worker-c", t(3631), t(3661), 10, &[]).await.unwrap()).len(), 1);
+    }
 }
