@@ -61,15 +61,16 @@ pub struct Run {
 /// always runs first); with `options.json`, each run's report goes to `<stem>-<label>-<round>.json`
 /// beside it and the comparison to `<stem>-comparison.json`.
 pub async fn compare(options: &Options, arms: &[Arm], rounds: usize) -> anyhow::Result<Comparison> {
+    let rounds = rounds.max(1);
     let mut runs = Vec::new();
-    for round in 0..rounds.max(1) {
+    for round in 0..rounds {
         let mut order: Vec<usize> = (0..arms.len()).collect();
         if round % 2 == 1 {
             order.reverse();
         }
         for i in order {
             let arm = &arms[i];
-            eprintln!("round {} of {}: {}", round + 1, rounds.max(1), arm.label);
+            eprintln!("round {} of {rounds}: {}", round + 1, arm.label);
             let mut arm_options = options.clone();
             arm_options.json = None;
             arm_options.server_env.extend(arm.settings.iter().cloned());
@@ -83,7 +84,7 @@ pub async fn compare(options: &Options, arms: &[Arm], rounds: usize) -> anyhow::
     }
     let comparison = Comparison {
         arms: arms.iter().map(|a| a.label.clone()).collect(),
-        rounds: rounds.max(1),
+        rounds,
         rows: summarize(&runs, arms.len()),
     };
     if let Some(path) = &options.json {
@@ -136,6 +137,8 @@ pub fn summarize(runs: &[Run], arms: usize) -> Vec<Row> {
     let value = |run: &Run, scenario: usize, figure: fn(&Outcome) -> Option<f64>| {
         run.report.outcomes.get(scenario).and_then(figure)
     };
+    let of_arm: Vec<Vec<&Run>> =
+        (0..arms).map(|arm| runs.iter().filter(|r| r.arm == arm).collect()).collect();
     let mut rows = Vec::new();
     for scenario in 0..outcomes {
         let mut names: Vec<&str> =
@@ -147,17 +150,18 @@ pub fn summarize(runs: &[Run], arms: usize) -> Vec<Row> {
             [] => continue,
         };
         for (name, figure) in FIGURES {
-            let of_arm = |arm: usize| -> Vec<&Run> { runs.iter().filter(|r| r.arm == arm).collect() };
-            let medians: Vec<Option<f64>> = (0..arms)
-                .map(|arm| median(of_arm(arm).iter().filter_map(|r| value(r, scenario, figure)).collect()))
+            let medians: Vec<Option<f64>> = of_arm
+                .iter()
+                .map(|runs| median(runs.iter().filter_map(|r| value(r, scenario, figure)).collect()))
                 .collect();
             let constant = |c: f64| medians.iter().all(|m| m.is_none_or(|v| v == c));
             if constant(0.0) || (name == "ratio" && constant(1.0)) {
                 continue;
             }
-            let paired = (0..arms)
-                .map(|arm| {
-                    let ratios = of_arm(arm)
+            let paired = of_arm
+                .iter()
+                .map(|runs_of_arm| {
+                    let ratios = runs_of_arm
                         .iter()
                         .filter_map(|r| {
                             let first = runs.iter().find(|f| f.arm == 0 && f.round == r.round)?;
