@@ -16,11 +16,7 @@ use std::sync::Arc;
 
 use sqlx::migrate::Migrator;
 
-use herald_core::delivery::{Attempt, Delivery};
-use herald_core::event::Event;
-
-use crate::batch::{Settled, Writer};
-use crate::queue::Lease;
+use crate::batch::Writer;
 use crate::{Backend, Result};
 
 /// A backend: its sqlx database, its connections, and the few statements and behaviours that
@@ -84,33 +80,6 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
     /// group commit (other tenants' publishes) waits for at most one of them.
     fn hold_lane(&self) -> &tokio::sync::Mutex<()>;
 
-    /// Inserts events inside `tx`, skipping ids their tenant already used; returns the keys of
-    /// those inserted. The group commit's statements below are the hot path: each backend writes
-    /// them its fastest way (SQLite: multi-row `VALUES`; PostgreSQL: one statement over arrays,
-    /// prepared once whatever the batch's size).
-    fn insert_events(
-        tx: &mut sqlx::Transaction<'_, Self::Db>,
-        events: &[&Event],
-    ) -> impl Future<Output = Result<Vec<String>>> + Send;
-
-    /// Inserts deliveries, each created under its lease when it is to be attempted now.
-    fn insert_deliveries(
-        tx: &mut sqlx::Transaction<'_, Self::Db>,
-        deliveries: &[(&Delivery, Option<&Lease>)],
-    ) -> impl Future<Output = Result<()>> + Send;
-
-    /// Inserts attempts.
-    fn insert_attempts(
-        tx: &mut sqlx::Transaction<'_, Self::Db>,
-        attempts: &[&Attempt],
-    ) -> impl Future<Output = Result<()>> + Send;
-
-    /// Moves settled deliveries on, each only while its lease still holds it.
-    fn settle_leased(
-        tx: &mut sqlx::Transaction<'_, Self::Db>,
-        settled: &[Settled<'_>],
-    ) -> impl Future<Output = Result<()>> + Send;
-
     /// Announces, when `tx` commits, that deliveries became due (`work`), so that other
     /// processes sharing the database wake their dispatchers. A no-op where no other process
     /// can share it (SQLite).
@@ -130,6 +99,9 @@ pub(crate) type DbOf<S> = <S as Dialect>::Db;
 
 /// The connection pool of a backend.
 pub(crate) type PoolOf<S> = sqlx::Pool<DbOf<S>>;
+
+/// A connection taken from a backend's pool.
+pub(crate) type PooledOf<S> = sqlx::pool::PoolConnection<DbOf<S>>;
 
 /// Writes the same items once for each backend: `impl SqliteStore { items }` and
 /// `impl PostgresStore { items }`, or — given `impl Trait` — `impl Trait for SqliteStore { items }`

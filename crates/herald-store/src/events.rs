@@ -9,7 +9,7 @@ use herald_core::event::{Event, EventId};
 use herald_core::id::{DeliveryId, GeneratedEventId, TenantId};
 
 use crate::batch::Write;
-use crate::dialect::{DbOf, Dialect, PoolOf, for_each_backend};
+use crate::dialect::{DbOf, Dialect, for_each_backend};
 use crate::rows::{AttemptRow, DeliveryRow, EventRow, columns, convert, millis};
 use crate::{
     Committing, DeliveryFilter, EventFilter, Lease, LeaseToken, Page, PageRequest, Published, Result,
@@ -117,10 +117,10 @@ for_each_backend! {
         Self::event_by_id(self.reader(), tenant, id).await
     }
 
-    /// The tenant's event with this public id, read through `pool` (the group-commit writer
+    /// The tenant's event with this public id, read through `executor` (the group-commit writer
     /// reads the event a publish collided with on its own connection).
-    pub(crate) async fn event_by_id(
-        pool: &PoolOf<Self>,
+    pub(crate) async fn event_by_id<'c>(
+        executor: impl sqlx::Executor<'c, Database = DbOf<Self>>,
         tenant: &TenantId,
         id: &EventId,
     ) -> Result<Option<Event>> {
@@ -131,7 +131,7 @@ for_each_backend! {
         ))
         .bind(tenant.as_str())
         .bind(id.as_str())
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await?;
         row.map(TryInto::try_into).transpose()
     }

@@ -4,6 +4,7 @@
 //! instances never block one another nor lease a delivery twice); wake-ups travel between
 //! instances by `LISTEN/NOTIFY` on [`WAKEUP_CHANNEL`].
 
+use std::collections::HashSet;
 use std::sync::Arc;
 
 use sqlx::migrate::Migrator;
@@ -12,9 +13,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use herald_core::delivery::{Attempt, Delivery};
 use herald_core::event::Event;
 
-use crate::batch::{Settled, Writer, created_under};
+use crate::batch::{Deferred, Plan, Settled, Writer, created_under};
 use crate::conflict_as;
-use crate::dialect::Dialect;
+use crate::dialect::{Dialect, PooledOf};
 use crate::queue::Lease;
 use crate::rows::{headers_json, millis, to_json};
 use crate::{Backend, ConnectOptions, Result};
@@ -32,7 +33,13 @@ impl PostgresStore {
         // The group commit's two lanes each hold a connection while they apply a batch.
         let pool = PgPoolOptions::new().max_connections(options.max_connections.max(3)).connect(url).await?;
         let writer = pool.clone();
-        let batch = Writer::spawn_two_lanes(move |writes| Self::apply_batch(writer.clone(), writes));
+        let batch = Writer::spawn_two_lanes(
+            move || {
+                let pool = writer.clone();
+                async move { Ok(pool.acquire().await?) }
+            },
+            Self::apply_batch,
+        );
         Ok(Self { pool, batch, hold_lane: Arc::default() })
     }
 }
@@ -95,6 +102,49 @@ impl Dialect for PostgresStore {
 
     /// Tells every instance listening on [`WAKEUP_CHANNEL`] that work is due, when the
     /// transaction commits.
+    async fn notify_in(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, work: bool) -> Result<()> {
+        if work {
+            sqlx::query("SELECT pg_notify($1, '')").bind(WAKEUP_CHANNEL).execute(&mut **tx).await?;
+        }
+        Ok(())
+    }
+
+    /// Listens on [`WAKEUP_CHANNEL`]; the listener reconnects by itself after a lost connection
+    /// (a wake-up missed meanwhile is caught by the dispatcher's polling).
+    async fn forward_wakeups_to(&self, wakeup: Arc<tokio::sync::Notify>) -> Result<()> {
+        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
+        listener.listen(WAKEUP_CHANNEL).await?;
+        loop {
+            listener.recv().await?;
+            wakeup.notify_one();
+        }
+    }
+}
+
+/// The group commit's rows, each kind with one statement over arrays.
+impl PostgresStore {
+    /// The batch's transaction (see `batch/apply.rs`): returns the keys its first step took.
+    pub(crate) async fn apply_in_transaction(
+        connection: &mut PooledOf<Self>,
+        plan: &Plan<'_>,
+    ) -> Result<HashSet<String>> {
+        let mut tx = sqlx::Connection::begin(&mut **connection).await?;
+        let mut took: HashSet<String> =
+            Self::insert_events(&mut tx, &plan.events).await?.into_iter().collect();
+        took.extend(Self::expand(&mut tx, &plan.expansions).await?);
+        let then = plan.then(&took);
+        Self::insert_markers(&mut tx, &then.markers).await?;
+        Self::insert_deliveries(&mut tx, &then.deliveries).await?;
+        Self::insert_attempts(&mut tx, &then.attempts).await?;
+        Self::settle_leased(&mut tx, &then.settled).await?;
+        Self::defer_leased(&mut tx, &then.deferred).await?;
+        Self::notify_in(&mut tx, then.unleased).await?;
+        tx.commit().await?;
+        Ok(took)
+    }
+
+    /// Inserts events, skipping ids their tenant already used; returns the keys of those
+    /// inserted.
     async fn insert_events(
         tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
         events: &[&Event],
@@ -123,6 +173,46 @@ impl Dialect for PostgresStore {
         .await
         .map_err(conflict_as("event key"))?;
         Ok(keys.into_iter().map(|(k,)| k).collect())
+    }
+
+    /// Removes fan-out markers still held by their expansion's holder; returns their event keys.
+    async fn expand(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        expansions: &[(&str, &str)],
+    ) -> Result<Vec<String>> {
+        if expansions.is_empty() {
+            return Ok(Vec::new());
+        }
+        let keys: Vec<(String,)> = sqlx::query_as(
+            "DELETE FROM fanouts USING UNNEST($1::text[], $2::text[]) AS v(event_key, lease_owner)
+             WHERE fanouts.event_key = v.event_key AND fanouts.lease_owner = v.lease_owner
+             RETURNING fanouts.event_key",
+        )
+        .bind(column(expansions, |(key, _)| *key))
+        .bind(column(expansions, |(_, marker)| *marker))
+        .fetch_all(&mut **tx)
+        .await?;
+        Ok(keys.into_iter().map(|(k,)| k).collect())
+    }
+
+    /// Inserts the fan-out markers of new events, leased to their publishers.
+    async fn insert_markers(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        markers: &[(&Event, &Lease)],
+    ) -> Result<()> {
+        if markers.is_empty() {
+            return Ok(());
+        }
+        sqlx::query(
+            "INSERT INTO fanouts (event_key, lease_owner, leased_until)
+             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])",
+        )
+        .bind(column(markers, |(event, _)| event.key.as_str()))
+        .bind(column(markers, |(_, marker)| marker.token.as_str()))
+        .bind(column(markers, |(_, marker)| millis(marker.until)))
+        .execute(&mut **tx)
+        .await?;
+        Ok(())
     }
 
     async fn insert_deliveries(
@@ -232,22 +322,24 @@ impl Dialect for PostgresStore {
         Ok(())
     }
 
-    async fn notify_in(tx: &mut sqlx::Transaction<'_, sqlx::Postgres>, work: bool) -> Result<()> {
-        if work {
-            sqlx::query("SELECT pg_notify($1, '')").bind(WAKEUP_CHANNEL).execute(&mut **tx).await?;
+    async fn defer_leased(
+        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+        deferred: &[Deferred<'_>],
+    ) -> Result<()> {
+        if deferred.is_empty() {
+            return Ok(());
         }
+        sqlx::query(
+            "UPDATE deliveries SET next_attempt_at = v.until, leased_until = NULL, lease_owner = NULL
+             FROM UNNEST($1::text[], $2::text[], $3::int8[]) AS v(id, lease, until)
+             WHERE deliveries.id = v.id AND deliveries.lease_owner = v.lease",
+        )
+        .bind(column(deferred, |d| d.delivery))
+        .bind(column(deferred, |d| d.lease))
+        .bind(column(deferred, |d| d.until))
+        .execute(&mut **tx)
+        .await?;
         Ok(())
-    }
-
-    /// Listens on [`WAKEUP_CHANNEL`]; the listener reconnects by itself after a lost connection
-    /// (a wake-up missed meanwhile is caught by the dispatcher's polling).
-    async fn forward_wakeups_to(&self, wakeup: Arc<tokio::sync::Notify>) -> Result<()> {
-        let mut listener = sqlx::postgres::PgListener::connect_with(&self.pool).await?;
-        listener.listen(WAKEUP_CHANNEL).await?;
-        loop {
-            listener.recv().await?;
-            wakeup.notify_one();
-        }
     }
 }
 

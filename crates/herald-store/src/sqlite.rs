@@ -30,12 +30,8 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use herald_core::delivery::{Attempt, Delivery};
-use herald_core::event::Event;
-
-use crate::batch::{Settled, Writer};
+use crate::batch::Writer;
 use crate::dialect::Dialect;
-use crate::queue::Lease;
 use crate::{Backend, ConnectOptions, Result};
 
 #[derive(Debug, Clone)]
@@ -97,15 +93,22 @@ impl SqliteStore {
         let pool = writer.clone();
         let restart = Arc::new(AtomicBool::new(false));
         let wanted = restart.clone();
-        let batch = Writer::spawn(move |writes| {
-            let (pool, restart) = (pool.clone(), restart.clone());
-            async move {
-                Self::apply_batch(pool.clone(), writes).await;
-                if restart.swap(false, Ordering::Relaxed) {
-                    checkpoint_in_writer(&pool).await;
+        let batch = Writer::spawn(
+            move || {
+                let pool = pool.clone();
+                async move { Ok(pool.acquire().await?) }
+            },
+            move |connection, writes| {
+                let restart = restart.clone();
+                async move {
+                    let mut connection = Self::apply_batch(connection, writes).await?;
+                    if restart.swap(false, Ordering::Relaxed) {
+                        checkpoint_in_writer(&mut connection).await;
+                    }
+                    Some(connection)
                 }
-            }
-        });
+            },
+        );
         let alive = Arc::new(());
         tokio::spawn(checkpoints(checkpointer, wanted, Arc::downgrade(&alive)));
         Ok(Self { reader, writer, batch, hold_lane: Arc::default(), _alive: alive })
@@ -146,7 +149,7 @@ async fn checkpoints(
 /// A passive checkpoint on the writer's connection between two of its transactions: nothing is
 /// appended while it copies, so it can finish the WAL, and the writer's next transaction then
 /// starts writing it from the beginning again.
-async fn checkpoint_in_writer(writer: &SqlitePool) {
+async fn checkpoint_in_writer(writer: &mut sqlx::SqliteConnection) {
     if let Err(e) = sqlx::query("PRAGMA wal_checkpoint(PASSIVE)").execute(writer).await {
         tracing::warn!(error = %e, "checkpointing the SQLite WAL from the writer failed");
     }
@@ -201,34 +204,6 @@ impl Dialect for SqliteStore {
     }
 
     /// Wake-ups stay in the process with SQLite (one process owns the file).
-    async fn insert_events(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-        events: &[&Event],
-    ) -> Result<Vec<String>> {
-        Self::insert_events_values(tx, events).await
-    }
-
-    async fn insert_deliveries(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-        deliveries: &[(&Delivery, Option<&Lease>)],
-    ) -> Result<()> {
-        Self::insert_deliveries_values(tx, deliveries).await
-    }
-
-    async fn insert_attempts(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-        attempts: &[&Attempt],
-    ) -> Result<()> {
-        Self::insert_attempts_values(tx, attempts).await
-    }
-
-    async fn settle_leased(
-        tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
-        settled: &[Settled<'_>],
-    ) -> Result<()> {
-        Self::settle_leased_values(tx, settled).await
-    }
-
     async fn notify_in(_tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>, _work: bool) -> Result<()> {
         Ok(())
     }

@@ -1,6 +1,16 @@
 //! Applying a batch of writes: one transaction with a few multi-row statements, then an answer
 //! to each caller — or, when the batch fails as a whole, each write again in a transaction of its
 //! own, so that only the write at fault fails, with its own cause.
+//!
+//! A batch is written in two steps. The first inserts the events and removes the fan-out markers
+//! of the expansions; which of them took effect (an event id its tenant already used is skipped,
+//! a marker no longer held is left alone) decides the second: the fan-out markers of the new
+//! events, the deliveries of the new events and of the expansions that went through, attempts,
+//! settled deliveries and deferred ones. [`Plan`] works out both steps from the writes; each
+//! backend sends them its fastest way (SQLite: each step as one multi-statement query, the
+//! transaction's `BEGIN` and `COMMIT` included, so that a batch costs the connection's thread two
+//! wake-ups; PostgreSQL: one statement over arrays per kind of row, prepared once whatever the
+//! batch's size).
 
 use std::collections::HashSet;
 
@@ -8,9 +18,9 @@ use herald_core::delivery::{Attempt, Delivery, DeliveryStatus, Next};
 use herald_core::event::Event;
 
 use super::Write;
-use crate::dialect::{DbOf, Dialect, PoolOf, for_each_backend};
+use crate::dialect::{PooledOf, for_each_backend};
 use crate::rows::{millis, to_json};
-use crate::{Lease, Published, Result, StoreError, conflict_as};
+use crate::{Lease, Published, Result, StoreError};
 
 /// Rows per multi-row statement, for events and attempts …
 const ROWS_PER_INSERT: usize = 1000;
@@ -74,35 +84,166 @@ impl<'a> Settled<'a> {
     }
 }
 
+/// A deferral as the row update it makes.
+#[derive(Debug)]
+pub(crate) struct Deferred<'a> {
+    pub delivery: &'a str,
+    pub lease: &'a str,
+    pub until: i64,
+}
+
+impl<'a> Deferred<'a> {
+    pub(crate) fn of(write: &'a Write) -> Option<Self> {
+        let Write::Defer { lease, delivery, until, .. } = write else { return None };
+        Some(Self { delivery: delivery.as_str(), lease: lease.as_str(), until: millis(*until) })
+    }
+}
+
+/// What a batch writes, worked out from its writes.
+#[derive(Debug)]
+pub(crate) struct Plan<'a> {
+    /// The events to insert (first step).
+    pub events: Vec<&'a Event>,
+    /// The fan-outs to expand, as (event key, marker's lease token): each marker is removed
+    /// while its holder still holds it (first step).
+    pub expansions: Vec<(&'a str, &'a str)>,
+    writes: &'a [Write],
+}
+
+/// The second step: what the first one decided to write next.
+#[derive(Debug)]
+pub(crate) struct Then<'a> {
+    /// Fan-out markers of the new events, leased to their publishers.
+    pub markers: Vec<(&'a Event, &'a Lease)>,
+    /// Deliveries of the new events and of the expanded fan-outs, each with the lease it may be
+    /// created under.
+    pub deliveries: Vec<(&'a Delivery, Option<&'a Lease>)>,
+    pub attempts: Vec<&'a Attempt>,
+    pub settled: Vec<Settled<'a>>,
+    pub deferred: Vec<Deferred<'a>>,
+    /// Whether deliveries due now were created without a lease (other processes may take them).
+    pub unleased: bool,
+}
+
+impl<'a> Plan<'a> {
+    pub(crate) fn of(writes: &'a [Write]) -> Self {
+        let events = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Publish { event, .. } => Some(event),
+                _ => None,
+            })
+            .collect();
+        let expansions = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Expand { event_key, marker, .. } => Some((event_key.as_str(), marker.as_str())),
+                _ => None,
+            })
+            .collect();
+        Self { events, expansions, writes }
+    }
+
+    /// The second step, given the keys the first one `took`: those of the events inserted and of
+    /// the fan-outs whose marker was removed (an expansion's event is never one inserted in the
+    /// same batch, so one set tells both apart).
+    pub(crate) fn then(&self, took: &HashSet<String>) -> Then<'a> {
+        let writes = self.writes;
+        let markers = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Publish { event, fanout: Some(marker), .. } if took.contains(event.key.as_str()) => {
+                    Some((event, marker))
+                }
+                _ => None,
+            })
+            .collect();
+        let deliveries: Vec<(&Delivery, Option<&Lease>)> = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Publish { event, deliveries, lease, .. } if took.contains(event.key.as_str()) => {
+                    Some((deliveries, lease.as_ref()))
+                }
+                Write::Expand { event_key, deliveries, lease, .. } if took.contains(event_key.as_str()) => {
+                    Some((deliveries, lease.as_ref()))
+                }
+                _ => None,
+            })
+            .flat_map(|(deliveries, lease)| deliveries.iter().map(move |d| (d, lease)))
+            .collect();
+        let unleased =
+            deliveries.iter().any(|(d, lease)| lease.is_none() && d.status == DeliveryStatus::Pending);
+        let attempts = writes
+            .iter()
+            .filter_map(|w| match w {
+                Write::Settle { attempt: Some(a), .. } => Some(a.as_ref()),
+                _ => None,
+            })
+            .collect();
+        Then {
+            markers,
+            deliveries,
+            attempts,
+            settled: writes.iter().filter_map(Settled::of).collect(),
+            deferred: writes.iter().filter_map(Deferred::of).collect(),
+            unleased,
+        }
+    }
+
+    /// What each write came to, given the keys the first step took.
+    fn applied(&self, took: &HashSet<String>) -> Vec<Applied> {
+        self.writes
+            .iter()
+            .map(|w| match w {
+                Write::Publish { event, .. } => Applied::Publish(took.contains(event.key.as_str())),
+                Write::Expand { event_key, .. } => Applied::Expand(took.contains(event_key.as_str())),
+                Write::Settle { .. } | Write::Defer { .. } => Applied::Settle,
+            })
+            .collect()
+    }
+}
+
 for_each_backend! {
-    /// Applies a batch of writes in one transaction and answers each; on failure, applies each
-    /// write alone, so that only the failing ones fail. Runs in the writer task (`Writer::spawn`).
-    pub(crate) async fn apply_batch(pool: PoolOf<Self>, writes: Vec<Write>) {
+    /// Applies a batch of writes in one transaction on `connection` and answers each; on
+    /// failure, applies each write alone, so that only the failing ones fail. Runs in the writer
+    /// task (`Writer::spawn`), which holds the connection between batches: it is given back
+    /// after a commit, and dropped (back to the pool, which checks it) after a failure.
+    pub(crate) async fn apply_batch(mut connection: PooledOf<Self>, writes: Vec<Write>) -> Option<PooledOf<Self>> {
         let started = std::time::Instant::now();
-        let committed = Self::apply_in_transaction(&pool, &writes).await;
+        let plan = Plan::of(&writes);
+        let committed = Self::apply_in_transaction(&mut connection, &plan).await;
         metrics::histogram!("herald_store_commit_batch_size").record(writes.len() as f64);
         metrics::histogram!("herald_store_commit_duration_seconds").record(started.elapsed().as_secs_f64());
         let error = match committed {
-            Ok(applied) => return Self::answer(&pool, writes, applied).await,
+            Ok(took) => {
+                let applied = plan.applied(&took);
+                Self::answer(&mut connection, writes, applied).await;
+                return Some(connection);
+            }
             Err(error) => error,
         };
         if writes.len() == 1 {
             if let Some(write) = writes.into_iter().next() {
                 write.fail(error);
             }
-            return;
+            return None;
         }
         tracing::warn!(%error, writes = writes.len(), "a write batch failed; retrying its writes one by one");
         for write in writes {
-            Self::apply_alone(&pool, write).await;
+            Self::apply_alone(&mut connection, write).await;
         }
+        None
     }
 
     /// Applies one write in a transaction of its own and answers it, with its own error if any.
-    async fn apply_alone(pool: &PoolOf<Self>, write: Write) {
+    async fn apply_alone(connection: &mut PooledOf<Self>, write: Write) {
         let single = vec![write];
-        match Self::apply_in_transaction(pool, &single).await {
-            Ok(applied) => Self::answer(pool, single, applied).await,
+        let plan = Plan::of(&single);
+        match Self::apply_in_transaction(connection, &plan).await {
+            Ok(took) => {
+                let applied = plan.applied(&took);
+                Self::answer(connection, single, applied).await
+            }
             Err(error) => {
                 if let Some(write) = single.into_iter().next() {
                     write.fail(error);
@@ -112,14 +253,14 @@ for_each_backend! {
     }
 
     /// Answers each caller after the commit: a publish whose event id existed gets that event.
-    async fn answer(pool: &PoolOf<Self>, writes: Vec<Write>, applied: Vec<Applied>) {
+    async fn answer(connection: &mut PooledOf<Self>, writes: Vec<Write>, applied: Vec<Applied>) {
         for (write, applied) in writes.into_iter().zip(applied) {
             match (write, applied) {
                 (Write::Publish { reply, .. }, Applied::Publish(true)) => {
                     let _ = reply.send(Ok(Published::Created));
                 }
                 (Write::Publish { event, reply, .. }, _) => {
-                    let result = match Self::event_by_id(pool, &event.tenant_id, &event.id).await {
+                    let result = match Self::event_by_id(&mut **connection, &event.tenant_id, &event.id).await {
                         Ok(Some(existing)) => Ok(Published::Existing(existing)),
                         Ok(None) => Err(StoreError::Corrupt {
                             table: "events",
@@ -138,267 +279,266 @@ for_each_backend! {
             }
         }
     }
+}
 
-    /// The batch's statements, in order: events (with the fan-out markers of the new ones),
-    /// fan-outs expanded, the deliveries of new events and of expanded fan-outs, attempts, the
-    /// settled deliveries, the deferred ones; then the wake-up, and the commit.
-    async fn apply_in_transaction(pool: &PoolOf<Self>, writes: &[Write]) -> Result<Vec<Applied>> {
-        let mut tx = pool.begin().await?;
-
-        // Events: one multi-row insert; the ones that already existed are not returned.
-        let events: Vec<&Event> = writes
-            .iter()
-            .filter_map(|w| match w {
-                Write::Publish { event, .. } => Some(event),
-                Write::Expand { .. } | Write::Settle { .. } | Write::Defer { .. } => None,
-            })
-            .collect();
-        let inserted: HashSet<String> = Self::insert_events(&mut tx, &events).await?.into_iter().collect();
-
-        // Fan-out markers of the new events, leased to their publishers.
-        let markers: Vec<(&Event, &Lease)> = writes
-            .iter()
-            .filter_map(|w| match w {
-                Write::Publish { event, fanout: Some(marker), .. } if inserted.contains(event.key.as_str()) => {
-                    Some((event, marker))
+/// SQLite's group commit: each step of a batch is one multi-statement query of multi-row
+/// `VALUES` statements (SQLite prepares them cheaply, and has no arrays), the first opening the
+/// transaction and the last committing it. Like every statement whose text depends on the
+/// batch's size, they are not kept in the connection's statement cache: a cached 500-row
+/// statement is a large compiled program, and every size would be one more.
+impl crate::SqliteStore {
+    /// The batch's transaction: returns the keys the first step took (see [`Plan::then`]). On
+    /// failure the transaction is rolled back; should the connection be left inside it (the
+    /// rollback failed, or the caller's future was dropped or panicked half-way), it is closed
+    /// instead of going back to the pool.
+    async fn apply_in_transaction(
+        connection: &mut PooledOf<Self>,
+        plan: &Plan<'_>,
+    ) -> Result<HashSet<String>> {
+        let mut open = OpenTransaction { connection, open: true };
+        match Self::write_both_steps(open.connection, plan).await {
+            Ok(took) => {
+                open.open = false;
+                Ok(took)
+            }
+            Err(error) => {
+                if sqlx::query("ROLLBACK").execute(&mut **open.connection).await.is_ok() {
+                    open.open = false;
                 }
-                _ => None,
-            })
-            .collect();
-        for chunk in markers.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "INSERT INTO fanouts (event_key, lease_owner, leased_until) ",
-            );
-            q.push_values(chunk, |mut row, (event, marker)| {
-                row.push_bind(event.key.to_string())
-                    .push_bind(marker.token.to_string())
-                    .push_bind(millis(marker.until));
-            });
-            q.build().persistent(false).execute(&mut *tx).await?;
-        }
-
-        // Fan-outs expanded: each marker removed while its holder still holds it.
-        let mut expanded = HashSet::new();
-        for write in writes {
-            if let Write::Expand { event_key, marker, .. } = write {
-                let done = sqlx::query("DELETE FROM fanouts WHERE event_key = $1 AND lease_owner = $2")
-                    .bind(event_key.as_str())
-                    .bind(marker.as_str())
-                    .execute(&mut *tx)
-                    .await?;
-                if done.rows_affected() > 0 {
-                    expanded.insert(event_key.as_str());
-                }
+                Err(error)
             }
         }
+    }
 
-        // Deliveries of the events that were new and of the fan-outs expanded (only their marker's
-        // holder gets here, once), leased to their publisher when asked.
-        let deliveries: Vec<(&Delivery, Option<&Lease>)> = writes
-            .iter()
-            .filter_map(|w| match w {
-                Write::Publish { event, deliveries, lease, .. } if inserted.contains(event.key.as_str()) => {
-                    Some((deliveries, lease.as_ref()))
-                }
-                Write::Expand { event_key, deliveries, lease, .. } if expanded.contains(event_key.as_str()) => {
-                    Some((deliveries, lease.as_ref()))
-                }
-                _ => None,
-            })
-            .flat_map(|(deliveries, lease)| deliveries.iter().map(move |d| (d, lease)))
-            .collect();
-        let unleased =
-            deliveries.iter().any(|(d, lease)| lease.is_none() && d.status == DeliveryStatus::Pending);
-        Self::insert_deliveries(&mut tx, &deliveries).await?;
-
-        // Attempts, then the deliveries they settle (only while the lease still holds).
-        let settles: Vec<&Write> = writes.iter().filter(|w| matches!(w, Write::Settle { .. })).collect();
-        let attempts: Vec<&Attempt> = settles
-            .iter()
-            .filter_map(|w| match w {
-                Write::Settle { attempt: Some(a), .. } => Some(a.as_ref()),
-                _ => None,
-            })
-            .collect();
-        Self::insert_attempts(&mut tx, &attempts).await?;
-        let settled: Vec<Settled<'_>> = settles.iter().filter_map(|w| Settled::of(w)).collect();
-        Self::settle_leased(&mut tx, &settled).await?;
-
-        // Deferrals: due again at their time, with no attempt and no status change.
-        let deferrals: Vec<&Write> = writes.iter().filter(|w| matches!(w, Write::Defer { .. })).collect();
-        for chunk in deferrals.chunks(ROWS_PER_UPDATE) {
-            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "UPDATE deliveries SET next_attempt_at = v.column3, leased_until = NULL, lease_owner = NULL
-                 FROM (",
-            );
-            q.push_values(chunk, |mut row, w| {
-                if let Write::Defer { lease, delivery, until, .. } = w {
-                    row.push_bind(delivery.to_string())
-                        .push_bind(lease.to_string())
-                        .push_bind(millis(*until));
-                }
-            });
-            q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
-            q.build().persistent(false).execute(&mut *tx).await?;
+    async fn write_both_steps(connection: &mut PooledOf<Self>, plan: &Plan<'_>) -> Result<HashSet<String>> {
+        let mut q = SqliteQuery::new("BEGIN");
+        let mut took = HashSet::new();
+        if !plan.events.is_empty() || !plan.expansions.is_empty() {
+            for chunk in plan.events.chunks(ROWS_PER_INSERT) {
+                push_events(&mut q, chunk);
+            }
+            for chunk in plan.expansions.chunks(ROWS_PER_UPDATE) {
+                push_expansions(&mut q, chunk);
+            }
+            let keys: Vec<(String,)> =
+                q.build_query_as().persistent(false).fetch_all(&mut **connection).await.map_err(conflict)?;
+            took.extend(keys.into_iter().map(|(key,)| key));
+            // Each statement pushed starts with its `;` (an empty statement first is skipped).
+            q = SqliteQuery::new("");
         }
-
-        Self::notify_in(&mut tx, unleased).await?;
-        tx.commit().await?;
-        Ok(writes
-            .iter()
-            .map(|w| match w {
-                Write::Publish { event, .. } => Applied::Publish(inserted.contains(event.key.as_str())),
-                Write::Expand { event_key, .. } => Applied::Expand(expanded.contains(event_key.as_str())),
-                Write::Settle { .. } | Write::Defer { .. } => Applied::Settle,
-            })
-            .collect())
+        let then = plan.then(&took);
+        for chunk in then.markers.chunks(ROWS_PER_INSERT) {
+            push_markers(&mut q, chunk);
+        }
+        for chunk in then.deliveries.chunks(ROWS_PER_UPDATE) {
+            push_deliveries(&mut q, chunk);
+        }
+        for chunk in then.attempts.chunks(ROWS_PER_INSERT) {
+            push_attempts(&mut q, chunk);
+        }
+        for chunk in then.settled.chunks(ROWS_PER_UPDATE) {
+            push_settles(&mut q, chunk);
+        }
+        for chunk in then.deferred.chunks(ROWS_PER_UPDATE) {
+            push_deferrals(&mut q, chunk);
+        }
+        q.push("; COMMIT");
+        q.build().persistent(false).execute(&mut **connection).await.map_err(conflict)?;
+        Ok(took)
     }
 }
 
-/// SQLite's group-commit statements: multi-row `VALUES` (SQLite prepares them cheaply, and has
-/// no arrays). Like every statement whose text depends on the batch's size, they are not kept in
-/// the connection's statement cache: a cached 500-row statement is a large compiled program, and
-/// every size would be one more.
-impl crate::SqliteStore {
-    /// Inserts events with multi-row `VALUES`, skipping ids the tenant already used; returns the
-    /// keys of those inserted.
-    pub(crate) async fn insert_events_values(
-        tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
-        events: &[&Event],
-    ) -> Result<Vec<String>> {
-        let mut inserted = Vec::new();
-        for chunk in events.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "INSERT INTO events
-                   (event_key, tenant_id, id, event_type, data, subject, source, created_at, traceparent,
-                    headers) ",
-            );
-            q.push_values(chunk, |mut row, e| {
-                row.push_bind(e.key.as_str())
-                    .push_bind(e.tenant_id.as_str())
-                    .push_bind(e.id.as_str())
-                    .push_bind(e.event_type.as_str())
-                    .push_bind(to_json(&e.data))
-                    .push_bind(e.subject.as_deref())
-                    .push_bind(e.source.as_deref())
-                    .push_bind(millis(e.created_at))
-                    .push_bind(e.traceparent.as_ref().map(|t| t.as_str().to_owned()))
-                    .push_bind(crate::rows::headers_json(&e.headers));
-            });
-            q.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
-            let keys: Vec<(String,)> = q
-                .build_query_as()
-                .persistent(false)
-                .fetch_all(&mut **tx)
-                .await
-                .map_err(conflict_as("event key"))?;
-            inserted.extend(keys.into_iter().map(|k| k.0));
-        }
+/// A connection inside the group commit's transaction: closed when dropped while `open` (it
+/// cannot be rolled back from `drop`), so that no later user of the pool finds it half-way.
+struct OpenTransaction<'c> {
+    connection: &'c mut PooledOf<crate::SqliteStore>,
+    open: bool,
+}
 
-        Ok(inserted)
+impl Drop for OpenTransaction<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            self.connection.close_on_drop();
+        }
+    }
+}
+
+type SqliteQuery<'q> = sqlx::QueryBuilder<'q, sqlx::Sqlite>;
+
+/// A unique-constraint violation as a conflict naming what collided (SQLite names the table and
+/// column in its message); any other error as it is.
+fn conflict(error: sqlx::Error) -> StoreError {
+    let what = match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let message = db.message();
+            if message.contains("events.") {
+                "event key"
+            } else if message.contains("attempts.") {
+                "attempt id"
+            } else {
+                "delivery id"
+            }
+        }
+        _ => return StoreError::Database(error),
+    };
+    StoreError::Conflict(what.to_owned())
+}
+
+/// Inserts events, skipping ids their tenant already used; returns the keys of those inserted.
+fn push_events<'q>(q: &mut SqliteQuery<'q>, chunk: &[&'q Event]) {
+    q.push(
+        "; INSERT INTO events
+           (event_key, tenant_id, id, event_type, data, subject, source, created_at, traceparent, headers) ",
+    );
+    q.push_values(chunk, |mut row, e| {
+        row.push_bind(e.key.as_str())
+            .push_bind(e.tenant_id.as_str())
+            .push_bind(e.id.as_str())
+            .push_bind(e.event_type.as_str())
+            .push_bind(to_json(&e.data))
+            .push_bind(e.subject.as_deref())
+            .push_bind(e.source.as_deref())
+            .push_bind(millis(e.created_at))
+            .push_bind(e.traceparent.as_ref().map(|t| t.as_str().to_owned()))
+            .push_bind(crate::rows::headers_json(&e.headers));
+    });
+    q.push(" ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
+}
+
+/// Removes fan-out markers still held by their expansion's holder; returns their event keys.
+fn push_expansions<'q>(q: &mut SqliteQuery<'q>, chunk: &[(&'q str, &'q str)]) {
+    q.push("; DELETE FROM fanouts WHERE (event_key, lease_owner) IN (");
+    q.push_values(chunk, |mut row, (key, marker)| {
+        row.push_bind(*key).push_bind(*marker);
+    });
+    q.push(") RETURNING event_key");
+}
+
+fn push_markers<'q>(q: &mut SqliteQuery<'q>, chunk: &[(&'q Event, &'q Lease)]) {
+    q.push("; INSERT INTO fanouts (event_key, lease_owner, leased_until) ");
+    q.push_values(chunk, |mut row, (event, marker)| {
+        row.push_bind(event.key.as_str()).push_bind(marker.token.as_str()).push_bind(millis(marker.until));
+    });
+}
+
+fn push_deliveries<'q>(q: &mut SqliteQuery<'q>, chunk: &[(&'q Delivery, Option<&'q Lease>)]) {
+    q.push(
+        "; INSERT INTO deliveries
+           (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
+            lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at) ",
+    );
+    q.push_values(chunk, |mut row, (d, lease)| {
+        let lease = created_under(d, *lease);
+        let next = lease.map(|l| l.until).or(d.next_attempt_at);
+        row.push_bind(d.id.as_str())
+            .push_bind(d.tenant_id.as_str())
+            .push_bind(d.event_key.as_str())
+            .push_bind(d.event_id.as_str())
+            .push_bind(d.endpoint_id.as_str())
+            .push_bind(d.status.as_str())
+            .push_bind(i64::from(d.attempt_count))
+            .push_bind(next.map(millis))
+            .push_bind(lease.map(|l| l.token.as_str()))
+            .push_bind(lease.map(|l| millis(l.until)))
+            .push_bind(d.next_trigger.as_str())
+            .push_bind(d.failure_reason.map(|r| r.as_str()))
+            .push_bind(millis(d.created_at))
+            .push_bind(millis(d.updated_at));
+    });
+}
+
+fn push_attempts<'q>(q: &mut SqliteQuery<'q>, chunk: &[&'q Attempt]) {
+    q.push(
+        "; INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
+           started_at, duration_ms, request, response_status, response_headers, response_body,
+           error_kind, error_message) ",
+    );
+    q.push_values(chunk, |mut row, a| {
+        row.push_bind(a.id.as_str())
+            .push_bind(a.delivery_id.as_str())
+            .push_bind(a.tenant_id.as_str())
+            .push_bind(a.endpoint_id.as_str())
+            .push_bind(i64::from(a.attempt_no))
+            .push_bind(a.trigger.as_str())
+            .push_bind(millis(a.started_at))
+            .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
+            .push_bind(to_json(&a.request))
+            .push_bind(a.response_status.map(i64::from))
+            .push_bind(to_json(&a.response_headers))
+            .push_bind(a.response_body.as_deref())
+            .push_bind(a.error_kind.map(|k| k.as_str()))
+            .push_bind(a.error_message.as_deref());
+    });
+}
+
+/// `OR FAIL`: a statement that fails keeps the rows it changed before the failure, instead of
+/// undoing them from a statement journal — SQLite then keeps no such journal (a copy of every
+/// page the statement changes). Nothing is lost by it: a failed statement fails the batch,
+/// whose transaction is rolled back as a whole and its writes applied again one by one.
+fn push_settles<'q>(q: &mut SqliteQuery<'q>, chunk: &[Settled<'q>]) {
+    q.push(
+        "; UPDATE OR FAIL deliveries
+         SET status = v.column3, next_attempt_at = v.column4, failure_reason = v.column5,
+           attempt_count = attempt_count + v.column6,
+           last_attempt_at = COALESCE(v.column7, last_attempt_at),
+           next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = v.column8
+         FROM (",
+    );
+    q.push_values(chunk, |mut row, s| {
+        row.push_bind(s.delivery)
+            .push_bind(s.lease)
+            .push_bind(s.status)
+            .push_bind(s.next_at)
+            .push_bind(s.reason)
+            .push_bind(s.attempts)
+            .push_bind(s.attempted_at)
+            .push_bind(s.now);
+    });
+    q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
+}
+
+fn push_deferrals<'q>(q: &mut SqliteQuery<'q>, chunk: &[Deferred<'q>]) {
+    q.push(
+        "; UPDATE deliveries SET next_attempt_at = v.column3, leased_until = NULL, lease_owner = NULL
+         FROM (",
+    );
+    q.push_values(chunk, |mut row, d| {
+        row.push_bind(d.delivery).push_bind(d.lease).push_bind(d.until);
+    });
+    q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Whether a new transaction can begin on the pool's next connection.
+    async fn next_connection_begins(pool: &sqlx::SqlitePool) -> bool {
+        let mut next = pool.acquire().await.unwrap();
+        let began = sqlx::query("BEGIN").execute(&mut *next).await.is_ok();
+        // Either way, the connection goes back outside any transaction.
+        sqlx::query("ROLLBACK").execute(&mut *next).await.unwrap();
+        began
     }
 
-    /// Inserts deliveries (each with the lease it may be created under) with multi-row `VALUES`.
-    pub(crate) async fn insert_deliveries_values(
-        tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
-        deliveries: &[(&Delivery, Option<&Lease>)],
-    ) -> Result<()> {
-        for chunk in deliveries.chunks(ROWS_PER_UPDATE) {
-            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "INSERT INTO deliveries
-                   (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
-                    lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at) ",
-            );
-            q.push_values(chunk, |mut row, (d, lease)| {
-                let lease = created_under(d, *lease);
-                let next = lease.map(|l| l.until).or(d.next_attempt_at);
-                row.push_bind(d.id.as_str())
-                    .push_bind(d.tenant_id.as_str())
-                    .push_bind(d.event_key.as_str())
-                    .push_bind(d.event_id.as_str())
-                    .push_bind(d.endpoint_id.as_str())
-                    .push_bind(d.status.as_str())
-                    .push_bind(i64::from(d.attempt_count))
-                    .push_bind(next.map(millis))
-                    .push_bind(lease.map(|l| l.token.as_str()))
-                    .push_bind(lease.map(|l| millis(l.until)))
-                    .push_bind(d.next_trigger.as_str())
-                    .push_bind(d.failure_reason.map(|r| r.as_str()))
-                    .push_bind(millis(d.created_at))
-                    .push_bind(millis(d.updated_at));
-            });
-            q.build().persistent(false).execute(&mut **tx).await.map_err(conflict_as("delivery id"))?;
-        }
+    #[tokio::test]
+    async fn a_connection_dropped_inside_the_transaction_is_closed_not_given_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}?mode=rwc", dir.path().join("t.db").display());
+        let pool = sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(&url).await.unwrap();
 
-        Ok(())
-    }
+        // Given back with its transaction open, a connection would fail the next `BEGIN`.
+        let mut connection = pool.acquire().await.unwrap();
+        sqlx::query("BEGIN").execute(&mut *connection).await.unwrap();
+        drop(OpenTransaction { connection: &mut connection, open: false });
+        drop(connection);
+        assert!(!next_connection_begins(&pool).await, "the check sees a connection left in a transaction");
 
-    /// Inserts attempts with multi-row `VALUES`.
-    pub(crate) async fn insert_attempts_values(
-        tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
-        attempts: &[&Attempt],
-    ) -> Result<()> {
-        for chunk in attempts.chunks(ROWS_PER_INSERT) {
-            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
-                   started_at, duration_ms, request, response_status, response_headers, response_body,
-                   error_kind, error_message) ",
-            );
-            q.push_values(chunk, |mut row, a| {
-                row.push_bind(a.id.as_str())
-                    .push_bind(a.delivery_id.as_str())
-                    .push_bind(a.tenant_id.as_str())
-                    .push_bind(a.endpoint_id.as_str())
-                    .push_bind(i64::from(a.attempt_no))
-                    .push_bind(a.trigger.as_str())
-                    .push_bind(millis(a.started_at))
-                    .push_bind(i64::try_from(a.duration_ms).unwrap_or(i64::MAX))
-                    .push_bind(to_json(&a.request))
-                    .push_bind(a.response_status.map(i64::from))
-                    .push_bind(to_json(&a.response_headers))
-                    .push_bind(a.response_body.as_deref())
-                    .push_bind(a.error_kind.map(|k| k.as_str()))
-                    .push_bind(a.error_message.as_deref());
-            });
-            q.build().persistent(false).execute(&mut **tx).await.map_err(conflict_as("attempt id"))?;
-        }
-        Ok(())
-    }
-
-    /// Moves settled deliveries on (only while their lease holds) with one `UPDATE … FROM
-    /// (VALUES …)` per chunk.
-    ///
-    /// `OR FAIL`: a statement that fails keeps the rows it changed before the failure, instead of
-    /// undoing them from a statement journal — SQLite then keeps no such journal (a copy of every
-    /// page the statement changes). Nothing is lost by it: a failed statement fails the batch,
-    /// whose transaction is rolled back as a whole and its writes applied again one by one.
-    pub(crate) async fn settle_leased_values(
-        tx: &mut sqlx::Transaction<'_, DbOf<Self>>,
-        settled: &[Settled<'_>],
-    ) -> Result<()> {
-        for chunk in settled.chunks(ROWS_PER_UPDATE) {
-            let mut q = sqlx::QueryBuilder::<DbOf<Self>>::new(
-                "UPDATE OR FAIL deliveries
-                 SET status = v.column3, next_attempt_at = v.column4, failure_reason = v.column5,
-                   attempt_count = attempt_count + v.column6,
-                   last_attempt_at = COALESCE(v.column7, last_attempt_at),
-                   next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = v.column8
-                 FROM (",
-            );
-            q.push_values(chunk, |mut row, s| {
-                row.push_bind(s.delivery)
-                    .push_bind(s.lease)
-                    .push_bind(s.status)
-                    .push_bind(s.next_at)
-                    .push_bind(s.reason)
-                    .push_bind(s.attempts)
-                    .push_bind(s.attempted_at)
-                    .push_bind(s.now);
-            });
-            q.push(") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2");
-            q.build().persistent(false).execute(&mut **tx).await?;
-        }
-
-        Ok(())
+        // Dropped while open (a failed rollback, a panic, a dropped future): closed instead.
+        let mut connection = pool.acquire().await.unwrap();
+        sqlx::query("BEGIN").execute(&mut *connection).await.unwrap();
+        drop(OpenTransaction { connection: &mut connection, open: true });
+        drop(connection);
+        assert!(next_connection_begins(&pool).await, "the pool opened a new connection");
     }
 }

@@ -13,25 +13,31 @@
 //! per call; the cost of the commit is shared. If a batch fails as a whole, each of its writes is retried alone, so one bad write
 //! cannot fail its neighbours, and the bad one's caller gets the cause.
 //!
+//! Each writer lane keeps its connection from one batch to the next while writes are waiting, for
+//! at most [`HOLD_MAX`]: a connection taken from the pool and given back per batch costs two
+//! more round trips to the database (the pool checks a connection given back).
+//!
 //! The writer task is supervised: a panic while applying a batch fails that batch's callers
 //! (their replies are dropped: an error, never a false acknowledgement), is logged, and the task
 //! goes on with the next batch, so one bad batch cannot stop every later write.
 //! [`Writer::is_running`] tells readiness whether writes can still be taken.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use herald_core::Timestamp;
 use herald_core::delivery::{Attempt, Delivery, Next};
 use herald_core::event::Event;
 use herald_core::id::{DeliveryId, GeneratedEventId};
 use tokio::sync::{mpsc, oneshot};
+use tokio::time::Instant;
 
 use crate::queue::{Lease, LeaseToken};
 use crate::{Published, Result};
 
 mod apply;
 
-pub(crate) use apply::{Settled, created_under};
+pub(crate) use apply::{Deferred, Plan, Settled, created_under};
 
 /// Most writes folded into one transaction.
 pub(crate) const MAX_BATCH: usize = 1000;
@@ -116,12 +122,61 @@ pub(crate) const OUTCOMES_PER_BATCH: usize = 250;
 /// wait for a large batch of outcomes to commit with it.
 pub(crate) const OUTCOMES_BESIDE_URGENT: usize = 32;
 
-/// Runs `apply` on a batch, surviving its panic (its callers' replies are dropped: they hear of
-/// a failure, never a false acknowledgement).
-async fn apply_supervised<Fut: Future<Output = ()>>(applying: Fut) {
-    use futures::FutureExt;
-    if std::panic::AssertUnwindSafe(applying).catch_unwind().await.is_err() {
-        tracing::error!("the database writer panicked applying a batch; its writes failed, it goes on");
+/// Longest a lane keeps its connection from one batch to the next. Holding it while writes keep
+/// coming spares each batch the pool's round trip (a check of the connection when it is given
+/// back, and a wake-up when it is taken again); giving it back this often lets every other write
+/// on the same connection — SQLite has one — wait for at most this long behind the group commit.
+pub(crate) const HOLD_MAX: Duration = Duration::from_millis(10);
+
+/// A writer lane's connection (`C`), held from one batch to the next while writes keep coming
+/// (see [`HOLD_MAX`]).
+struct Lane<C> {
+    held: Option<(C, Instant)>,
+}
+
+impl<C: Send + 'static> Lane<C> {
+    fn new() -> Self {
+        Self { held: None }
+    }
+
+    /// Applies `writes` on the held connection, or on one `open` gives; keeps the connection when
+    /// `apply` gives it back. Survives `apply`'s panic: that batch's callers' replies are dropped
+    /// (they hear of a failure, never a false acknowledgement), and its connection with them.
+    async fn apply<O, OFut, A, AFut>(&mut self, open: &O, apply: &A, writes: Vec<Write>)
+    where
+        O: Fn() -> OFut,
+        OFut: Future<Output = Result<C>>,
+        A: Fn(C, Vec<Write>) -> AFut,
+        AFut: Future<Output = Option<C>>,
+    {
+        use futures::FutureExt;
+        let (connection, since) = match self.held.take() {
+            Some(held) => held,
+            None => match open().await {
+                Ok(connection) => (connection, Instant::now()),
+                Err(error) => {
+                    tracing::warn!(%error, "the database writer found no connection; its batch failed");
+                    for write in writes {
+                        write.fail(crate::StoreError::Batch(format!("no database connection: {error}")));
+                    }
+                    return;
+                }
+            },
+        };
+        match std::panic::AssertUnwindSafe(apply(connection, writes)).catch_unwind().await {
+            Ok(kept) => self.held = kept.map(|connection| (connection, since)),
+            Err(_) => tracing::error!(
+                "the database writer panicked applying a batch; its writes failed, it goes on"
+            ),
+        }
+    }
+
+    /// Gives the connection back unless `more` writes wait and it was taken less than
+    /// [`HOLD_MAX`] ago.
+    fn release_unless(&mut self, more: bool) {
+        if !more || self.held.as_ref().is_some_and(|(_, since)| since.elapsed() >= HOLD_MAX) {
+            self.held = None;
+        }
     }
 }
 
@@ -148,14 +203,19 @@ impl Writer {
 
     /// Starts the writer task, which runs `apply` on each batch until every `Writer` is dropped:
     /// one transaction at a time (SQLite's single writer), publishes and expansions ahead of
-    /// outcomes.
-    pub(crate) fn spawn<F, Fut>(apply: F) -> Self
+    /// outcomes. `apply` gets a connection — held from the last batch, or from `open` — and gives
+    /// it back unless it should not be used again.
+    pub(crate) fn spawn<C, O, OFut, A, AFut>(open: O, apply: A) -> Self
     where
-        F: Fn(Vec<Write>) -> Fut + Send + 'static,
-        Fut: Future<Output = ()> + Send,
+        C: Send + 'static,
+        O: Fn() -> OFut + Send + Sync + 'static,
+        OFut: Future<Output = Result<C>> + Send,
+        A: Fn(C, Vec<Write>) -> AFut + Send + Sync + 'static,
+        AFut: Future<Output = Option<C>> + Send,
     {
         let (writer, mut urgent_rx, mut outcomes_rx) = Self::channels();
         tokio::spawn(async move {
+            let mut lane = Lane::new();
             let mut batch = Vec::with_capacity(OUTCOMES_PER_BATCH);
             loop {
                 let mut urgent = Vec::new();
@@ -178,48 +238,57 @@ impl Writer {
                 }
                 if urgent.is_empty() || batch.len() <= OUTCOMES_BESIDE_URGENT {
                     batch.append(&mut urgent);
-                    apply_supervised(apply(std::mem::take(&mut batch))).await;
+                    lane.apply(&open, &apply, std::mem::take(&mut batch)).await;
                 } else {
                     // The publishes and expansions commit first, on their own, and are answered
                     // before the many outcomes commit: every delivery those outcomes settle was
                     // created by a write queued before them, so in `urgent` or applied already.
-                    apply_supervised(apply(urgent)).await;
-                    apply_supervised(apply(std::mem::take(&mut batch))).await;
+                    lane.apply(&open, &apply, urgent).await;
+                    lane.apply(&open, &apply, std::mem::take(&mut batch)).await;
                 }
+                lane.release_unless(!urgent_rx.is_empty() || !outcomes_rx.is_empty());
             }
         });
         writer
     }
 
     /// Starts two writer tasks, each running `apply` on its batches in a transaction of its own
-    /// (PostgreSQL, which takes concurrent writers): one for publishes and expansions, one for
-    /// outcomes. A publish never waits behind a transaction of outcomes. An outcome batch waits
-    /// until every urgent write queued before any of its outcomes is applied: a settle is only
-    /// ever queued after the write that created its delivery, so it never arrives first.
-    pub(crate) fn spawn_two_lanes<F, Fut>(apply: F) -> Self
+    /// (PostgreSQL, which takes concurrent writers), each on a connection of its own (see
+    /// [`Writer::spawn`]): one for publishes and expansions, one for outcomes. A publish never
+    /// waits behind a transaction of outcomes. An outcome batch waits until every urgent write
+    /// queued before any of its outcomes is applied: a settle is only ever queued after the write
+    /// that created its delivery, so it never arrives first.
+    pub(crate) fn spawn_two_lanes<C, O, OFut, A, AFut>(open: O, apply: A) -> Self
     where
-        F: Fn(Vec<Write>) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send,
+        C: Send + 'static,
+        O: Fn() -> OFut + Send + Sync + 'static,
+        OFut: Future<Output = Result<C>> + Send,
+        A: Fn(C, Vec<Write>) -> AFut + Send + Sync + 'static,
+        AFut: Future<Output = Option<C>> + Send,
     {
         let (writer, mut urgent_rx, mut outcomes_rx) = Self::channels();
-        let apply = Arc::new(apply);
+        let (open, apply) = (Arc::new(open), Arc::new(apply));
         let (applied, mut applied_rx) = tokio::sync::watch::channel(0u64);
-        let urgent_apply = apply.clone();
+        let (urgent_open, urgent_apply) = (open.clone(), apply.clone());
         tokio::spawn(async move {
+            let mut lane = Lane::new();
             let mut batch = Vec::with_capacity(MAX_BATCH);
             while let Some(first) = urgent_rx.recv().await {
                 let last = take_waiting(&mut urgent_rx, first, MAX_BATCH, &mut batch);
-                apply_supervised(urgent_apply(std::mem::take(&mut batch))).await;
+                lane.apply(&*urgent_open, &*urgent_apply, std::mem::take(&mut batch)).await;
                 applied.send_replace(last);
+                lane.release_unless(!urgent_rx.is_empty());
             }
         });
         tokio::spawn(async move {
+            let mut lane = Lane::new();
             let mut batch = Vec::with_capacity(OUTCOMES_PER_BATCH);
             while let Some(first) = outcomes_rx.recv().await {
                 let needs = take_waiting(&mut outcomes_rx, first, OUTCOMES_PER_BATCH, &mut batch);
                 // Gone (the urgent lane stopped): nothing it held back can commit any more.
                 let _ = applied_rx.wait_for(|applied| *applied >= needs).await;
-                apply_supervised(apply(std::mem::take(&mut batch))).await;
+                lane.apply(&*open, &*apply, std::mem::take(&mut batch)).await;
+                lane.release_unless(!outcomes_rx.is_empty());
             }
         });
         writer
@@ -294,6 +363,11 @@ mod tests {
 
     use super::*;
 
+    /// The writers here apply their batches without a database.
+    async fn no_connection() -> Result<()> {
+        Ok(())
+    }
+
     fn defer() -> (Write, oneshot::Receiver<Result<()>>) {
         let (reply, answer) = oneshot::channel();
         let until = Timestamp::from_second(1_700_000_000).unwrap();
@@ -305,7 +379,7 @@ mod tests {
     async fn a_panicking_batch_fails_its_callers_and_the_writer_goes_on() {
         let batches = Arc::new(AtomicUsize::new(0));
         let seen = batches.clone();
-        let writer = Writer::spawn(move |writes| {
+        let writer = Writer::spawn(no_connection, move |(), writes| {
             let n = seen.fetch_add(1, Ordering::SeqCst);
             async move {
                 assert!(n > 0, "the first batch blows up");
@@ -314,6 +388,7 @@ mod tests {
                         let _ = reply.send(Ok(()));
                     }
                 }
+                Some(())
             }
         });
         let (write, answer) = defer();
@@ -333,7 +408,7 @@ mod tests {
         let (release, held) = (Arc::new(tokio::sync::Notify::new()), Arc::new(AtomicUsize::new(0)));
         let batches = Arc::new(std::sync::Mutex::new(Vec::<(usize, bool)>::new()));
         let (gate, seen, first) = (release.clone(), batches.clone(), held.clone());
-        let writer = Writer::spawn(move |writes| {
+        let writer = Writer::spawn(no_connection, move |(), writes| {
             let (gate, seen, first) = (gate.clone(), seen.clone(), first.clone());
             async move {
                 if first.fetch_add(1, Ordering::SeqCst) == 0 {
@@ -349,6 +424,7 @@ mod tests {
                         _ => {}
                     }
                 }
+                Some(())
             }
         });
         let (write, blocker) = defer();
@@ -414,7 +490,7 @@ mod tests {
     ) -> (Writer, Arc<std::sync::Mutex<Vec<&'static str>>>) {
         let applied = Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = applied.clone();
-        let writer = Writer::spawn_two_lanes(move |writes| {
+        let writer = Writer::spawn_two_lanes(no_connection, move |(), writes| {
             let (gate, seen) = (gate.clone(), seen.clone());
             async move {
                 let kind = match writes[0] {
@@ -432,6 +508,7 @@ mod tests {
                         _ => {}
                     }
                 }
+                Some(())
             }
         });
         (writer, applied)
@@ -444,7 +521,7 @@ mod tests {
         let (write, outcome) = defer();
         writer.send(write).await.unwrap();
         let expanded = expand(&writer).await.unwrap();
-        let answered = tokio::time::timeout(std::time::Duration::from_secs(10), expanded.committed()).await;
+        let answered = tokio::time::timeout(Duration::from_secs(10), expanded.committed()).await;
         assert!(answered.expect("answered while the outcomes' transaction is still open").unwrap());
         assert_eq!(*applied.lock().unwrap(), ["urgent"]);
         gate.add_permits(1);
@@ -461,7 +538,7 @@ mod tests {
         // gets them): never applied before it.
         let (write, outcome) = defer();
         writer.send(write).await.unwrap();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        tokio::time::sleep(Duration::from_millis(100)).await;
         assert!(applied.lock().unwrap().is_empty(), "the outcome waits for the expansion");
         gate.add_permits(1);
         outcome.await.unwrap().unwrap();
@@ -474,6 +551,95 @@ mod tests {
         alone.await.unwrap().unwrap();
         gate.add_permits(1);
         assert!(later.committed().await.unwrap());
+    }
+
+    /// A one-lane writer on numbered connections (`open` makes 1, 2, …): each batch takes
+    /// `takes` (the tests pause time), answers its deferrals, records the connection it ran on,
+    /// and gives the connection back unless `keep` says no for that connection.
+    fn numbered_connections(
+        takes: Duration,
+        keep: fn(usize) -> bool,
+    ) -> (Writer, Arc<std::sync::Mutex<Vec<usize>>>) {
+        let (opened, ran_on) = (Arc::new(AtomicUsize::new(0)), Arc::new(std::sync::Mutex::new(Vec::new())));
+        let seen = ran_on.clone();
+        let writer = Writer::spawn(
+            move || {
+                let n = opened.fetch_add(1, Ordering::SeqCst) + 1;
+                async move { Ok(n) }
+            },
+            move |connection: usize, writes| {
+                let seen = seen.clone();
+                async move {
+                    tokio::time::sleep(takes).await;
+                    seen.lock().unwrap().push(connection);
+                    for write in writes {
+                        if let Write::Defer { reply, .. } = write {
+                            let _ = reply.send(Ok(()));
+                        }
+                    }
+                    keep(connection).then_some(connection)
+                }
+            },
+        );
+        (writer, ran_on)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_connection_is_held_while_writes_keep_coming_and_given_back_when_idle() {
+        let (writer, ran_on) = numbered_connections(Duration::from_millis(2), |_| true);
+        let (first, first_answer) = defer();
+        writer.send(first).await.unwrap();
+        tokio::task::yield_now().await;
+        // Queued while the first batch runs: the next batch runs on the same connection.
+        let (second, second_answer) = defer();
+        writer.send(second).await.unwrap();
+        first_answer.await.unwrap().unwrap();
+        second_answer.await.unwrap().unwrap();
+        assert_eq!(*ran_on.lock().unwrap(), [1, 1]);
+        // Nothing was waiting after it: the connection went back, the next write takes another.
+        let (third, third_answer) = defer();
+        writer.send(third).await.unwrap();
+        third_answer.await.unwrap().unwrap();
+        assert_eq!(*ran_on.lock().unwrap(), [1, 1, 2]);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_held_connection_is_given_back_after_a_while_though_writes_keep_coming() {
+        let (writer, ran_on) = numbered_connections(Duration::from_millis(2), |_| true);
+        let mut answers = Vec::new();
+        // A write every millisecond for 30 ms: one is always queued when a batch ends.
+        for _ in 0..30 {
+            let (write, answer) = defer();
+            writer.send(write).await.unwrap();
+            answers.push(answer);
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
+        for answer in answers {
+            answer.await.unwrap().unwrap();
+        }
+        let ran_on = ran_on.lock().unwrap().clone();
+        let on_first = ran_on.iter().filter(|&&c| c == 1).count();
+        assert!(on_first > 1, "held from batch to batch: {ran_on:?}");
+        assert!(
+            on_first * 2 <= HOLD_MAX.as_millis() as usize + 2,
+            "given back after {HOLD_MAX:?} of 2 ms batches: {ran_on:?}"
+        );
+        assert!(ran_on.contains(&2), "another connection taken after that: {ran_on:?}");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_connection_its_batch_gave_up_is_not_used_again() {
+        // Connection 1 fails its batch (the writer gets it not back); the next batch opens 2
+        // although a write was waiting.
+        let (writer, ran_on) = numbered_connections(Duration::from_millis(2), |connection| connection != 1);
+        let (first, first_answer) = defer();
+        writer.send(first).await.unwrap();
+        tokio::task::yield_now().await;
+        let (second, second_answer) = defer();
+        writer.send(second).await.unwrap();
+        first_answer.await.unwrap().unwrap();
+        second_answer.await.unwrap().unwrap();
+        assert_eq!(*ran_on.lock().unwrap(), [1, 2]);
     }
 
     #[tokio::test]

@@ -165,4 +165,73 @@ on_both_backends! {
         assert!(store.attempts(&ghost.id).await.unwrap().is_empty());
         assert_eq!(&stored(&*store, &extra_delivery).await, &extra_delivery);
     }
+
+    async fn a_repeated_attempt_id_is_a_conflict_naming_it(store) {
+        let tenant = add_tenant(&*store).await;
+        let endpoint = add_endpoint(&*store, &tenant).await;
+        waiting(&*store, &endpoint, t(0)).await;
+        waiting(&*store, &endpoint, t(0)).await;
+        let jobs = store.claim_due("worker-a", t(1), t(31), 10, &[]).await.unwrap();
+        let (first, second) = (&jobs[0], &jobs[1]);
+        let attempt = new_attempt(&first.delivery, t(2));
+        store.settle(&first.lease, &first.delivery.id, Some(&attempt), &Next::Delivered, t(3)).await.unwrap();
+
+        // The second delivery's attempt under the first one's id: refused, naming the attempt.
+        let again = herald_core::delivery::Attempt { id: attempt.id.clone(), ..new_attempt(&second.delivery, t(2)) };
+        let refused =
+            store.settle(&second.lease, &second.delivery.id, Some(&again), &Next::Delivered, t(3)).await.unwrap_err();
+        assert!(matches!(&refused, StoreError::Conflict(what) if what == "attempt id"), "{refused:?}");
+        let untouched = stored(&*store, &second.delivery).await;
+        assert_eq!((untouched.status, untouched.attempt_count), (DeliveryStatus::Pending, 0));
+        assert_eq!(store.attempts(&first.delivery.id).await.unwrap(), [attempt]);
+    }
+}
+
+/// Publishes from eight tasks without pause (so that the group commit always finds writes
+/// waiting and keeps its connection from batch to batch) while another write — an endpoint
+/// created, on the writer's connection outside the group commit — must still get through.
+async fn other_writes_get_through_while_publishes_keep_coming(backend: herald_store::Backend) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+    let db = TestDb::open(backend).await;
+    let store = db.store.clone();
+    let tenant = add_tenant(&*store).await;
+    let endpoint = add_endpoint(&*store, &tenant).await;
+    let (stop, published) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicUsize::new(0)));
+    let publishers: Vec<_> = (0..8)
+        .map(|_| {
+            let (store, tenant, endpoint) = (store.clone(), tenant.clone(), endpoint.clone());
+            let (stop, published) = (stop.clone(), published.clone());
+            tokio::spawn(async move {
+                while !stop.load(Ordering::SeqCst) {
+                    let event = new_event(&tenant.id);
+                    let delivery = new_delivery(&event, &endpoint, t(0));
+                    store.publish(&event, &[delivery], None).await.unwrap();
+                    published.fetch_add(1, Ordering::SeqCst);
+                }
+            })
+        })
+        .collect();
+    while published.load(Ordering::SeqCst) < 200 {
+        tokio::task::yield_now().await;
+    }
+    let added =
+        tokio::time::timeout(std::time::Duration::from_secs(60), add_endpoint(&*store, &tenant)).await;
+    stop.store(true, Ordering::SeqCst);
+    for publisher in publishers {
+        publisher.await.unwrap();
+    }
+    let added = added.expect("the endpoint was created while the publishes went on");
+    assert_eq!(store.endpoint(&tenant.id, &added.id).await.unwrap().as_ref(), Some(&added));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_writes_get_through_while_publishes_keep_coming_sqlite() {
+    other_writes_get_through_while_publishes_keep_coming(herald_store::Backend::Sqlite).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn other_writes_get_through_while_publishes_keep_coming_postgres() {
+    other_writes_get_through_while_publishes_keep_coming(herald_store::Backend::Postgres).await;
 }
