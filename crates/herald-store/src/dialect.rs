@@ -1,9 +1,11 @@
 //! What differs between the two backends, as one trait: [`Dialect`].
 //!
 //! Everything else — every query in `tenants.rs`, `event_types.rs`, `endpoints.rs`, `events.rs`,
-//! `queue.rs`, `settings.rs`, `idempotency.rs` and the group commit in `batch/apply.rs` — is
-//! written once and calls only this trait's items for what a backend decides: which pool reads
-//! and which writes, how due work is claimed, and how other processes hear of it.
+//! `queue.rs`, `settings.rs`, `idempotency.rs`, and the group commit's plan and answers in
+//! `batch/apply.rs` — is written once and calls only this trait's items for what a backend
+//! decides: which pool reads and which writes, how due work is claimed, and how other processes
+//! hear of it. The group commit's statements are the one hot path each backend writes its own way
+//! (`apply_in_transaction`: in `batch/apply.rs` for SQLite, in `postgres.rs` for PostgreSQL).
 //!
 //! Why a macro still stamps the shared code out: sqlx's pools, transactions and query builders are
 //! concrete per database, and code generic over `sqlx::Database` needs a bound for every type it

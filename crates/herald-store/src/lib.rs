@@ -650,6 +650,26 @@ pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Arc<dyn Stor
     }
 }
 
+/// Maps a unique-constraint violation in a group commit's statement to [`StoreError::Conflict`]
+/// naming what collided, by its table (PostgreSQL reports it; SQLite names it in its message,
+/// "UNIQUE constraint failed: table.column"); any other error stays as it is.
+pub(crate) fn batch_conflict(error: sqlx::Error) -> StoreError {
+    let what = match &error {
+        sqlx::Error::Database(db) if db.is_unique_violation() => {
+            let table = db.table().unwrap_or_else(|| {
+                db.message().rsplit(": ").next().and_then(|column| column.split('.').next()).unwrap_or("")
+            });
+            match table {
+                "events" => "event key",
+                "attempts" => "attempt id",
+                _ => "delivery id",
+            }
+        }
+        _ => return StoreError::Database(error),
+    };
+    StoreError::Conflict(what.to_owned())
+}
+
 /// Maps a unique-constraint violation to [`StoreError::Conflict`] naming `what`.
 pub(crate) fn conflict_as(what: &'static str) -> impl Fn(sqlx::Error) -> StoreError {
     move |e| match &e {

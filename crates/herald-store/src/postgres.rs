@@ -10,15 +10,11 @@ use std::sync::Arc;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use herald_core::delivery::{Attempt, Delivery};
-use herald_core::event::Event;
-
-use crate::batch::{Deferred, Plan, Settled, Writer, created_under};
-use crate::conflict_as;
+use crate::batch::{Plan, Writer, created_under};
 use crate::dialect::{Dialect, PooledOf};
 use crate::queue::Lease;
 use crate::rows::{headers_json, millis, to_json};
-use crate::{Backend, ConnectOptions, Result};
+use crate::{Backend, ConnectOptions, Result, StoreError, batch_conflict};
 
 #[derive(Debug, Clone)]
 pub struct PostgresStore {
@@ -121,224 +117,255 @@ impl Dialect for PostgresStore {
     }
 }
 
-/// The group commit's rows, each kind with one statement over arrays.
+/// The group commit on PostgreSQL: a batch is one statement (see [`Statement`]).
 impl PostgresStore {
-    /// The batch's transaction (see `batch/apply.rs`): returns the keys its first step took.
+    /// Applies the batch as one statement — atomic on its own, so one round trip with no `BEGIN`
+    /// or `COMMIT` — and returns the keys its first step took (see `batch/apply.rs`).
     pub(crate) async fn apply_in_transaction(
         connection: &mut PooledOf<Self>,
         plan: &Plan<'_>,
     ) -> Result<HashSet<String>> {
-        let mut tx = sqlx::Connection::begin(&mut **connection).await?;
-        let mut took: HashSet<String> =
-            Self::insert_events(&mut tx, &plan.events).await?.into_iter().collect();
-        took.extend(Self::expand(&mut tx, &plan.expansions).await?);
-        let then = plan.then(&took);
-        Self::insert_markers(&mut tx, &then.markers).await?;
-        Self::insert_deliveries(&mut tx, &then.deliveries).await?;
-        Self::insert_attempts(&mut tx, &then.attempts).await?;
-        Self::settle_leased(&mut tx, &then.settled).await?;
-        Self::defer_leased(&mut tx, &then.deferred).await?;
-        Self::notify_in(&mut tx, then.unleased).await?;
-        tx.commit().await?;
-        Ok(took)
+        let statement = Statement::of(plan)?;
+        let keys: Vec<(Option<String>,)> = sqlx::query_as_with(&statement.sql, statement.args)
+            .fetch_all(&mut **connection)
+            .await
+            .map_err(batch_conflict)?;
+        Ok(keys.into_iter().filter_map(|(key,)| key).collect())
+    }
+}
+
+/// A batch as one statement: each kind of row written by a data-modifying `WITH` query over
+/// arrays, in the order `batch/apply.rs` describes. The second step's rows are filtered in the
+/// statement itself: fan-out markers only for the events inserted (`e`), deliveries only for
+/// those and for the fan-outs whose marker was removed (`x`). A deferral of a delivery the same
+/// batch settled changes nothing, as if it ran after the settle (whose row no longer has the
+/// lease). The statement returns the keys the first step took, and a `NULL` row for the wake-up
+/// when one is sent. Every part reads the database as it was before the statement, so a settle
+/// could not find a delivery created in the same statement: the two lanes never put both in one
+/// batch (an outcome waits until the write that created its delivery has committed).
+struct Statement {
+    sql: String,
+    args: sqlx::postgres::PgArguments,
+    parameters: usize,
+}
+
+impl Statement {
+    fn of(plan: &Plan<'_>) -> Result<Self> {
+        let mut s = Self { sql: String::from("WITH "), args: Default::default(), parameters: 0 };
+        // The second step as though every event and expansion took; the statement filters.
+        let every: HashSet<String> = plan
+            .events
+            .iter()
+            .map(|e| e.key.to_string())
+            .chain(plan.expansions.iter().map(|(key, _)| (*key).to_owned()))
+            .collect();
+        let then = plan.then(&every);
+        let mut took = Vec::new();
+        if !plan.events.is_empty() {
+            let events = &plan.events;
+            s.with(
+                "e",
+                "INSERT INTO events (event_key, tenant_id, id, event_type, data, subject, source, created_at,
+                                     traceparent, headers)
+                 SELECT * FROM UNNEST(",
+            );
+            s.array(column(events, |e| e.key.as_str()), "text")?;
+            s.array(column(events, |e| e.tenant_id.as_str()), "text")?;
+            s.array(column(events, |e| e.id.as_str()), "text")?;
+            s.array(column(events, |e| e.event_type.as_str()), "text")?;
+            s.array(column(events, |e| to_json(&e.data)), "text")?;
+            s.array(column(events, |e| e.subject.as_deref()), "text")?;
+            s.array(column(events, |e| e.source.as_deref()), "text")?;
+            s.array(column(events, |e| millis(e.created_at)), "int8")?;
+            s.array(column(events, |e| e.traceparent.as_ref().map(|t| t.as_str())), "text")?;
+            s.array(column(events, |e| headers_json(&e.headers)), "text")?;
+            s.end(") ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key");
+            took.push("SELECT event_key FROM e");
+        }
+        if !plan.expansions.is_empty() {
+            let expansions = &plan.expansions;
+            s.with("x", "DELETE FROM fanouts USING UNNEST(");
+            s.array(column(expansions, |(key, _)| *key), "text")?;
+            s.array(column(expansions, |(_, marker)| *marker), "text")?;
+            s.end(
+                ") AS v(event_key, lease_owner)
+                 WHERE fanouts.event_key = v.event_key AND fanouts.lease_owner = v.lease_owner
+                 RETURNING fanouts.event_key",
+            );
+            took.push("SELECT event_key FROM x");
+        }
+        if !took.is_empty() {
+            s.with("took", &took.join(" UNION ALL "));
+            s.end("");
+        }
+        if !then.markers.is_empty() {
+            let markers = &then.markers;
+            s.with("m", "INSERT INTO fanouts (event_key, lease_owner, leased_until) SELECT * FROM UNNEST(");
+            s.array(column(markers, |(event, _)| event.key.as_str()), "text")?;
+            s.array(column(markers, |(_, marker)| marker.token.as_str()), "text")?;
+            s.array(column(markers, |(_, marker)| millis(marker.until)), "int8")?;
+            s.end(
+                ") AS v(event_key, lease_owner, leased_until) WHERE v.event_key IN (SELECT event_key FROM e)",
+            );
+        }
+        if !then.deliveries.is_empty() {
+            let deliveries = &then.deliveries;
+            let leases: Vec<Option<&Lease>> = column(deliveries, |(d, lease)| created_under(d, *lease));
+            s.with(
+                "d",
+                "INSERT INTO deliveries
+                   (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
+                    lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at)
+                 SELECT * FROM UNNEST(",
+            );
+            s.array(column(deliveries, |(d, _)| d.id.as_str()), "text")?;
+            s.array(column(deliveries, |(d, _)| d.tenant_id.as_str()), "text")?;
+            s.array(column(deliveries, |(d, _)| d.event_key.as_str()), "text")?;
+            s.array(column(deliveries, |(d, _)| d.event_id.as_str()), "text")?;
+            s.array(column(deliveries, |(d, _)| d.endpoint_id.as_str()), "text")?;
+            s.array(column(deliveries, |(d, _)| d.status.as_str()), "text")?;
+            s.array(column(deliveries, |(d, _)| i64::from(d.attempt_count)), "int8")?;
+            s.array(
+                deliveries
+                    .iter()
+                    .zip(&leases)
+                    .map(|((d, _), lease)| lease.map(|l| l.until).or(d.next_attempt_at).map(millis))
+                    .collect::<Vec<_>>(),
+                "int8",
+            )?;
+            s.array(column(&leases, |l| l.map(|l| l.token.as_str())), "text")?;
+            s.array(column(&leases, |l| l.map(|l| millis(l.until))), "int8")?;
+            s.array(column(deliveries, |(d, _)| d.next_trigger.as_str()), "text")?;
+            s.array(column(deliveries, |(d, _)| d.failure_reason.map(|r| r.as_str())), "text")?;
+            s.array(column(deliveries, |(d, _)| millis(d.created_at)), "int8")?;
+            s.array(column(deliveries, |(d, _)| millis(d.updated_at)), "int8")?;
+            s.end(
+                ") AS v(id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count,
+                        next_attempt_at, lease_owner, leased_until, next_trigger, failure_reason,
+                        created_at, updated_at)
+                 WHERE v.event_key IN (SELECT event_key FROM took)",
+            );
+        }
+        if !then.attempts.is_empty() {
+            let attempts = &then.attempts;
+            s.with(
+                "a",
+                "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
+                   started_at, duration_ms, request, response_status, response_headers, response_body,
+                   error_kind, error_message)
+                 SELECT * FROM UNNEST(",
+            );
+            s.array(column(attempts, |a| a.id.as_str()), "text")?;
+            s.array(column(attempts, |a| a.delivery_id.as_str()), "text")?;
+            s.array(column(attempts, |a| a.tenant_id.as_str()), "text")?;
+            s.array(column(attempts, |a| a.endpoint_id.as_str()), "text")?;
+            s.array(column(attempts, |a| i64::from(a.attempt_no)), "int8")?;
+            s.array(column(attempts, |a| a.trigger.as_str()), "text")?;
+            s.array(column(attempts, |a| millis(a.started_at)), "int8")?;
+            s.array(column(attempts, |a| i64::try_from(a.duration_ms).unwrap_or(i64::MAX)), "int8")?;
+            s.array(column(attempts, |a| to_json(&a.request)), "text")?;
+            s.array(column(attempts, |a| a.response_status.map(i64::from)), "int8")?;
+            s.array(column(attempts, |a| to_json(&a.response_headers)), "text")?;
+            s.array(column(attempts, |a| a.response_body.as_deref()), "text")?;
+            s.array(column(attempts, |a| a.error_kind.map(|k| k.as_str())), "text")?;
+            s.array(column(attempts, |a| a.error_message.as_deref()), "text")?;
+            s.end(")");
+        }
+        if !then.settled.is_empty() {
+            let settled = &then.settled;
+            s.with(
+                "s",
+                "UPDATE deliveries
+                 SET status = v.status, next_attempt_at = v.next_at, failure_reason = v.reason,
+                   attempt_count = attempt_count + v.attempts,
+                   last_attempt_at = COALESCE(v.attempted_at, last_attempt_at),
+                   next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = v.now
+                 FROM UNNEST(",
+            );
+            s.array(column(settled, |x| x.delivery), "text")?;
+            s.array(column(settled, |x| x.lease), "text")?;
+            s.array(column(settled, |x| x.status), "text")?;
+            s.array(column(settled, |x| x.next_at), "int8")?;
+            s.array(column(settled, |x| x.reason), "text")?;
+            s.array(column(settled, |x| x.attempts), "int8")?;
+            s.array(column(settled, |x| x.attempted_at), "int8")?;
+            s.array(column(settled, |x| x.now), "int8")?;
+            s.end(
+                ") AS v(id, lease, status, next_at, reason, attempts, attempted_at, now)
+                 WHERE deliveries.id = v.id AND deliveries.lease_owner = v.lease
+                 RETURNING deliveries.id",
+            );
+        }
+        if !then.deferred.is_empty() {
+            let deferred = &then.deferred;
+            s.with(
+                "f",
+                "UPDATE deliveries SET next_attempt_at = v.until, leased_until = NULL, lease_owner = NULL
+                 FROM UNNEST(",
+            );
+            s.array(column(deferred, |d| d.delivery), "text")?;
+            s.array(column(deferred, |d| d.lease), "text")?;
+            s.array(column(deferred, |d| d.until), "int8")?;
+            let settled = if then.settled.is_empty() { "" } else { " AND v.id NOT IN (SELECT id FROM s)" };
+            s.end(&format!(
+                ") AS v(id, lease, until) WHERE deliveries.id = v.id AND deliveries.lease_owner = v.lease{settled}"
+            ));
+        }
+        let mut rows = if took.is_empty() {
+            vec!["SELECT NULL::text WHERE false".to_owned()]
+        } else {
+            vec!["SELECT event_key FROM took".to_owned()]
+        };
+        if then.unleased {
+            s.with("n", "SELECT pg_notify(");
+            s.bind(WAKEUP_CHANNEL, "text")?;
+            s.end(", '')");
+            rows.push("SELECT NULL FROM n".to_owned());
+        }
+        // `WITH` and its last comma, or nothing when no part was written.
+        if s.sql.ends_with(", ") {
+            s.sql.truncate(s.sql.len() - 2);
+            s.sql.push(' ');
+        } else {
+            s.sql.clear();
+        }
+        s.sql.push_str(&rows.join(" UNION ALL "));
+        Ok(s)
     }
 
-    /// Inserts events, skipping ids their tenant already used; returns the keys of those
-    /// inserted.
-    async fn insert_events(
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        events: &[&Event],
-    ) -> Result<Vec<String>> {
-        if events.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<(String,)> = sqlx::query_as(
-            "INSERT INTO events (event_key, tenant_id, id, event_type, data, subject, source, created_at,
-                                 traceparent, headers)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::text[], $8::int8[], $9::text[], $10::text[])
-             ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key",
-        )
-        .bind(column(events, |e| e.key.as_str()))
-        .bind(column(events, |e| e.tenant_id.as_str()))
-        .bind(column(events, |e| e.id.as_str()))
-        .bind(column(events, |e| e.event_type.as_str()))
-        .bind(column(events, |e| to_json(&e.data)))
-        .bind(column(events, |e| e.subject.as_deref()))
-        .bind(column(events, |e| e.source.as_deref()))
-        .bind(column(events, |e| millis(e.created_at)))
-        .bind(column(events, |e| e.traceparent.as_ref().map(|t| t.as_str())))
-        .bind(column(events, |e| headers_json(&e.headers)))
-        .fetch_all(&mut **tx)
-        .await
-        .map_err(conflict_as("event key"))?;
-        Ok(keys.into_iter().map(|(k,)| k).collect())
+    /// Opens the `WITH` query `name`.
+    fn with(&mut self, name: &str, sql: &str) {
+        self.sql.push_str(name);
+        self.sql.push_str(" AS (");
+        self.sql.push_str(sql);
     }
 
-    /// Removes fan-out markers still held by their expansion's holder; returns their event keys.
-    async fn expand(
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        expansions: &[(&str, &str)],
-    ) -> Result<Vec<String>> {
-        if expansions.is_empty() {
-            return Ok(Vec::new());
-        }
-        let keys: Vec<(String,)> = sqlx::query_as(
-            "DELETE FROM fanouts USING UNNEST($1::text[], $2::text[]) AS v(event_key, lease_owner)
-             WHERE fanouts.event_key = v.event_key AND fanouts.lease_owner = v.lease_owner
-             RETURNING fanouts.event_key",
-        )
-        .bind(column(expansions, |(key, _)| *key))
-        .bind(column(expansions, |(_, marker)| *marker))
-        .fetch_all(&mut **tx)
-        .await?;
-        Ok(keys.into_iter().map(|(k,)| k).collect())
+    /// Closes the query opened last.
+    fn end(&mut self, sql: &str) {
+        self.sql.push_str(sql);
+        self.sql.push_str("), ");
     }
 
-    /// Inserts the fan-out markers of new events, leased to their publishers.
-    async fn insert_markers(
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        markers: &[(&Event, &Lease)],
-    ) -> Result<()> {
-        if markers.is_empty() {
-            return Ok(());
+    /// Binds an array parameter (each after the first with a comma before it, inside an
+    /// `UNNEST(…)`).
+    fn array<'q, T>(&mut self, values: Vec<T>, element: &str) -> Result<()>
+    where
+        Vec<T>: sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + 'q,
+    {
+        if !self.sql.ends_with('(') {
+            self.sql.push_str(", ");
         }
-        sqlx::query(
-            "INSERT INTO fanouts (event_key, lease_owner, leased_until)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::int8[])",
-        )
-        .bind(column(markers, |(event, _)| event.key.as_str()))
-        .bind(column(markers, |(_, marker)| marker.token.as_str()))
-        .bind(column(markers, |(_, marker)| millis(marker.until)))
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
+        self.bind(values, &format!("{element}[]"))
     }
 
-    async fn insert_deliveries(
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        deliveries: &[(&Delivery, Option<&Lease>)],
-    ) -> Result<()> {
-        if deliveries.is_empty() {
-            return Ok(());
-        }
-        let leases: Vec<Option<&Lease>> = column(deliveries, |(d, lease)| created_under(d, *lease));
-        sqlx::query(
-            "INSERT INTO deliveries
-               (id, tenant_id, event_key, event_id, endpoint_id, status, attempt_count, next_attempt_at,
-                lease_owner, leased_until, next_trigger, failure_reason, created_at, updated_at)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[],
-                                  $7::int8[], $8::int8[], $9::text[], $10::int8[], $11::text[], $12::text[],
-                                  $13::int8[], $14::int8[])",
-        )
-        .bind(column(deliveries, |(d, _)| d.id.as_str()))
-        .bind(column(deliveries, |(d, _)| d.tenant_id.as_str()))
-        .bind(column(deliveries, |(d, _)| d.event_key.as_str()))
-        .bind(column(deliveries, |(d, _)| d.event_id.as_str()))
-        .bind(column(deliveries, |(d, _)| d.endpoint_id.as_str()))
-        .bind(column(deliveries, |(d, _)| d.status.as_str()))
-        .bind(column(deliveries, |(d, _)| i64::from(d.attempt_count)))
-        .bind(
-            deliveries
-                .iter()
-                .zip(&leases)
-                .map(|((d, _), lease)| lease.map(|l| l.until).or(d.next_attempt_at).map(millis))
-                .collect::<Vec<_>>(),
-        )
-        .bind(column(&leases, |l| l.map(|l| l.token.as_str())))
-        .bind(column(&leases, |l| l.map(|l| millis(l.until))))
-        .bind(column(deliveries, |(d, _)| d.next_trigger.as_str()))
-        .bind(column(deliveries, |(d, _)| d.failure_reason.map(|r| r.as_str())))
-        .bind(column(deliveries, |(d, _)| millis(d.created_at)))
-        .bind(column(deliveries, |(d, _)| millis(d.updated_at)))
-        .execute(&mut **tx)
-        .await
-        .map_err(conflict_as("delivery id"))?;
-        Ok(())
-    }
-
-    async fn insert_attempts(
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        attempts: &[&Attempt],
-    ) -> Result<()> {
-        if attempts.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "INSERT INTO attempts (id, delivery_id, tenant_id, endpoint_id, attempt_no, trigger_kind,
-               started_at, duration_ms, request, response_status, response_headers, response_body,
-               error_kind, error_message)
-             SELECT * FROM UNNEST($1::text[], $2::text[], $3::text[], $4::text[], $5::int8[], $6::text[],
-                                  $7::int8[], $8::int8[], $9::text[], $10::int8[], $11::text[], $12::text[],
-                                  $13::text[], $14::text[])",
-        )
-        .bind(column(attempts, |a| a.id.as_str()))
-        .bind(column(attempts, |a| a.delivery_id.as_str()))
-        .bind(column(attempts, |a| a.tenant_id.as_str()))
-        .bind(column(attempts, |a| a.endpoint_id.as_str()))
-        .bind(column(attempts, |a| i64::from(a.attempt_no)))
-        .bind(column(attempts, |a| a.trigger.as_str()))
-        .bind(column(attempts, |a| millis(a.started_at)))
-        .bind(column(attempts, |a| i64::try_from(a.duration_ms).unwrap_or(i64::MAX)))
-        .bind(column(attempts, |a| to_json(&a.request)))
-        .bind(column(attempts, |a| a.response_status.map(i64::from)))
-        .bind(column(attempts, |a| to_json(&a.response_headers)))
-        .bind(column(attempts, |a| a.response_body.as_deref()))
-        .bind(column(attempts, |a| a.error_kind.map(|k| k.as_str())))
-        .bind(column(attempts, |a| a.error_message.as_deref()))
-        .execute(&mut **tx)
-        .await
-        .map_err(conflict_as("attempt id"))?;
-        Ok(())
-    }
-
-    async fn settle_leased(
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        settled: &[Settled<'_>],
-    ) -> Result<()> {
-        if settled.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "UPDATE deliveries
-             SET status = v.status, next_attempt_at = v.next_at, failure_reason = v.reason,
-               attempt_count = attempt_count + v.attempts,
-               last_attempt_at = COALESCE(v.attempted_at, last_attempt_at),
-               next_trigger = 'scheduled', leased_until = NULL, lease_owner = NULL, updated_at = v.now
-             FROM UNNEST($1::text[], $2::text[], $3::text[], $4::int8[], $5::text[], $6::int8[], $7::int8[],
-                         $8::int8[]) AS v(id, lease, status, next_at, reason, attempts, attempted_at, now)
-             WHERE deliveries.id = v.id AND deliveries.lease_owner = v.lease",
-        )
-        .bind(column(settled, |s| s.delivery))
-        .bind(column(settled, |s| s.lease))
-        .bind(column(settled, |s| s.status))
-        .bind(column(settled, |s| s.next_at))
-        .bind(column(settled, |s| s.reason))
-        .bind(column(settled, |s| s.attempts))
-        .bind(column(settled, |s| s.attempted_at))
-        .bind(column(settled, |s| s.now))
-        .execute(&mut **tx)
-        .await?;
-        Ok(())
-    }
-
-    async fn defer_leased(
-        tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
-        deferred: &[Deferred<'_>],
-    ) -> Result<()> {
-        if deferred.is_empty() {
-            return Ok(());
-        }
-        sqlx::query(
-            "UPDATE deliveries SET next_attempt_at = v.until, leased_until = NULL, lease_owner = NULL
-             FROM UNNEST($1::text[], $2::text[], $3::int8[]) AS v(id, lease, until)
-             WHERE deliveries.id = v.id AND deliveries.lease_owner = v.lease",
-        )
-        .bind(column(deferred, |d| d.delivery))
-        .bind(column(deferred, |d| d.lease))
-        .bind(column(deferred, |d| d.until))
-        .execute(&mut **tx)
-        .await?;
+    fn bind<'q, T>(&mut self, value: T, cast: &str) -> Result<()>
+    where
+        T: sqlx::Encode<'q, sqlx::Postgres> + sqlx::Type<sqlx::Postgres> + 'q,
+    {
+        <sqlx::postgres::PgArguments as sqlx::Arguments<'q>>::add(&mut self.args, value)
+            .map_err(|e| StoreError::Database(sqlx::Error::Encode(e)))?;
+        self.parameters += 1;
+        self.sql.push_str(&format!("${}::{cast}", self.parameters));
         Ok(())
     }
 }

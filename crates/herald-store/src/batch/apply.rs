@@ -20,7 +20,7 @@ use herald_core::event::Event;
 use super::Write;
 use crate::dialect::{PooledOf, for_each_backend};
 use crate::rows::{millis, to_json};
-use crate::{Lease, Published, Result, StoreError};
+use crate::{Lease, Published, Result, StoreError, batch_conflict};
 
 /// Rows per multi-row statement, for events and attempts …
 const ROWS_PER_INSERT: usize = 1000;
@@ -320,8 +320,12 @@ impl crate::SqliteStore {
             for chunk in plan.expansions.chunks(ROWS_PER_UPDATE) {
                 push_expansions(&mut q, chunk);
             }
-            let keys: Vec<(String,)> =
-                q.build_query_as().persistent(false).fetch_all(&mut **connection).await.map_err(conflict)?;
+            let keys: Vec<(String,)> = q
+                .build_query_as()
+                .persistent(false)
+                .fetch_all(&mut **connection)
+                .await
+                .map_err(batch_conflict)?;
             took.extend(keys.into_iter().map(|(key,)| key));
             // Each statement pushed starts with its `;` (an empty statement first is skipped).
             q = SqliteQuery::new("");
@@ -343,7 +347,7 @@ impl crate::SqliteStore {
             push_deferrals(&mut q, chunk);
         }
         q.push("; COMMIT");
-        q.build().persistent(false).execute(&mut **connection).await.map_err(conflict)?;
+        q.build().persistent(false).execute(&mut **connection).await.map_err(batch_conflict)?;
         Ok(took)
     }
 }
@@ -364,25 +368,6 @@ impl Drop for OpenTransaction<'_> {
 }
 
 type SqliteQuery<'q> = sqlx::QueryBuilder<'q, sqlx::Sqlite>;
-
-/// A unique-constraint violation as a conflict naming what collided (SQLite names the table and
-/// column in its message); any other error as it is.
-fn conflict(error: sqlx::Error) -> StoreError {
-    let what = match &error {
-        sqlx::Error::Database(db) if db.is_unique_violation() => {
-            let message = db.message();
-            if message.contains("events.") {
-                "event key"
-            } else if message.contains("attempts.") {
-                "attempt id"
-            } else {
-                "delivery id"
-            }
-        }
-        _ => return StoreError::Database(error),
-    };
-    StoreError::Conflict(what.to_owned())
-}
 
 /// Inserts events, skipping ids their tenant already used; returns the keys of those inserted.
 fn push_events<'q>(q: &mut SqliteQuery<'q>, chunk: &[&'q Event]) {

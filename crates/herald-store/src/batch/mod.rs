@@ -37,7 +37,7 @@ use crate::{Published, Result};
 
 mod apply;
 
-pub(crate) use apply::{Deferred, Plan, Settled, created_under};
+pub(crate) use apply::{Plan, created_under};
 
 /// Most writes folded into one transaction.
 pub(crate) const MAX_BATCH: usize = 1000;
