@@ -9,8 +9,9 @@
 //! settled deliveries and deferred ones. [`Plan`] works out both steps from the writes; each
 //! backend sends them its fastest way (SQLite: each step as one multi-statement query, the
 //! transaction's `BEGIN` and `COMMIT` included, so that a batch costs the connection's thread two
-//! wake-ups; PostgreSQL: one statement over arrays per kind of row, prepared once whatever the
-//! batch's size).
+//! wake-ups; PostgreSQL: the whole batch as one statement, a `WITH` query over arrays per kind of
+//! row, prepared once whatever the batch's size, the second step filtered inside it by what the
+//! first returned — see `postgres.rs`).
 
 use std::collections::HashSet;
 
