@@ -145,15 +145,16 @@ impl<'a> Plan<'a> {
         Self { events, expansions, writes }
     }
 
-    /// The second step, given the keys the first one `took`: those of the events inserted and of
-    /// the fan-outs whose marker was removed (an expansion's event is never one inserted in the
-    /// same batch, so one set tells both apart).
-    pub(crate) fn then(&self, took: &HashSet<String>) -> Then<'a> {
+    /// The second step, given which keys the first one `took`: those of the events inserted and
+    /// of the fan-outs whose marker was removed (an expansion's event is never one inserted in
+    /// the same batch, so one set tells both apart). PostgreSQL takes every key here and filters
+    /// inside its statement.
+    pub(crate) fn then(&self, took: impl Fn(&str) -> bool) -> Then<'a> {
         let writes = self.writes;
         let markers = writes
             .iter()
             .filter_map(|w| match w {
-                Write::Publish { event, fanout: Some(marker), .. } if took.contains(event.key.as_str()) => {
+                Write::Publish { event, fanout: Some(marker), .. } if took(event.key.as_str()) => {
                     Some((event, marker))
                 }
                 _ => None,
@@ -162,10 +163,10 @@ impl<'a> Plan<'a> {
         let deliveries: Vec<(&Delivery, Option<&Lease>)> = writes
             .iter()
             .filter_map(|w| match w {
-                Write::Publish { event, deliveries, lease, .. } if took.contains(event.key.as_str()) => {
+                Write::Publish { event, deliveries, lease, .. } if took(event.key.as_str()) => {
                     Some((deliveries, lease.as_ref()))
                 }
-                Write::Expand { event_key, deliveries, lease, .. } if took.contains(event_key.as_str()) => {
+                Write::Expand { event_key, deliveries, lease, .. } if took(event_key.as_str()) => {
                     Some((deliveries, lease.as_ref()))
                 }
                 _ => None,
@@ -331,7 +332,7 @@ impl crate::SqliteStore {
             // Each statement pushed starts with its `;` (an empty statement first is skipped).
             q = SqliteQuery::new("");
         }
-        let then = plan.then(&took);
+        let then = plan.then(|key| took.contains(key));
         for chunk in then.markers.chunks(ROWS_PER_INSERT) {
             push_markers(&mut q, chunk);
         }

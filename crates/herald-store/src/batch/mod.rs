@@ -584,17 +584,22 @@ mod tests {
         (writer, ran_on)
     }
 
-    #[tokio::test(start_paused = true)]
-    async fn the_connection_is_held_while_writes_keep_coming_and_given_back_when_idle() {
-        let (writer, ran_on) = numbered_connections(Duration::from_millis(2), |_| true);
+    /// Sends a write, and a second one once the first one's batch has begun; waits for both.
+    async fn two_writes_the_second_queued_while_the_first_runs(writer: &Writer) {
         let (first, first_answer) = defer();
         writer.send(first).await.unwrap();
         tokio::task::yield_now().await;
-        // Queued while the first batch runs: the next batch runs on the same connection.
         let (second, second_answer) = defer();
         writer.send(second).await.unwrap();
         first_answer.await.unwrap().unwrap();
         second_answer.await.unwrap().unwrap();
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_connection_is_held_while_writes_keep_coming_and_given_back_when_idle() {
+        let (writer, ran_on) = numbered_connections(Duration::from_millis(2), |_| true);
+        // Queued while the first batch runs: the next batch runs on the same connection.
+        two_writes_the_second_queued_while_the_first_runs(&writer).await;
         assert_eq!(*ran_on.lock().unwrap(), [1, 1]);
         // Nothing was waiting after it: the connection went back, the next write takes another.
         let (third, third_answer) = defer();
@@ -632,13 +637,7 @@ mod tests {
         // Connection 1 fails its batch (the writer gets it not back); the next batch opens 2
         // although a write was waiting.
         let (writer, ran_on) = numbered_connections(Duration::from_millis(2), |connection| connection != 1);
-        let (first, first_answer) = defer();
-        writer.send(first).await.unwrap();
-        tokio::task::yield_now().await;
-        let (second, second_answer) = defer();
-        writer.send(second).await.unwrap();
-        first_answer.await.unwrap().unwrap();
-        second_answer.await.unwrap().unwrap();
+        two_writes_the_second_queued_while_the_first_runs(&writer).await;
         assert_eq!(*ran_on.lock().unwrap(), [1, 2]);
     }
 
