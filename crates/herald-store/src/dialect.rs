@@ -5,7 +5,8 @@
 //! `batch/apply.rs` — is written once and calls only this trait's items for what a backend
 //! decides: which pool reads and which writes, how due work is claimed, and how other processes
 //! hear of it. The group commit's statements are the one hot path each backend writes its own way
-//! (`apply_in_transaction`: in `batch/apply.rs` for SQLite, in `postgres.rs` for PostgreSQL).
+//! (`apply_in_transaction`: in `batch/sqlite.rs` for SQLite, on a thread and a connection of its
+//! own, and in `postgres.rs` for PostgreSQL).
 //!
 //! Why a macro still stamps the shared code out: sqlx's pools, transactions and query builders are
 //! concrete per database, and code generic over `sqlx::Database` needs a bound for every type it
@@ -75,6 +76,11 @@ pub(crate) trait Dialect: Send + Sync + Sized + 'static {
         }
     }
 
+    /// What runs a group-commit batch's transaction beside the writer lane's connection:
+    /// SQLite's batch thread (`batch/sqlite.rs`); nothing for PostgreSQL, whose batch is one
+    /// statement on that connection.
+    type BatchEngine: Send + Sync + 'static;
+
     /// The group-commit writer task that `publish`, `settle` and `defer` go through.
     fn batch_writer(&self) -> &Writer;
 
@@ -104,6 +110,9 @@ pub(crate) type PoolOf<S> = sqlx::Pool<DbOf<S>>;
 
 /// A connection taken from a backend's pool.
 pub(crate) type PooledOf<S> = sqlx::pool::PoolConnection<DbOf<S>>;
+
+/// What runs a backend's group-commit transactions (see [`Dialect::BatchEngine`]).
+pub(crate) type BatchEngineOf<S> = <S as Dialect>::BatchEngine;
 
 /// Writes the same items once for each backend: `impl SqliteStore { items }` and
 /// `impl PostgresStore { items }`, or — given `impl Trait` — `impl Trait for SqliteStore { items }`

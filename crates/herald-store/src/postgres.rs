@@ -10,7 +10,7 @@ use std::sync::Arc;
 use sqlx::migrate::Migrator;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 
-use crate::batch::{Plan, Writer, created_under};
+use crate::batch::{Plan, Write, Writer, created_under};
 use crate::dialect::{Dialect, PooledOf};
 use crate::queue::Lease;
 use crate::rows::{headers_json, millis, to_json};
@@ -34,7 +34,7 @@ impl PostgresStore {
                 let pool = writer.clone();
                 async move { Ok(pool.acquire().await?) }
             },
-            Self::apply_batch,
+            |connection, writes| Self::apply_batch(connection, &(), writes),
         );
         Ok(Self { pool, batch, hold_lane: Arc::default() })
     }
@@ -45,6 +45,8 @@ pub const WAKEUP_CHANNEL: &str = "herald_work";
 
 impl Dialect for PostgresStore {
     type Db = sqlx::Postgres;
+
+    type BatchEngine = ();
 
     const BACKEND: Backend = Backend::Postgres;
 
@@ -123,8 +125,14 @@ impl PostgresStore {
     /// or `COMMIT` — and returns the keys its first step took (see `batch/apply.rs`).
     pub(crate) async fn apply_in_transaction(
         connection: &mut PooledOf<Self>,
-        plan: &Plan<'_>,
-    ) -> Result<HashSet<String>> {
+        _: &(),
+        writes: Vec<Write>,
+    ) -> (Vec<Write>, Result<HashSet<String>>) {
+        let applied = Self::apply_statement(connection, &Plan::of(&writes)).await;
+        (writes, applied)
+    }
+
+    async fn apply_statement(connection: &mut PooledOf<Self>, plan: &Plan<'_>) -> Result<HashSet<String>> {
         let statement = Statement::of(plan)?;
         let keys: Vec<(Option<String>,)> = sqlx::query_as_with(&statement.sql, statement.args)
             .fetch_all(&mut **connection)

@@ -30,7 +30,7 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use crate::batch::Writer;
+use crate::batch::{BatchThread, Writer};
 use crate::dialect::Dialect;
 use crate::{Backend, ConnectOptions, Result};
 
@@ -66,6 +66,16 @@ pub async fn backup(url: &str, dest: &std::path::Path) -> Result<()> {
 }
 
 impl SqliteStore {
+    /// Applies a group-commit batch on the batch thread (the lane holds `_writer` meanwhile, so
+    /// no other write of this process runs beside it); see `batch/apply.rs`.
+    pub(crate) async fn apply_in_transaction(
+        _writer: &mut crate::dialect::PooledOf<Self>,
+        engine: &BatchThread,
+        writes: Vec<crate::batch::Write>,
+    ) -> (Vec<crate::batch::Write>, Result<std::collections::HashSet<String>>) {
+        engine.apply(writes).await
+    }
+
     /// Opens (creating when missing) the database at `url` (`sqlite://path/to/herald.db`).
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
         let base = SqliteConnectOptions::from_str(url)?
@@ -74,34 +84,34 @@ impl SqliteStore {
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10));
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .connect_with(
-                base.clone()
-                    .pragma("wal_autocheckpoint", "0")
-                    // A multi-row statement of the group commit keeps a statement journal (the
-                    // pages it changes, to undo it alone): in memory rather than in a temporary
-                    // file, that is a copy instead of a write and a read through the kernel.
-                    .pragma("temp_store", "memory"),
-            )
-            .await?;
+        let writer_options = base
+            .clone()
+            .pragma("wal_autocheckpoint", "0")
+            // A multi-row statement keeps a statement journal (the pages it changes, to undo it
+            // alone): in memory rather than in a temporary file, that is a copy instead of a write
+            // and a read through the kernel.
+            .pragma("temp_store", "memory");
+        let writer = SqlitePoolOptions::new().max_connections(1).connect_with(writer_options.clone()).await?;
         let checkpointer = sqlx::ConnectOptions::connect(&base).await?;
         let reader = SqlitePoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .connect_with(base.read_only(true))
             .await?;
+        let engine = BatchThread::start(writer_options.get_filename())?;
         let pool = writer.clone();
         let restart = Arc::new(AtomicBool::new(false));
         let wanted = restart.clone();
+        // The lane holds the writer connection while the batch thread writes: no other write of
+        // this process runs meanwhile (see `batch/sqlite.rs`).
         let batch = Writer::spawn(
             move || {
                 let pool = pool.clone();
                 async move { Ok(pool.acquire().await?) }
             },
             move |connection, writes| {
-                let restart = restart.clone();
+                let (restart, engine) = (restart.clone(), engine.clone());
                 async move {
-                    let mut connection = Self::apply_batch(connection, writes).await?;
+                    let mut connection = Self::apply_batch(connection, &engine, writes).await?;
                     if restart.swap(false, Ordering::Relaxed) {
                         checkpoint_in_writer(&mut connection).await;
                     }
@@ -157,6 +167,8 @@ async fn checkpoint_in_writer(writer: &mut sqlx::SqliteConnection) {
 
 impl Dialect for SqliteStore {
     type Db = sqlx::Sqlite;
+
+    type BatchEngine = BatchThread;
 
     const BACKEND: Backend = Backend::Sqlite;
 

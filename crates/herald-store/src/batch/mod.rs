@@ -4,7 +4,9 @@
 //! On SQLite a single writer task ([`Writer::spawn`], here) takes the writes queued while the
 //! previous transaction was committing — every publish and fan-out expansion, and attempts'
 //! outcomes up to [`OUTCOMES_PER_BATCH`]; `apply.rs` applies them all with a few multi-row
-//! statements, commits once (one fsync), and only then answers each caller. When more than
+//! statements — on SQLite's batch thread (`sqlite.rs`), while the task holds the store's writer
+//! connection so that no other write runs beside them —, commits once (one fsync), and only then
+//! answers each caller. When more than
 //! [`OUTCOMES_BESIDE_URGENT`] outcomes were taken, the publishes and expansions commit first in
 //! a transaction of their own, so that a publish waits for its own commit, not for the outcomes'. On PostgreSQL two
 //! tasks do so side by side ([`Writer::spawn_two_lanes`]), one for publishes and expansions and
@@ -36,8 +38,10 @@ use crate::queue::{Lease, LeaseToken};
 use crate::{Published, Result};
 
 mod apply;
+mod sqlite;
 
 pub(crate) use apply::{Plan, created_under};
+pub(crate) use sqlite::BatchThread;
 
 /// Most writes folded into one transaction.
 pub(crate) const MAX_BATCH: usize = 1000;
