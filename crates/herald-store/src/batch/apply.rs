@@ -179,7 +179,7 @@ impl<'a> Plan<'a> {
 /// Answers each write of a committed batch whose answer needs nothing more, given the keys its
 /// first step `took`; returns the publishes whose event id the tenant had used already, whose
 /// answer is the stored event (read after the commit: see `answer_existing`).
-pub(crate) fn answer_committed(writes: Vec<Write>, took: &HashSet<String>) -> Vec<Write> {
+fn answer_committed(writes: Vec<Write>, took: &HashSet<String>) -> Vec<Write> {
     let mut existing = Vec::new();
     for write in writes {
         match write {
