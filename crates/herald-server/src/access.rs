@@ -29,23 +29,16 @@ impl Access {
     /// The scope of the API key `token`, if it is one.
     pub async fn scope_of(&self, token: &str) -> Result<Option<Scope>, StoreError> {
         let hash = KeyHash::of(token);
-        if let Some(scope) = self.caches.api_keys.get(&hash.as_str().to_owned()) {
-            return Ok(Some(scope));
-        }
-        let Some(key) = self.store.api_key_by_hash(&hash).await? else { return Ok(None) };
-        self.caches.api_keys.put(hash.as_str().to_owned(), key.scope.clone());
-        Ok(Some(key.scope))
+        let load =
+            || async { Ok::<_, StoreError>(self.store.api_key_by_hash(&hash).await?.map(|key| key.scope)) };
+        self.caches.api_keys.get_or_load(&hash.as_str().to_owned(), load).await
     }
 
     /// The tenant a path segment names (id or uid), whoever asks.
     pub async fn tenant(&self, segment: &str) -> Result<Option<Tenant>, StoreError> {
-        if let Some(tenant) = self.caches.tenants.get(&segment.to_owned()) {
-            return Ok(Some(tenant));
-        }
         let Some(reference) = TenantRef::parse(segment) else { return Ok(None) };
-        let Some(tenant) = self.store.tenant(&reference).await? else { return Ok(None) };
-        self.caches.tenants.put(segment.to_owned(), tenant.clone());
-        Ok(Some(tenant))
+        let load = || async { self.store.tenant(&reference).await };
+        self.caches.tenants.get_or_load(&segment.to_owned(), load).await
     }
 
     pub async fn create_key(&self, key: &ApiKey) -> Result<(), StoreError> {

@@ -3,6 +3,11 @@
 //! change made through another process sharing the database is seen within `cache_ttl`.
 //!
 //! Only found values are cached: an unknown key or tenant is looked up every time.
+//!
+//! A missing entry is loaded by one caller at a time per key ([`TtlMap::get_or_load`]): the
+//! requests that arrive together on a cold cache, or just after an entry expired, wait for one
+//! database read instead of each making its own (64 publishers starting at once opened every
+//! connection of the read pool, and each keeps its own page cache).
 
 use std::collections::HashMap;
 use std::hash::Hash;
@@ -22,11 +27,45 @@ const MAX_ENTRIES: usize = 100_000;
 pub struct TtlMap<K, V> {
     ttl: Duration,
     map: Mutex<HashMap<K, (V, Instant)>>,
+    /// The keys being loaded, each with the turn its loaders take one by one.
+    loading: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
 }
 
-impl<K: Eq + Hash, V: Clone> TtlMap<K, V> {
+impl<K: Eq + Hash + Clone, V: Clone> TtlMap<K, V> {
     fn new(ttl: Duration) -> Self {
-        Self { ttl, map: Mutex::new(HashMap::new()) }
+        Self { ttl, map: Mutex::new(HashMap::new()), loading: Mutex::new(HashMap::new()) }
+    }
+
+    /// The value of `key`: cached, or what `load` finds — found values are cached. Callers that
+    /// miss the same key together load it one at a time, each first looking again, so that all
+    /// but the first find what the first one loaded.
+    pub async fn get_or_load<E, Fut>(&self, key: &K, load: impl FnOnce() -> Fut) -> Result<Option<V>, E>
+    where
+        Fut: Future<Output = Result<Option<V>, E>>,
+    {
+        if let Some(value) = self.get(key) {
+            return Ok(Some(value));
+        }
+        let turn = {
+            let mut loading = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            loading.entry(key.clone()).or_default().clone()
+        };
+        let held = turn.lock().await;
+        let loaded = match self.get(key) {
+            Some(value) => Ok(Some(value)),
+            None => load().await.inspect(|found| {
+                if let Some(value) = found {
+                    self.put(key.clone(), value.clone());
+                }
+            }),
+        };
+        drop(held);
+        let mut loading = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        // Callers still waiting hold the turn themselves; a caller arriving now starts a new one.
+        if loading.get(key).is_some_and(|current| Arc::ptr_eq(current, &turn)) {
+            loading.remove(key);
+        }
+        loaded
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (V, Instant)>> {
@@ -83,13 +122,11 @@ impl Caches {
         store: &dyn herald_store::Store,
         tenant: &TenantId,
     ) -> herald_store::Result<Arc<Vec<Arc<Endpoint>>>> {
-        if let Some(endpoints) = self.endpoints.get(tenant) {
-            return Ok(endpoints);
-        }
-        let endpoints: Arc<Vec<Arc<Endpoint>>> =
-            Arc::new(store.tenant_endpoints(tenant).await?.into_iter().map(Arc::new).collect());
-        self.endpoints.put(tenant.clone(), endpoints.clone());
-        Ok(endpoints)
+        let load = || async {
+            let endpoints = store.tenant_endpoints(tenant).await?;
+            Ok::<_, herald_store::StoreError>(Some(Arc::new(endpoints.into_iter().map(Arc::new).collect())))
+        };
+        Ok(self.endpoints.get_or_load(tenant, load).await?.unwrap_or_default())
     }
 
     /// After one of the tenant's endpoints changed (others' cached endpoints stay).
@@ -122,5 +159,27 @@ mod tests {
         assert_eq!((map.get(&"a"), map.get(&"b")), (None, Some(3)), "only the removed key goes");
         map.clear();
         assert_eq!(map.get(&"b"), None);
+    }
+
+    #[tokio::test]
+    async fn callers_missing_a_key_together_load_it_once() {
+        let map: TtlMap<&str, u32> = TtlMap::new(Duration::from_secs(60));
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let load = || async {
+            loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            // The others arrive while this load is under way.
+            tokio::task::yield_now().await;
+            Ok::<_, ()>(Some(7))
+        };
+        let found = futures::future::join_all((0..20).map(|_| map.get_or_load(&"a", load))).await;
+        assert!(found.iter().all(|f| *f == Ok(Some(7))), "{found:?}");
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1, "one load for twenty callers");
+        assert!(map.loading.lock().unwrap().is_empty(), "no turn is left behind");
+
+        // Nothing found is not cached: the next caller looks again.
+        let missing = map.get_or_load(&"b", || async { Ok::<_, ()>(None) }).await;
+        assert_eq!(missing, Ok(None));
+        let found = map.get_or_load(&"b", || async { Ok::<_, ()>(Some(8)) }).await;
+        assert_eq!((found, map.get(&"b")), (Ok(Some(8)), Some(8)));
     }
 }

@@ -22,12 +22,8 @@ impl Catalog {
 
     /// The catalog entry of `name`, if any (cached, absence too).
     pub async fn entry(&self, name: &EventTypeName) -> Result<Option<Arc<EventType>>, StoreError> {
-        if let Some(entry) = self.caches.event_types.get(name) {
-            return Ok(entry);
-        }
-        let entry = self.store.event_type(name).await?.map(Arc::new);
-        self.caches.event_types.put(name.clone(), entry.clone());
-        Ok(entry)
+        let load = || async { Ok::<_, StoreError>(Some(self.store.event_type(name).await?.map(Arc::new))) };
+        Ok(self.caches.event_types.get_or_load(name, load).await?.flatten())
     }
 
     pub async fn insert(&self, event_type: &EventType) -> Result<(), StoreError> {
