@@ -307,7 +307,8 @@ impl DeliveryConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DatabaseConfig {
-    /// `sqlite://path` or `postgres://…`. Default: `sqlite://<data_dir>/herald.db`.
+    /// `sqlite://path` (a file; an in-memory database is refused) or `postgres://…`. Default:
+    /// `sqlite://<data_dir>/herald.db`.
     pub url: Option<String>,
     /// Connection pool size (PostgreSQL; SQLite readers).
     pub max_connections: u32,

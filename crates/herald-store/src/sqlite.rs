@@ -76,8 +76,13 @@ impl SqliteStore {
         engine.apply(writes).await
     }
 
-    /// Opens (creating when missing) the database at `url` (`sqlite://path/to/herald.db`).
+    /// Opens (creating when missing) the database at `url` (`sqlite://path/to/herald.db`). An
+    /// in-memory database is refused: the group commit writes through a connection of its own,
+    /// which would open a database of its own.
     pub async fn connect(url: &str, options: &ConnectOptions) -> Result<Self> {
+        if in_memory(url) {
+            return Err(crate::StoreError::UnsupportedUrl(url.to_owned()));
+        }
         let base = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
@@ -123,6 +128,14 @@ impl SqliteStore {
         tokio::spawn(checkpoints(checkpointer, wanted, Arc::downgrade(&alive)));
         Ok(Self { reader, writer, batch, hold_lane: Arc::default(), _alive: alive })
     }
+}
+
+/// Whether `url` names an in-memory SQLite database (`sqlite::memory:`, `sqlite://:memory:`,
+/// `…?mode=memory`).
+fn in_memory(url: &str) -> bool {
+    let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    path == ":memory:" || query.split('&').any(|pair| pair == "mode=memory")
 }
 
 /// Checkpoints the WAL every [`CHECKPOINT_EVERY`] on a connection of its own (passive: it copies

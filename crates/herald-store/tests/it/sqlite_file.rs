@@ -90,3 +90,16 @@ async fn the_wal_starts_over_under_continuous_writes() {
         largest_wal / MIB
     );
 }
+
+/// Herald's SQLite database is a file: an in-memory one is refused by name, not opened (the group
+/// commit's own connection would open a second, empty database).
+#[tokio::test]
+async fn an_in_memory_database_is_refused() {
+    for url in ["sqlite::memory:", "sqlite://:memory:", "sqlite://herald.db?mode=memory&cache=shared"] {
+        let refused = herald_store::connect(url, &ConnectOptions::default()).await.err();
+        assert!(
+            matches!(&refused, Some(herald_store::StoreError::UnsupportedUrl(named)) if named == url),
+            "{url}: {refused:?}"
+        );
+    }
+}
