@@ -21,17 +21,23 @@ fn claim_inner(backend: Backend) -> String {
 
 async fn load_and_explain(app: &TestApp) -> String {
     // 20,000 deliveries due and 20,000 delivered ones, then fresh planner statistics. They are
-    // created now: the server's retention purge, running beside the test, would delete an old
-    // event nothing refers to yet between its insert and its deliveries'.
+    // created now, under an event key of now: the server's retention purge, running beside the
+    // test, goes by event key, and would delete an event keyed in the past that nothing refers to
+    // yet between its insert and its deliveries'.
     let tenant = app.tenant("Plan").await;
     let now = jiff::Timestamp::now().as_millisecond();
-    let fill_events = "INSERT INTO events (event_key, tenant_id, id, event_type, data, created_at)
-                       VALUES ('evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', $1, 'e', 't.x', '{}', $2)";
+    let key = herald_core::id::GeneratedEventId::generate();
+    let fill_events = format!(
+        "INSERT INTO events (event_key, tenant_id, id, event_type, data, created_at)
+         VALUES ('{key}', $1, 'e', 't.x', '{{}}', $2)",
+        key = key.as_str()
+    );
     let fill = |status: &str, base: i64| {
         format!(
             "INSERT INTO deliveries (id, tenant_id, event_key, event_id, endpoint_id, status, next_attempt_at, created_at, updated_at)
-             SELECT 'dlv_{status}_' || n, $1, 'evt_01ARZ3NDEKTSV4RRFFQ69G5FAV', 'e', 'ep_x', '{status}', {base} + n % 1000, $2, $2
+             SELECT 'dlv_{status}_' || n, $1, '{key}', 'e', 'ep_x', '{status}', {base} + n % 1000, $2, $2
              FROM {series}",
+            key = key.as_str(),
             series = match app.backend {
                 Backend::Sqlite => "(WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 20000) SELECT n FROM s)",
                 Backend::Postgres => "generate_series(1, 20000) AS n",
@@ -42,7 +48,7 @@ async fn load_and_explain(app: &TestApp) -> String {
     match app.backend {
         Backend::Sqlite => {
             let mut conn = sqlx::SqliteConnection::connect(&app.database_url).await.unwrap();
-            sqlx::query(fill_events).bind(&tenant).bind(now).execute(&mut conn).await.unwrap();
+            sqlx::query(&fill_events).bind(&tenant).bind(now).execute(&mut conn).await.unwrap();
             for s in &statements {
                 sqlx::query(s).bind(&tenant).bind(now).execute(&mut conn).await.unwrap();
             }
@@ -56,7 +62,7 @@ async fn load_and_explain(app: &TestApp) -> String {
         }
         Backend::Postgres => {
             let mut conn = sqlx::PgConnection::connect(&app.database_url).await.unwrap();
-            sqlx::query(fill_events).bind(&tenant).bind(now).execute(&mut conn).await.unwrap();
+            sqlx::query(&fill_events).bind(&tenant).bind(now).execute(&mut conn).await.unwrap();
             for s in &statements {
                 sqlx::query(s).bind(&tenant).bind(now).execute(&mut conn).await.unwrap();
             }
