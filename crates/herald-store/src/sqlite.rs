@@ -1,7 +1,9 @@
 //! The SQLite backend: one database file, WAL journal, `synchronous = FULL` (a commit is on disk
 //! before it returns), foreign keys on. SQLite allows one writer at a time, so writes go through
 //! a pool of exactly one connection and reads through a separate pool: no transaction ever has to
-//! upgrade from reader to writer (which SQLite answers with SQLITE_BUSY instead of waiting).
+//! upgrade from reader to writer (which SQLite answers with SQLITE_BUSY instead of waiting). The
+//! group commit writes through a connection of its own, on its own thread, while the group-commit
+//! task holds that one writer connection (see `batch/sqlite.rs`).
 //!
 //! Checkpoints (copying the WAL's pages back into the database file) run on a connection of their
 //! own every [`CHECKPOINT_EVERY`], not in the writer: SQLite's automatic checkpoint runs inside
