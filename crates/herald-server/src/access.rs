@@ -36,8 +36,12 @@ impl Access {
 
     /// The tenant a path segment names (id or uid), whoever asks.
     pub async fn tenant(&self, segment: &str) -> Result<Option<Tenant>, StoreError> {
-        let Some(reference) = TenantRef::parse(segment) else { return Ok(None) };
-        let load = || async { self.store.tenant(&reference).await };
+        let load = || async {
+            match TenantRef::parse(segment) {
+                Some(reference) => self.store.tenant(&reference).await,
+                None => Ok(None),
+            }
+        };
         self.caches.tenants.get_or_load(&segment.to_owned(), load).await
     }
 

@@ -54,12 +54,6 @@ pub(crate) struct BatchThread {
     jobs: mpsc::Sender<Job>,
 }
 
-impl std::fmt::Debug for Job {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Job").field("writes", &self.writes.len()).finish()
-    }
-}
-
 impl BatchThread {
     /// Opens the batch connection to the database file at `path` (which the store's pools have
     /// created and migrated) and starts its thread.
@@ -249,21 +243,19 @@ struct Rows<'a> {
 }
 
 impl<'a> Rows<'a> {
-    /// `head`, then one `(?, …)` per item with the values `row` gives (the same number for each),
-    /// then `tail`.
-    fn of<T>(head: &str, items: &[T], tail: &str, row: impl Fn(&T) -> Vec<Bind<'a>>) -> Self {
-        let mut sql = String::with_capacity(head.len() + tail.len() + items.len() * 40);
+    /// `head`, then one `(?, …)` per item with the `N` values `row` gives, then `tail`.
+    fn of<T, const N: usize>(head: &str, items: &[T], tail: &str, row: impl Fn(&T) -> [Bind<'a>; N]) -> Self {
+        let group = format!("({})", ["?"; N].join(", "));
+        let mut sql = String::with_capacity(head.len() + tail.len() + items.len() * (group.len() + 2) + 8);
         sql.push_str(head);
         sql.push_str(" VALUES ");
-        let mut binds = Vec::new();
+        let mut binds = Vec::with_capacity(items.len() * N);
         for (n, item) in items.iter().enumerate() {
-            let values = row(item);
-            sql.push_str(if n == 0 { "(" } else { ", (" });
-            for i in 0..values.len() {
-                sql.push_str(if i == 0 { "?" } else { ", ?" });
+            if n > 0 {
+                sql.push_str(", ");
             }
-            sql.push(')');
-            binds.extend(values);
+            sql.push_str(&group);
+            binds.extend(row(item));
         }
         sql.push_str(tail);
         Self { sql, binds }
@@ -292,7 +284,7 @@ fn events<'a>(chunk: &[&'a Event]) -> Rows<'a> {
         chunk,
         " ON CONFLICT (tenant_id, id) DO NOTHING RETURNING event_key",
         |e| {
-            vec![
+            [
                 e.key.as_str().into(),
                 e.tenant_id.as_str().into(),
                 e.id.as_str().into(),
@@ -314,13 +306,13 @@ fn expansions<'a>(chunk: &[(&'a str, &'a str)]) -> Rows<'a> {
         "DELETE FROM fanouts WHERE (event_key, lease_owner) IN (",
         chunk,
         ") RETURNING event_key",
-        |(key, marker)| vec![(*key).into(), (*marker).into()],
+        |(key, marker)| [(*key).into(), (*marker).into()],
     )
 }
 
 fn markers<'a>(chunk: &[(&'a Event, &'a Lease)]) -> Rows<'a> {
     Rows::of("INSERT INTO fanouts (event_key, lease_owner, leased_until)", chunk, "", |(event, marker)| {
-        vec![event.key.as_str().into(), marker.token.as_str().into(), millis(marker.until).into()]
+        [event.key.as_str().into(), marker.token.as_str().into(), millis(marker.until).into()]
     })
 }
 
@@ -334,7 +326,7 @@ fn deliveries<'a>(chunk: &[(&'a Delivery, Option<&'a Lease>)]) -> Rows<'a> {
         |(d, lease)| {
             let lease = created_under(d, *lease);
             let next = lease.map(|l| l.until).or(d.next_attempt_at);
-            vec![
+            [
                 d.id.as_str().into(),
                 d.tenant_id.as_str().into(),
                 d.event_key.as_str().into(),
@@ -362,7 +354,7 @@ fn attempts<'a>(chunk: &[&'a Attempt]) -> Rows<'a> {
         chunk,
         "",
         |a| {
-            vec![
+            [
                 a.id.as_str().into(),
                 a.delivery_id.as_str().into(),
                 a.tenant_id.as_str().into(),
@@ -397,7 +389,7 @@ fn settles<'a>(chunk: &[Settled<'a>]) -> Rows<'a> {
         chunk,
         ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2",
         |s| {
-            vec![
+            [
                 s.delivery.into(),
                 s.lease.into(),
                 s.status.into(),
@@ -417,7 +409,7 @@ fn deferrals<'a>(chunk: &[Deferred<'a>]) -> Rows<'a> {
          FROM (",
         chunk,
         ") AS v WHERE deliveries.id = v.column1 AND deliveries.lease_owner = v.column2",
-        |d| vec![d.delivery.into(), d.lease.into(), d.until.into()],
+        |d| [d.delivery.into(), d.lease.into(), d.until.into()],
     )
 }
 
