@@ -535,12 +535,13 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// When the earliest unfinished delivery is due, those of the `skip` tenants aside.
     async fn next_due_at(&self, skip: &[TenantId]) -> Result<Option<Timestamp>>;
     /// Records an attempt (if one was made) and moves the delivery on, in one transaction. The
-    /// delivery is only moved while `lease` still holds it.
+    /// delivery is only moved while `lease` still holds it. The attempt is taken, not copied:
+    /// it travels to the group commit as it is.
     async fn settle(
         &self,
         lease: &LeaseToken,
         delivery: &DeliveryId,
-        attempt: Option<&Attempt>,
+        attempt: Option<Attempt>,
         next: &Next,
         now: Timestamp,
     ) -> Result<()>;

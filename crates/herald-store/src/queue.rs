@@ -170,7 +170,7 @@ for_each_backend! {
         &self,
         lease: &LeaseToken,
         delivery: &DeliveryId,
-        attempt: Option<&Attempt>,
+        attempt: Option<Attempt>,
         next: &Next,
         now: Timestamp,
     ) -> Result<()> {
@@ -178,7 +178,7 @@ for_each_backend! {
             .commit("a settle", |reply| Write::Settle {
                 lease: lease.clone(),
                 delivery: delivery.clone(),
-                attempt: attempt.cloned().map(Box::new),
+                attempt: attempt.map(Box::new),
                 next: next.clone(),
                 now,
                 reply,

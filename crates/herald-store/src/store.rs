@@ -383,7 +383,7 @@ for_each_backend! {
             &self,
             lease: &LeaseToken,
             delivery: &DeliveryId,
-            attempt: Option<&Attempt>,
+            attempt: Option<Attempt>,
             next: &Next,
             now: Timestamp,
         ) -> Result<()> {

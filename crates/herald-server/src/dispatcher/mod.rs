@@ -792,11 +792,12 @@ async fn settle(
         }
         (next, _) => next,
     };
-    let settled = ctx.store.settle(&job.lease, &job.delivery.id, attempt.as_ref(), &next, now).await;
+    let attempt_no = attempt.as_ref().map(|a| a.attempt_no);
+    let settled = ctx.store.settle(&job.lease, &job.delivery.id, attempt, &next, now).await;
     // The endpoint's health counts attempts that reached a verdict on the endpoint (a 410 has
     // already disabled it) — whether or not recording the attempt worked: the request was made.
     // A probe that made no request gives its turn back.
-    match (&attempt, &job.endpoint) {
+    match (attempt_no, &job.endpoint) {
         (Some(_), Some(endpoint))
             if next != Next::Failed(herald_core::delivery::FailureReason::EndpointGone) =>
         {
@@ -813,7 +814,6 @@ async fn settle(
         tracing::error!(delivery.id = %job.delivery.id, error = %e, "recording an attempt failed");
         return;
     }
-    let attempt_no = attempt.as_ref().map(|a| a.attempt_no);
     match &next {
         Next::Delivered => {
             tracing::debug!(delivery.id = %job.delivery.id, attempt.no = attempt_no, "delivered")

@@ -150,8 +150,8 @@ on_both_backends! {
         let extra_delivery = new_delivery(&extra, &endpoint, t(0));
 
         let (settled, ghost_settled, published) = futures::join!(
-            store.settle(&lease, &delivery.id, Some(&attempt), &Next::Delivered, t(3)),
-            store.settle(&lease, &ghost.id, Some(&ghost_attempt), &Next::Delivered, t(3)),
+            store.settle(&lease, &delivery.id, Some(attempt.clone()), &Next::Delivered, t(3)),
+            store.settle(&lease, &ghost.id, Some(ghost_attempt.clone()), &Next::Delivered, t(3)),
             store.publish(&extra, std::slice::from_ref(&extra_delivery), None),
         );
         settled.unwrap();
@@ -174,12 +174,12 @@ on_both_backends! {
         let jobs = store.claim_due("worker-a", t(1), t(31), 10, &[]).await.unwrap();
         let (first, second) = (&jobs[0], &jobs[1]);
         let attempt = new_attempt(&first.delivery, t(2));
-        store.settle(&first.lease, &first.delivery.id, Some(&attempt), &Next::Delivered, t(3)).await.unwrap();
+        store.settle(&first.lease, &first.delivery.id, Some(attempt.clone()), &Next::Delivered, t(3)).await.unwrap();
 
         // The second delivery's attempt under the first one's id: refused, naming the attempt.
         let again = herald_core::delivery::Attempt { id: attempt.id.clone(), ..new_attempt(&second.delivery, t(2)) };
         let refused =
-            store.settle(&second.lease, &second.delivery.id, Some(&again), &Next::Delivered, t(3)).await.unwrap_err();
+            store.settle(&second.lease, &second.delivery.id, Some(again.clone()), &Next::Delivered, t(3)).await.unwrap_err();
         assert!(matches!(&refused, StoreError::Conflict(what) if what == "attempt id"), "{refused:?}");
         let untouched = stored(&*store, &second.delivery).await;
         assert_eq!((untouched.status, untouched.attempt_count), (DeliveryStatus::Pending, 0));

@@ -78,7 +78,7 @@ on_both_backends! {
         let settled = claimed.iter().find(|job| job.delivery.tenant_id == tenant.id).unwrap();
         let attempt = new_attempt(&settled.delivery, t(11));
         store
-            .settle(&settled.lease, &settled.delivery.id, Some(&attempt), &herald_core::delivery::Next::Delivered, t(11))
+            .settle(&settled.lease, &settled.delivery.id, Some(attempt.clone()), &herald_core::delivery::Next::Delivered, t(11))
             .await
             .unwrap();
         assert_eq!(backlog(t(70)).await, TenantBacklog { backlog: 2, due: 2 }, "delivered: out; leases over: due");

@@ -75,8 +75,8 @@ on_both_backends! {
         let attempts: Vec<_> = deliveries.iter().map(|d| new_attempt(d, t(1))).collect();
         let retry = Next::RetryAt(t(60));
         let (first, second) = futures::join!(
-            store.settle(&lease.token, &deliveries[0].id, Some(&attempts[0]), &Next::Delivered, t(2)),
-            store.settle(&lease.token, &deliveries[1].id, Some(&attempts[1]), &retry, t(2)),
+            store.settle(&lease.token, &deliveries[0].id, Some(attempts[0].clone()), &Next::Delivered, t(2)),
+            store.settle(&lease.token, &deliveries[1].id, Some(attempts[1].clone()), &retry, t(2)),
         );
         first.unwrap();
         second.unwrap();

@@ -32,7 +32,7 @@ on_both_backends! {
         assert!(store.claim_due("worker-b", t(10), t(40), 10, &[]).await.unwrap().is_empty(), "still leased");
 
         let attempt = new_attempt(&claimed, t(3));
-        store.settle(&lease, &delivery.id, Some(&attempt), &Next::RetryAt(t(60)), t(4)).await.unwrap();
+        store.settle(&lease, &delivery.id, Some(attempt.clone()), &Next::RetryAt(t(60)), t(4)).await.unwrap();
         let settled = stored(&*store, &delivery).await;
         assert_eq!(settled.status, DeliveryStatus::Retrying);
         assert_eq!(settled.attempt_count, 1);

@@ -252,11 +252,11 @@ on_both_backends! {
                 attempt.error_kind = None;
                 attempt.error_message = None;
             }
-            store.settle(&job.lease, &job.delivery.id, Some(&attempt), &herald_core::delivery::Next::Delivered, t(at)).await.unwrap();
+            store.settle(&job.lease, &job.delivery.id, Some(attempt.clone()), &herald_core::delivery::Next::Delivered, t(at)).await.unwrap();
         }
         let theirs = claimed.iter().find(|job| job.delivery.endpoint_id == other.id).unwrap();
         let attempt = new_attempt(&theirs.delivery, t(100));
-        store.settle(&theirs.lease, &theirs.delivery.id, Some(&attempt), &herald_core::delivery::Next::Delivered, t(100)).await.unwrap();
+        store.settle(&theirs.lease, &theirs.delivery.id, Some(attempt.clone()), &herald_core::delivery::Next::Delivered, t(100)).await.unwrap();
 
         let minute = std::time::Duration::from_secs(60);
         let timeline = store.endpoint_timeline(&endpoint.id, t(60), t(300), minute).await.unwrap();
