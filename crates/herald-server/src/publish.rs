@@ -10,14 +10,12 @@
 //!
 //! **Fan-out.** An event owed to more than [`FANOUT_INLINE`] endpoints is stored with a durable
 //! fan-out marker instead of its deliveries, and `publish` returns after that small commit; its
-//! deliveries are created by the next transaction, which removes the marker. They are handed
-//! over as soon as that transaction is queued: by `publish` itself, right after the marker's
-//! commit, when the dispatcher had room for them (reserved while the marker committed), else by a
-//! task that waits for room. The marker is leased to this process: if it dies in between, the
-//! lease runs out and any process finishes the fan-out ([`Publisher::finish_fanouts`]), creating
-//! the same deliveries under the same ids (derived from the event and the endpoint). So when
-//! `publish` returns, every delivery the event owes is on disk or owed by a marker on disk —
-//! after any crash, each is created exactly once and attempted.
+//! deliveries are created by the next transaction, which removes the marker, and handed over
+//! then. The marker is leased to this process: if it dies in between, the lease runs out and any
+//! process finishes the fan-out ([`Publisher::finish_fanouts`]), creating the same deliveries
+//! under the same ids (derived from the event and the endpoint). So when `publish` returns,
+//! every delivery the event owes is on disk or owed by a marker on disk — after any crash, each
+//! is created exactly once and attempted.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -35,7 +33,7 @@ use tokio::sync::{Notify, Semaphore};
 
 use crate::cache::Caches;
 use crate::clock::Clock;
-use crate::dispatcher::{LocalQueue, Reservation};
+use crate::dispatcher::LocalQueue;
 
 /// How many deliveries concurrent publishes may hold in memory at once. A publish to a tenant
 /// with many endpoints takes one permit per delivery until it has committed and handed them
@@ -145,41 +143,15 @@ impl Publisher {
             self.store_and_hand_over(&event, &deliveries, &subscribers, now).await?
         } else {
             let marker = Lease { token: self.marker.clone(), until: add(now, self.lease) };
-            // Room in the dispatcher now, if there is some, taken while the marker commits: the
-            // deliveries are then created and handed over right after that commit, before this
-            // publish answers. Without room they wait for it in a task of their own.
-            let active = deliveries.iter().filter(|d| due_now(d, now)).count();
-            let room = self.local.as_ref().and_then(|local| local.reserve(&event.tenant_id, active, now));
             let stored = self.store.publish_fanout(&event, &marker).await?;
             if stored == herald_store::Published::Created {
                 // The budget is held until the deliveries are created and handed over.
                 let this = self.clone();
                 let (event, deliveries) = (event.clone(), deliveries.clone());
-                match room {
-                    Some(room) => {
-                        let span = fanout_span(&event, deliveries.len());
-                        let queued = tracing::Instrument::instrument(
-                            self.create(&event, deliveries, &subscribers, Some(room), now),
-                            span.clone(),
-                        )
-                        .await;
-                        tokio::spawn(tracing::Instrument::instrument(
-                            async move {
-                                if let Some(queued) = queued {
-                                    this.confirm(&event, queued).await;
-                                }
-                                drop(budget);
-                            },
-                            span,
-                        ));
-                    }
-                    None => {
-                        tokio::spawn(async move {
-                            this.expand(&event, deliveries, &subscribers, now).await;
-                            drop(budget);
-                        });
-                    }
-                }
+                tokio::spawn(async move {
+                    this.expand(&event, deliveries, &subscribers, now).await;
+                    drop(budget);
+                });
             }
             stored
         };
@@ -219,38 +191,27 @@ impl Publisher {
         subscribers: &[Arc<Endpoint>],
         now: Timestamp,
     ) {
-        let span = fanout_span(event, deliveries.len());
-        tracing::Instrument::instrument(
-            async {
-                let active = deliveries.iter().filter(|d| due_now(d, now)).count();
-                // The marker keeps the deliveries owed, so they wait for room in the dispatcher:
-                // a burst of fan-outs goes through memory rather than through the database and
-                // claims (the publish budget bounds what waits).
-                let room = match &self.local {
-                    Some(local) => local.reserve_waiting(&event.tenant_id, active, self.clock.as_ref()).await,
-                    None => None,
-                };
-                if let Some(queued) = self.create(event, deliveries, subscribers, room, now).await {
-                    self.confirm(event, queued).await;
-                }
-            },
-            span,
-        )
-        .await;
+        let span = tracing::info_span!("fanout", event.id = %event.id, deliveries = deliveries.len());
+        crate::trace::set_parent(&span, event.traceparent.as_ref());
+        tracing::Instrument::instrument(self.expand_in_span(event, deliveries, subscribers, now), span).await;
     }
 
-    /// Queues the creation of a fan-out's deliveries under this process's marker and hands those
-    /// due to the dispatcher when there is `room`; `None` when the write could not be queued.
-    async fn create(
+    async fn expand_in_span(
         &self,
         event: &Event,
         deliveries: Vec<Delivery>,
         subscribers: &[Arc<Endpoint>],
-        room: Option<Reservation<'_>>,
         now: Timestamp,
-    ) -> Option<QueuedExpansion> {
+    ) {
         let active = deliveries.iter().filter(|d| due_now(d, now)).count();
-        let lease = room.as_ref().map(|r| r.lease.clone());
+        // The publish has answered already and the marker keeps the deliveries owed, so they wait
+        // for room in the dispatcher: a burst of fan-outs goes through memory rather than through
+        // the database and claims (the publish budget bounds what waits).
+        let reservation = match &self.local {
+            Some(local) => local.reserve_waiting(&event.tenant_id, active, self.clock.as_ref()).await,
+            None => None,
+        };
+        let lease = reservation.as_ref().map(|r| r.lease.clone());
         let jobs: Vec<Job> = lease
             .as_ref()
             .map(|lease| jobs(event, &deliveries, subscribers, lease, now).collect())
@@ -260,21 +221,15 @@ impl Publisher {
             Ok(committing) => committing,
             Err(e) => {
                 tracing::error!(event.id = %event.id, error = %e, "creating a fan-out's deliveries failed; it will be retried when its lease runs out");
-                return None;
+                return;
             }
         };
-        let handed_over = room.is_some();
-        if let Some(room) = room {
-            room.hand_over(jobs);
+        let handed_over = reservation.is_some();
+        if let Some(reservation) = reservation {
+            reservation.hand_over(jobs);
         }
-        Some(QueuedExpansion { committing, wake: !handed_over && active > 0 })
-    }
-
-    /// Waits for a queued expansion's commit; wakes the dispatchers when its deliveries were
-    /// not handed over.
-    async fn confirm(&self, event: &Event, queued: QueuedExpansion) {
-        match queued.committing.committed().await {
-            Ok(true) if queued.wake => self.wake(),
+        match committing.committed().await {
+            Ok(true) if !handed_over && active > 0 => self.wake(),
             Ok(true) => {}
             Ok(false) => {
                 tracing::warn!(event.id = %event.id, "a fan-out was taken over by another process before its deliveries were stored (its lease ran out)");
@@ -371,20 +326,6 @@ impl Publisher {
     }
 }
 
-/// A fan-out's expansion queued to the group commit, not yet committed.
-struct QueuedExpansion {
-    committing: herald_store::Committing<bool>,
-    /// Its deliveries were not handed over: the dispatchers claim them once committed.
-    wake: bool,
-}
-
-/// The span around a fan-out's expansion, parented to the publish's trace.
-fn fanout_span(event: &Event, deliveries: usize) -> tracing::Span {
-    let span = tracing::info_span!("fanout", event.id = %event.id, deliveries);
-    crate::trace::set_parent(&span, event.traceparent.as_ref());
-    span
-}
-
 /// Whether a delivery created `now` is to be attempted at once.
 fn due_now(delivery: &Delivery, now: Timestamp) -> bool {
     delivery.status == DeliveryStatus::Pending && delivery.next_attempt_at == Some(now)
@@ -409,77 +350,4 @@ fn jobs<'a>(
             lease_until: lease.until,
         }
     })
-}
-
-#[cfg(test)]
-mod tests {
-    use herald_core::circuit::Health;
-    use herald_core::id::EndpointId;
-    use herald_core::tenant::Tenant;
-    use herald_store::ConnectOptions;
-
-    use super::*;
-    use crate::clock::SystemClock;
-    use crate::dispatcher::FlowControl;
-
-    /// When the dispatcher has room, a fan-out's due deliveries are in its hand-over queue by the
-    /// time the publish answers: the first requests do not wait for another task to be scheduled.
-    /// (The test's runtime has one thread: nothing but the publish itself ran before the check.)
-    #[tokio::test]
-    async fn a_fanout_is_handed_over_before_its_publish_answers() {
-        let dir = tempfile::tempdir().unwrap();
-        let url = format!("sqlite://{}", dir.path().join("herald.db").display());
-        let store = herald_store::connect(&url, &ConnectOptions::default()).await.unwrap();
-        store.migrate().await.unwrap();
-        let now = Timestamp::now();
-        let tenant = Tenant {
-            id: TenantId::generate_at(now),
-            uid: None,
-            name: "Many".into(),
-            metadata: Default::default(),
-            limits: Default::default(),
-            created_at: now,
-            updated_at: now,
-        };
-        store.insert_tenant(&tenant).await.unwrap();
-        let subscribers = FANOUT_INLINE + 1;
-        for _ in 0..subscribers {
-            let endpoint = Endpoint {
-                id: EndpointId::generate_at(now),
-                tenant_id: tenant.id.clone(),
-                spec: serde_json::from_value(serde_json::json!({"url": "https://receiver.example/hook"}))
-                    .unwrap(),
-                enabled: true,
-                disabled_reason: None,
-                sealed_credentials: vec![7; 48],
-                created_at: now,
-                updated_at: now,
-                version: 1,
-                health: Health::default(),
-                handshake: None,
-            };
-            store.insert_endpoint(&endpoint).await.unwrap();
-        }
-        let lease = Duration::from_secs(60);
-        let (local, inbox) = LocalQueue::channel(lease, Arc::new(FlowControl::new(64, 128)));
-        let caches = Arc::new(Caches::new(Duration::from_secs(60)));
-        let clock = Arc::new(SystemClock);
-        let publisher = Publisher::new(store, clock, caches, Arc::default(), Some(local), lease, lease);
-        let published = publisher
-            .publish(NewEvent {
-                tenant: tenant.id.clone(),
-                id: None,
-                event_type: EventTypeName::parse("order.paid").unwrap(),
-                data: Map::new(),
-                subject: None,
-                source: None,
-                traceparent: None,
-                headers: Default::default(),
-            })
-            .await
-            .unwrap();
-        let Published::Created { deliveries, .. } = published else { panic!("a new event") };
-        assert_eq!(deliveries.len(), subscribers, "a fan-out: more subscribers than a publish stores itself");
-        assert_eq!(inbox.waiting(), subscribers, "every delivery handed over before the publish answered");
-    }
 }

@@ -169,14 +169,6 @@ pub struct Inbox {
     receiver: mpsc::Receiver<Job>,
 }
 
-#[cfg(test)]
-impl Inbox {
-    /// Jobs handed over and not yet taken.
-    pub(crate) fn waiting(&self) -> usize {
-        self.receiver.len()
-    }
-}
-
 impl LocalQueue {
     /// A dispatcher's hand-over queue, made before the dispatcher (the publish service needs the
     /// sending side, and the dispatcher the services): deliveries handed over are leased for
