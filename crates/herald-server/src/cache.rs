@@ -31,6 +31,33 @@ pub struct TtlMap<K, V> {
     loading: Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
 }
 
+/// A caller's place among the loaders of one key. Dropped — the load done, failed, or abandoned
+/// with its request — it takes the key's turn out of `loading` unless a newer one replaced it:
+/// callers still waiting hold the turn themselves, and a caller arriving later starts a new one.
+/// So the map only ever holds keys being loaded now, whatever keys callers make up.
+struct Turn<'a, K: Eq + Hash> {
+    loading: &'a Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>,
+    key: &'a K,
+    turn: Arc<tokio::sync::Mutex<()>>,
+}
+
+impl<'a, K: Eq + Hash + Clone> Turn<'a, K> {
+    fn take(loading: &'a Mutex<HashMap<K, Arc<tokio::sync::Mutex<()>>>>, key: &'a K) -> Self {
+        let mut map = loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        let turn = map.entry(key.clone()).or_default().clone();
+        Self { loading, key, turn }
+    }
+}
+
+impl<K: Eq + Hash> Drop for Turn<'_, K> {
+    fn drop(&mut self) {
+        let mut map = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if map.get(self.key).is_some_and(|current| Arc::ptr_eq(current, &self.turn)) {
+            map.remove(self.key);
+        }
+    }
+}
+
 impl<K: Eq + Hash + Clone, V: Clone> TtlMap<K, V> {
     fn new(ttl: Duration) -> Self {
         Self { ttl, map: Mutex::new(HashMap::new()), loading: Mutex::new(HashMap::new()) }
@@ -46,26 +73,16 @@ impl<K: Eq + Hash + Clone, V: Clone> TtlMap<K, V> {
         if let Some(value) = self.get(key) {
             return Ok(Some(value));
         }
-        let turn = {
-            let mut loading = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            loading.entry(key.clone()).or_default().clone()
-        };
-        let held = turn.lock().await;
-        let loaded = match self.get(key) {
+        let turn = Turn::take(&self.loading, key);
+        let _held = turn.turn.lock().await;
+        match self.get(key) {
             Some(value) => Ok(Some(value)),
             None => load().await.inspect(|found| {
                 if let Some(value) = found {
                     self.put(key.clone(), value.clone());
                 }
             }),
-        };
-        drop(held);
-        let mut loading = self.loading.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        // Callers still waiting hold the turn themselves; a caller arriving now starts a new one.
-        if loading.get(key).is_some_and(|current| Arc::ptr_eq(current, &turn)) {
-            loading.remove(key);
         }
-        loaded
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (V, Instant)>> {
@@ -181,5 +198,20 @@ mod tests {
         assert_eq!(missing, Ok(None));
         let found = map.get_or_load(&"b", || async { Ok::<_, ()>(Some(8)) }).await;
         assert_eq!((found, map.get(&"b")), (Ok(Some(8)), Some(8)));
+    }
+
+    /// A load abandoned half-way (its request gone) leaves nothing behind: callers cannot grow the
+    /// map of keys being loaded with keys they make up and then walk away from.
+    #[tokio::test]
+    async fn an_abandoned_load_leaves_no_turn_behind() {
+        let map: TtlMap<String, u32> = TtlMap::new(Duration::from_secs(60));
+        for n in 0..3 {
+            let key = format!("made-up-{n}");
+            let never = map.get_or_load(&key, std::future::pending::<Result<Option<u32>, ()>>);
+            assert!(tokio::time::timeout(Duration::from_millis(1), never).await.is_err(), "still loading");
+        }
+        assert!(map.loading.lock().unwrap().is_empty(), "no turn is left behind");
+        let found = map.get_or_load(&"made-up-0".to_owned(), || async { Ok::<_, ()>(Some(1)) }).await;
+        assert_eq!(found, Ok(Some(1)), "the key loads again");
     }
 }
