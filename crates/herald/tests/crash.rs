@@ -1,7 +1,8 @@
 //! Crash safety with the real binary, on SQLite and PostgreSQL:
 //! - SIGKILL while deliveries are in flight loses nothing that was acknowledged, nor while
 //!   fan-outs are acknowledged before their deliveries exist;
-//! - SIGTERM drains: it stops claiming, lets in-flight attempts finish, and releases the rest.
+//! - SIGTERM drains: it stops claiming, lets in-flight attempts finish, and releases the rest,
+//!   even when the signal comes while a claim waits for the database.
 //!
 //! Receivers and the server listen on 127.0.0.1 only.
 
@@ -263,6 +264,76 @@ async fn sigterm_drains(backend: Backend) {
         let sends = requests.iter().filter(|r| r.header("webhook-id") == Some(id.as_str())).count();
         assert_eq!(sends, 1, "{id} was in flight at SIGTERM, finished, and was not sent again");
     }
+}
+
+/// SIGTERM while the dispatcher's claim waits for the database: the claim is dropped, not left
+/// holding the store's writer connection (on SQLite the only one), so the attempts in flight still
+/// record their outcomes and the leases are released within the drain bound. The claim is made to
+/// wait by a transaction of the test's own holding SQLite's write lock across the signal.
+#[tokio::test(flavor = "multi_thread")]
+async fn sigterm_during_a_claim_still_drains_sqlite() {
+    let install = Install::new(
+        Backend::Sqlite,
+        &[
+            ("HERALD_DELIVERY__WORKERS", "8"),
+            ("HERALD_DELIVERY__ENDPOINT_MAX_IN_FLIGHT", "2"),
+            ("HERALD_DELIVERY__LEASE", "120s"),
+            ("HERALD_DELIVERY__TIMEOUT", "10s"),
+            ("HERALD_DELIVERY__DRAIN_TIMEOUT", "10s"),
+            ("HERALD_DELIVERY__POLL_INTERVAL", "100ms"),
+        ],
+    )
+    .await;
+    let receiver = TestReceiver::start().await;
+    receiver.set_default(Reply::Delay(Duration::from_secs(3), 204));
+    let server = install.start().await;
+    let (_, tenant) =
+        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
+    let tenant = tenant["id"].as_str().unwrap().to_owned();
+    let path = format!("/v1/tenants/{tenant}/endpoints");
+    install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    // Two in flight, two waiting in the dispatcher behind the endpoint's cap.
+    for n in 0..4 {
+        let body = json!({"id": format!("e{n}"), "type": "order.paid", "data": {}});
+        let (status, _) = install
+            .call(&server, reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"), Some(body))
+            .await;
+        assert_eq!(status, 201);
+    }
+    receiver.wait_for(2, Duration::from_secs(20)).await;
+
+    // Six workers are free, so the dispatcher claims every 100 ms; each claim now waits for the
+    // write lock, and the signal comes while one does.
+    let database = install.dir.path().join("herald.db");
+    let lock = rusqlite::Connection::open(&database).unwrap();
+    lock.busy_timeout(Duration::from_secs(5)).unwrap();
+    lock.execute_batch("BEGIN IMMEDIATE").unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let signalled = Instant::now();
+    let mut server = server;
+    signal(&server, "TERM");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    lock.execute_batch("ROLLBACK").unwrap();
+    drop(lock);
+
+    let deadline = Instant::now() + Duration::from_secs(25);
+    let exited = loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let took = signalled.elapsed();
+    assert!(exited.success(), "clean exit: {exited:?}");
+    assert!(took < Duration::from_secs(10), "exited within the drain bound: {took:?}");
+    // Both attempts in flight at the signal finished and were recorded; the two waiting were
+    // released, due at once for the next process rather than after their 120 s lease.
+    let database = rusqlite::Connection::open(&database).unwrap();
+    let count = |sql: &str| -> i64 { database.query_row(sql, [], |row| row.get(0)).unwrap() };
+    assert_eq!(count("SELECT COUNT(*) FROM deliveries WHERE status = 'delivered'"), 2);
+    assert_eq!(count("SELECT COUNT(*) FROM attempts"), 2);
+    assert_eq!(count("SELECT COUNT(*) FROM deliveries WHERE status = 'pending' AND lease_owner IS NULL"), 2);
 }
 
 /// SIGKILL while fan-outs (events owed to more endpoints than a publish stores inline) are being

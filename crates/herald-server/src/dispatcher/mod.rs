@@ -20,7 +20,8 @@
 //! wake it through an in-process [`Notify`]; on PostgreSQL a `LISTEN` connection carries other instances' wake-ups. Otherwise it
 //! sleeps until the next due delivery, at most `delivery.poll_interval` (the safety net).
 //!
-//! Drain: on shutdown it stops taking work, gives in-flight attempts `delivery.drain_timeout`,
+//! Drain: on shutdown it stops taking work (a claim under way is dropped, so that it holds no
+//! database connection), gives in-flight attempts `delivery.drain_timeout`,
 //! abandons the rest and releases every lease it holds (handed-over ones included), so the next
 //! process sends them at once. It never holds a database transaction across an HTTP request.
 
@@ -412,6 +413,10 @@ impl Dispatcher {
             self.flush_deferred();
         }
         self.flush_deferred();
+        // A claim still running is dropped, not merely left unpolled: it may hold the store's
+        // writer connection (on SQLite the only one), which the drain's settles and the lease
+        // release need. What it leased before it was dropped is released with the rest.
+        drop(claiming);
         self.drain(in_flight).await;
     }
 
