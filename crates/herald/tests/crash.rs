@@ -103,6 +103,41 @@ impl Install {
     }
 }
 
+impl Install {
+    /// Creates a tenant with one endpoint per URL; returns the tenant's id.
+    async fn tenant_with_endpoints(&self, server: &Server, urls: &[String]) -> String {
+        let (_, tenant) =
+            self.call(server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
+        let tenant = tenant["id"].as_str().unwrap().to_owned();
+        let path = format!("/v1/tenants/{tenant}/endpoints");
+        for url in urls {
+            let (status, _) =
+                self.call(server, reqwest::Method::POST, &path, Some(json!({"url": url}))).await;
+            assert_eq!(status, 201, "endpoint {url}");
+        }
+        tenant
+    }
+
+    /// Publishes an `order.paid` event with this id; returns the response's status.
+    async fn publish(&self, server: &Server, tenant: &str, id: &str) -> u16 {
+        let body = json!({"id": id, "type": "order.paid", "data": {}});
+        let path = format!("/v1/tenants/{tenant}/events");
+        self.call(server, reqwest::Method::POST, &path, Some(body)).await.0
+    }
+}
+
+/// Waits for the server to exit, at most `within`.
+async fn exit_status(server: &mut Server, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = server.child.try_wait().unwrap() {
+            return status;
+        }
+        assert!(Instant::now() < deadline, "the server did not exit within {within:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
 fn client() -> reqwest::Client {
     reqwest::Client::builder().no_proxy().timeout(Duration::from_secs(10)).build().unwrap()
 }
@@ -165,13 +200,7 @@ async fn sigkill_in_flight_loses_nothing_acknowledged(backend: Backend) {
     // Slow enough that the kill lands with deliveries outstanding, within the 2 s timeout.
     receiver.set_default(Reply::Delay(Duration::from_millis(1500), 204));
     let server = install.start().await;
-    let (_, tenant) =
-        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
-    let tenant = tenant["id"].as_str().unwrap().to_owned();
-    let path = format!("/v1/tenants/{tenant}/endpoints");
-    let (status, _) =
-        install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
-    assert_eq!(status, 201);
+    let tenant = install.tenant_with_endpoints(&server, &[receiver.url()]).await;
 
     let acked =
         publish_until_killed(server.base.clone(), install.admin_key.clone(), tenant.clone(), 300).await;
@@ -211,32 +240,17 @@ async fn sigterm_drains(backend: Backend) {
     let receiver = TestReceiver::start().await;
     receiver.set_default(Reply::Delay(Duration::from_millis(1500), 204));
     let server = install.start().await;
-    let (_, tenant) =
-        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
-    let tenant = tenant["id"].as_str().unwrap().to_owned();
-    let path = format!("/v1/tenants/{tenant}/endpoints");
-    install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    let tenant = install.tenant_with_endpoints(&server, &[receiver.url()]).await;
     let mut ids = HashSet::new();
     for n in 0..20 {
-        let body = json!({"id": format!("e{n}"), "type": "order.paid", "data": {}});
-        let (status, _) = install
-            .call(&server, reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"), Some(body))
-            .await;
-        assert_eq!(status, 201);
+        assert_eq!(install.publish(&server, &tenant, &format!("e{n}")).await, 201);
         ids.insert(format!("e{n}"));
     }
     let in_flight = receiver.wait_for(4, Duration::from_secs(20)).await;
     let signalled = Instant::now();
     let mut server = server;
     signal(&server, "TERM");
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let exited = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let exited = exit_status(&mut server, Duration::from_secs(20)).await;
     let took = signalled.elapsed();
     assert!(exited.success(), "clean exit: {exited:?}");
     let after_signal: Vec<_> = receiver.requests().into_iter().filter(|r| r.at > signalled).collect();
@@ -287,18 +301,10 @@ async fn sigterm_during_a_claim_still_drains_sqlite() {
     let receiver = TestReceiver::start().await;
     receiver.set_default(Reply::Delay(Duration::from_secs(3), 204));
     let server = install.start().await;
-    let (_, tenant) =
-        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
-    let tenant = tenant["id"].as_str().unwrap().to_owned();
-    let path = format!("/v1/tenants/{tenant}/endpoints");
-    install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    let tenant = install.tenant_with_endpoints(&server, &[receiver.url()]).await;
     // Two in flight, two waiting in the dispatcher behind the endpoint's cap.
     for n in 0..4 {
-        let body = json!({"id": format!("e{n}"), "type": "order.paid", "data": {}});
-        let (status, _) = install
-            .call(&server, reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"), Some(body))
-            .await;
-        assert_eq!(status, 201);
+        assert_eq!(install.publish(&server, &tenant, &format!("e{n}")).await, 201);
     }
     receiver.wait_for(2, Duration::from_secs(20)).await;
 
@@ -316,14 +322,7 @@ async fn sigterm_during_a_claim_still_drains_sqlite() {
     lock.execute_batch("ROLLBACK").unwrap();
     drop(lock);
 
-    let deadline = Instant::now() + Duration::from_secs(25);
-    let exited = loop {
-        if let Some(status) = server.child.try_wait().unwrap() {
-            break status;
-        }
-        assert!(Instant::now() < deadline, "the server did not exit after SIGTERM");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    let exited = exit_status(&mut server, Duration::from_secs(25)).await;
     let took = signalled.elapsed();
     assert!(exited.success(), "clean exit: {exited:?}");
     assert!(took < Duration::from_secs(10), "exited within the drain bound: {took:?}");
@@ -345,16 +344,8 @@ async fn sigkill_during_fanouts_loses_no_delivery(backend: Backend) {
         Install::new(backend, &[("HERALD_DELIVERY__LEASE", "3s"), ("HERALD_DELIVERY__TIMEOUT", "2s")]).await;
     let receiver = TestReceiver::start().await;
     let server = install.start().await;
-    let (_, tenant) =
-        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
-    let tenant = tenant["id"].as_str().unwrap().to_owned();
-    let path = format!("/v1/tenants/{tenant}/endpoints");
-    for i in 0..ENDPOINTS {
-        let url = format!("{}/e{i}", receiver.url());
-        let (status, _) =
-            install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": url}))).await;
-        assert_eq!(status, 201);
-    }
+    let urls: Vec<String> = (0..ENDPOINTS).map(|i| format!("{}/e{i}", receiver.url())).collect();
+    let tenant = install.tenant_with_endpoints(&server, &urls).await;
 
     let acked =
         publish_until_killed(server.base.clone(), install.admin_key.clone(), tenant.clone(), 12).await;
@@ -396,16 +387,9 @@ async fn a_dead_workers_deliveries_are_retaken(backend: Backend) {
     let receiver = TestReceiver::start().await;
     receiver.set_default(Reply::Hang);
     let server = install.start().await;
-    let (_, tenant) =
-        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
-    let tenant = tenant["id"].as_str().unwrap().to_owned();
-    let path = format!("/v1/tenants/{tenant}/endpoints");
-    install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    let tenant = install.tenant_with_endpoints(&server, &[receiver.url()]).await;
     for n in 0..3 {
-        let body = json!({"id": format!("e{n}"), "type": "order.paid", "data": {}});
-        install
-            .call(&server, reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"), Some(body))
-            .await;
+        install.publish(&server, &tenant, &format!("e{n}")).await;
     }
     receiver.wait_for(3, Duration::from_secs(20)).await;
     let claimed_at = Instant::now();
@@ -442,21 +426,13 @@ async fn a_killed_instances_leases_are_given_back_within_seconds_postgres() {
     let first = install.start().await;
     let _second = install.start().await;
     let doomed = install.start().await;
-    let (_, tenant) =
-        install.call(&first, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
-    let tenant = tenant["id"].as_str().unwrap().to_owned();
-    let path = format!("/v1/tenants/{tenant}/endpoints");
-    install.call(&first, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    let tenant = install.tenant_with_endpoints(&first, &[receiver.url()]).await;
     // Published through the doomed instance: it hands them to its own dispatcher, which holds
     // their leases while the receiver keeps the requests open.
     let mut ids = HashSet::new();
     for n in 0..10 {
         let id = format!("e{n}");
-        let body = json!({"id": id, "type": "order.paid", "data": {}});
-        let (status, _) = install
-            .call(&doomed, reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"), Some(body))
-            .await;
-        assert_eq!(status, 201);
+        assert_eq!(install.publish(&doomed, &tenant, &id).await, 201);
         ids.insert(id);
     }
     receiver.wait_for(10, Duration::from_secs(20)).await;
@@ -539,18 +515,10 @@ async fn a_backup_taken_while_serving_restores_and_delivers_sqlite() {
     // The receiver holds every request open: the deliveries are in flight when the copy is made.
     receiver.set_default(Reply::Hang);
     let server = install.start().await;
-    let (_, tenant) =
-        install.call(&server, reqwest::Method::POST, "/v1/tenants", Some(json!({"name": "t"}))).await;
-    let tenant = tenant["id"].as_str().unwrap().to_owned();
-    let path = format!("/v1/tenants/{tenant}/endpoints");
-    install.call(&server, reqwest::Method::POST, &path, Some(json!({"url": receiver.url()}))).await;
+    let tenant = install.tenant_with_endpoints(&server, &[receiver.url()]).await;
     let mut acked = HashSet::new();
     for n in 0..5 {
-        let body = json!({"id": format!("e{n}"), "type": "order.paid", "data": {}});
-        let (status, _) = install
-            .call(&server, reqwest::Method::POST, &format!("/v1/tenants/{tenant}/events"), Some(body))
-            .await;
-        assert_eq!(status, 201);
+        assert_eq!(install.publish(&server, &tenant, &format!("e{n}")).await, 201);
         acked.insert(format!("e{n}"));
     }
 
