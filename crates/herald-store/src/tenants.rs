@@ -107,9 +107,16 @@ for_each_backend! {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Deletes the tenant and everything it owns. Its deliveries go by a statement of their
+    /// own (on PostgreSQL they have no foreign key to cascade from; their attempts cascade from
+    /// them), after the tenant: a publish or fan-out writing deliveries meanwhile holds its event
+    /// or its fan-out marker, which the tenant's cascade waits for, so whatever it wrote is
+    /// committed before that second statement reads the deliveries.
     pub(crate) async fn delete_tenant(&self, id: &TenantId) -> Result<bool> {
-        let done =
-            sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id.as_str()).execute(self.writer()).await?;
+        let mut tx = self.writer().begin().await?;
+        let done = sqlx::query("DELETE FROM tenants WHERE id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+        sqlx::query("DELETE FROM deliveries WHERE tenant_id = $1").bind(id.as_str()).execute(&mut *tx).await?;
+        tx.commit().await?;
         Ok(done.rows_affected() == 1)
     }
 

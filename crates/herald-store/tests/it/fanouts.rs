@@ -15,6 +15,37 @@ fn marker(owner: &str, until: i64) -> Lease {
 }
 
 on_both_backends! {
+    async fn deleting_a_tenant_deletes_its_deliveries_and_attempts_and_nothing_of_another(store) {
+        let (doomed, kept) = (add_tenant(&*store).await, add_tenant(&*store).await);
+        let (doomed_endpoint, kept_endpoint) =
+            (add_endpoint(&*store, &doomed).await, add_endpoint(&*store, &kept).await);
+        let published = waiting(&*store, &doomed_endpoint, t(0)).await;
+        let theirs = waiting(&*store, &kept_endpoint, t(0)).await;
+        let event = new_event(&doomed.id);
+        let ours = marker("worker-a", 60);
+        store.publish_fanout(&event, &ours).await.unwrap();
+        let fanned = new_delivery(&event, &doomed_endpoint, t(0));
+        let expanded = store.expand_fanout(&event.key, &ours.token, vec![fanned.clone()], None).await.unwrap();
+        assert!(expanded.committed().await.unwrap());
+        // Every delivery attempted once, its attempt recorded.
+        let jobs = store.claim_due("worker-a", t(1), t(31), 10, &[]).await.unwrap();
+        assert_eq!(jobs.len(), 3);
+        for job in &jobs {
+            let attempt = new_attempt(&job.delivery, t(2));
+            let next = Next::RetryAt(t(100));
+            store.settle(&job.lease, &job.delivery.id, Some(attempt), &next, t(3)).await.unwrap();
+        }
+
+        assert!(store.delete_tenant(&doomed.id).await.unwrap());
+        for gone in [&published, &fanned] {
+            assert_eq!(store.delivery(&doomed.id, &gone.id).await.unwrap(), None, "no delivery left behind");
+            assert!(store.attempts(&gone.id).await.unwrap().is_empty(), "no attempt left behind");
+        }
+        let due = store.claim_due("worker-b", t(200), t(230), 10, &[]).await.unwrap();
+        assert_eq!(ids(&due), [theirs.id.to_string()], "only the other tenant's delivery is still owed");
+        assert_eq!(store.attempts(&theirs.id).await.unwrap().len(), 1, "the other tenant keeps its log");
+    }
+
     async fn a_fanout_is_expanded_once_by_the_holder_of_its_marker(store) {
         let tenant = add_tenant(&*store).await;
         let (a, b) = (add_endpoint(&*store, &tenant).await, add_endpoint(&*store, &tenant).await);
