@@ -570,33 +570,14 @@ impl Bench {
                 .await?;
         }
         let fan = self.options.endpoints as u32;
-        let deadline = self.deadline();
-        // One event at a time: how long until the last endpoint has it.
-        let mut sent = Vec::new();
-        for n in 0..self.options.fanout_events {
-            let batch = publisher::as_fast_as_possible(&server, &tenant, &format!("f{n}"), 1, 1).await?;
-            let ids: Vec<&str> = batch.iter().map(|s| s.id.as_str()).collect();
-            self.wait_for(&ids, fan, deadline).await;
-            sent.extend(batch);
-        }
-        let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
-        let arrivals = self.wait_for(&ids, fan, deadline).await;
-        // Where the time goes: until the first copy leaves, then until the last one arrives.
-        let first_copy = Percentiles::of(
-            sent.iter()
-                .filter_map(|s| arrivals.get(&s.id).map(|a| a.first.saturating_duration_since(s.started)))
-                .collect(),
-        );
-        let mut reach = self.outcome(
-            "fan-out: publish → last endpoint",
-            server.usage(),
-            &sent,
-            &arrivals,
-            fan,
-            json!({"endpoints": fan, "first_copy": first_copy}),
-        );
-        reach.ratio = None;
+        // One event at a time: how long until the last endpoint has it. Idle: each event is
+        // published once the server has stored every outcome of the one before.
+        let reach = self.one_at_a_time(&server, &tenant, "f", true).await?;
+        // The same, each event published as soon as the one before reached its last endpoint,
+        // while the server still stores that one's outcomes.
+        let back_to_back = self.one_at_a_time(&server, &tenant, "g", false).await?;
         // A burst: sustained deliveries per second.
+        let before = server.usage();
         let burst = publisher::as_fast_as_possible(
             &server,
             &tenant,
@@ -609,14 +590,77 @@ impl Bench {
         let arrivals = self.wait_for(&ids, fan, self.deadline()).await;
         let sustained = self.outcome(
             "fan-out: sustained",
-            server.usage(),
+            server.usage().since(before),
             &burst,
             &arrivals,
             fan,
             json!({"endpoints": fan, "events": burst.len()}),
         );
         server.stop().await?;
-        Ok(vec![reach, sustained])
+        Ok(vec![reach, back_to_back, sustained])
+    }
+
+    /// `--fanout-events` events published one at a time to the fan-out tenant, each once the one
+    /// before reached its last endpoint and — when `idle` — once the server has stored all of that
+    /// one's outcomes (the tenant's backlog is empty and nothing is in flight).
+    async fn one_at_a_time(
+        &self,
+        server: &Server,
+        tenant: &str,
+        prefix: &str,
+        idle: bool,
+    ) -> anyhow::Result<Outcome> {
+        let fan = self.options.endpoints as u32;
+        let deadline = self.deadline();
+        let before = server.usage();
+        let mut sent = Vec::new();
+        for n in 0..self.options.fanout_events {
+            if idle {
+                self.wait_until_idle(server, tenant, deadline).await?;
+            }
+            let batch = publisher::as_fast_as_possible(server, tenant, &format!("{prefix}{n}"), 1, 1).await?;
+            let ids: Vec<&str> = batch.iter().map(|s| s.id.as_str()).collect();
+            self.wait_for(&ids, fan, deadline).await;
+            sent.extend(batch);
+        }
+        let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
+        let arrivals = self.wait_for(&ids, fan, deadline).await;
+        // Where the time goes: until the first copy leaves, then until the last one arrives.
+        let first_copy = Percentiles::of(
+            sent.iter()
+                .filter_map(|s| arrivals.get(&s.id).map(|a| a.first.saturating_duration_since(s.started)))
+                .collect(),
+        );
+        let name = if idle {
+            "fan-out: publish → last endpoint"
+        } else {
+            "fan-out: back to back → last endpoint"
+        };
+        let mut reach = self.outcome(
+            name,
+            server.usage().since(before),
+            &sent,
+            &arrivals,
+            fan,
+            json!({"endpoints": fan, "first_copy": first_copy, "idle_before_each": idle}),
+        );
+        reach.ratio = None;
+        Ok(reach)
+    }
+
+    /// Waits until `tenant` has no delivery pending or retrying and no request in flight: every
+    /// outcome so far is stored.
+    async fn wait_until_idle(&self, server: &Server, tenant: &str, deadline: Instant) -> anyhow::Result<()> {
+        loop {
+            let stats =
+                server.call(reqwest::Method::GET, &format!("/v1/tenants/{tenant}/stats"), None).await?;
+            let settled = stats["backlog"].as_u64() == Some(0) && stats["inFlight"].as_u64() == Some(0);
+            if settled {
+                return Ok(());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "the fan-out tenant never became idle: {stats}");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     /// Scenario 4: a deep backlog of undelivered deliveries (a dead endpoint's, due later), then

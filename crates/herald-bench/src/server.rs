@@ -31,6 +31,13 @@ pub struct Usage {
     pub cpu_seconds: f64,
 }
 
+impl Usage {
+    /// This usage with the CPU time of `before` taken off (the peak stays the process's).
+    pub fn since(self, before: Usage) -> Usage {
+        Usage { cpu_seconds: (self.cpu_seconds - before.cpu_seconds).max(0.0), ..self }
+    }
+}
+
 impl Server {
     /// Starts `binary serve` on a fresh database of `backend`; `settings` are extra `HERALD_*`.
     pub async fn start(

@@ -31,6 +31,7 @@ async fn smoke(backend: &str) {
         "raw ceiling",
         "throughput",
         "fan-out: publish → last endpoint",
+        "fan-out: back to back → last endpoint",
         "fan-out: sustained",
         "backlog",
         "isolation",
