@@ -572,10 +572,10 @@ impl Bench {
         let fan = self.options.endpoints as u32;
         // One event at a time: how long until the last endpoint has it. Idle: each event is
         // published once the server has stored every outcome of the one before.
-        let reach = self.one_at_a_time(&server, &tenant, "f", true).await?;
+        let reach = self.one_at_a_time(&server, &tenant, true).await?;
         // The same, each event published as soon as the one before reached its last endpoint,
         // while the server still stores that one's outcomes.
-        let back_to_back = self.one_at_a_time(&server, &tenant, "g", false).await?;
+        let back_to_back = self.one_at_a_time(&server, &tenant, false).await?;
         // A burst: sustained deliveries per second.
         let before = server.usage();
         let burst = publisher::as_fast_as_possible(
@@ -603,13 +603,8 @@ impl Bench {
     /// `--fanout-events` events published one at a time to the fan-out tenant, each once the one
     /// before reached its last endpoint and — when `idle` — once the server has stored all of that
     /// one's outcomes (the tenant's backlog is empty and nothing is in flight).
-    async fn one_at_a_time(
-        &self,
-        server: &Server,
-        tenant: &str,
-        prefix: &str,
-        idle: bool,
-    ) -> anyhow::Result<Outcome> {
+    async fn one_at_a_time(&self, server: &Server, tenant: &str, idle: bool) -> anyhow::Result<Outcome> {
+        let prefix = if idle { "f" } else { "g" };
         let fan = self.options.endpoints as u32;
         let deadline = self.deadline();
         let before = server.usage();
