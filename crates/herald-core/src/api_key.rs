@@ -61,7 +61,7 @@ pub struct KeyHash(String);
 
 impl KeyHash {
     pub fn of(presented: &str) -> Self {
-        Self(hex_lower(&Sha256::digest(presented.as_bytes())))
+        Self(hex::encode(Sha256::digest(presented.as_bytes())))
     }
 
     pub fn from_stored(s: String) -> Self {
@@ -71,10 +71,6 @@ impl KeyHash {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-}
-
-fn hex_lower(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Whom a key speaks for.

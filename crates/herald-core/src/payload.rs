@@ -11,7 +11,8 @@
 //! every attempt of an event (rendered once and kept while its deliveries are sent); only the
 //! signature headers change.
 
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 
 use crate::endpoint::PayloadFormat;
 use crate::event::Event;
@@ -58,51 +59,42 @@ fn default_source(event: &Event) -> String {
 }
 
 pub fn render(event: &Event, envelope: Envelope<'_>) -> Payload {
-    let data = Value::Object(event.data.clone());
     match envelope {
-        Envelope::Data => Payload { body: to_vec(&data), content_type: "application/json", headers: vec![] },
+        Envelope::Data => {
+            Payload { body: to_vec(&event.data), content_type: "application/json", headers: vec![] }
+        }
         Envelope::Template(template) => Payload {
             body: to_vec(&template.render(event)),
             content_type: "application/json",
             headers: vec![],
         },
-        Envelope::Json => {
-            let mut envelope = Map::new();
-            envelope.insert("id".into(), json!(event.id.as_str()));
-            envelope.insert("type".into(), json!(event.event_type.as_str()));
-            envelope.insert("timestamp".into(), json!(rfc3339(event)));
-            envelope.insert("tenant".into(), json!(event.tenant_id.as_str()));
-            if let Some(subject) = &event.subject {
-                envelope.insert("subject".into(), json!(subject));
-            }
-            if let Some(source) = &event.source {
-                envelope.insert("source".into(), json!(source));
-            }
-            envelope.insert("data".into(), data);
-            Payload {
-                body: to_vec(&Value::Object(envelope)),
-                content_type: "application/json",
-                headers: vec![],
-            }
-        }
-        Envelope::Cloudevents => {
-            let mut ce = Map::new();
-            ce.insert("specversion".into(), json!("1.0"));
-            ce.insert("id".into(), json!(event.id.as_str()));
-            ce.insert("source".into(), json!(event.source.clone().unwrap_or_else(|| default_source(event))));
-            ce.insert("type".into(), json!(event.event_type.as_str()));
-            if let Some(subject) = &event.subject {
-                ce.insert("subject".into(), json!(subject));
-            }
-            ce.insert("time".into(), json!(rfc3339(event)));
-            ce.insert("datacontenttype".into(), json!("application/json"));
-            ce.insert("data".into(), data);
-            Payload {
-                body: to_vec(&Value::Object(ce)),
-                content_type: "application/cloudevents+json",
-                headers: vec![],
-            }
-        }
+        Envelope::Json => Payload {
+            body: to_vec(&JsonEnvelope {
+                data: &event.data,
+                id: event.id.as_str(),
+                source: event.source.as_deref(),
+                subject: event.subject.as_deref(),
+                tenant: event.tenant_id.as_str(),
+                timestamp: rfc3339(event),
+                event_type: event.event_type.as_str(),
+            }),
+            content_type: "application/json",
+            headers: vec![],
+        },
+        Envelope::Cloudevents => Payload {
+            body: to_vec(&StructuredCloudEvent {
+                data: &event.data,
+                datacontenttype: "application/json",
+                id: event.id.as_str(),
+                source: event.source.clone().unwrap_or_else(|| default_source(event)),
+                specversion: "1.0",
+                subject: event.subject.as_deref(),
+                time: rfc3339(event),
+                event_type: event.event_type.as_str(),
+            }),
+            content_type: "application/cloudevents+json",
+            headers: vec![],
+        },
         Envelope::CloudeventsBinary => {
             let mut headers = vec![
                 ("ce-specversion", "1.0".to_owned()),
@@ -114,12 +106,43 @@ pub fn render(event: &Event, envelope: Envelope<'_>) -> Payload {
             if let Some(subject) = &event.subject {
                 headers.push(("ce-subject", subject.clone()));
             }
-            Payload { body: to_vec(&data), content_type: "application/json", headers }
+            Payload { body: to_vec(&event.data), content_type: "application/json", headers }
         }
     }
 }
 
-fn to_vec(value: &Value) -> Vec<u8> {
+/// Herald's `json` envelope, serialized straight from the event (nothing copied). Its fields are
+/// in the order of their names, as a JSON object of the same members is written.
+#[derive(Serialize)]
+struct JsonEnvelope<'a> {
+    data: &'a Map<String, Value>,
+    id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    source: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    tenant: &'a str,
+    timestamp: String,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+}
+
+/// A CloudEvents 1.0 structured-mode event, its members in the order of their names too.
+#[derive(Serialize)]
+struct StructuredCloudEvent<'a> {
+    data: &'a Map<String, Value>,
+    datacontenttype: &'static str,
+    id: &'a str,
+    source: String,
+    specversion: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject: Option<&'a str>,
+    time: String,
+    #[serde(rename = "type")]
+    event_type: &'a str,
+}
+
+fn to_vec(value: &impl Serialize) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
@@ -129,6 +152,7 @@ mod tests {
     use crate::event::EventId;
     use crate::event_type::EventTypeName;
     use crate::id::{GeneratedEventId, TenantId};
+    use serde_json::json;
 
     fn event(subject: Option<&str>) -> Event {
         Event {
@@ -188,5 +212,37 @@ mod tests {
             json!({"event": "contract.created", "data": {"contractId": "c_1"}})
         );
         assert_eq!((t.content_type, t.headers.len()), ("application/json", 0));
+    }
+
+    /// The envelopes are written straight from the event; their bytes are those of the same
+    /// members gathered in a JSON object (members in name order, strings escaped alike).
+    #[test]
+    fn envelopes_are_the_bytes_of_the_same_members_as_a_json_object() {
+        for (subject, source) in
+            [(None, None), (Some("c_1"), None), (None, Some("/a\"q")), (Some("é\n"), Some("s"))]
+        {
+            let mut e = event(subject);
+            e.source = source.map(str::to_owned);
+            e.data =
+                serde_json::from_value(json!({"z": [1, {"b": null}], "a": "\u{1}\"", "m": 1.5})).unwrap();
+            let mut members = json!({"id": e.id.as_str(), "type": e.event_type.as_str(),
+                "timestamp": e.created_at.to_string(), "tenant": e.tenant_id.as_str(), "data": e.data});
+            if let Some(subject) = subject {
+                members["subject"] = json!(subject);
+            }
+            if let Some(source) = source {
+                members["source"] = json!(source);
+            }
+            assert_eq!(render(&e, Envelope::Json).body, serde_json::to_vec(&members).unwrap());
+
+            let mut ce = json!({"specversion": "1.0", "id": e.id.as_str(), "type": e.event_type.as_str(),
+                "source": source.unwrap_or("/tenants/ten_01ARZ3NDEKTSV4RRFFQ69G5FAV"),
+                "time": e.created_at.to_string(), "datacontenttype": "application/json", "data": e.data});
+            if let Some(subject) = subject {
+                ce["subject"] = json!(subject);
+            }
+            assert_eq!(render(&e, Envelope::Cloudevents).body, serde_json::to_vec(&ce).unwrap());
+            assert_eq!(render(&e, Envelope::Data).body, serde_json::to_vec(&e.data).unwrap());
+        }
     }
 }

@@ -29,7 +29,7 @@ pub const RETENTION_SECS: i64 = 24 * 3600;
 pub use herald_store::IdempotencyKey;
 
 fn hex_sha256(bytes: &[u8]) -> String {
-    Sha256::digest(bytes).iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(bytes))
 }
 
 /// Where one stored response belongs: the caller (a hash of its credentials), the route and the
