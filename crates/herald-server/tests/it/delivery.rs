@@ -34,6 +34,10 @@ on_both_backends! {
         assert_eq!(request.header("x-tenant"), Some("acme"));
         assert_eq!(request.header("webhook-id"), event["id"].as_str());
         assert!(request.header("webhook-signature").unwrap().starts_with("v1,"));
+        // Herald names itself, takes any answer, and says how long the body is.
+        assert_eq!(request.header("user-agent"), Some(concat!("Herald/", env!("CARGO_PKG_VERSION"))));
+        assert_eq!(request.header("accept"), Some("*/*"));
+        assert_eq!(request.header("content-length"), Some(request.body.len().to_string().as_str()));
         verify(secret, request);
         let body = request.json();
         assert_eq!(body["id"], event["id"]);
