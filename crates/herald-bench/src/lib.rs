@@ -371,16 +371,16 @@ impl Bench {
         Instant::now() + Duration::from_secs_f64(self.options.max_seconds)
     }
 
-    /// Waits until every id has arrived `expected` times (or the deadline passes).
+    /// Waits until every sent event has arrived `expected` times (or the deadline passes).
     async fn wait_for(
         &self,
-        ids: &[&str],
+        sent: &[Sent],
         expected: u32,
         deadline: Instant,
     ) -> HashMap<String, receiver::Arrival> {
         loop {
             let arrivals = self.receiver.arrivals();
-            let done = ids.iter().all(|id| arrivals.get(*id).is_some_and(|a| a.count >= expected));
+            let done = sent.iter().all(|s| arrivals.get(&s.id).is_some_and(|a| a.count >= expected));
             if done || Instant::now() > deadline {
                 return arrivals;
             }
@@ -480,8 +480,7 @@ impl Bench {
             self.options.concurrency,
         )
         .await?;
-        let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
-        let arrivals = self.wait_for(&ids, 1, deadline).await;
+        let arrivals = self.wait_for(&sent, 1, deadline).await;
         let notes = json!({"concurrency": self.options.concurrency});
         Ok(self.outcome(name, server.usage(), &sent, &arrivals, 1, notes))
     }
@@ -545,8 +544,7 @@ impl Bench {
         let (tenant, _) = tenant_with_endpoint(&server, "latency", &self.receiver.url("latency")).await?;
         let deadline = self.deadline();
         let sent = publisher::at_rate(&server, &tenant, "l", rate, self.options.latency_seconds).await?;
-        let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
-        let arrivals = self.wait_for(&ids, 1, deadline).await;
+        let arrivals = self.wait_for(&sent, 1, deadline).await;
         let name = format!("latency at {rate:.0}/s");
         let o = self.outcome(&name, server.usage(), &sent, &arrivals, 1, json!({"rate": rate}));
         server.stop().await?;
@@ -586,8 +584,7 @@ impl Bench {
             self.options.concurrency,
         )
         .await?;
-        let ids: Vec<&str> = burst.iter().map(|s| s.id.as_str()).collect();
-        let arrivals = self.wait_for(&ids, fan, self.deadline()).await;
+        let arrivals = self.wait_for(&burst, fan, self.deadline()).await;
         let sustained = self.outcome(
             "fan-out: sustained",
             server.usage().since(before),
@@ -614,12 +611,10 @@ impl Bench {
                 self.wait_until_idle(server, tenant, deadline).await?;
             }
             let batch = publisher::as_fast_as_possible(server, tenant, &format!("{prefix}{n}"), 1, 1).await?;
-            let ids: Vec<&str> = batch.iter().map(|s| s.id.as_str()).collect();
-            self.wait_for(&ids, fan, deadline).await;
+            self.wait_for(&batch, fan, deadline).await;
             sent.extend(batch);
         }
-        let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
-        let arrivals = self.wait_for(&ids, fan, deadline).await;
+        let arrivals = self.wait_for(&sent, fan, deadline).await;
         // Where the time goes: until the first copy leaves, then until the last one arrives.
         let first_copy = Percentiles::of(
             sent.iter()

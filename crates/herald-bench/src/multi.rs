@@ -99,11 +99,10 @@ impl Bench {
         };
         let (sent, killed) = tokio::try_join!(publish, killer)?;
 
-        let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
-        let arrivals = self.wait_for(&ids, 1, deadline).await;
-        let complete_at = ids
+        let arrivals = self.wait_for(&sent, 1, deadline).await;
+        let complete_at = sent
             .iter()
-            .map(|id| arrivals.get(*id).map(|a| a.first))
+            .map(|s| arrivals.get(&s.id).map(|a| a.first))
             .collect::<Option<Vec<Instant>>>()
             .and_then(|firsts| firsts.into_iter().max());
         // Nothing left to deliver: from here on nothing more can arrive.

@@ -169,8 +169,7 @@ impl Bench {
     ) -> anyhow::Result<Outcome> {
         let deadline = self.deadline();
         let sent = publisher::at_rate(server, tenant, prefix, rate, seconds).await?;
-        let ids: Vec<&str> = sent.iter().map(|s| s.id.as_str()).collect();
-        let arrivals = self.wait_for(&ids, 1, deadline).await;
+        let arrivals = self.wait_for(&sent, 1, deadline).await;
         Ok(self.outcome(prefix, server.usage(), &sent, &arrivals, 1, json!({"rate": rate})))
     }
 }
