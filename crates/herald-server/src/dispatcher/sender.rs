@@ -3,7 +3,7 @@
 //! as a response or a classified error.
 //!
 //! Requests go out through hyper's pooled client over rustls (HTTP/1.1, webpki roots or the
-//! endpoint's own CA, its client certificate for mutual TLS). With `delivery.proxy` set they go
+//! endpoint's own CA, its client certificate for mutual TLS). With `outbound.proxy` set they go
 //! through reqwest instead, whose proxy support (CONNECT tunnels for HTTPS, absolute-form
 //! requests for HTTP) the direct path does not need: the direct path skips reqwest's per-request
 //! work (URL conversions, its redirect layer) on every attempt.
@@ -164,7 +164,11 @@ impl Sender {
         let proxy = proxy.map(reqwest::Proxy::all).transpose()?;
         let client = match &proxy {
             Some(proxy) => Client(Transport::Proxied(proxied(&policy, proxy, source_address).build()?)),
-            None => Client(Transport::Direct(direct(&policy, source_address, tls(webpki_roots())))),
+            None => Client(Transport::Direct(direct(
+                &policy,
+                source_address,
+                tls_builder(webpki_roots()).with_no_client_auth(),
+            ))),
         };
         Ok(Self { client, policy, proxy, source_address, tls_clients: Arc::default() })
     }
@@ -356,7 +360,8 @@ fn webpki_roots() -> rustls::RootCertStore {
     rustls::RootCertStore { roots: webpki_roots::TLS_SERVER_ROOTS.to_vec() }
 }
 
-/// rustls with ring, TLS 1.2 and 1.3, checking certificates against `roots`.
+/// rustls with ring, TLS 1.2 and 1.3, checking certificates against `roots` (the connector
+/// offers HTTP/1.1 by ALPN itself).
 fn tls_builder(
     roots: rustls::RootCertStore,
 ) -> rustls::ConfigBuilder<rustls::ClientConfig, rustls::client::WantsClientCert> {
@@ -364,12 +369,6 @@ fn tls_builder(
         .with_protocol_versions(rustls::ALL_VERSIONS)
         .expect("ring supports every TLS version rustls has")
         .with_root_certificates(roots)
-}
-
-/// The TLS configuration of the shared direct client: no client certificate. (The connector
-/// offers HTTP/1.1 by ALPN itself.)
-fn tls(roots: rustls::RootCertStore) -> rustls::ClientConfig {
-    tls_builder(roots).with_no_client_auth()
 }
 
 /// The proxied client's settings: rustls, no redirects, the configured proxy only, names
